@@ -1,0 +1,37 @@
+//! Argument parsing and dispatch for the `nextbest` binary.
+
+mod features;
+mod generate;
+mod inspect;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// nextbest — a next-best-action engine: journeys in, features, models, decisions and experiments out.
+#[derive(Debug, Parser)]
+#[command(name = "nextbest", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate customer journeys with ground truth (events, customers, catalog, true effects).
+    Generate(generate::Args),
+    /// Summarise an event file (and optionally its customer table); report problem rows.
+    Inspect(inspect::Args),
+    /// Compute the point-in-time feature matrix (one row per customer, or per decision point).
+    Features(features::Args),
+}
+
+/// Runs one subcommand; `Ok` carries the exit code (inspect exits 1 when rows have problems).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Generate(args) => generate::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Features(args) => features::run(args).map(|_| ExitCode::SUCCESS),
+    }
+}

@@ -1,0 +1,241 @@
+//! The action catalog: every candidate action the engine may choose, with its economics and rules.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::journey::{Channel, JourneyError};
+
+/// What an action is for; arbitration values each kind differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Sells something; valued by conversion uplift.
+    Sales,
+    /// Keeps a customer; valued by churn risk × save effect × customer value.
+    Retention,
+    /// Serves a customer (follow-up after a problem).
+    Service,
+    /// Doing nothing, explicitly.
+    None,
+}
+
+/// Contact limits for one action.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactCaps {
+    /// At most this many sends of the action per 7 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_7_days: Option<u32>,
+    /// At most this many sends of the action per 30 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_30_days: Option<u32>,
+    /// Days to wait after sending this action before sending it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_days: Option<f64>,
+}
+
+/// Suitability rules for one action, checked against the customer's scores.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eligibility {
+    /// Offer only when P(churn) is at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_churn_risk: Option<f64>,
+    /// Offer only when P(churn) is at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_churn_risk: Option<f64>,
+    /// Offer only when recent sentiment (P(positive)) is at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_sentiment: Option<f64>,
+    /// Offer only to customers with a support contact in the last this-many days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_support_contact_within_days: Option<f64>,
+}
+
+/// One candidate action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// Unique id, as in `action` events.
+    pub id: String,
+    /// The channel it goes out on.
+    pub channel: Channel,
+    /// What it is for.
+    pub kind: ActionKind,
+    /// Expected money if it converts (for retention: the save rate's base value).
+    pub value: f64,
+    /// What sending it costs.
+    pub cost: f64,
+    /// Needs the customer's consent on its channel (defaults to true for email, sms and push).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_consent: Option<bool>,
+    /// Contact limits.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub caps: ContactCaps,
+    /// Suitability rules.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub eligibility: Eligibility,
+    /// Free description for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+impl Action {
+    /// Whether sending this action needs channel consent.
+    pub fn needs_consent(&self) -> bool {
+        self.requires_consent.unwrap_or(matches!(
+            self.channel,
+            Channel::Email | Channel::Sms | Channel::Push
+        ))
+    }
+}
+
+/// The action catalog.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// The actions, in a stable order (the order of per-action features).
+    #[serde(rename = "action")]
+    pub actions: Vec<Action>,
+}
+
+impl Catalog {
+    /// Reads a catalog from TOML (`[[action]]` tables) or JSON (`{"action": [...]}`).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, JourneyError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| JourneyError::io(path, e))?;
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let catalog: Catalog = if is_json {
+            serde_json::from_str(&text).map_err(|e| JourneyError::Invalid {
+                file: path.to_path_buf(),
+                problem: e.to_string(),
+            })?
+        } else {
+            toml::from_str(&text).map_err(|e| JourneyError::Invalid {
+                file: path.to_path_buf(),
+                problem: e.to_string().trim().to_string(),
+            })?
+        };
+        catalog
+            .validate()
+            .map_err(|problem| JourneyError::Invalid {
+                file: path.to_path_buf(),
+                problem,
+            })?;
+        Ok(catalog)
+    }
+
+    /// Checks ids are unique and non-empty and numbers are finite and in range.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.actions.is_empty() {
+            return Err("the catalog has no actions".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, action) in self.actions.iter().enumerate() {
+            let at = |field: &str| format!("action[{i}] ('{}').{field}", action.id);
+            if action.id.trim().is_empty() {
+                return Err(format!("action[{i}].id: must not be empty"));
+            }
+            if !seen.insert(action.id.as_str()) {
+                return Err(format!("{}: duplicate id", at("id")));
+            }
+            for (field, number) in [("value", action.value), ("cost", action.cost)] {
+                if !number.is_finite() || number < 0.0 {
+                    return Err(format!(
+                        "{}: must be a finite number ≥ 0, got {number}",
+                        at(field)
+                    ));
+                }
+            }
+            let rules = &action.eligibility;
+            for (field, bound) in [
+                ("eligibility.min_churn_risk", rules.min_churn_risk),
+                ("eligibility.max_churn_risk", rules.max_churn_risk),
+                ("eligibility.min_sentiment", rules.min_sentiment),
+            ] {
+                if let Some(b) = bound {
+                    if !(0.0..=1.0).contains(&b) {
+                        return Err(format!("{}: must be within 0..1, got {b}", at(field)));
+                    }
+                }
+            }
+            for (field, days) in [
+                ("caps.cooldown_days", action.caps.cooldown_days),
+                (
+                    "eligibility.requires_support_contact_within_days",
+                    rules.requires_support_contact_within_days,
+                ),
+            ] {
+                if let Some(d) = days {
+                    if !d.is_finite() || d < 0.0 {
+                        return Err(format!(
+                            "{}: must be a finite number ≥ 0, got {d}",
+                            at(field)
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks an action up by id.
+    pub fn get(&self, id: &str) -> Option<&Action> {
+        self.actions.iter().find(|a| a.id == id)
+    }
+
+    /// Writes the catalog as TOML.
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string_pretty(self).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_round_trips_through_toml_and_rejects_bad_values() {
+        let text = r#"
+[[action]]
+id = "email_discount"
+channel = "email"
+kind = "sales"
+value = 40.0
+cost = 2.5
+caps = { per_7_days = 1, cooldown_days = 3.0 }
+
+[[action]]
+id = "nothing"
+channel = "web"
+kind = "none"
+value = 0.0
+cost = 0.0
+"#;
+        let catalog: Catalog = toml::from_str(text).unwrap();
+        catalog.validate().unwrap();
+        assert!(catalog.actions[0].needs_consent());
+        assert!(!catalog.actions[1].needs_consent());
+        let again: Catalog = toml::from_str(&catalog.to_toml().unwrap()).unwrap();
+        assert_eq!(again, catalog);
+
+        let mut bad = catalog.clone();
+        bad.actions[0].cost = -1.0;
+        assert!(bad.validate().unwrap_err().contains("cost"));
+        let mut dup = catalog.clone();
+        dup.actions[1].id = "email_discount".into();
+        assert!(dup.validate().unwrap_err().contains("duplicate"));
+        let unknown = text.replace("cost = 2.5", "cost = 2.5\ncolour = \"red\"");
+        assert!(toml::from_str::<Catalog>(&unknown)
+            .unwrap_err()
+            .to_string()
+            .contains("colour"));
+    }
+}

@@ -1,0 +1,447 @@
+//! Feature matrices for training and batch scoring: one row per customer at a cutoff, or one row
+//! per decision point. Both call the same [`FeatureAccumulator`] as the online path.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{Float32Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::compute::{FeatureAccumulator, TextScorer};
+use super::spec::{AttributeMapping, FeatureSpec, SIGNUP_ATTRIBUTE};
+use crate::journey::customers::CUSTOMER_ID;
+use crate::journey::writer::{
+    attribute_array, attribute_data_type, parquet_properties, AtomicFile,
+};
+use crate::journey::{
+    AttrValue, AttributeColumn, AttributeKind, CustomerTable, Event, JourneyError, Timestamp,
+    TypedTable,
+};
+
+/// Key of the Parquet metadata entry holding the feature spec as JSON.
+pub const SPEC_METADATA_KEY: &str = "nextbest.feature_spec";
+/// Name of the column holding the instant features are computed as of.
+pub const AS_OF_COLUMN: &str = "as_of";
+
+/// One row of a feature matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatrixRow {
+    /// The customer.
+    pub customer_id: String,
+    /// Features are computed from events strictly before this instant.
+    pub as_of: Timestamp,
+    /// Values of the pass-through columns (decision mode), aligned with the matrix's extras.
+    pub extra: Vec<AttrValue>,
+    /// The feature vector, aligned with the spec.
+    pub features: Vec<f32>,
+}
+
+/// Counts that explain what went into a matrix.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MatrixStats {
+    /// Event rows read.
+    pub events_read: u64,
+    /// Events at or after their row's cutoff, ignored (point-in-time).
+    pub events_ignored_after_cutoff: u64,
+    /// Customers seen only in events at or after the cutoff (and not in the customer table): no row.
+    pub customers_without_history: u64,
+    /// Customers in the table who signed up at or after the cutoff: no row.
+    pub customers_not_yet_signed_up: u64,
+    /// Decision points whose customer has no events at all.
+    pub decisions_without_events: u64,
+    /// Rows written.
+    pub rows: u64,
+}
+
+/// Customer attributes as the spec wants them.
+#[derive(Clone, Copy)]
+pub struct Attributes<'a> {
+    table: &'a CustomerTable,
+    mapping: &'a AttributeMapping,
+}
+
+impl<'a> Attributes<'a> {
+    /// Pairs a customer table with its mapping onto a spec.
+    pub fn new(table: &'a CustomerTable, mapping: &'a AttributeMapping) -> Self {
+        Attributes { table, mapping }
+    }
+
+    fn get(&self, customer_id: &str) -> Option<std::borrow::Cow<'a, [AttrValue]>> {
+        self.table
+            .get(customer_id)
+            .map(|row| self.mapping.align(row))
+    }
+}
+
+/// Builds one row per customer at a fixed cutoff, streaming: state is per customer, not per event.
+pub struct CustomerMatrixBuilder<'s> {
+    spec: &'s FeatureSpec,
+    cutoff: Timestamp,
+    scorer: Option<&'s dyn TextScorer>,
+    accumulators: FxHashMap<String, FeatureAccumulator<'s>>,
+    stats: MatrixStats,
+}
+
+impl<'s> CustomerMatrixBuilder<'s> {
+    /// Starts a matrix as of `cutoff`.
+    pub fn new(
+        spec: &'s FeatureSpec,
+        cutoff: Timestamp,
+        scorer: Option<&'s dyn TextScorer>,
+    ) -> Self {
+        CustomerMatrixBuilder {
+            spec,
+            cutoff,
+            scorer,
+            accumulators: FxHashMap::default(),
+            stats: MatrixStats::default(),
+        }
+    }
+
+    /// Adds a chunk of events, in any order.
+    pub fn add(&mut self, events: &[Event]) {
+        self.stats.events_read += events.len() as u64;
+        for event in events {
+            match self.accumulators.get_mut(event.customer_id.as_str()) {
+                Some(accumulator) => accumulator.observe(event),
+                None => {
+                    let mut accumulator =
+                        FeatureAccumulator::new(self.spec, self.cutoff, self.scorer);
+                    accumulator.observe(event);
+                    self.accumulators
+                        .insert(event.customer_id.clone(), accumulator);
+                }
+            }
+        }
+    }
+
+    /// Finishes every customer known at the cutoff, sorted by customer id.
+    ///
+    /// A customer is known at the cutoff when they have an event before it, or are in the
+    /// customer table without a `signup_date` at or after it.
+    pub fn finish(self, attributes: Option<Attributes<'_>>) -> (Vec<MatrixRow>, MatrixStats) {
+        let CustomerMatrixBuilder {
+            spec,
+            cutoff,
+            scorer,
+            accumulators,
+            mut stats,
+        } = self;
+        let signup = spec
+            .attributes
+            .iter()
+            .position(|a| a.name == SIGNUP_ATTRIBUTE && a.kind == AttributeKind::Date);
+        let mut customers: Vec<(String, Option<FeatureAccumulator<'s>>)> = Vec::new();
+        let mut from_events: FxHashMap<String, FeatureAccumulator<'s>> = accumulators;
+        stats.events_ignored_after_cutoff = from_events.values().map(|a| a.ignored()).sum();
+        if let Some(attrs) = attributes {
+            for id in attrs.table.ids() {
+                let accumulator = from_events.remove(id.as_str());
+                let has_history = accumulator.as_ref().is_some_and(|a| a.events_used() > 0);
+                let row = attrs.get(id);
+                let signed_up_later = matches!(
+                    (signup, row.as_deref()),
+                    (Some(i), Some(values)) if matches!(values.get(i), Some(AttrValue::Date(t)) if *t >= cutoff)
+                );
+                if signed_up_later && !has_history {
+                    stats.customers_not_yet_signed_up += 1;
+                } else {
+                    customers.push((id.clone(), accumulator));
+                }
+            }
+        }
+        for (id, accumulator) in from_events {
+            if accumulator.events_used() > 0 {
+                customers.push((id, Some(accumulator)));
+            } else {
+                stats.customers_without_history += 1;
+            }
+        }
+        customers.sort_by(|a, b| a.0.cmp(&b.0));
+        let rows: Vec<MatrixRow> = customers
+            .into_par_iter()
+            .map(|(customer_id, accumulator)| {
+                let row = attributes.and_then(|a| a.get(&customer_id));
+                let accumulator =
+                    accumulator.unwrap_or_else(|| FeatureAccumulator::new(spec, cutoff, scorer));
+                MatrixRow {
+                    features: accumulator.finish(row.as_deref()),
+                    customer_id,
+                    as_of: cutoff,
+                    extra: Vec::new(),
+                }
+            })
+            .collect();
+        stats.rows = rows.len() as u64;
+        (rows, stats)
+    }
+}
+
+/// Decision points: (customer, instant) pairs with any other columns passed through.
+#[derive(Clone, Debug)]
+pub struct DecisionPoints {
+    table: TypedTable,
+    timestamp_column: usize,
+}
+
+/// The column of decision-point files that holds the decision instant.
+pub const DECISION_TIME_COLUMN: &str = "timestamp";
+
+impl DecisionPoints {
+    /// Reads decision points (columns `customer_id`, `timestamp`, anything else passed through).
+    pub fn read(path: &Path, format: Option<crate::journey::Format>) -> Result<Self, JourneyError> {
+        let table = TypedTable::read(path, format, CUSTOMER_ID)?;
+        let present = || {
+            std::iter::once(CUSTOMER_ID.to_string())
+                .chain(table.columns.iter().map(|c| c.name.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let timestamp_column =
+            table
+                .column(DECISION_TIME_COLUMN)
+                .ok_or_else(|| JourneyError::MissingColumn {
+                    file: path.to_path_buf(),
+                    column: DECISION_TIME_COLUMN.into(),
+                    present: present(),
+                })?;
+        for (i, value) in table.values[timestamp_column].iter().enumerate() {
+            if !matches!(value, AttrValue::Date(_)) {
+                let problem = if table.columns[timestamp_column].kind == AttributeKind::Date {
+                    "is empty".to_string()
+                } else {
+                    "is not an RFC 3339 timestamp or date (the column must hold only timestamps)"
+                        .to_string()
+                };
+                return Err(JourneyError::Cell {
+                    file: path.to_path_buf(),
+                    row: table.rows[i],
+                    column: DECISION_TIME_COLUMN.into(),
+                    problem,
+                });
+            }
+        }
+        Ok(DecisionPoints {
+            table,
+            timestamp_column,
+        })
+    }
+
+    /// Number of decision points.
+    pub fn len(&self) -> usize {
+        self.table.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.table.keys.is_empty()
+    }
+
+    /// The pass-through columns (everything but `customer_id` and `timestamp`).
+    pub fn extra_columns(&self) -> Vec<AttributeColumn> {
+        self.table
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != self.timestamp_column)
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    fn time(&self, i: usize) -> Timestamp {
+        match self.table.values[self.timestamp_column][i] {
+            AttrValue::Date(t) => t,
+            _ => Timestamp(i64::MIN),
+        }
+    }
+
+    fn extra(&self, i: usize) -> Vec<AttrValue> {
+        self.table
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| *c != self.timestamp_column)
+            .map(|(_, column)| column[i].clone())
+            .collect()
+    }
+
+    /// The customers with decision points.
+    pub fn customer_set(&self) -> rustc_hash::FxHashSet<&str> {
+        self.table.keys.iter().map(String::as_str).collect()
+    }
+}
+
+/// Builds one row per decision point. Holds the events of customers with decision points in
+/// memory, then featurises each point from the events strictly before it.
+pub struct DecisionMatrixBuilder<'s> {
+    spec: &'s FeatureSpec,
+    scorer: Option<&'s dyn TextScorer>,
+    points: &'s DecisionPoints,
+    wanted: rustc_hash::FxHashSet<&'s str>,
+    histories: FxHashMap<String, Vec<Event>>,
+    stats: MatrixStats,
+}
+
+impl<'s> DecisionMatrixBuilder<'s> {
+    /// Starts a matrix over `points`.
+    pub fn new(
+        spec: &'s FeatureSpec,
+        points: &'s DecisionPoints,
+        scorer: Option<&'s dyn TextScorer>,
+    ) -> Self {
+        DecisionMatrixBuilder {
+            spec,
+            scorer,
+            points,
+            wanted: points.customer_set(),
+            histories: FxHashMap::default(),
+            stats: MatrixStats::default(),
+        }
+    }
+
+    /// Adds a chunk of events, in any order; events of customers without decision points are skipped.
+    pub fn add(&mut self, events: Vec<Event>) {
+        self.stats.events_read += events.len() as u64;
+        for event in events {
+            if !self.wanted.contains(event.customer_id.as_str()) {
+                continue;
+            }
+            match self.histories.get_mut(event.customer_id.as_str()) {
+                Some(history) => history.push(event),
+                None => {
+                    self.histories
+                        .insert(event.customer_id.clone(), vec![event]);
+                }
+            }
+        }
+    }
+
+    /// One row per decision point, in input order.
+    pub fn finish(mut self, attributes: Option<Attributes<'_>>) -> (Vec<MatrixRow>, MatrixStats) {
+        self.histories
+            .par_iter_mut()
+            .for_each(|(_, history)| history.sort_by_key(|e| e.timestamp));
+        let histories = &self.histories;
+        let (spec, scorer, points) = (self.spec, self.scorer, self.points);
+        let results: Vec<(MatrixRow, u64, bool)> = (0..points.len())
+            .into_par_iter()
+            .map(|i| {
+                let customer_id = &points.table.keys[i];
+                let as_of = points.time(i);
+                let history = histories.get(customer_id).map(Vec::as_slice).unwrap_or(&[]);
+                let before = history.partition_point(|e| e.timestamp < as_of);
+                let row = attributes.and_then(|a| a.get(customer_id));
+                let mut accumulator = FeatureAccumulator::new(spec, as_of, scorer);
+                for event in &history[..before] {
+                    accumulator.observe(event);
+                }
+                let ignored = (history.len() - before) as u64;
+                (
+                    MatrixRow {
+                        customer_id: customer_id.clone(),
+                        as_of,
+                        extra: points.extra(i),
+                        features: accumulator.finish(row.as_deref()),
+                    },
+                    ignored,
+                    history.is_empty(),
+                )
+            })
+            .collect();
+        let mut rows = Vec::with_capacity(results.len());
+        for (row, ignored, no_events) in results {
+            self.stats.events_ignored_after_cutoff += ignored;
+            self.stats.decisions_without_events += u64::from(no_events);
+            rows.push(row);
+        }
+        self.stats.rows = rows.len() as u64;
+        (rows, self.stats)
+    }
+}
+
+/// Writes a feature matrix to Parquet (atomically), with the spec in the file's metadata.
+pub fn write_matrix(
+    path: &Path,
+    spec: &FeatureSpec,
+    extra_columns: &[AttributeColumn],
+    rows: &[MatrixRow],
+) -> Result<(), JourneyError> {
+    let mut fields = vec![
+        Field::new(CUSTOMER_ID, DataType::Utf8, false),
+        Field::new(
+            AS_OF_COLUMN,
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ];
+    for column in extra_columns {
+        if spec.index_of(&column.name).is_some() || column.name == AS_OF_COLUMN {
+            return Err(JourneyError::Invalid {
+                file: path.to_path_buf(),
+                problem: format!(
+                    "pass-through column '{}' has the name of a feature column; rename it",
+                    column.name
+                ),
+            });
+        }
+        let data_type = attribute_data_type(column.kind);
+        fields.push(Field::new(&column.name, data_type, true));
+    }
+    for feature in &spec.features {
+        fields.push(Field::new(&feature.name, DataType::Float32, false));
+    }
+    let spec_json = serde_json::to_string(spec).map_err(|e| JourneyError::malformed(path, e))?;
+    let schema: SchemaRef = Arc::new(Schema::new(fields).with_metadata(
+        std::collections::HashMap::from([(SPEC_METADATA_KEY.to_string(), spec_json)]),
+    ));
+    let (file, handle) = AtomicFile::create(path)?;
+    let mut writer = ArrowWriter::try_new(handle, schema.clone(), Some(parquet_properties()))
+        .map_err(|e| JourneyError::malformed(path, e))?;
+    for chunk in rows.chunks(64 * 1024) {
+        let batch = matrix_batch(&schema, spec, extra_columns, chunk)
+            .map_err(|e| JourneyError::malformed(path, e))?;
+        writer
+            .write(&batch)
+            .map_err(|e| JourneyError::malformed(path, e))?;
+    }
+    writer
+        .close()
+        .map_err(|e| JourneyError::malformed(path, e))?;
+    file.commit()
+}
+
+fn matrix_batch(
+    schema: &SchemaRef,
+    spec: &FeatureSpec,
+    extra_columns: &[AttributeColumn],
+    rows: &[MatrixRow],
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    let mut ids = StringBuilder::new();
+    let mut times = TimestampMicrosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
+    for row in rows {
+        ids.append_value(&row.customer_id);
+        times.append_value(row.as_of.0);
+    }
+    columns.push(Arc::new(ids.finish()));
+    columns.push(Arc::new(times.finish()));
+    for (c, column) in extra_columns.iter().enumerate() {
+        let values: Vec<&AttrValue> = rows
+            .iter()
+            .map(|r| r.extra.get(c).unwrap_or(&AttrValue::Missing))
+            .collect();
+        columns.push(attribute_array(column.kind, values.into_iter()));
+    }
+    for f in 0..spec.len() {
+        let mut b = Float32Builder::with_capacity(rows.len());
+        for row in rows {
+            b.append_value(row.features.get(f).copied().unwrap_or(f32::NAN));
+        }
+        columns.push(Arc::new(b.finish()));
+    }
+    RecordBatch::try_new(schema.clone(), columns)
+}

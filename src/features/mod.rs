@@ -1,0 +1,12 @@
+//! Features out: one point-in-time-correct function from (customer attributes, history before t,
+//! t) to a named, typed, versioned feature vector, used by training, batch and online scoring.
+
+pub mod compute;
+pub mod matrix;
+pub mod spec;
+
+pub use compute::{featurize, FeatureAccumulator, TextScorer};
+pub use matrix::{
+    CustomerMatrixBuilder, DecisionMatrixBuilder, DecisionPoints, MatrixRow, MatrixStats,
+};
+pub use spec::{FeatureDef, FeatureSpec, FeatureType, FEATURE_SET_VERSION};

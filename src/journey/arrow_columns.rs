@@ -1,0 +1,199 @@
+//! Typed, null-aware views over Arrow columns as Parquet writers produce them.
+//!
+//! Different tools write the same logical column differently (pandas: `string`, polars:
+//! `large_string` or `string_view`, Spark: dictionary-encoded strings, integer ids), so each
+//! view accepts every physical type that can carry its logical meaning, and nothing else.
+
+use std::borrow::Cow;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Date64Type, Float32Type, Float64Type, Int32Type, Int64Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
+};
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::{DataType, TimeUnit};
+
+use super::event::Timestamp;
+
+/// The type names the views accept, for error messages.
+pub(crate) const STRING_TYPES: &str =
+    "a string (utf8, large_utf8, utf8_view or dictionary of strings)";
+pub(crate) const ID_TYPES: &str = "a string or an integer";
+pub(crate) const TIMESTAMP_TYPES: &str = "a timestamp, a date, or an RFC 3339 string";
+pub(crate) const NUMBER_TYPES: &str = "a float or integer";
+
+/// A column of strings (or integer ids rendered as strings).
+pub(crate) enum StrColumn<'a> {
+    Utf8(&'a arrow_array::StringArray),
+    LargeUtf8(&'a arrow_array::LargeStringArray),
+    View(&'a arrow_array::StringViewArray),
+    Int64(&'a arrow_array::Int64Array),
+    Int32(&'a arrow_array::Int32Array),
+    Dictionary {
+        keys: Vec<usize>,
+        array: &'a dyn Array,
+        values: Box<StrColumn<'a>>,
+    },
+}
+
+impl<'a> StrColumn<'a> {
+    /// Views `array` as strings; integers are accepted only when `allow_integers`.
+    pub(crate) fn new(array: &'a ArrayRef, allow_integers: bool) -> Option<Self> {
+        Self::from_dyn(array.as_ref(), allow_integers)
+    }
+
+    fn from_dyn(array: &'a dyn Array, allow_integers: bool) -> Option<Self> {
+        Some(match array.data_type() {
+            DataType::Utf8 => StrColumn::Utf8(array.as_string::<i32>()),
+            DataType::LargeUtf8 => StrColumn::LargeUtf8(array.as_string::<i64>()),
+            DataType::Utf8View => StrColumn::View(array.as_string_view()),
+            DataType::Int64 if allow_integers => {
+                StrColumn::Int64(array.as_primitive::<Int64Type>())
+            }
+            DataType::Int32 if allow_integers => {
+                StrColumn::Int32(array.as_primitive::<Int32Type>())
+            }
+            DataType::Dictionary(_, value_type)
+                if matches!(
+                    value_type.as_ref(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                ) =>
+            {
+                let dictionary = array.as_any_dictionary_opt()?;
+                let values = Self::from_dyn(dictionary.values().as_ref(), false)?;
+                StrColumn::Dictionary {
+                    keys: dictionary.normalized_keys(),
+                    array,
+                    values: Box::new(values),
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// The value at `row`, or `None` when null.
+    pub(crate) fn get(&self, row: usize) -> Option<Cow<'a, str>> {
+        match self {
+            StrColumn::Utf8(a) => a.is_valid(row).then(|| Cow::Borrowed(a.value(row))),
+            StrColumn::LargeUtf8(a) => a.is_valid(row).then(|| Cow::Borrowed(a.value(row))),
+            StrColumn::View(a) => a.is_valid(row).then(|| Cow::Borrowed(a.value(row))),
+            StrColumn::Int64(a) => a
+                .is_valid(row)
+                .then(|| Cow::Owned(a.value(row).to_string())),
+            StrColumn::Int32(a) => a
+                .is_valid(row)
+                .then(|| Cow::Owned(a.value(row).to_string())),
+            StrColumn::Dictionary {
+                keys,
+                array,
+                values,
+            } => {
+                if array.is_valid(row) {
+                    values.get(keys[row])
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// A column of instants.
+pub(crate) enum TimeColumn<'a> {
+    /// Integer instants and the factor that turns them into microseconds (negative: divide).
+    Scaled(&'a dyn Array, ScaledTimes<'a>),
+    Text(StrColumn<'a>),
+}
+
+pub(crate) enum ScaledTimes<'a> {
+    Seconds(&'a arrow_array::PrimitiveArray<TimestampSecondType>),
+    Millis(&'a arrow_array::PrimitiveArray<TimestampMillisecondType>),
+    Micros(&'a arrow_array::PrimitiveArray<TimestampMicrosecondType>),
+    Nanos(&'a arrow_array::PrimitiveArray<TimestampNanosecondType>),
+    Date32(&'a arrow_array::PrimitiveArray<Date32Type>),
+    Date64(&'a arrow_array::PrimitiveArray<Date64Type>),
+}
+
+impl<'a> TimeColumn<'a> {
+    /// Views `array` as instants. Timestamps without a time zone are taken as UTC.
+    pub(crate) fn new(array: &'a ArrayRef) -> Option<Self> {
+        let scaled = match array.data_type() {
+            DataType::Timestamp(TimeUnit::Second, _) => {
+                ScaledTimes::Seconds(array.as_primitive::<TimestampSecondType>())
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                ScaledTimes::Millis(array.as_primitive::<TimestampMillisecondType>())
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                ScaledTimes::Micros(array.as_primitive::<TimestampMicrosecondType>())
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                ScaledTimes::Nanos(array.as_primitive::<TimestampNanosecondType>())
+            }
+            DataType::Date32 => ScaledTimes::Date32(array.as_primitive::<Date32Type>()),
+            DataType::Date64 => ScaledTimes::Date64(array.as_primitive::<Date64Type>()),
+            _ => return StrColumn::new(array, false).map(TimeColumn::Text),
+        };
+        Some(TimeColumn::Scaled(array.as_ref(), scaled))
+    }
+
+    /// The instant at `row`: `Ok(None)` when null, `Err` when text does not parse.
+    pub(crate) fn get(&self, row: usize) -> Result<Option<Timestamp>, String> {
+        match self {
+            TimeColumn::Scaled(array, scaled) => {
+                if array.is_null(row) {
+                    return Ok(None);
+                }
+                let micros = match scaled {
+                    ScaledTimes::Seconds(a) => a.value(row).checked_mul(1_000_000),
+                    ScaledTimes::Millis(a) => a.value(row).checked_mul(1_000),
+                    ScaledTimes::Micros(a) => Some(a.value(row)),
+                    ScaledTimes::Nanos(a) => Some(a.value(row).div_euclid(1_000)),
+                    ScaledTimes::Date32(a) => {
+                        Some(i64::from(a.value(row)) * Timestamp::MICROS_PER_DAY)
+                    }
+                    ScaledTimes::Date64(a) => a.value(row).checked_mul(1_000),
+                };
+                micros
+                    .map(|m| Some(Timestamp(m)))
+                    .ok_or_else(|| "timestamp out of range".to_string())
+            }
+            TimeColumn::Text(text) => match text.get(row) {
+                None => Ok(None),
+                Some(s) => Timestamp::parse_date_or_datetime(&s).map(Some),
+            },
+        }
+    }
+}
+
+/// A column of numbers.
+pub(crate) enum NumberColumn<'a> {
+    F64(&'a arrow_array::Float64Array),
+    F32(&'a arrow_array::Float32Array),
+    I64(&'a arrow_array::Int64Array),
+    I32(&'a arrow_array::Int32Array),
+}
+
+impl<'a> NumberColumn<'a> {
+    pub(crate) fn new(array: &'a ArrayRef) -> Option<Self> {
+        Some(match array.data_type() {
+            DataType::Float64 => NumberColumn::F64(array.as_primitive::<Float64Type>()),
+            DataType::Float32 => NumberColumn::F32(array.as_primitive::<Float32Type>()),
+            DataType::Int64 => NumberColumn::I64(array.as_primitive::<Int64Type>()),
+            DataType::Int32 => NumberColumn::I32(array.as_primitive::<Int32Type>()),
+            _ => return None,
+        })
+    }
+
+    /// The value at `row`, or `None` when null.
+    pub(crate) fn get(&self, row: usize) -> Option<f64> {
+        match self {
+            NumberColumn::F64(a) => a.is_valid(row).then(|| a.value(row)),
+            NumberColumn::F32(a) => a.is_valid(row).then(|| f64::from(a.value(row))),
+            NumberColumn::I64(a) => a.is_valid(row).then(|| a.value(row) as f64),
+            NumberColumn::I32(a) => a.is_valid(row).then(|| f64::from(a.value(row))),
+        }
+    }
+}

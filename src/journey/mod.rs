@@ -1,0 +1,15 @@
+//! Journey data in: the event and customer contracts of DESIGN.md, read from Parquet, CSV and
+//! JSONL with validation that names file, row and column, and written back as Parquet.
+
+mod arrow_columns;
+pub mod customers;
+pub mod error;
+pub mod event;
+pub mod inspect;
+pub mod reader;
+pub mod writer;
+
+pub use customers::{AttrValue, AttributeColumn, AttributeKind, CustomerTable, TypedTable};
+pub use error::{JourneyError, RowProblem};
+pub use event::{Channel, Event, EventType, Timestamp};
+pub use reader::{EventChunk, EventReader, Format, ReadOptions};

@@ -1,0 +1,435 @@
+//! Features: point-in-time correctness, order independence, exact values, and one code path for
+//! single customers, customer matrices and decision matrices.
+
+use std::path::Path;
+
+use nextbest::decision::Catalog;
+use nextbest::features::matrix::{write_matrix, Attributes, SPEC_METADATA_KEY};
+use nextbest::features::{
+    featurize, CustomerMatrixBuilder, DecisionMatrixBuilder, DecisionPoints, FeatureSpec,
+    TextScorer,
+};
+use nextbest::journey::{
+    AttrValue, AttributeColumn, AttributeKind, Channel, CustomerTable, Event, EventReader,
+    EventType, ReadOptions, Timestamp,
+};
+use nextbest::simulator::{generate, SimulatorConfig};
+use rand::{Rng, SeedableRng};
+
+const DAY: i64 = Timestamp::MICROS_PER_DAY;
+
+fn ts(text: &str) -> Timestamp {
+    Timestamp::parse_date_or_datetime(text).unwrap()
+}
+
+/// A deterministic scorer, so sentiment slots are exercised without a trained model.
+struct WordScorer;
+
+impl TextScorer for WordScorer {
+    fn name(&self) -> String {
+        "test-words".into()
+    }
+    fn score(&self, text: &str) -> f32 {
+        if text.contains("great") {
+            0.9
+        } else if text.contains("awful") {
+            0.1
+        } else {
+            0.5
+        }
+    }
+}
+
+fn catalog() -> Catalog {
+    toml::from_str(
+        r#"
+[[action]]
+id = "email_discount"
+channel = "email"
+kind = "sales"
+value = 40.0
+cost = 2.0
+
+[[action]]
+id = "call_retention"
+channel = "call_center"
+kind = "retention"
+value = 200.0
+cost = 10.0
+"#,
+    )
+    .unwrap()
+}
+
+fn customers() -> CustomerTable {
+    CustomerTable::from_rows(
+        vec![
+            AttributeColumn {
+                name: "plan".into(),
+                kind: AttributeKind::Categorical,
+            },
+            AttributeColumn {
+                name: "monthly_fee".into(),
+                kind: AttributeKind::Numeric,
+            },
+            AttributeColumn {
+                name: "signup_date".into(),
+                kind: AttributeKind::Date,
+            },
+        ],
+        vec![
+            (
+                "c1".into(),
+                vec![
+                    AttrValue::Category("plus".into()),
+                    AttrValue::Number(19.0),
+                    AttrValue::Date(ts("2023-01-01")),
+                ],
+            ),
+            (
+                "c2".into(),
+                vec![
+                    AttrValue::Category("basic".into()),
+                    AttrValue::Missing,
+                    AttrValue::Date(ts("2024-06-01")),
+                ],
+            ),
+            (
+                "c3".into(),
+                vec![
+                    AttrValue::Category("basic".into()),
+                    AttrValue::Number(9.0),
+                    AttrValue::Missing,
+                ],
+            ),
+        ],
+    )
+    .unwrap()
+}
+
+fn history(cutoff: Timestamp) -> Vec<Event> {
+    let at = |days_before: f64| cutoff.plus_days(-days_before);
+    vec![
+        Event::new("c1", at(400.0), EventType::Purchase).with_value(100.0),
+        Event::new("c1", at(60.0), EventType::Visit).with_channel(Channel::Web),
+        Event::new("c1", at(5.0), EventType::Visit).with_channel(Channel::App),
+        Event::new("c1", at(5.0), EventType::Purchase)
+            .with_value(30.0)
+            .with_channel(Channel::App),
+        Event::new("c1", at(20.0), EventType::Purchase).with_value(50.0),
+        Event::new("c1", at(10.0), EventType::Action).with_action("email_discount"),
+        Event::new("c1", at(9.5), EventType::EmailOpen).with_action("email_discount"),
+        Event::new("c1", at(100.0), EventType::Action)
+            .with_channel(Channel::Email)
+            .with_action("email_discount"),
+        Event::new("c1", at(3.0), EventType::Action)
+            .with_channel(Channel::Sms)
+            .with_action("sms_promo"),
+        Event::new("c1", at(2.0), EventType::Unsubscribe).with_channel(Channel::Sms),
+        Event::new("c1", at(40.0), EventType::SupportTicket).with_text("this is awful"),
+        Event::new("c1", at(15.0), EventType::Review).with_text("great stuff"),
+        Event::new("c1", at(1.0), EventType::parse("loyalty_points")),
+    ]
+}
+
+fn spec() -> FeatureSpec {
+    FeatureSpec::new(Some(&catalog()), Some(&customers()))
+        .with_sentiment_model(Some(WordScorer.name()))
+}
+
+fn value(spec: &FeatureSpec, vector: &[f32], name: &str) -> f32 {
+    vector[spec
+        .index_of(name)
+        .unwrap_or_else(|| panic!("no feature {name}"))]
+}
+
+#[test]
+fn features_have_the_documented_values() {
+    let cutoff = ts("2024-07-01");
+    let spec = spec();
+    let table = customers();
+    let v = featurize(
+        &spec,
+        table.get("c1"),
+        &history(cutoff),
+        cutoff,
+        Some(&WordScorer),
+    );
+    assert_eq!(v.len(), spec.len());
+    let get = |name: &str| value(&spec, &v, name);
+    assert_eq!(get("purchases_7d"), 1.0);
+    assert_eq!(get("purchases_30d"), 2.0);
+    assert_eq!(get("purchases_365d"), 2.0);
+    assert_eq!(get("purchases_total"), 3.0);
+    assert_eq!(get("revenue_30d"), 80.0);
+    assert_eq!(get("revenue_total"), 180.0);
+    assert_eq!(get("avg_order_value"), 60.0);
+    assert_eq!(get("visits_7d"), 1.0);
+    assert_eq!(get("visits_90d"), 2.0);
+    assert_eq!(get("days_since_last_purchase"), 5.0);
+    assert_eq!(get("days_since_last_support"), 40.0);
+    assert_eq!(get("days_since_last_complaint"), 3650.0);
+    assert_eq!(get("events_total"), 13.0);
+    assert_eq!(get("unknown_events_total"), 1.0);
+    assert_eq!(get("actions_received_30d"), 2.0);
+    // The discount has no channel on one event: the catalog's channel (email) is used.
+    assert_eq!(get("email_sends_365d"), 2.0);
+    assert_eq!(get("email_open_rate_365d"), 0.5);
+    assert_eq!(get("sms_sends_365d"), 1.0);
+    assert_eq!(get("sms_unsubscribed"), 1.0);
+    assert_eq!(get("email_unsubscribed"), 0.0);
+    assert_eq!(get("action_email_discount_sent_90d"), 1.0);
+    assert_eq!(get("action_email_discount_days_since"), 10.0);
+    assert_eq!(get("action_call_retention_days_since"), 3650.0);
+    assert_eq!(get("action_other_sent_90d"), 1.0);
+    assert_eq!(get("texts_90d"), 2.0);
+    assert_eq!(get("negative_texts_90d"), 1.0);
+    assert_eq!(get("sentiment_last"), 0.9);
+    assert_eq!(get("sentiment_mean_30d"), 0.9);
+    assert_eq!(get("sentiment_min_90d"), 0.1);
+    assert!((get("sentiment_mean_90d") - 0.5).abs() < 1e-6);
+    assert_eq!(get("tenure_days"), 547.0);
+    assert_eq!(get("attr_plan=plus"), 1.0);
+    assert_eq!(get("attr_plan=basic"), 0.0);
+    assert_eq!(get("attr_monthly_fee"), 19.0);
+    assert_eq!(get("attr_monthly_fee__missing"), 0.0);
+    assert_eq!(get("cancelled"), 0.0);
+}
+
+#[test]
+fn adding_events_at_or_after_the_cutoff_changes_nothing() {
+    let cutoff = ts("2024-07-01T12:00:00Z");
+    let spec = spec();
+    let table = customers();
+    let base = history(cutoff);
+    let expected = featurize(&spec, table.get("c1"), &base, cutoff, Some(&WordScorer));
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(11);
+    let kinds = [
+        "visit",
+        "purchase",
+        "action",
+        "cancel",
+        "unsubscribe",
+        "complaint",
+        "review",
+        "email_open",
+        "conversion",
+        "odd",
+    ];
+    for trial in 0..200 {
+        let mut events = base.clone();
+        for _ in 0..rng.random_range(1..20) {
+            // At the cutoff exactly, or any time up to two years after it.
+            let offset = if rng.random_bool(0.3) {
+                0
+            } else {
+                rng.random_range(0..730 * DAY)
+            };
+            let kind = EventType::parse(kinds[rng.random_range(0..kinds.len())]);
+            let mut event = Event::new("c1", Timestamp(cutoff.0 + offset), kind)
+                .with_channel(Channel::Email)
+                .with_action("email_discount")
+                .with_value(rng.random_range(1.0..500.0));
+            if rng.random_bool(0.5) {
+                event = event.with_text("awful awful");
+            }
+            let position = rng.random_range(0..=events.len());
+            events.insert(position, event);
+        }
+        let got = featurize(&spec, table.get("c1"), &events, cutoff, Some(&WordScorer));
+        assert_eq!(
+            got, expected,
+            "trial {trial}: a future event leaked into the features"
+        );
+    }
+    // And the converse: an event one microsecond before the cutoff does count.
+    let mut events = base.clone();
+    events.push(Event::new("c1", Timestamp(cutoff.0 - 1), EventType::Purchase).with_value(5.0));
+    let got = featurize(&spec, table.get("c1"), &events, cutoff, Some(&WordScorer));
+    assert_eq!(value(&spec, &got, "purchases_total"), 4.0);
+}
+
+#[test]
+fn features_do_not_depend_on_event_order() {
+    let cutoff = ts("2024-07-01");
+    let spec = spec();
+    let mut events = history(cutoff);
+    // Two texts at the same instant: the tie must not be broken by row order.
+    events.push(Event::new("c1", cutoff.plus_days(-15.0), EventType::Chat).with_text("awful"));
+    let expected = featurize(&spec, None, &events, cutoff, Some(&WordScorer));
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+    for _ in 0..50 {
+        for i in (1..events.len()).rev() {
+            events.swap(i, rng.random_range(0..=i));
+        }
+        assert_eq!(
+            featurize(&spec, None, &events, cutoff, Some(&WordScorer)),
+            expected
+        );
+    }
+}
+
+#[test]
+fn names_are_unique_and_the_spec_round_trips() {
+    let spec = spec();
+    let names: std::collections::HashSet<&str> = spec.names().collect();
+    assert_eq!(names.len(), spec.len());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.json");
+    spec.save(&path).unwrap();
+    assert_eq!(FeatureSpec::load(&path).unwrap(), spec);
+    // A spec whose feature list was edited no longer matches the pipeline and is refused.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"visits_7d\"", "\"visits_8d\"");
+    std::fs::write(&path, text).unwrap();
+    let error = FeatureSpec::load(&path).unwrap_err().to_string();
+    assert!(
+        error.contains("differs from what the pipeline produces"),
+        "{error}"
+    );
+}
+
+#[test]
+fn customer_matrix_rows_equal_single_customer_features() {
+    let cutoff = ts("2024-07-01");
+    let spec = spec();
+    let table = customers();
+    let mapping = spec.attribute_mapping(&table).unwrap();
+    let mut events = history(cutoff);
+    events.push(Event::new("c2", cutoff.plus_days(-3.0), EventType::Visit));
+    events.push(Event::new("c9", cutoff.plus_days(2.0), EventType::Visit)); // only future events: no row
+    let mut builder = CustomerMatrixBuilder::new(&spec, cutoff, Some(&WordScorer));
+    for chunk in events.chunks(3) {
+        builder.add(chunk);
+    }
+    let (rows, stats) = builder.finish(Some(Attributes::new(&table, &mapping)));
+    // c2 signed up before the cutoff; c3 has no signup date and is in the table; c9 is unknown at the cutoff.
+    let ids: Vec<&str> = rows.iter().map(|r| r.customer_id.as_str()).collect();
+    assert_eq!(ids, ["c1", "c2", "c3"]);
+    assert_eq!(stats.customers_without_history, 1);
+    assert_eq!(stats.events_ignored_after_cutoff, 1);
+    for row in &rows {
+        let own: Vec<Event> = events
+            .iter()
+            .filter(|e| e.customer_id == row.customer_id)
+            .cloned()
+            .collect();
+        let expected = featurize(
+            &spec,
+            table.get(&row.customer_id),
+            &own,
+            cutoff,
+            Some(&WordScorer),
+        );
+        assert_eq!(row.features, expected, "{}", row.customer_id);
+    }
+    // A later signup is not yet a customer at an earlier cutoff.
+    let early = ts("2024-01-01");
+    let builder = CustomerMatrixBuilder::new(&spec, early, None);
+    let (rows, stats) = builder.finish(Some(Attributes::new(&table, &mapping)));
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.customer_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c1", "c3"]
+    );
+    assert_eq!(stats.customers_not_yet_signed_up, 1);
+}
+
+fn simulate(dir: &Path, customers: u64, days: u32, seed: u64) {
+    let config = SimulatorConfig {
+        customers,
+        days,
+        seed,
+        start: ts("2025-01-01"),
+    };
+    generate(&config, dir, &|_| {}).unwrap();
+}
+
+#[test]
+fn decision_matrix_featurises_each_point_from_its_own_past() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), 60, 120, 5);
+    let events =
+        EventReader::read_all(dir.path().join("events.parquet"), ReadOptions::default()).unwrap();
+    let table = CustomerTable::read(dir.path().join("customers.parquet"), None).unwrap();
+    let catalog = Catalog::load(dir.path().join("catalog.toml")).unwrap();
+    let spec = FeatureSpec::new(Some(&catalog), Some(&table));
+    let mapping = spec.attribute_mapping(&table).unwrap();
+    let points = DecisionPoints::read(&dir.path().join("ground_truth.parquet"), None).unwrap();
+    let mut builder = DecisionMatrixBuilder::new(&spec, &points, None);
+    builder.add(events.clone());
+    let (rows, stats) = builder.finish(Some(Attributes::new(&table, &mapping)));
+    assert_eq!(rows.len(), points.len());
+    assert!(stats.events_ignored_after_cutoff > 0);
+    for row in rows.iter().step_by(17) {
+        let own: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.customer_id == row.customer_id)
+            .collect();
+        let expected = featurize(&spec, table.get(&row.customer_id), own, row.as_of, None);
+        assert_eq!(row.features, expected);
+    }
+    // Pass-through columns keep the ground truth beside the features.
+    let extra = points.extra_columns();
+    assert!(extra.iter().any(|c| c.name == "p_convert__email_discount"));
+    let out = dir.path().join("decisions.parquet");
+    write_matrix(&out, &spec, &extra, &rows).unwrap();
+    let file = std::fs::File::open(&out).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let schema = reader.schema().clone();
+    assert_eq!(schema.field(0).name(), "customer_id");
+    assert_eq!(schema.field(1).name(), "as_of");
+    assert_eq!(schema.fields().len(), 2 + extra.len() + spec.len());
+    let embedded: FeatureSpec =
+        serde_json::from_str(&schema.metadata()[SPEC_METADATA_KEY]).unwrap();
+    assert_eq!(embedded, spec);
+    let total: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(total, rows.len());
+}
+
+#[test]
+fn spec_attributes_are_matched_by_name_and_type() {
+    let spec = spec();
+    let reordered = CustomerTable::from_rows(
+        vec![
+            AttributeColumn {
+                name: "signup_date".into(),
+                kind: AttributeKind::Date,
+            },
+            AttributeColumn {
+                name: "plan".into(),
+                kind: AttributeKind::Categorical,
+            },
+        ],
+        vec![(
+            "c1".into(),
+            vec![
+                AttrValue::Date(ts("2023-01-01")),
+                AttrValue::Category("gold".into()),
+            ],
+        )],
+    )
+    .unwrap();
+    let mapping = spec.attribute_mapping(&reordered).unwrap();
+    let aligned = mapping.align(reordered.get("c1").unwrap()).into_owned();
+    let cutoff = ts("2024-07-01");
+    let v = featurize(&spec, Some(&aligned), &[], cutoff, None);
+    assert_eq!(value(&spec, &v, "attr_plan=__other"), 1.0);
+    assert_eq!(value(&spec, &v, "attr_monthly_fee__missing"), 1.0);
+    assert_eq!(value(&spec, &v, "tenure_days"), 547.0);
+    let wrong = CustomerTable::from_rows(
+        vec![AttributeColumn {
+            name: "plan".into(),
+            kind: AttributeKind::Numeric,
+        }],
+        vec![],
+    )
+    .unwrap();
+    assert!(spec
+        .attribute_mapping(&wrong)
+        .unwrap_err()
+        .contains("'plan'"));
+}
