@@ -167,3 +167,31 @@ fn bad_configuration_is_refused() {
         "no files for a refused config"
     );
 }
+
+#[test]
+fn committed_sample_is_what_the_simulator_makes_for_its_seed() {
+    // datasets/sample = `nextbest generate --customers 2000 --days 365 --seed 42` (ground truth
+    // not committed). If this fails after a simulator change, regenerate the sample.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/sample");
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), 2000, 365, 42);
+    let read =
+        |d: &Path| EventReader::read_all(d.join("events.parquet"), ReadOptions::default()).unwrap();
+    let committed = read(&sample);
+    assert_eq!(committed.len(), 335_397);
+    assert!(
+        committed == read(dir.path()),
+        "datasets/sample/events.parquet is stale: regenerate it"
+    );
+    let customers = |d: &Path| {
+        nextbest::journey::CustomerTable::read(d.join("customers.parquet"), None).unwrap()
+    };
+    let (a, b) = (customers(&sample), customers(dir.path()));
+    assert_eq!(a.ids(), b.ids());
+    assert!(a.ids().iter().all(|id| a.get(id) == b.get(id)));
+    let catalog = std::fs::read_to_string(sample.join("catalog.toml")).unwrap();
+    assert_eq!(
+        catalog,
+        std::fs::read_to_string(dir.path().join("catalog.toml")).unwrap()
+    );
+}

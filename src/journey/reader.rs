@@ -182,6 +182,30 @@ impl EventReader {
         self.source.progress()
     }
 
+    /// Moves decoding to a background thread that stays up to `depth` chunks ahead, so that
+    /// decoding and the caller's work (featurising) run on both cores.
+    pub fn prefetch(self, depth: usize) -> PrefetchReader {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(depth.max(1));
+        let first = self.progress();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(first.done));
+        let shared = done.clone();
+        let mut reader = self;
+        let handle = std::thread::spawn(move || {
+            while let Some(chunk) = reader.next() {
+                shared.store(reader.progress().done, std::sync::atomic::Ordering::Relaxed);
+                if sender.send(chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        PrefetchReader {
+            receiver,
+            done,
+            first,
+            handle: Some(handle),
+        }
+    }
+
     /// Reads the whole file into memory (fine for samples and tests; large files should stream).
     pub fn read_all(path: impl AsRef<Path>, options: ReadOptions) -> Result<Vec<Event>> {
         let mut events = Vec::new();
@@ -230,6 +254,41 @@ impl Iterator for EventReader {
     }
 }
 
+/// An [`EventReader`] running on its own thread; iterate it like the reader itself.
+pub struct PrefetchReader {
+    receiver: std::sync::mpsc::Receiver<Result<EventChunk>>,
+    done: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    first: Progress,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PrefetchReader {
+    /// How far decoding has got (it may be ahead of what the caller has consumed).
+    pub fn progress(&self) -> Progress {
+        Progress {
+            done: self.done.load(std::sync::atomic::Ordering::Relaxed),
+            ..self.first
+        }
+    }
+}
+
+impl Iterator for PrefetchReader {
+    type Item = Result<EventChunk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.receiver.recv() {
+            Ok(chunk) => Some(chunk),
+            Err(_) => {
+                if let Some(handle) = self.handle.take() {
+                    // The decoder thread only ends by finishing; a panic there would be a bug.
+                    let _ = handle.join();
+                }
+                None
+            }
+        }
+    }
+}
+
 /// The fields of one row as text, before validation.
 struct RawFields<'a> {
     customer_id: Option<&'a str>,
@@ -241,12 +300,64 @@ struct RawFields<'a> {
     text: Option<&'a str>,
 }
 
+/// The trimmed text, or `None` when absent or blank. Most cells need no trimming, so check the
+/// ends before paying for a trim.
+#[inline]
 fn non_empty(text: Option<&str>) -> Option<&str> {
-    text.filter(|t| !t.trim().is_empty())
+    let text = text?;
+    let bytes = text.as_bytes();
+    let clean = match (bytes.first(), bytes.last()) {
+        (None, _) => return None,
+        (Some(first), Some(last))
+            if !first.is_ascii_whitespace() && !last.is_ascii_whitespace() && first.is_ascii() =>
+        {
+            text
+        }
+        _ => text.trim(),
+    };
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// Remembers the last event type and channel parsed: in real files the same few values repeat,
+/// so most rows skip the parse.
+#[derive(Default)]
+struct VocabularyCache {
+    event_type: Option<(String, EventType)>,
+    channel: Option<(String, Channel)>,
+}
+
+impl VocabularyCache {
+    #[inline]
+    fn event_type(&mut self, text: &str) -> EventType {
+        match &self.event_type {
+            Some((last, parsed)) if last == text => parsed.clone(),
+            _ => {
+                let parsed = EventType::parse(text);
+                self.event_type = Some((text.to_string(), parsed.clone()));
+                parsed
+            }
+        }
+    }
+
+    #[inline]
+    fn channel(&mut self, text: &str) -> Channel {
+        match &self.channel {
+            Some((last, parsed)) if last == text => parsed.clone(),
+            _ => {
+                let parsed = Channel::parse(text);
+                self.channel = Some((text.to_string(), parsed.clone()));
+                parsed
+            }
+        }
+    }
 }
 
 /// Validates one row's fields into an event: the one place that knows the row rules.
-fn build_event(row: u64, fields: RawFields<'_>) -> std::result::Result<Event, RowProblem> {
+fn build_event(
+    row: u64,
+    fields: RawFields<'_>,
+    cache: &mut VocabularyCache,
+) -> std::result::Result<Event, RowProblem> {
     let customer_id = non_empty(fields.customer_id).ok_or_else(|| {
         RowProblem::new(row, "customer_id", "is empty; every event needs a customer")
     })?;
@@ -269,13 +380,17 @@ fn build_event(row: u64, fields: RawFields<'_>) -> std::result::Result<Event, Ro
         Err(problem) => return Err(RowProblem::new(row, "value", problem)),
     };
     Ok(Event {
-        customer_id: customer_id.trim().to_string(),
+        customer_id: customer_id.to_string(),
         timestamp,
-        event_type: EventType::parse(event_type.trim()),
-        channel: non_empty(fields.channel).map(|c| Channel::parse(c.trim())),
-        action_id: non_empty(fields.action_id).map(|a| a.trim().to_string()),
+        event_type: cache.event_type(event_type),
+        channel: non_empty(fields.channel).map(|c| cache.channel(c)),
+        action_id: non_empty(fields.action_id).map(str::to_string),
         value,
-        text: non_empty(fields.text).map(str::to_string),
+        // Text keeps its own spacing; only blank text counts as absent.
+        text: fields
+            .text
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_string),
     })
 }
 
@@ -283,7 +398,6 @@ fn parse_number_text(text: Option<&str>) -> std::result::Result<Option<f64>, Str
     match non_empty(text) {
         None => Ok(None),
         Some(t) => t
-            .trim()
             .parse::<f64>()
             .map(Some)
             .map_err(|_| format!("'{t}' is not a number")),
@@ -380,6 +494,7 @@ struct CsvEvents {
     row: u64,
     total_bytes: u64,
     done: bool,
+    cache: VocabularyCache,
 }
 
 impl CsvEvents {
@@ -399,6 +514,7 @@ impl CsvEvents {
             row: 0,
             total_bytes,
             done: false,
+            cache: VocabularyCache::default(),
         })
     }
 }
@@ -433,7 +549,7 @@ impl ChunkSource for CsvEvents {
                         value: parse_number_text(field(5)),
                         text: field(6),
                     };
-                    match build_event(self.row, fields) {
+                    match build_event(self.row, fields, &mut self.cache) {
                         Ok(event) => chunk.events.push(event),
                         Err(problem) => chunk.problems.push(problem),
                     }
@@ -476,6 +592,7 @@ struct JsonlEvents {
     total_bytes: u64,
     path: PathBuf,
     done: bool,
+    cache: VocabularyCache,
 }
 
 impl JsonlEvents {
@@ -493,6 +610,7 @@ impl JsonlEvents {
             total_bytes,
             path: path.to_path_buf(),
             done: false,
+            cache: VocabularyCache::default(),
         })
     }
 }
@@ -533,7 +651,11 @@ pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
-fn jsonl_event(line: &str, row: u64) -> std::result::Result<Event, RowProblem> {
+fn jsonl_event(
+    line: &str,
+    row: u64,
+    cache: &mut VocabularyCache,
+) -> std::result::Result<Event, RowProblem> {
     let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
         .map_err(|e| RowProblem::new(row, "(row)", format!("is not a JSON object: {e}")))?;
     let mut id_buf = None;
@@ -561,6 +683,7 @@ fn jsonl_event(line: &str, row: u64) -> std::result::Result<Event, RowProblem> {
             value,
             text,
         },
+        cache,
     )
 }
 
@@ -595,7 +718,7 @@ impl ChunkSource for JsonlEvents {
             if line.is_empty() {
                 continue;
             }
-            match jsonl_event(line, self.line) {
+            match jsonl_event(line, self.line, &mut self.cache) {
                 Ok(event) => chunk.events.push(event),
                 Err(problem) => chunk.problems.push(problem),
             }
@@ -665,6 +788,7 @@ struct ParquetEvents {
     total_rows: u64,
     row: u64,
     pending: Option<(RecordBatch, usize)>,
+    cache: VocabularyCache,
 }
 
 impl ParquetEvents {
@@ -681,6 +805,7 @@ impl ParquetEvents {
             total_rows,
             row: 0,
             pending: None,
+            cache: VocabularyCache::default(),
         };
         // Check column types up front so a wrong schema fails before any work is done.
         let schema = events.reader.schema();
@@ -731,7 +856,7 @@ impl ParquetEvents {
                 value: Ok(values.as_ref().and_then(|c| c.get(i))),
                 text: text.as_deref(),
             };
-            match build_event(row, fields) {
+            match build_event(row, fields, &mut self.cache) {
                 Ok(event) => chunk.events.push(event),
                 Err(problem) => chunk.problems.push(problem),
             }

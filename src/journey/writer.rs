@@ -10,8 +10,9 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use super::customers::{AttrValue, AttributeColumn, AttributeKind};
 use super::error::{JourneyError, Result};
@@ -75,6 +76,22 @@ pub fn parquet_properties() -> WriterProperties {
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(256 * 1024))
         .build()
+}
+
+/// Writer properties for tables of many continuous numbers (probabilities, traits): byte-stream
+/// split plus zstd packs them about twice as tightly as dictionary plus snappy.
+fn float_friendly_properties(columns: &[AttributeColumn]) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(256 * 1024));
+    for column in columns.iter().filter(|c| c.kind == AttributeKind::Numeric) {
+        let path = ColumnPath::from(column.name.as_str());
+        builder = builder
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path.clone(), Encoding::BYTE_STREAM_SPLIT)
+            .set_column_compression(path, Compression::ZSTD(ZstdLevel::default()));
+    }
+    builder.build()
 }
 
 /// The Arrow schema of event files written by nextbest.
@@ -272,8 +289,12 @@ impl TypedTableWriter {
         );
         let schema: SchemaRef = Arc::new(Schema::new(fields));
         let (file, handle) = AtomicFile::create(path)?;
-        let writer = ArrowWriter::try_new(handle, schema.clone(), Some(parquet_properties()))
-            .map_err(|e| JourneyError::malformed(path, e))?;
+        let writer = ArrowWriter::try_new(
+            handle,
+            schema.clone(),
+            Some(float_friendly_properties(&columns)),
+        )
+        .map_err(|e| JourneyError::malformed(path, e))?;
         Ok(TypedTableWriter {
             file,
             writer,

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, then every unit and integration test (debug profile).
+# CI (.ci/run) calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if cargo fmt --version >/dev/null 2>&1; then
+  echo "== cargo fmt --check"
+  cargo fmt --all -- --check
+else
+  echo "== rustfmt is not installed; skipping the format check"
+fi
+
+if cargo clippy --version >/dev/null 2>&1; then
+  echo "== cargo clippy -D warnings"
+  cargo clippy --all-targets --locked -- -D warnings
+else
+  echo "== clippy is not installed; skipping lints"
+fi
+
+echo "== cargo test"
+cargo test --locked
