@@ -154,5 +154,5 @@ fn report(args: &Args, spec: &FeatureSpec, stats: &MatrixStats, seconds: f64, sp
             stats.customers_not_yet_signed_up
         );
     }
-    println!("  sentiment slots: neutral (0.5) until a sentiment model is trained (`nextbest train`, issue 3)");
+    println!("  sentiment slots: neutral (0.5): no sentiment model is used yet");
 }
