@@ -294,8 +294,10 @@ fn write_block(
 ) -> Result<(), JourneyError> {
     let ids: Vec<String> = runs.iter().map(|(id, _)| id.clone()).collect();
     let category = |s: &str| AttrValue::Category(s.to_string());
-    let mut customer_values: Vec<Vec<AttrValue>> = (0..8).map(|_| Vec::with_capacity(runs.len())).collect();
-    let mut trait_values: Vec<Vec<AttrValue>> = (0..11).map(|_| Vec::with_capacity(runs.len())).collect();
+    let mut customer_values: Vec<Vec<AttrValue>> =
+        (0..8).map(|_| Vec::with_capacity(runs.len())).collect();
+    let mut trait_values: Vec<Vec<AttrValue>> =
+        (0..11).map(|_| Vec::with_capacity(runs.len())).collect();
     let n_actions = catalog.actions.len();
     let mut truth_ids = Vec::new();
     let mut truth_values: Vec<Vec<AttrValue>> = vec![Vec::new(); 7 + 2 * n_actions];
