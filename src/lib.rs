@@ -4,4 +4,6 @@
 pub mod decision;
 pub mod features;
 pub mod journey;
+pub mod models;
 pub mod simulator;
+pub mod training;

@@ -3,7 +3,10 @@
 mod features;
 mod generate;
 mod inspect;
+mod models;
 mod progress;
+mod sentiment;
+mod train;
 
 use std::process::ExitCode;
 
@@ -25,6 +28,12 @@ enum Command {
     Inspect(inspect::Args),
     /// Compute the point-in-time feature matrix (one row per customer, or per decision point).
     Features(features::Args),
+    /// Train a model from a config in training/ (churn, sentiment) and write its artifact.
+    Train(train::Args),
+    /// Show or compare trained model artifacts.
+    Models(models::Args),
+    /// Score one text per line (file or standard input): P(positive), one per line.
+    Sentiment(sentiment::Args),
 }
 
 /// Runs one subcommand; `Ok` carries the exit code (inspect exits 1 when rows have problems).
@@ -33,5 +42,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate::run(args).map(|_| ExitCode::SUCCESS),
         Command::Inspect(args) => inspect::run(args),
         Command::Features(args) => features::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Train(args) => train::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Models(args) => models::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Sentiment(args) => sentiment::run(args).map(|_| ExitCode::SUCCESS),
     }
 }

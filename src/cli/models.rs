@@ -1,0 +1,175 @@
+//! `nextbest models show|compare`: read artifacts.
+
+use std::path::PathBuf;
+
+use nextbest::models::Artifact;
+
+/// Arguments of `nextbest models`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print an artifact's manifest and metrics readably.
+    Show {
+        /// Artifact folder (e.g. models/churn).
+        dir: PathBuf,
+        /// Print the raw manifest and metrics JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two artifacts' holdout metrics side by side.
+    Compare {
+        /// First artifact folder.
+        a: PathBuf,
+        /// Second artifact folder.
+        b: PathBuf,
+    },
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Show { dir, json } => show(&dir, json),
+        Command::Compare { a, b } => compare(&a, &b),
+    }
+}
+
+fn number(metrics: &serde_json::Value, pointer: &str) -> Option<f64> {
+    metrics.pointer(pointer).and_then(|v| v.as_f64())
+}
+
+/// (label, JSON pointer) of the headline metrics of each role.
+fn headline(metrics: &serde_json::Value) -> Vec<(&'static str, &'static str)> {
+    if metrics.get("model").is_some() {
+        vec![
+            ("accuracy", "/model/accuracy"),
+            ("AUC", "/model/auc"),
+            ("log loss", "/model/log_loss"),
+            ("VADER accuracy", "/vader/accuracy"),
+            ("AFINN accuracy", "/afinn/accuracy"),
+        ]
+    } else {
+        vec![
+            ("AUC", "/auc"),
+            ("log loss", "/log_loss"),
+            ("Brier", "/brier"),
+            ("calibration error", "/expected_calibration_error"),
+            ("train AUC", "/train_auc"),
+            ("recency-only AUC", "/recency_baseline_auc"),
+        ]
+    }
+}
+
+fn show(dir: &PathBuf, json: bool) -> anyhow::Result<()> {
+    let artifact = Artifact::load(dir)?;
+    let metrics = artifact.metrics()?;
+    let m = &artifact.manifest;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"manifest": m, "metrics": metrics}))?
+        );
+        return Ok(());
+    }
+    println!("{}", dir.display());
+    println!("  role        {}", m.role.as_str());
+    println!("  algorithm   {} ({:?} backend)", m.algorithm, m.backend);
+    println!("  version     {}", m.version);
+    println!(
+        "  trained by  nextbest {} with seed {}",
+        m.crate_version, m.seed
+    );
+    println!(
+        "  data        {} (fingerprint {})",
+        m.training_data.files.join(", "),
+        m.training_data.fingerprint
+    );
+    println!(
+        "  rows        {} train ({:.1}% positive), {} holdout",
+        m.training_data.train_rows,
+        100.0 * m.training_data.train_positive_rate,
+        m.training_data.holdout_rows
+    );
+    if let Some(spec) = &m.features {
+        println!(
+            "  features    {} (feature set v{})",
+            spec.len(),
+            spec.version
+        );
+    }
+    println!("  label       {}", m.label);
+    println!("\n  holdout metrics");
+    for (label, pointer) in headline(&metrics) {
+        if let Some(v) = number(&metrics, pointer) {
+            println!("    {label:<20} {v:.4}");
+        }
+    }
+    if let Some(bins) = metrics
+        .get("calibration_deciles")
+        .and_then(|b| b.as_array())
+    {
+        println!(
+            "\n  calibration (deciles of the prediction)\n    {:>8} {:>10} {:>10}",
+            "rows", "predicted", "observed"
+        );
+        for bin in bins {
+            println!(
+                "    {:>8} {:>10.4} {:>10.4}",
+                bin["count"].as_u64().unwrap_or(0),
+                bin["mean_predicted"].as_f64().unwrap_or(f64::NAN),
+                bin["observed_rate"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    if let Some(importance) = metrics.get("feature_importance").and_then(|b| b.as_array()) {
+        println!("\n  top features");
+        for pair in importance.iter().take(15) {
+            println!(
+                "    {:<36} {:.4}",
+                pair[0].as_str().unwrap_or("?"),
+                pair[1].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn compare(a: &PathBuf, b: &PathBuf) -> anyhow::Result<()> {
+    let (x, y) = (Artifact::load(a)?, Artifact::load(b)?);
+    if x.manifest.role != y.manifest.role {
+        anyhow::bail!(
+            "{} is a {} model and {} a {} model: compare models of one role",
+            a.display(),
+            x.manifest.role.as_str(),
+            b.display(),
+            y.manifest.role.as_str()
+        );
+    }
+    let (mx, my) = (x.metrics()?, y.metrics()?);
+    let same = mx.get("holdout_fingerprint").is_some()
+        && mx.get("holdout_fingerprint") == my.get("holdout_fingerprint");
+    println!(
+        "{:<22} {:>16} {:>16} {:>10}",
+        "", x.manifest.algorithm, y.manifest.algorithm, "B − A"
+    );
+    for (label, pointer) in headline(&mx) {
+        let (va, vb) = (number(&mx, pointer), number(&my, pointer));
+        if va.is_none() && vb.is_none() {
+            continue;
+        }
+        let diff = va
+            .zip(vb)
+            .map_or_else(|| "".into(), |(p, q)| format!("{:+.4}", q - p));
+        let show = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |v| format!("{v:.4}"));
+        println!("{label:<22} {:>16} {:>16} {:>10}", show(va), show(vb), diff);
+    }
+    if same {
+        println!("\nboth were evaluated on the same holdout (identical features and labels)");
+    } else {
+        println!("\nwarning: the holdouts differ (other data, cutoff or features): the numbers are not directly comparable");
+    }
+    Ok(())
+}

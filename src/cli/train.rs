@@ -1,0 +1,150 @@
+//! `nextbest train`: fit a model from a training config and write its artifact.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use nextbest::models::calibration::CalibrationMethod;
+use nextbest::training::config::{Algorithm, ChurnConfig, SentimentConfig};
+use nextbest::training::{churn, sentiment};
+
+/// Arguments of `nextbest train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Training configuration (training/churn.toml, training/sentiment.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Override `output`: the artifact folder to write.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Override `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override `model.algorithm` (gbdt, logistic) of tabular models.
+    #[arg(long)]
+    algorithm: Option<Algorithm>,
+    /// Override `model.calibration` (none, platt, isotonic) of tabular models.
+    #[arg(long, value_parser = parse_calibration)]
+    calibration: Option<CalibrationMethod>,
+}
+
+fn parse_calibration(text: &str) -> Result<CalibrationMethod, String> {
+    match text {
+        "none" => Ok(CalibrationMethod::None),
+        "platt" => Ok(CalibrationMethod::Platt),
+        "isotonic" => Ok(CalibrationMethod::Isotonic),
+        other => Err(format!(
+            "unknown calibration '{other}' (expected none, platt or isotonic)"
+        )),
+    }
+}
+
+/// The `role` a config declares, read before the full parse picks the config type.
+fn role_of(path: &PathBuf) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
+    match table.get("role").and_then(|r| r.as_str()) {
+        Some(role) => Ok(role.to_string()),
+        None => anyhow::bail!(
+            "{}: role: missing (churn, conversion or sentiment)",
+            path.display()
+        ),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let began = Instant::now();
+    match role_of(&args.config)?.as_str() {
+        "churn" => {
+            let mut config = ChurnConfig::load(&args.config)?;
+            if let Some(out) = args.out {
+                config.output = out;
+            }
+            if let Some(seed) = args.seed {
+                config.seed = seed;
+            }
+            if let Some(algorithm) = args.algorithm {
+                config.model.algorithm = algorithm;
+            }
+            if let Some(calibration) = args.calibration {
+                config.model.calibration = calibration;
+            }
+            let spinner = super::progress::spinner("reading events");
+            let read = std::sync::atomic::AtomicU64::new(0);
+            let outcome = churn::train(&config, &|n| {
+                let total = read.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+                spinner.set_message(format!("{total} events read"));
+            })?;
+            spinner.finish_and_clear();
+            let m = &outcome.metrics;
+            println!(
+                "trained churn/{} ({}) in {:.1} s → {}",
+                m.algorithm,
+                m.calibration,
+                began.elapsed().as_secs_f64(),
+                config.output.display()
+            );
+            println!(
+                "  train {} rows ({} churned) from {}; holdout {} rows ({} churned) at {}",
+                m.train.rows,
+                m.train.positives,
+                m.train.cutoffs.join(", "),
+                m.holdout.rows,
+                m.holdout.positives,
+                m.holdout.cutoffs.join(", ")
+            );
+            println!(
+                "  holdout AUC {} (recency alone {}), log loss {:.4}, Brier {:.4}, calibration error {:.4}",
+                fmt_opt(m.auc),
+                fmt_opt(m.recency_baseline_auc),
+                m.log_loss,
+                m.brier,
+                m.expected_calibration_error
+            );
+        }
+        "sentiment" => {
+            let mut config = SentimentConfig::load(&args.config)?;
+            if let Some(out) = args.out {
+                config.output = out;
+            }
+            if let Some(seed) = args.seed {
+                config.seed = seed;
+            }
+            let spinner = super::progress::spinner("training sentiment");
+            let outcome = sentiment::train(&config)?;
+            spinner.finish_and_clear();
+            let m = &outcome.metrics;
+            println!(
+                "trained sentiment in {:.1} s → {}",
+                began.elapsed().as_secs_f64(),
+                config.output.display()
+            );
+            println!(
+                "  holdout {} texts: accuracy {:.4}, AUC {}",
+                m.model.texts,
+                m.model.accuracy,
+                fmt_opt(m.model.auc)
+            );
+            for (name, baseline) in [("VADER", &m.vader), ("AFINN", &m.afinn)] {
+                if let Some(b) = baseline {
+                    println!(
+                        "  {name} lexicon baseline: accuracy {:.4}, AUC {}",
+                        b.accuracy,
+                        fmt_opt(b.auc)
+                    );
+                }
+            }
+        }
+        other => anyhow::bail!(
+            "{}: role: '{other}' cannot be trained by this build (churn, sentiment)",
+            args.config.display()
+        ),
+    }
+    Ok(())
+}
+
+pub fn fmt_opt(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
+}

@@ -1,0 +1,435 @@
+//! Churn training: snapshots of point-in-time features, labels from the horizon after each
+//! snapshot, a model fitted on earlier snapshots and judged on a later one.
+
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::config::{Algorithm, ChurnConfig, ChurnDefinition, Snapshots};
+use super::metrics::{
+    auc, brier, calibration_deciles, expected_calibration_error, log_loss, CalibrationBin,
+};
+use super::TrainError;
+use crate::decision::Catalog;
+use crate::features::matrix::Attributes;
+use crate::features::{CustomerMatrixBuilder, FeatureSpec, MatrixRow, TextScorer};
+use crate::journey::{CustomerTable, EventReader, EventType, ReadOptions, Timestamp};
+use crate::models::artifact::{LoadedModel, TrainingData};
+use crate::models::calibration::{Calibration, CalibrationMethod};
+use crate::models::gbdt::GbdtModel;
+use crate::models::logistic::LogisticModel;
+use crate::models::sentiment::NamedSentimentModel;
+use crate::models::{Artifact, Backend, Estimator, Manifest, NativeModel, Role, Scorer};
+
+/// A labelled snapshot: features as of `cutoff`, churn within the horizon after it.
+#[derive(Clone, Debug)]
+pub struct LabelledSnapshot {
+    /// Feature cutoff.
+    pub cutoff: Timestamp,
+    /// Customer ids, in row order.
+    pub customers: Vec<String>,
+    /// Row-major feature values.
+    pub rows: Vec<f32>,
+    /// Churned within the horizon.
+    pub labels: Vec<bool>,
+}
+
+impl LabelledSnapshot {
+    fn positives(&self) -> usize {
+        self.labels.iter().filter(|&&y| y).count()
+    }
+}
+
+/// Summary of one evaluation set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetSummary {
+    /// Feature cutoffs of the snapshots in the set.
+    pub cutoffs: Vec<String>,
+    /// Rows.
+    pub rows: usize,
+    /// Positive labels.
+    pub positives: usize,
+}
+
+/// Metrics of a tabular model on its holdout, written as `metrics.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TabularMetrics {
+    /// What the model predicts.
+    pub role: Role,
+    /// Algorithm.
+    pub algorithm: String,
+    /// Calibration fitted.
+    pub calibration: String,
+    /// The holdout set.
+    pub holdout: SetSummary,
+    /// The training set (model fit).
+    pub train: SetSummary,
+    /// The calibration set, when calibrating.
+    pub calibration_set: Option<SetSummary>,
+    /// ROC AUC on the holdout.
+    pub auc: Option<f64>,
+    /// Log loss on the holdout.
+    pub log_loss: f64,
+    /// Brier score on the holdout.
+    pub brier: f64,
+    /// Expected calibration error over deciles.
+    pub expected_calibration_error: f64,
+    /// Calibration table in deciles of the prediction.
+    pub calibration_deciles: Vec<CalibrationBin>,
+    /// AUC of recency alone (days since the last event) on the holdout: the naive baseline.
+    pub recency_baseline_auc: Option<f64>,
+    /// ROC AUC on the training rows (a large gap to the holdout means overfitting).
+    pub train_auc: Option<f64>,
+    /// Features by importance, highest first.
+    pub feature_importance: Vec<(String, f64)>,
+    /// FNV-1a hash of the holdout matrix and labels: equal hashes mean the same holdout.
+    pub holdout_fingerprint: String,
+}
+
+/// What a training run produced.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// The artifact's manifest.
+    pub manifest: Manifest,
+    /// Holdout metrics.
+    pub metrics: TabularMetrics,
+}
+
+/// 64-bit FNV-1a over feature bytes and labels.
+pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = (&'a [f32], &'a [bool])>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |byte: u8| {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    for (rows, labels) in parts {
+        rows.iter().flat_map(|v| v.to_le_bytes()).for_each(&mut eat);
+        labels.iter().for_each(|&l| eat(u8::from(l)));
+    }
+    format!("{hash:016x}")
+}
+
+/// Loads a sentiment artifact as a text scorer.
+pub fn load_sentiment(dir: &Path) -> Result<NamedSentimentModel, TrainError> {
+    let artifact = Artifact::load(dir)?;
+    match artifact.model {
+        LoadedModel::Sentiment(model) => Ok(NamedSentimentModel {
+            model,
+            name: format!("sentiment/{}", artifact.manifest.version),
+        }),
+        LoadedModel::Tabular(_) => Err(TrainError::Config(format!(
+            "data.sentiment_model: {} is a {} model, not a sentiment model",
+            dir.display(),
+            artifact.manifest.role.as_str()
+        ))),
+    }
+}
+
+/// Builds the labelled snapshots of a churn config in one pass over the events.
+pub fn build_snapshots(
+    config: &ChurnConfig,
+    snapshots: &Snapshots,
+    spec: &FeatureSpec,
+    customers: Option<&CustomerTable>,
+    scorer: Option<&dyn TextScorer>,
+    progress: &dyn Fn(u64),
+) -> Result<Vec<LabelledSnapshot>, TrainError> {
+    let cutoffs: Vec<Timestamp> = snapshots
+        .train
+        .iter()
+        .copied()
+        .chain([snapshots.holdout])
+        .collect();
+    let horizon = i64::from(config.label.horizon_days) * Timestamp::MICROS_PER_DAY;
+    let activity: Vec<EventType> = config
+        .label
+        .activity_events
+        .iter()
+        .map(|e| EventType::parse(e))
+        .collect();
+    let mapping = customers
+        .map(|table| spec.attribute_mapping(table))
+        .transpose()
+        .map_err(|e| TrainError::Config(format!("data.customers: {e}")))?;
+    let attributes = customers
+        .zip(mapping.as_ref())
+        .map(|(t, m)| Attributes::new(t, m));
+    let mut builders: Vec<CustomerMatrixBuilder> = cutoffs
+        .iter()
+        .map(|&c| CustomerMatrixBuilder::new(spec, c, scorer))
+        .collect();
+    // Per customer and snapshot: bit 0 = cancelled in the window, bit 1 = active in the window.
+    let mut windows: FxHashMap<String, Vec<u8>> = FxHashMap::default();
+    let mut last_event = Timestamp(i64::MIN);
+    let reader = EventReader::open(&config.data.events, ReadOptions::default())?;
+    for chunk in reader.prefetch(4) {
+        let events = chunk?.events;
+        for builder in &mut builders {
+            builder.add(&events);
+        }
+        for event in &events {
+            last_event = last_event.max(event.timestamp);
+            let cancel = event.event_type == EventType::Cancel;
+            let active = activity.contains(&event.event_type);
+            if !cancel && !active {
+                continue;
+            }
+            for (s, cutoff) in cutoffs.iter().enumerate() {
+                if event.timestamp >= *cutoff && event.timestamp.0 < cutoff.0 + horizon {
+                    let flags = match windows.get_mut(event.customer_id.as_str()) {
+                        Some(flags) => flags,
+                        None => windows
+                            .entry(event.customer_id.clone())
+                            .or_insert_with(|| vec![0; cutoffs.len()]),
+                    };
+                    flags[s] |= u8::from(cancel) | (u8::from(active) << 1);
+                }
+            }
+        }
+        progress(events.len() as u64);
+    }
+    // Labels need the whole horizon after the last snapshot; a week of slack allows for data
+    // that ends at the start of its last day.
+    let needed = Timestamp(snapshots.holdout.0 + horizon - 7 * Timestamp::MICROS_PER_DAY);
+    if last_event < needed {
+        return Err(TrainError::Config(format!(
+            "split.holdout_cutoff: its {}-day horizon ends {} but the events end {}; churn labels would be censored",
+            config.label.horizon_days,
+            Timestamp(snapshots.holdout.0 + horizon),
+            last_event
+        )));
+    }
+    let cancelled = spec.index_of("cancelled");
+    let mut out = Vec::with_capacity(cutoffs.len());
+    for (s, builder) in builders.into_iter().enumerate() {
+        let (rows, _) = builder.finish(attributes);
+        out.push(label_snapshot(
+            cutoffs[s],
+            rows,
+            s,
+            &windows,
+            config.label.definition,
+            cancelled,
+            spec.len(),
+        ));
+    }
+    Ok(out)
+}
+
+fn label_snapshot(
+    cutoff: Timestamp,
+    rows: Vec<MatrixRow>,
+    snapshot: usize,
+    windows: &FxHashMap<String, Vec<u8>>,
+    definition: ChurnDefinition,
+    cancelled: Option<usize>,
+    n_features: usize,
+) -> LabelledSnapshot {
+    let mut labelled = LabelledSnapshot {
+        cutoff,
+        customers: Vec::with_capacity(rows.len()),
+        rows: Vec::with_capacity(rows.len() * n_features),
+        labels: Vec::with_capacity(rows.len()),
+    };
+    for row in rows {
+        // Customers who already cancelled cannot churn again.
+        if cancelled.is_some_and(|i| row.features[i] > 0.0) {
+            continue;
+        }
+        let flags = windows.get(&row.customer_id).map_or(0, |f| f[snapshot]);
+        let churned = match definition {
+            ChurnDefinition::Cancel => flags & 1 == 1,
+            ChurnDefinition::Inactivity => flags & 2 == 0,
+        };
+        labelled.customers.push(row.customer_id);
+        labelled.rows.extend_from_slice(&row.features);
+        labelled.labels.push(churned);
+    }
+    labelled
+}
+
+fn summary(sets: &[&LabelledSnapshot]) -> SetSummary {
+    SetSummary {
+        cutoffs: sets.iter().map(|s| s.cutoff.to_rfc3339()).collect(),
+        rows: sets.iter().map(|s| s.labels.len()).sum(),
+        positives: sets.iter().map(|s| s.positives()).sum(),
+    }
+}
+
+fn concat(sets: &[&LabelledSnapshot]) -> (Vec<f32>, Vec<bool>) {
+    (
+        sets.iter().flat_map(|s| s.rows.iter().copied()).collect(),
+        sets.iter().flat_map(|s| s.labels.iter().copied()).collect(),
+    )
+}
+
+/// Fits the configured estimator on the training snapshots (all but the last when calibrating),
+/// calibrates on the last one, and evaluates on the holdout.
+pub fn fit_and_evaluate(
+    config: &ChurnConfig,
+    spec: &FeatureSpec,
+    snapshots: &[LabelledSnapshot],
+) -> Result<(NativeModel, TabularMetrics, TrainingData), TrainError> {
+    let Some((holdout, train_all)) = snapshots.split_last() else {
+        return Err(TrainError::Config("split: no snapshots".into()));
+    };
+    let calibrating = config.model.calibration != CalibrationMethod::None;
+    let (fit_sets, calibration_sets): (Vec<&LabelledSnapshot>, Vec<&LabelledSnapshot>) =
+        if calibrating {
+            let (last, rest) = train_all
+                .split_last()
+                .ok_or_else(|| TrainError::Config("split.train_cutoffs: empty".into()))?;
+            (rest.iter().collect(), vec![last])
+        } else {
+            (train_all.iter().collect(), Vec::new())
+        };
+    let n = spec.len();
+    let (rows, labels) = concat(&fit_sets);
+    let estimator = match config.model.algorithm {
+        Algorithm::Gbdt => Estimator::Gbdt(GbdtModel::fit(
+            &rows,
+            n,
+            &labels,
+            &config.model.gbdt,
+            config.seed,
+        )?),
+        Algorithm::Logistic => Estimator::Logistic(LogisticModel::fit(
+            &rows,
+            n,
+            &labels,
+            &config.model.logistic,
+        )?),
+    };
+    let calibration = if calibrating {
+        let (cal_rows, cal_labels) = concat(&calibration_sets);
+        Calibration::fit(
+            config.model.calibration,
+            &estimator.raw_proba(&cal_rows, n),
+            &cal_labels,
+        )
+    } else {
+        Calibration::None
+    };
+    let model = NativeModel {
+        estimator,
+        calibration,
+    };
+    if holdout.labels.is_empty() {
+        return Err(TrainError::Config(
+            "split.holdout_cutoff: the holdout snapshot has no customers".into(),
+        ));
+    }
+    let predicted = model.predict_proba(&holdout.rows, n);
+    let deciles = calibration_deciles(&predicted, &holdout.labels);
+    let mut importance: Vec<(String, f64)> = spec
+        .names()
+        .map(str::to_string)
+        .zip(model.estimator.feature_importance(n))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    importance.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let recency = spec.index_of("days_since_last_event").map(|i| {
+        holdout
+            .rows
+            .chunks_exact(n)
+            .map(|r| f64::from(r[i]))
+            .collect::<Vec<f64>>()
+    });
+    let train_predicted = model.predict_proba(&rows, n);
+    let metrics = TabularMetrics {
+        role: Role::Churn,
+        algorithm: model.estimator.algorithm().into(),
+        calibration: format!("{:?}", config.model.calibration).to_lowercase(),
+        holdout: summary(&[holdout]),
+        train: summary(&fit_sets),
+        calibration_set: calibrating.then(|| summary(&calibration_sets)),
+        auc: auc(&predicted, &holdout.labels),
+        log_loss: log_loss(&predicted, &holdout.labels),
+        brier: brier(&predicted, &holdout.labels),
+        expected_calibration_error: expected_calibration_error(&deciles),
+        calibration_deciles: deciles,
+        recency_baseline_auc: recency.and_then(|r| auc(&r, &holdout.labels)),
+        train_auc: auc(&train_predicted, &labels),
+        feature_importance: importance,
+        holdout_fingerprint: fingerprint([(holdout.rows.as_slice(), holdout.labels.as_slice())]),
+    };
+    let data = TrainingData {
+        files: [
+            Some(&config.data.events),
+            config.data.customers.as_ref(),
+            config.data.catalog.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .collect(),
+        fingerprint: fingerprint(
+            snapshots
+                .iter()
+                .map(|s| (s.rows.as_slice(), s.labels.as_slice())),
+        ),
+        train_rows: labels.len() as u64,
+        holdout_rows: holdout.labels.len() as u64,
+        train_positive_rate: labels.iter().filter(|&&y| y).count() as f64
+            / labels.len().max(1) as f64,
+    };
+    Ok((model, metrics, data))
+}
+
+/// Trains a churn model from a config and writes its artifact.
+pub fn train(config: &ChurnConfig, progress: &dyn Fn(u64)) -> Result<TrainOutcome, TrainError> {
+    let snapshots = config.validate().map_err(TrainError::Config)?;
+    let customers = config
+        .data
+        .customers
+        .as_ref()
+        .map(|p| CustomerTable::read(p, None))
+        .transpose()?;
+    let catalog = config
+        .data
+        .catalog
+        .as_ref()
+        .map(Catalog::load)
+        .transpose()?;
+    let sentiment = config
+        .data
+        .sentiment_model
+        .as_deref()
+        .map(load_sentiment)
+        .transpose()?;
+    let spec = FeatureSpec::new(catalog.as_ref(), customers.as_ref())
+        .with_sentiment_model(sentiment.as_ref().map(|s| s.name()));
+    let scorer = sentiment.as_ref().map(|s| s as &dyn TextScorer);
+    let labelled = build_snapshots(
+        config,
+        &snapshots,
+        &spec,
+        customers.as_ref(),
+        scorer,
+        progress,
+    )?;
+    let (model, metrics, training_data) = fit_and_evaluate(config, &spec, &labelled)?;
+    let created = Timestamp::now();
+    let manifest = Manifest {
+        role: Role::Churn,
+        version: created.to_rfc3339(),
+        backend: Backend::Native,
+        algorithm: model.estimator.algorithm().into(),
+        model_file: "model.json".into(),
+        features: Some(spec),
+        label: serde_json::to_value(&config.label).unwrap_or_default(),
+        training_data,
+        config: serde_json::to_value(config).unwrap_or_default(),
+        seed: config.seed,
+        created,
+        crate_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    Artifact::save(
+        &config.output,
+        &manifest,
+        &LoadedModel::Tabular(Box::new(model)),
+        &metrics,
+    )?;
+    Ok(TrainOutcome { manifest, metrics })
+}

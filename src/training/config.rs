@@ -1,0 +1,365 @@
+//! Training configurations (`training/*.toml`): one file per model role. Unknown keys and
+//! out-of-range values are errors that name the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::journey::Timestamp;
+use crate::models::calibration::CalibrationMethod;
+use crate::models::gbdt::GbdtParams;
+use crate::models::logistic::LogisticParams;
+use crate::models::Role;
+
+/// A problem with a configuration, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct ConfigError {
+    /// The config file (or `(flags)`).
+    pub file: PathBuf,
+    /// What is wrong, starting with the key.
+    pub problem: String,
+}
+
+/// Where the journey data is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Event file.
+    pub events: PathBuf,
+    /// Customer table.
+    #[serde(default)]
+    pub customers: Option<PathBuf>,
+    /// Action catalog.
+    #[serde(default)]
+    pub catalog: Option<PathBuf>,
+    /// Sentiment artifact that fills the sentiment feature slots.
+    #[serde(default)]
+    pub sentiment_model: Option<PathBuf>,
+}
+
+/// How churn is defined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChurnDefinition {
+    /// A `cancel` event within the horizon.
+    Cancel,
+    /// No activity event within the horizon (data without cancel events, e.g. CDNOW).
+    Inactivity,
+}
+
+/// The churn label.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnLabel {
+    /// Days after the snapshot in which churn counts (1..=3650).
+    pub horizon_days: u32,
+    /// Cancel event, or inactivity.
+    pub definition: ChurnDefinition,
+    /// Event types that count as activity for `inactivity`.
+    #[serde(default = "default_activity")]
+    pub activity_events: Vec<String>,
+}
+
+fn default_activity() -> Vec<String> {
+    vec!["purchase".into()]
+}
+
+/// Time-based split into training snapshots and one holdout snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSplit {
+    /// Feature cutoffs of the training snapshots.
+    pub train_cutoffs: Vec<String>,
+    /// Feature cutoff of the holdout snapshot.
+    pub holdout_cutoff: String,
+}
+
+/// The estimator and its hyper-parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `gbdt` or `logistic`.
+    pub algorithm: Algorithm,
+    /// `none`, `platt` or `isotonic`; fitted on the last training snapshot, the model on the rest.
+    #[serde(default = "default_calibration")]
+    pub calibration: CalibrationMethod,
+    /// Gradient-boosting parameters.
+    #[serde(default)]
+    pub gbdt: GbdtParams,
+    /// Logistic-regression parameters.
+    #[serde(default)]
+    pub logistic: LogisticParams,
+}
+
+fn default_calibration() -> CalibrationMethod {
+    CalibrationMethod::None
+}
+
+/// Tabular algorithms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Gradient-boosted trees (the strong default).
+    Gbdt,
+    /// Logistic regression (simple, explainable).
+    Logistic,
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "gbdt" => Ok(Algorithm::Gbdt),
+            "logistic" => Ok(Algorithm::Logistic),
+            other => Err(format!(
+                "unknown algorithm '{other}' (expected gbdt or logistic)"
+            )),
+        }
+    }
+}
+
+/// `training/churn.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnConfig {
+    /// Must be `churn`.
+    pub role: Role,
+    /// Artifact folder to write.
+    pub output: PathBuf,
+    /// Random seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// Input files.
+    pub data: DataConfig,
+    /// Label definition.
+    pub label: ChurnLabel,
+    /// Snapshots.
+    pub split: SnapshotSplit,
+    /// Estimator.
+    pub model: ModelConfig,
+}
+
+/// Parsed and checked snapshot dates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshots {
+    /// Training cutoffs, ascending.
+    pub train: Vec<Timestamp>,
+    /// Holdout cutoff.
+    pub holdout: Timestamp,
+}
+
+impl ChurnConfig {
+    /// Reads and validates a config file; relative data paths are taken from the working directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let error = |problem: String| ConfigError {
+            file: path.to_path_buf(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        let config: ChurnConfig =
+            toml::from_str(&text).map_err(|e| error(e.to_string().trim().replace('\n', " ")))?;
+        config.validate().map_err(error)?;
+        Ok(config)
+    }
+
+    /// Checks roles, ranges and the split; the message starts with the key.
+    pub fn validate(&self) -> Result<Snapshots, String> {
+        if self.role != Role::Churn {
+            return Err(format!(
+                "role: expected \"churn\", got \"{}\"",
+                self.role.as_str()
+            ));
+        }
+        if !(1..=3650).contains(&self.label.horizon_days) {
+            return Err(format!(
+                "label.horizon_days: must be within 1..=3650, got {}",
+                self.label.horizon_days
+            ));
+        }
+        if self.label.definition == ChurnDefinition::Inactivity
+            && self.label.activity_events.is_empty()
+        {
+            return Err(
+                "label.activity_events: must name at least one event type for inactivity".into(),
+            );
+        }
+        self.model
+            .gbdt
+            .validate()
+            .map_err(|e| format!("model.{e}"))?;
+        self.model
+            .logistic
+            .validate()
+            .map_err(|e| format!("model.{e}"))?;
+        let parse = |key: &str, text: &str| {
+            Timestamp::parse_date_or_datetime(text).map_err(|e| format!("{key}: {e}"))
+        };
+        if self.split.train_cutoffs.is_empty() {
+            return Err("split.train_cutoffs: needs at least one date".into());
+        }
+        if self.model.calibration != CalibrationMethod::None && self.split.train_cutoffs.len() < 2 {
+            return Err("split.train_cutoffs: calibration needs at least two training snapshots (the last one calibrates)".into());
+        }
+        let mut train = Vec::new();
+        for (i, text) in self.split.train_cutoffs.iter().enumerate() {
+            train.push(parse(&format!("split.train_cutoffs[{i}]"), text)?);
+        }
+        if train.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("split.train_cutoffs: dates must be strictly increasing".into());
+        }
+        let holdout = parse("split.holdout_cutoff", &self.split.holdout_cutoff)?;
+        let horizon = i64::from(self.label.horizon_days) * Timestamp::MICROS_PER_DAY;
+        if let Some(last) = train.last() {
+            if last.0 + horizon > holdout.0 {
+                return Err(format!(
+                    "split.holdout_cutoff: must be at least label.horizon_days ({}) after the last training cutoff, so training labels never see the holdout period",
+                    self.label.horizon_days
+                ));
+            }
+        }
+        Ok(Snapshots { train, holdout })
+    }
+}
+
+/// `training/sentiment.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentConfig {
+    /// Must be `sentiment`.
+    pub role: Role,
+    /// Artifact folder to write.
+    pub output: PathBuf,
+    /// Random seed (shuffling).
+    #[serde(default)]
+    pub seed: u64,
+    /// The labelled corpus.
+    pub data: TextData,
+    /// Holdout share.
+    #[serde(default = "default_holdout")]
+    pub holdout_fraction: f64,
+    /// Model hyper-parameters.
+    #[serde(default)]
+    pub model: SentimentParams,
+    /// Lexicon baselines to compare with (optional).
+    #[serde(default)]
+    pub baseline: SentimentBaselines,
+}
+
+fn default_holdout() -> f64 {
+    0.2
+}
+
+/// A labelled text corpus (CSV with a header).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextData {
+    /// CSV file.
+    pub texts: PathBuf,
+    /// Column with the text.
+    #[serde(default = "default_text_column")]
+    pub text_column: String,
+    /// Column with the label: 0/1, or positive/negative.
+    #[serde(default = "default_label_column")]
+    pub label_column: String,
+}
+
+fn default_text_column() -> String {
+    "text".into()
+}
+
+fn default_label_column() -> String {
+    "label".into()
+}
+
+/// Sentiment model hyper-parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SentimentParams {
+    /// log2 of the number of hash buckets (10..=24).
+    pub bits: u32,
+    /// Passes over the training data (1..=100).
+    pub epochs: u32,
+    /// AdaGrad learning rate (> 0).
+    pub learning_rate: f64,
+    /// L2 penalty per update (≥ 0).
+    pub l2: f64,
+}
+
+impl Default for SentimentParams {
+    fn default() -> Self {
+        SentimentParams {
+            bits: 18,
+            epochs: 10,
+            learning_rate: 0.5,
+            l2: 1e-6,
+        }
+    }
+}
+
+/// Lexicons for baseline scores.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentBaselines {
+    /// VADER lexicon file (`token<TAB>mean<TAB>…`).
+    pub vader_lexicon: Option<PathBuf>,
+    /// AFINN-165 file (`token<TAB>score`).
+    pub afinn_lexicon: Option<PathBuf>,
+}
+
+impl SentimentConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let error = |problem: String| ConfigError {
+            file: path.to_path_buf(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        let config: SentimentConfig =
+            toml::from_str(&text).map_err(|e| error(e.to_string().trim().replace('\n', " ")))?;
+        config.validate().map_err(error)?;
+        Ok(config)
+    }
+
+    /// Checks roles and ranges; the message starts with the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.role != Role::Sentiment {
+            return Err(format!(
+                "role: expected \"sentiment\", got \"{}\"",
+                self.role.as_str()
+            ));
+        }
+        if !(self.holdout_fraction > 0.0 && self.holdout_fraction < 1.0) {
+            return Err(format!(
+                "holdout_fraction: must be in (0, 1), got {}",
+                self.holdout_fraction
+            ));
+        }
+        let m = &self.model;
+        if !(10..=24).contains(&m.bits) {
+            return Err(format!(
+                "model.bits: must be within 10..=24, got {}",
+                m.bits
+            ));
+        }
+        if !(1..=100).contains(&m.epochs) {
+            return Err(format!(
+                "model.epochs: must be within 1..=100, got {}",
+                m.epochs
+            ));
+        }
+        if !(m.learning_rate > 0.0 && m.learning_rate.is_finite()) {
+            return Err(format!(
+                "model.learning_rate: must be a finite number > 0, got {}",
+                m.learning_rate
+            ));
+        }
+        if !(m.l2 >= 0.0 && m.l2.is_finite()) {
+            return Err(format!(
+                "model.l2: must be a finite number ≥ 0, got {}",
+                m.l2
+            ));
+        }
+        Ok(())
+    }
+}
