@@ -35,7 +35,7 @@ fn parquet_to_features(c: &mut Criterion) {
     let events = world(dir.path());
     let table = CustomerTable::read(dir.path().join("customers.parquet"), None).expect("customers");
     let catalog = Catalog::load(dir.path().join("catalog.toml")).expect("catalog");
-    let spec = FeatureSpec::new(Some(&catalog), Some(&table));
+    let spec = FeatureSpec::new(Some(&catalog), Some(&table)).expect("spec");
     let mapping = spec.attribute_mapping(&table).expect("mapping");
     let cutoff = Timestamp::parse_date_or_datetime("2025-10-01").unwrap_or(Timestamp(0));
     let out = dir.path().join("features.parquet");
@@ -104,7 +104,7 @@ fn history(cutoff: Timestamp) -> Vec<Event> {
 
 fn one_customer(c: &mut Criterion) {
     let catalog = nextbest::simulator::world::catalog();
-    let spec = FeatureSpec::new(Some(&catalog), None);
+    let spec = FeatureSpec::new(Some(&catalog), None).expect("spec");
     let cutoff = Timestamp::parse_date_or_datetime("2025-06-01").unwrap_or(Timestamp(0));
     let events = history(cutoff);
     let mut group = c.benchmark_group("online");

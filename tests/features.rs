@@ -134,6 +134,7 @@ fn history(cutoff: Timestamp) -> Vec<Event> {
 
 fn spec() -> FeatureSpec {
     FeatureSpec::new(Some(&catalog()), Some(&customers()))
+        .unwrap()
         .with_sentiment_model(Some(WordScorer.name()))
 }
 
@@ -181,7 +182,7 @@ fn features_have_the_documented_values() {
     assert_eq!(get("action_email_discount_sent_90d"), 1.0);
     assert_eq!(get("action_email_discount_days_since"), 10.0);
     assert_eq!(get("action_call_retention_days_since"), 3650.0);
-    assert_eq!(get("action_other_sent_90d"), 1.0);
+    assert_eq!(get("actions_other_sent_90d"), 1.0);
     assert_eq!(get("texts_90d"), 2.0);
     assert_eq!(get("negative_texts_90d"), 1.0);
     assert_eq!(get("sentiment_last"), 0.9);
@@ -355,12 +356,18 @@ fn decision_matrix_featurises_each_point_from_its_own_past() {
         EventReader::read_all(dir.path().join("events.parquet"), ReadOptions::default()).unwrap();
     let table = CustomerTable::read(dir.path().join("customers.parquet"), None).unwrap();
     let catalog = Catalog::load(dir.path().join("catalog.toml")).unwrap();
-    let spec = FeatureSpec::new(Some(&catalog), Some(&table));
+    let spec = FeatureSpec::new(Some(&catalog), Some(&table)).unwrap();
     let mapping = spec.attribute_mapping(&table).unwrap();
     let points = DecisionPoints::read(&dir.path().join("ground_truth.parquet"), None).unwrap();
     let mut builder = DecisionMatrixBuilder::new(&spec, &points, None);
     builder.add(events.clone());
-    let (rows, stats) = builder.finish(Some(Attributes::new(&table, &mapping)));
+    let mut rows = Vec::new();
+    let stats = builder
+        .finish(Some(Attributes::new(&table, &mapping)), &mut |batch| {
+            rows.extend_from_slice(batch);
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(rows.len(), points.len());
     assert!(stats.events_ignored_after_cutoff > 0);
     for row in rows.iter().step_by(17) {
@@ -400,6 +407,10 @@ fn spec_attributes_are_matched_by_name_and_type() {
                 kind: AttributeKind::Date,
             },
             AttributeColumn {
+                name: "monthly_fee".into(),
+                kind: AttributeKind::Numeric,
+            },
+            AttributeColumn {
                 name: "plan".into(),
                 kind: AttributeKind::Categorical,
             },
@@ -408,6 +419,7 @@ fn spec_attributes_are_matched_by_name_and_type() {
             "c1".into(),
             vec![
                 AttrValue::Date(ts("2023-01-01")),
+                AttrValue::Number(f64::NAN),
                 AttrValue::Category("gold".into()),
             ],
         )],
@@ -418,7 +430,9 @@ fn spec_attributes_are_matched_by_name_and_type() {
     let cutoff = ts("2024-07-01");
     let v = featurize(&spec, Some(&aligned), &[], cutoff, None);
     assert_eq!(value(&spec, &v, "attr_plan=__other"), 1.0);
+    // A non-finite number counts as missing.
     assert_eq!(value(&spec, &v, "attr_monthly_fee__missing"), 1.0);
+    assert_eq!(value(&spec, &v, "attr_monthly_fee"), 0.0);
     assert_eq!(value(&spec, &v, "tenure_days"), 547.0);
     let wrong = CustomerTable::from_rows(
         vec![AttributeColumn {
@@ -432,4 +446,47 @@ fn spec_attributes_are_matched_by_name_and_type() {
         .attribute_mapping(&wrong)
         .unwrap_err()
         .contains("'plan'"));
+}
+
+#[test]
+fn date_attributes_after_the_cutoff_are_not_known_yet() {
+    let spec = spec();
+    let table = customers();
+    // c2 signed up on 2024-06-01: at an earlier cutoff that date is in the future.
+    let early = featurize(&spec, table.get("c2"), &[], ts("2024-03-01"), None);
+    assert_eq!(value(&spec, &early, "attr_signup_date_days_since"), 0.0);
+    assert_eq!(value(&spec, &early, "attr_signup_date__missing"), 1.0);
+    assert_eq!(value(&spec, &early, "tenure_days"), 0.0);
+    let late = featurize(&spec, table.get("c2"), &[], ts("2024-07-01"), None);
+    assert_eq!(value(&spec, &late, "attr_signup_date_days_since"), 30.0);
+    assert_eq!(value(&spec, &late, "attr_signup_date__missing"), 0.0);
+}
+
+#[test]
+fn clashing_feature_names_are_refused() {
+    let mut clash = catalog();
+    clash.actions[0].id = "x_sent_90d".into();
+    clash.actions[1].id = "x".into();
+    // action_x_sent_90d_days_since vs … is fine, but a column named like a one-hot is not:
+    let table = CustomerTable::from_rows(
+        vec![
+            AttributeColumn {
+                name: "plan".into(),
+                kind: AttributeKind::Categorical,
+            },
+            AttributeColumn {
+                name: "plan=basic".into(),
+                kind: AttributeKind::Numeric,
+            },
+        ],
+        vec![(
+            "c1".into(),
+            vec![AttrValue::Category("basic".into()), AttrValue::Number(1.0)],
+        )],
+    )
+    .unwrap();
+    let error = FeatureSpec::new(Some(&clash), Some(&table)).unwrap_err();
+    assert!(error.contains("attr_plan=basic"), "{error}");
+    let signup = FeatureSpec::new(None, Some(&table)).map(|s| s.with_signup_attribute("plan"));
+    assert!(signup.is_err() || signup.unwrap().is_err());
 }

@@ -392,3 +392,186 @@ fn customer_tables_infer_types_and_refuse_duplicates() {
         "empty_file"
     );
 }
+
+fn write_batch(path: &Path, batch: &arrow_array::RecordBatch) {
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn parquet_as_other_tools_write_it_reads_the_same() {
+    // Dictionary-encoded strings (pandas categoricals, polars Categorical), nulls, an all-null
+    // dictionary column, large strings, integer ids, millisecond timestamps without a zone.
+    use arrow_array::types::Int32Type;
+    use arrow_array::{
+        ArrayRef, DictionaryArray, Int64Array, LargeStringArray, TimestampMillisecondArray,
+    };
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let types: DictionaryArray<Int32Type> = vec![Some("visit"), Some("purchase"), Some("visit")]
+        .into_iter()
+        .collect();
+    let channels: DictionaryArray<Int32Type> =
+        vec![Some("web"), None, Some("app")].into_iter().collect();
+    let actions: DictionaryArray<Int32Type> = vec![None::<&str>, None, None].into_iter().collect();
+    let batch = arrow_array::RecordBatch::try_from_iter(vec![
+        (
+            "customer_id",
+            Arc::new(Int64Array::from(vec![7, 7, 8])) as ArrayRef,
+        ),
+        (
+            "timestamp",
+            Arc::new(TimestampMillisecondArray::from(vec![
+                1_700_000_000_000,
+                1_700_000_060_000,
+                1_700_000_120_000,
+            ])) as ArrayRef,
+        ),
+        ("event_type", Arc::new(types) as ArrayRef),
+        ("channel", Arc::new(channels) as ArrayRef),
+        ("action_id", Arc::new(actions) as ArrayRef),
+        (
+            "text",
+            Arc::new(LargeStringArray::from(vec![None, Some("great"), None])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let path = dir.path().join("tools.parquet");
+    write_batch(&path, &batch);
+    let events = read(&path).unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0].customer_id, "7");
+    assert_eq!(events[0].timestamp, Timestamp(1_700_000_000_000_000));
+    assert_eq!(events[1].event_type, EventType::Purchase);
+    assert_eq!(events[1].channel, None);
+    assert_eq!(events[1].text.as_deref(), Some("great"));
+    assert_eq!(events[2].channel, Some(Channel::App));
+    assert!(events.iter().all(|e| e.action_id.is_none()));
+}
+
+#[test]
+fn an_unclosed_quote_is_an_error_not_a_swallowed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "quote.csv",
+        "customer_id,timestamp,event_type,text\nc1,2024-01-01,visit,fine\nc2,2024-01-02,review,\"oops\nc3,2024-01-03,visit,\nc4,2024-01-04,visit,\n",
+    );
+    let message = read(&path).unwrap_err().to_string();
+    assert!(
+        message.contains("quote.csv: row 2") && message.contains("never closed"),
+        "{message}"
+    );
+    // A legitimately multi-line quoted field is fine.
+    let ok = write(
+        dir.path(),
+        "multi.csv",
+        "customer_id,timestamp,event_type,text\nc1,2024-01-01,review,\"two\nlines\"\n",
+    );
+    assert_eq!(read(&ok).unwrap()[0].text.as_deref(), Some("two\nlines"));
+    let customers = write(
+        dir.path(),
+        "c.csv",
+        "customer_id,plan\nc1,\"basic\nc2,plus\n",
+    );
+    assert!(CustomerTable::read(&customers, None)
+        .unwrap_err()
+        .to_string()
+        .contains("never closed"));
+}
+
+#[test]
+fn a_bad_utf8_jsonl_line_costs_only_that_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("u.jsonl");
+    let mut bytes =
+        b"{\"customer_id\":\"c1\",\"timestamp\":\"2024-01-01\",\"event_type\":\"visit\"}\n"
+            .to_vec();
+    bytes.extend_from_slice(
+        b"{\"customer_id\":\"c2\",\"timestamp\":\"2024-01-01\",\"event_type\":\"vis\xffit\"}\n",
+    );
+    bytes.extend_from_slice(
+        b"{\"customer_id\":\"c3\",\"timestamp\":\"2024-01-01\",\"event_type\":\"visit\"}\n",
+    );
+    bytes.extend_from_slice(
+        b"{\"customer_id\":\"c4\",\"timestamp\":\"someday\",\"event_type\":\"visit\"}\n",
+    );
+    std::fs::write(&path, bytes).unwrap();
+    let options = ReadOptions {
+        strict: false,
+        ..ReadOptions::default()
+    };
+    let mut summary = JourneySummary::default();
+    for chunk in EventReader::open(&path, options).unwrap() {
+        let chunk = chunk.unwrap();
+        summary.add(&chunk.events, &chunk.problems);
+    }
+    assert_eq!(summary.events, 2);
+    assert_eq!(summary.customers, 2);
+    let rows: Vec<u64> = summary.problems.iter().map(|p| p.row).collect();
+    assert_eq!(rows, [2, 4]);
+}
+
+#[test]
+fn timestamps_outside_years_1000_to_9999_are_refused() {
+    use arrow_array::{ArrayRef, Date32Array, StringArray, TimestampMicrosecondArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    let batch = arrow_array::RecordBatch::try_from_iter(vec![
+        (
+            "customer_id",
+            Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+        ),
+        (
+            "timestamp",
+            Arc::new(TimestampMicrosecondArray::from(vec![0, i64::MIN])) as ArrayRef,
+        ),
+        (
+            "event_type",
+            Arc::new(StringArray::from(vec!["visit", "visit"])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    write_batch(&path, &batch);
+    let message = read(&path).unwrap_err().to_string();
+    assert!(
+        message.contains("row 2, column 'timestamp'") && message.contains("outside years"),
+        "{message}"
+    );
+    let batch = arrow_array::RecordBatch::try_from_iter(vec![
+        (
+            "customer_id",
+            Arc::new(StringArray::from(vec!["a"])) as ArrayRef,
+        ),
+        (
+            "timestamp",
+            Arc::new(Date32Array::from(vec![i32::MAX])) as ArrayRef,
+        ),
+        (
+            "event_type",
+            Arc::new(StringArray::from(vec!["visit"])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    write_batch(&path, &batch);
+    assert!(read(&path)
+        .unwrap_err()
+        .to_string()
+        .contains("column 'timestamp'"));
+    let csv = write(
+        dir.path(),
+        "far.csv",
+        "customer_id,timestamp,event_type\nc1,0999-12-31T00:00:00Z,visit\n",
+    );
+    assert!(read(&csv)
+        .unwrap_err()
+        .to_string()
+        .contains("outside years"));
+}

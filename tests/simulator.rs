@@ -195,3 +195,79 @@ fn committed_sample_is_what_the_simulator_makes_for_its_seed() {
         std::fs::read_to_string(dir.path().join("catalog.toml")).unwrap()
     );
 }
+
+#[test]
+fn realised_outcomes_agree_with_the_event_log() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), 1500, 98, 7);
+    let events =
+        EventReader::read_all(dir.path().join("events.parquet"), ReadOptions::default()).unwrap();
+    let truth = batches(&dir.path().join("ground_truth.parquet"));
+    let end = Timestamp::parse_date_or_datetime("2025-04-09").unwrap();
+    let mut purchases: std::collections::HashMap<&str, Vec<Timestamp>> = Default::default();
+    let mut cancels: std::collections::HashMap<&str, Timestamp> = Default::default();
+    for e in &events {
+        match e.event_type {
+            nextbest::journey::EventType::Purchase => purchases
+                .entry(&e.customer_id)
+                .or_default()
+                .push(e.timestamp),
+            nextbest::journey::EventType::Cancel => {
+                cancels.insert(&e.customer_id, e.timestamp);
+            }
+            _ => {}
+        }
+    }
+    let ids = strings(&truth, "customer_id");
+    let converted = booleans(&truth, "converted_7d");
+    let times: Vec<Timestamp> = truth
+        .iter()
+        .flat_map(|b| {
+            let a = b
+                .column_by_name("timestamp")
+                .unwrap()
+                .as_primitive::<arrow_array::types::TimestampMicrosecondType>()
+                .clone();
+            (0..a.len())
+                .map(move |i| Timestamp(a.value(i)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let churned: Vec<Option<bool>> = truth
+        .iter()
+        .flat_map(|b| {
+            let a = b
+                .column_by_name("churned_30d")
+                .unwrap()
+                .as_boolean()
+                .clone();
+            (0..a.len())
+                .map(move |i| a.is_valid(i).then(|| a.value(i)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let week = 7 * Timestamp::MICROS_PER_DAY;
+    let month = 30 * Timestamp::MICROS_PER_DAY;
+    for i in 0..ids.len() {
+        let t = times[i];
+        assert!(
+            t.0 + week <= end.0,
+            "a decision whose window passes the end was logged"
+        );
+        let bought = purchases
+            .get(ids[i].as_str())
+            .is_some_and(|p| p.iter().any(|&p| p >= t && p.0 < t.0 + week));
+        assert_eq!(converted[i], bought, "converted_7d of {} at {t}", ids[i]);
+        let cancel = cancels
+            .get(ids[i].as_str())
+            .is_some_and(|&c| c >= t && c.0 < t.0 + month);
+        match churned[i] {
+            Some(value) => assert_eq!(value, cancel),
+            None => assert!(
+                t.0 + month > end.0,
+                "only windows past the end are censored"
+            ),
+        }
+    }
+    assert!(churned.iter().any(|c| c.is_none()) && churned.contains(&Some(true)));
+}

@@ -14,7 +14,7 @@ pub struct Args {
     /// Customer table to relate to the events.
     #[arg(long)]
     customers: Option<PathBuf>,
-    /// Force the format of the files instead of telling it from the extension.
+    /// Force the format of the events file instead of telling it from its extension.
     #[arg(long)]
     format: Option<Format>,
     /// Print the summary as JSON.
@@ -38,7 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     if let Some(path) = &args.customers {
-        let table = CustomerTable::read(path, args.format)?;
+        let table = CustomerTable::read(path, None)?;
         summary.add_customer_table(&table);
     }
     if args.json {

@@ -6,8 +6,7 @@
 //! sorted and a huge file can be streamed with bounded state per customer.
 
 use super::spec::{
-    FeatureDef, FeatureSpec, FeatureType, NEVER_DAYS, SIGNUP_ATTRIBUTE, TRACKED_CHANNELS,
-    WINDOWS_DAYS,
+    FeatureDef, FeatureSpec, FeatureType, NEVER_DAYS, TRACKED_CHANNELS, WINDOWS_DAYS,
 };
 use crate::journey::{AttrValue, AttributeKind, Channel, Event, EventType, Timestamp};
 
@@ -502,21 +501,30 @@ impl<'s> FeatureAccumulator<'s> {
             );
         }
         sink.put(
-            &|| "action_other_sent_90d".into(),
+            &|| "actions_other_sent_90d".into(),
             Count,
             self.other_actions_90d as f32,
         );
 
         for (i, encoding) in self.spec.attributes.iter().enumerate() {
-            let value = attributes
+            let given = attributes
                 .and_then(|a| a.get(i))
                 .unwrap_or(&AttrValue::Missing);
+            // A date at or after the cutoff is not known yet, and a non-finite number is no number:
+            // both count as missing, so attributes can never leak the future.
+            let value = match given {
+                AttrValue::Date(t) if *t >= self.cutoff => &AttrValue::Missing,
+                AttrValue::Number(v) if !v.is_finite() || v.abs() > f64::from(f32::MAX) => {
+                    &AttrValue::Missing
+                }
+                other => other,
+            };
             let name = &encoding.name;
             let missing = matches!(value, AttrValue::Missing);
             match encoding.kind {
                 AttributeKind::Numeric | AttributeKind::Boolean => {
                     let number = match value {
-                        AttrValue::Number(v) if v.is_finite() => *v as f32,
+                        AttrValue::Number(v) => *v as f32,
                         AttrValue::Bool(b) => flag(*b),
                         _ => 0.0,
                     };
@@ -557,12 +565,7 @@ impl<'s> FeatureAccumulator<'s> {
     }
 
     fn signup(&self, attributes: Option<&[AttrValue]>) -> Option<Timestamp> {
-        let position = self
-            .spec
-            .attributes
-            .iter()
-            .position(|a| a.name == SIGNUP_ATTRIBUTE && a.kind == AttributeKind::Date)?;
-        match attributes?.get(position)? {
+        match attributes?.get(self.spec.signup_index()?)? {
             AttrValue::Date(t) if *t < self.cutoff => Some(*t),
             _ => None,
         }

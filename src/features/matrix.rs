@@ -12,14 +12,13 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::compute::{FeatureAccumulator, TextScorer};
-use super::spec::{AttributeMapping, FeatureSpec, SIGNUP_ATTRIBUTE};
+use super::spec::{AttributeMapping, FeatureSpec};
 use crate::journey::customers::CUSTOMER_ID;
 use crate::journey::writer::{
     attribute_array, attribute_data_type, parquet_properties, AtomicFile,
 };
 use crate::journey::{
-    AttrValue, AttributeColumn, AttributeKind, CustomerTable, Event, JourneyError, Timestamp,
-    TypedTable,
+    AttrValue, AttributeColumn, CustomerTable, Event, JourneyError, Timestamp, TypedTable,
 };
 
 /// Key of the Parquet metadata entry holding the feature spec as JSON.
@@ -131,10 +130,7 @@ impl<'s> CustomerMatrixBuilder<'s> {
             accumulators,
             mut stats,
         } = self;
-        let signup = spec
-            .attributes
-            .iter()
-            .position(|a| a.name == SIGNUP_ATTRIBUTE && a.kind == AttributeKind::Date);
+        let signup = spec.signup_index();
         let mut customers: Vec<(String, Option<FeatureAccumulator<'s>>)> = Vec::new();
         let mut from_events: FxHashMap<String, FeatureAccumulator<'s>> = accumulators;
         stats.events_ignored_after_cutoff = from_events.values().map(|a| a.ignored()).sum();
@@ -209,21 +205,23 @@ impl DecisionPoints {
                     column: DECISION_TIME_COLUMN.into(),
                     present: present(),
                 })?;
+        // Find the first row that is not a timestamp (one bad cell makes the column categorical).
         for (i, value) in table.values[timestamp_column].iter().enumerate() {
-            if !matches!(value, AttrValue::Date(_)) {
-                let problem = if table.columns[timestamp_column].kind == AttributeKind::Date {
-                    "is empty".to_string()
-                } else {
-                    "is not an RFC 3339 timestamp or date (the column must hold only timestamps)"
-                        .to_string()
-                };
-                return Err(JourneyError::Cell {
-                    file: path.to_path_buf(),
-                    row: table.rows[i],
-                    column: DECISION_TIME_COLUMN.into(),
-                    problem,
-                });
-            }
+            let problem = match value {
+                AttrValue::Date(_) => continue,
+                AttrValue::Missing => "is empty".to_string(),
+                AttrValue::Category(text) => match Timestamp::parse_date_or_datetime(text) {
+                    Ok(_) => continue,
+                    Err(e) => e,
+                },
+                AttrValue::Number(_) | AttrValue::Bool(_) => "is not a timestamp".to_string(),
+            };
+            return Err(JourneyError::Cell {
+                file: path.to_path_buf(),
+                row: table.rows[i],
+                column: DECISION_TIME_COLUMN.into(),
+                problem,
+            });
         }
         Ok(DecisionPoints {
             table,
@@ -320,103 +318,156 @@ impl<'s> DecisionMatrixBuilder<'s> {
         }
     }
 
-    /// One row per decision point, in input order.
-    pub fn finish(mut self, attributes: Option<Attributes<'_>>) -> (Vec<MatrixRow>, MatrixStats) {
+    /// Computes one row per decision point, in input order, handing them to `sink` in batches
+    /// so that memory stays bounded however many points there are.
+    pub fn finish(
+        mut self,
+        attributes: Option<Attributes<'_>>,
+        sink: &mut dyn FnMut(&[MatrixRow]) -> Result<(), JourneyError>,
+    ) -> Result<MatrixStats, JourneyError> {
+        const BATCH: usize = 16 * 1024;
         self.histories
             .par_iter_mut()
             .for_each(|(_, history)| history.sort_by_key(|e| e.timestamp));
         let histories = &self.histories;
         let (spec, scorer, points) = (self.spec, self.scorer, self.points);
-        let results: Vec<(MatrixRow, u64, bool)> = (0..points.len())
-            .into_par_iter()
-            .map(|i| {
-                let customer_id = &points.table.keys[i];
-                let as_of = points.time(i);
-                let history = histories.get(customer_id).map(Vec::as_slice).unwrap_or(&[]);
-                let before = history.partition_point(|e| e.timestamp < as_of);
-                let row = attributes.and_then(|a| a.get(customer_id));
-                let mut accumulator = FeatureAccumulator::new(spec, as_of, scorer);
-                for event in &history[..before] {
-                    accumulator.observe(event);
-                }
-                let ignored = (history.len() - before) as u64;
-                (
-                    MatrixRow {
-                        customer_id: customer_id.clone(),
-                        as_of,
-                        extra: points.extra(i),
-                        features: accumulator.finish(row.as_deref()),
-                    },
-                    ignored,
-                    history.is_empty(),
-                )
-            })
-            .collect();
-        let mut rows = Vec::with_capacity(results.len());
-        for (row, ignored, no_events) in results {
-            self.stats.events_ignored_after_cutoff += ignored;
-            self.stats.decisions_without_events += u64::from(no_events);
-            rows.push(row);
+        for start in (0..points.len()).step_by(BATCH) {
+            let end = (start + BATCH).min(points.len());
+            let results: Vec<(MatrixRow, u64, bool)> = (start..end)
+                .into_par_iter()
+                .map(|i| {
+                    let customer_id = &points.table.keys[i];
+                    let as_of = points.time(i);
+                    let history = histories.get(customer_id).map(Vec::as_slice).unwrap_or(&[]);
+                    let before = history.partition_point(|e| e.timestamp < as_of);
+                    let row = attributes.and_then(|a| a.get(customer_id));
+                    let mut accumulator = FeatureAccumulator::new(spec, as_of, scorer);
+                    for event in &history[..before] {
+                        accumulator.observe(event);
+                    }
+                    let ignored = (history.len() - before) as u64;
+                    (
+                        MatrixRow {
+                            customer_id: customer_id.clone(),
+                            as_of,
+                            extra: points.extra(i),
+                            features: accumulator.finish(row.as_deref()),
+                        },
+                        ignored,
+                        history.is_empty(),
+                    )
+                })
+                .collect();
+            let mut rows = Vec::with_capacity(results.len());
+            for (row, ignored, no_events) in results {
+                self.stats.events_ignored_after_cutoff += ignored;
+                self.stats.decisions_without_events += u64::from(no_events);
+                rows.push(row);
+            }
+            self.stats.rows += rows.len() as u64;
+            sink(&rows)?;
         }
-        self.stats.rows = rows.len() as u64;
-        (rows, self.stats)
+        Ok(self.stats)
     }
 }
 
-/// Writes a feature matrix to Parquet (atomically), with the spec in the file's metadata.
+/// Streams feature-matrix rows into Parquet, with the spec in the file's metadata. Nothing
+/// appears at the path until the [`AtomicFile`] returned by [`MatrixWriter::finish`] is committed.
+pub struct MatrixWriter {
+    file: AtomicFile,
+    writer: ArrowWriter<std::fs::File>,
+    schema: SchemaRef,
+    spec_len: usize,
+    extra_columns: Vec<AttributeColumn>,
+}
+
+impl MatrixWriter {
+    /// Starts a matrix file with the spec's features and the given pass-through columns.
+    pub fn create(
+        path: &Path,
+        spec: &FeatureSpec,
+        extra_columns: &[AttributeColumn],
+    ) -> Result<Self, JourneyError> {
+        let mut fields = vec![
+            Field::new(CUSTOMER_ID, DataType::Utf8, false),
+            Field::new(
+                AS_OF_COLUMN,
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+        ];
+        for column in extra_columns {
+            if spec.index_of(&column.name).is_some() || column.name == AS_OF_COLUMN {
+                return Err(JourneyError::Invalid {
+                    file: path.to_path_buf(),
+                    problem: format!(
+                        "pass-through column '{}' has the name of a feature column; rename it",
+                        column.name
+                    ),
+                });
+            }
+            fields.push(Field::new(
+                &column.name,
+                attribute_data_type(column.kind),
+                true,
+            ));
+        }
+        for feature in &spec.features {
+            fields.push(Field::new(&feature.name, DataType::Float32, false));
+        }
+        let spec_json =
+            serde_json::to_string(spec).map_err(|e| JourneyError::malformed(path, e))?;
+        let schema: SchemaRef = Arc::new(Schema::new(fields).with_metadata(
+            std::collections::HashMap::from([(SPEC_METADATA_KEY.to_string(), spec_json)]),
+        ));
+        let (file, handle) = AtomicFile::create(path)?;
+        let writer = ArrowWriter::try_new(handle, schema.clone(), Some(parquet_properties()))
+            .map_err(|e| JourneyError::malformed(path, e))?;
+        Ok(MatrixWriter {
+            file,
+            writer,
+            schema,
+            spec_len: spec.len(),
+            extra_columns: extra_columns.to_vec(),
+        })
+    }
+
+    /// Appends rows.
+    pub fn write(&mut self, rows: &[MatrixRow]) -> Result<(), JourneyError> {
+        for chunk in rows.chunks(64 * 1024) {
+            let batch = matrix_batch(&self.schema, self.spec_len, &self.extra_columns, chunk)
+                .map_err(|e| JourneyError::malformed(self.file.target(), e))?;
+            self.writer
+                .write(&batch)
+                .map_err(|e| JourneyError::malformed(self.file.target(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Closes the Parquet file; commit the returned file to move it into place.
+    pub fn finish(self) -> Result<AtomicFile, JourneyError> {
+        self.writer
+            .close()
+            .map_err(|e| JourneyError::malformed(self.file.target(), e))?;
+        Ok(self.file)
+    }
+}
+
+/// Writes a whole feature matrix to Parquet, atomically.
 pub fn write_matrix(
     path: &Path,
     spec: &FeatureSpec,
     extra_columns: &[AttributeColumn],
     rows: &[MatrixRow],
 ) -> Result<(), JourneyError> {
-    let mut fields = vec![
-        Field::new(CUSTOMER_ID, DataType::Utf8, false),
-        Field::new(
-            AS_OF_COLUMN,
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-    ];
-    for column in extra_columns {
-        if spec.index_of(&column.name).is_some() || column.name == AS_OF_COLUMN {
-            return Err(JourneyError::Invalid {
-                file: path.to_path_buf(),
-                problem: format!(
-                    "pass-through column '{}' has the name of a feature column; rename it",
-                    column.name
-                ),
-            });
-        }
-        let data_type = attribute_data_type(column.kind);
-        fields.push(Field::new(&column.name, data_type, true));
-    }
-    for feature in &spec.features {
-        fields.push(Field::new(&feature.name, DataType::Float32, false));
-    }
-    let spec_json = serde_json::to_string(spec).map_err(|e| JourneyError::malformed(path, e))?;
-    let schema: SchemaRef = Arc::new(Schema::new(fields).with_metadata(
-        std::collections::HashMap::from([(SPEC_METADATA_KEY.to_string(), spec_json)]),
-    ));
-    let (file, handle) = AtomicFile::create(path)?;
-    let mut writer = ArrowWriter::try_new(handle, schema.clone(), Some(parquet_properties()))
-        .map_err(|e| JourneyError::malformed(path, e))?;
-    for chunk in rows.chunks(64 * 1024) {
-        let batch = matrix_batch(&schema, spec, extra_columns, chunk)
-            .map_err(|e| JourneyError::malformed(path, e))?;
-        writer
-            .write(&batch)
-            .map_err(|e| JourneyError::malformed(path, e))?;
-    }
-    writer
-        .close()
-        .map_err(|e| JourneyError::malformed(path, e))?;
-    file.commit()
+    let mut writer = MatrixWriter::create(path, spec, extra_columns)?;
+    writer.write(rows)?;
+    writer.finish()?.commit()
 }
 
 fn matrix_batch(
     schema: &SchemaRef,
-    spec: &FeatureSpec,
+    spec_len: usize,
     extra_columns: &[AttributeColumn],
     rows: &[MatrixRow],
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {
@@ -436,7 +487,7 @@ fn matrix_batch(
             .collect();
         columns.push(attribute_array(column.kind, values.into_iter()));
     }
-    for f in 0..spec.len() {
+    for f in 0..spec_len {
         let mut b = Float32Builder::with_capacity(rows.len());
         for row in rows {
             b.append_value(row.features.get(f).copied().unwrap_or(f32::NAN));

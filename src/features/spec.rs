@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::decision::catalog::Catalog;
+use crate::journey::writer::AtomicFile;
 use crate::journey::{AttrValue, AttributeKind, Channel, CustomerTable, JourneyError};
 
 /// Version of the feature definitions; bumped whenever a feature's meaning changes.
@@ -88,13 +89,22 @@ pub struct FeatureSpec {
     /// The sentiment scorer that fills the sentiment slots, if any (name and version).
     #[serde(default)]
     pub sentiment_model: Option<String>,
+    /// The date attribute that says when someone became a customer: it defines tenure, and
+    /// customers whose date is at or after a cutoff are not customers yet.
+    #[serde(default)]
+    pub signup_attribute: Option<String>,
     /// The ordered feature columns (derived from the rest; stored so a spec file is readable alone).
     pub features: Vec<FeatureDef>,
 }
 
 impl FeatureSpec {
-    /// Builds a spec from an optional catalog and customer table.
-    pub fn new(catalog: Option<&Catalog>, customers: Option<&CustomerTable>) -> Self {
+    /// Builds a spec from an optional catalog and customer table. A date attribute named
+    /// `signup_date` is the signup attribute unless [`Self::with_signup_attribute`] says otherwise.
+    /// Fails when two features would get the same name.
+    pub fn new(
+        catalog: Option<&Catalog>,
+        customers: Option<&CustomerTable>,
+    ) -> Result<Self, String> {
         let actions = catalog
             .map(|c| {
                 c.actions
@@ -106,7 +116,7 @@ impl FeatureSpec {
                     .collect()
             })
             .unwrap_or_default();
-        let attributes = customers
+        let attributes: Vec<AttributeEncoding> = customers
             .map(|table| {
                 table
                     .attributes
@@ -124,15 +134,59 @@ impl FeatureSpec {
                     .collect()
             })
             .unwrap_or_default();
+        let signup_attribute = attributes
+            .iter()
+            .find(|a| a.name == SIGNUP_ATTRIBUTE && a.kind == AttributeKind::Date)
+            .map(|a| a.name.clone());
         let mut spec = FeatureSpec {
             version: FEATURE_SET_VERSION,
             actions,
             attributes,
             sentiment_model: None,
+            signup_attribute,
             features: Vec::new(),
         };
         spec.features = super::compute::feature_defs(&spec);
-        spec
+        spec.check_unique_names()?;
+        Ok(spec)
+    }
+
+    /// Names the date attribute that marks signup (see [`FeatureSpec::signup_attribute`]).
+    pub fn with_signup_attribute(mut self, name: &str) -> Result<Self, String> {
+        match self.attributes.iter().find(|a| a.name == name) {
+            Some(a) if a.kind == AttributeKind::Date => {
+                self.signup_attribute = Some(name.to_string());
+                Ok(self)
+            }
+            Some(a) => Err(format!(
+                "signup attribute '{name}' is {}, not a date",
+                a.kind.as_str()
+            )),
+            None => Err(format!(
+                "signup attribute '{name}' is not a column of the customer table"
+            )),
+        }
+    }
+
+    /// Position of the signup attribute among [`Self::attributes`].
+    pub fn signup_index(&self) -> Option<usize> {
+        let name = self.signup_attribute.as_deref()?;
+        self.attributes
+            .iter()
+            .position(|a| a.name == name && a.kind == AttributeKind::Date)
+    }
+
+    fn check_unique_names(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for feature in &self.features {
+            if !seen.insert(feature.name.as_str()) {
+                return Err(format!(
+                    "two features would be named '{}': rename the customer column or action that makes the second",
+                    feature.name
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Records which sentiment scorer fills the sentiment slots.
@@ -177,6 +231,7 @@ impl FeatureSpec {
                 spec.version
             )));
         }
+        spec.check_unique_names().map_err(&invalid)?;
         let expected = super::compute::feature_defs(&spec);
         if expected != spec.features {
             let first = expected
@@ -195,10 +250,15 @@ impl FeatureSpec {
 
     /// Writes the spec as pretty JSON.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), JourneyError> {
+        self.save_uncommitted(path)?.commit()
+    }
+
+    /// Writes the spec under a temporary name; commit it together with the matrix it describes.
+    pub fn save_uncommitted(&self, path: impl AsRef<Path>) -> Result<AtomicFile, JourneyError> {
         let path = path.as_ref();
         let text =
             serde_json::to_string_pretty(self).map_err(|e| JourneyError::malformed(path, e))?;
-        std::fs::write(path, text + "\n").map_err(|e| JourneyError::io(path, e))
+        AtomicFile::with_contents(path, (text + "\n").as_bytes())
     }
 
     /// Maps this spec's attributes onto a customer table's columns by name, checking types.
@@ -218,7 +278,13 @@ impl FeatureSpec {
                         encoding.kind.as_str()
                     ))
                 }
-                found => positions.push(found),
+                Some(i) => positions.push(Some(i)),
+                None => {
+                    return Err(format!(
+                        "attribute '{}' of the feature spec is not a column of the customer table",
+                        encoding.name
+                    ))
+                }
             }
         }
         let identity = positions.len() == table.attributes.len()

@@ -35,7 +35,39 @@ pub(crate) enum StrColumn<'a> {
         keys: Vec<usize>,
         array: &'a dyn Array,
         values: Box<StrColumn<'a>>,
+        size: usize,
     },
+}
+
+/// Whether a type can carry strings (or, with `allow_integers`, integer ids).
+pub(crate) fn accepts_strings(data_type: &DataType, allow_integers: bool) -> bool {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Int64 | DataType::Int32 => allow_integers,
+        DataType::Dictionary(_, value) => {
+            matches!(
+                value.as_ref(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        }
+        _ => false,
+    }
+}
+
+/// Whether a type can carry instants.
+pub(crate) fn accepts_times(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+    ) || accepts_strings(data_type, false)
+}
+
+/// Whether a type can carry numbers.
+pub(crate) fn accepts_numbers(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Float64 | DataType::Float32 | DataType::Int64 | DataType::Int32
+    )
 }
 
 impl<'a> StrColumn<'a> {
@@ -63,10 +95,17 @@ impl<'a> StrColumn<'a> {
             {
                 let dictionary = array.as_any_dictionary_opt()?;
                 let values = Self::from_dyn(dictionary.values().as_ref(), false)?;
+                // An empty dictionary (all rows null) has no keys to normalise.
+                let keys = if dictionary.values().is_empty() {
+                    vec![usize::MAX; array.len()]
+                } else {
+                    dictionary.normalized_keys()
+                };
                 StrColumn::Dictionary {
-                    keys: dictionary.normalized_keys(),
+                    keys,
                     array,
                     values: Box::new(values),
+                    size: dictionary.values().len(),
                 }
             }
             _ => return None,
@@ -89,9 +128,11 @@ impl<'a> StrColumn<'a> {
                 keys,
                 array,
                 values,
+                size,
             } => {
-                if array.is_valid(row) {
-                    values.get(keys[row])
+                let key = *keys.get(row)?;
+                if array.is_valid(row) && key < *size {
+                    values.get(key)
                 } else {
                     None
                 }
@@ -152,13 +193,14 @@ impl<'a> TimeColumn<'a> {
                     ScaledTimes::Micros(a) => Some(a.value(row)),
                     ScaledTimes::Nanos(a) => Some(a.value(row).div_euclid(1_000)),
                     ScaledTimes::Date32(a) => {
-                        Some(i64::from(a.value(row)) * Timestamp::MICROS_PER_DAY)
+                        i64::from(a.value(row)).checked_mul(Timestamp::MICROS_PER_DAY)
                     }
                     ScaledTimes::Date64(a) => a.value(row).checked_mul(1_000),
                 };
                 micros
-                    .map(|m| Some(Timestamp(m)))
-                    .ok_or_else(|| "timestamp out of range".to_string())
+                    .ok_or_else(|| "is out of range".to_string())
+                    .and_then(|m| Timestamp(m).validated())
+                    .map(Some)
             }
             TimeColumn::Text(text) => match text.get(row) {
                 None => Ok(None),

@@ -18,8 +18,8 @@ use super::arrow_columns::{NumberColumn, StrColumn, TimeColumn};
 use super::error::{JourneyError, Result, RowProblem};
 use super::event::Timestamp;
 use super::reader::{
-    csv_error, csv_header, csv_record_problem, json_kind, open_csv, open_parquet, Format,
-    DEFAULT_CHUNK_ROWS,
+    check_unterminated_quote, csv_error, csv_header, csv_record_problem, json_kind, open_csv,
+    open_parquet, Format, DEFAULT_CHUNK_ROWS,
 };
 
 /// The column that identifies customers.
@@ -369,10 +369,17 @@ fn read_csv(path: &Path, key: &str) -> Result<RawTable> {
     let mut columns: Vec<Vec<RawCell>> = vec![Vec::new(); names.len()];
     let mut record = csv::StringRecord::new();
     let mut row = 0u64;
+    let mut last_start = None;
     loop {
+        let start = reader.position().clone();
         match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
+            Ok(false) => {
+                if let Some(last) = &last_start {
+                    check_unterminated_quote(path, last, reader.position(), row)?;
+                }
+                break;
+            }
+            Ok(true) => last_start = Some(start),
             Err(e) => return Err(csv_error(path, e)),
         }
         row += 1;

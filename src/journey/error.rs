@@ -6,13 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum JourneyError {
     /// The file could not be opened, read or written.
-    #[error("{file}: {source}")]
+    // The cause is part of the message, so it is not also exposed as `source()` (which would
+    // print it twice in an error chain).
+    #[error("{file}: {cause}")]
     Io {
         /// The file.
         file: PathBuf,
         /// The underlying I/O error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file's format could not be told from its name.
     #[error("{file}: cannot tell the format from the extension; use .parquet, .csv, .jsonl (or .ndjson), or pass --format")]
@@ -106,10 +107,10 @@ impl JourneyError {
         }
     }
 
-    pub(crate) fn io(file: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(file: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         JourneyError::Io {
             file: file.into(),
-            source,
+            cause,
         }
     }
 

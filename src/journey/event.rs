@@ -18,11 +18,37 @@ impl Timestamp {
     /// Microseconds in one second.
     pub const MICROS_PER_SECOND: i64 = 1_000_000;
 
+    /// The earliest instant accepted: 1000-01-01T00:00:00Z.
+    pub const MIN_VALID: Timestamp = Timestamp(-30_610_224_000_000_000);
+    /// The latest instant accepted: 9999-12-31T23:59:59.999999Z.
+    pub const MAX_VALID: Timestamp = Timestamp(253_402_300_799_999_999);
+
+    /// This instant if it lies within years 1000–9999 (the RFC 3339 range), so that time
+    /// arithmetic can never overflow; an error otherwise.
+    pub fn validated(self) -> Result<Self, String> {
+        if (Self::MIN_VALID..=Self::MAX_VALID).contains(&self) {
+            Ok(self)
+        } else {
+            Err(format!(
+                "{} µs since 1970 is outside years 1000–9999",
+                self.0
+            ))
+        }
+    }
+
     /// Parses an RFC 3339 date-time (`2024-03-01T12:00:00Z`, any offset).
     pub fn parse_rfc3339(text: &str) -> Result<Self, String> {
-        DateTime::parse_from_rfc3339(text.trim())
-            .map(|dt| Timestamp(dt.timestamp_micros()))
-            .map_err(|e| format!("'{text}' is not an RFC 3339 timestamp ({e})"))
+        let parsed = DateTime::parse_from_rfc3339(text.trim()).map_err(|e| {
+            let hint = if text.contains('T') || text.contains(' ') {
+                "; add a zone such as Z or +01:00"
+            } else {
+                ""
+            };
+            format!("'{text}' is not an RFC 3339 timestamp ({e}{hint})")
+        })?;
+        Timestamp(parsed.timestamp_micros())
+            .validated()
+            .map_err(|_| format!("'{text}' is outside years 1000–9999"))
     }
 
     /// Parses either an RFC 3339 date-time or a plain `YYYY-MM-DD` date (midnight UTC).
@@ -30,11 +56,12 @@ impl Timestamp {
         let trimmed = text.trim();
         if trimmed.len() == 10 {
             if let Ok(date) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
-                return Ok(Self::from_date(date));
+                return Self::from_date(date).validated();
             }
         }
-        Self::parse_rfc3339(trimmed)
-            .map_err(|_| format!("'{text}' is neither a YYYY-MM-DD date nor an RFC 3339 timestamp"))
+        Self::parse_rfc3339(trimmed).map_err(|e| {
+            format!("'{text}' is neither a YYYY-MM-DD date nor an RFC 3339 timestamp ({e})")
+        })
     }
 
     /// Midnight UTC of a calendar date.

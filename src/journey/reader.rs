@@ -16,7 +16,8 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ProjectionMask;
 
 use super::arrow_columns::{
-    NumberColumn, StrColumn, TimeColumn, ID_TYPES, NUMBER_TYPES, STRING_TYPES, TIMESTAMP_TYPES,
+    accepts_numbers, accepts_strings, accepts_times, NumberColumn, StrColumn, TimeColumn, ID_TYPES,
+    NUMBER_TYPES, STRING_TYPES, TIMESTAMP_TYPES,
 };
 use super::error::{JourneyError, Result, RowProblem};
 use super::event::{Channel, Event, EventType, Timestamp};
@@ -189,6 +190,7 @@ impl EventReader {
         let first = self.progress();
         let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(first.done));
         let shared = done.clone();
+        let self_path = self.path.clone();
         let mut reader = self;
         let handle = std::thread::spawn(move || {
             while let Some(chunk) = reader.next() {
@@ -202,6 +204,7 @@ impl EventReader {
             receiver,
             done,
             first,
+            path: self_path,
             handle: Some(handle),
         }
     }
@@ -259,6 +262,7 @@ pub struct PrefetchReader {
     receiver: std::sync::mpsc::Receiver<Result<EventChunk>>,
     done: std::sync::Arc<std::sync::atomic::AtomicU64>,
     first: Progress,
+    path: PathBuf,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -279,11 +283,15 @@ impl Iterator for PrefetchReader {
         match self.receiver.recv() {
             Ok(chunk) => Some(chunk),
             Err(_) => {
-                if let Some(handle) = self.handle.take() {
-                    // The decoder thread only ends by finishing; a panic there would be a bug.
-                    let _ = handle.join();
+                // The channel closed: the decoder finished, or died. A death must not look like
+                // the end of the file.
+                match self.handle.take().map(|h| h.join()) {
+                    Some(Err(_)) => Some(Err(JourneyError::malformed(
+                        &self.path,
+                        "the decoding thread failed before the end of the file",
+                    ))),
+                    _ => None,
                 }
-                None
             }
         }
     }
@@ -453,10 +461,53 @@ pub(crate) fn csv_header(file: &Path, reader: &mut csv::Reader<File>) -> Result<
 }
 
 pub(crate) fn csv_error(file: &Path, error: csv::Error) -> JourneyError {
+    let message = error.to_string();
     match error.into_kind() {
         csv::ErrorKind::Io(e) => JourneyError::io(file, e),
-        other => JourneyError::malformed(file, format!("{other:?}")),
+        _ => JourneyError::malformed(file, message),
     }
+}
+
+/// An unterminated quote makes a CSV parser read the rest of the file as one field, silently
+/// swallowing every later row. Such a record is always the last one and spans several lines, so
+/// count the quotes in its raw bytes: an odd count means the quote never closed.
+pub(crate) fn check_unterminated_quote(
+    file: &Path,
+    start: &csv::Position,
+    end: &csv::Position,
+    row: u64,
+) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    if end.line() <= start.line() + 1 {
+        return Ok(());
+    }
+    let mut handle = File::open(file).map_err(|e| JourneyError::io(file, e))?;
+    handle
+        .seek(SeekFrom::Start(start.byte()))
+        .map_err(|e| JourneyError::io(file, e))?;
+    let mut quotes = 0u64;
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = handle
+            .read(&mut buffer)
+            .map_err(|e| JourneyError::io(file, e))?;
+        if n == 0 {
+            break;
+        }
+        quotes += buffer[..n].iter().filter(|&&b| b == b'"').count() as u64;
+    }
+    if quotes % 2 == 1 {
+        return Err(JourneyError::Cell {
+            file: file.to_path_buf(),
+            row,
+            column: "(row)".into(),
+            problem: format!(
+                "opens a quote on line {} that is never closed, so the rest of the file would be one field",
+                start.line()
+            ),
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn open_csv(file: &Path) -> Result<csv::Reader<File>> {
@@ -495,6 +546,7 @@ struct CsvEvents {
     total_bytes: u64,
     done: bool,
     cache: VocabularyCache,
+    last_start: Option<csv::Position>,
 }
 
 impl CsvEvents {
@@ -515,6 +567,7 @@ impl CsvEvents {
             total_bytes,
             done: false,
             cache: VocabularyCache::default(),
+            last_start: None,
         })
     }
 }
@@ -526,12 +579,22 @@ impl ChunkSource for CsvEvents {
         }
         let mut chunk = EventChunk::default();
         while chunk.events.len() + chunk.problems.len() < max_rows {
+            let start = self.reader.position().clone();
             match self.reader.read_record(&mut self.record) {
                 Ok(false) => {
                     self.done = true;
+                    if let Some(last_start) = &self.last_start {
+                        check_unterminated_quote(
+                            &self.path,
+                            last_start,
+                            self.reader.position(),
+                            self.row,
+                        )?;
+                    }
                     break;
                 }
                 Ok(true) => {
+                    self.last_start = Some(start);
                     self.row += 1;
                     if let Some(problem) =
                         csv_record_problem(self.row, self.header_len, &self.record)
@@ -586,7 +649,7 @@ impl ChunkSource for CsvEvents {
 
 struct JsonlEvents {
     lines: BufReader<File>,
-    buffer: String,
+    buffer: Vec<u8>,
     line: u64,
     bytes: u64,
     total_bytes: u64,
@@ -604,7 +667,7 @@ impl JsonlEvents {
             .len();
         Ok(JsonlEvents {
             lines: BufReader::with_capacity(1 << 20, handle),
-            buffer: String::new(),
+            buffer: Vec::new(),
             line: 0,
             bytes: 0,
             total_bytes,
@@ -692,29 +755,23 @@ impl ChunkSource for JsonlEvents {
         let mut chunk = EventChunk::default();
         while !self.done && chunk.events.len() + chunk.problems.len() < max_rows {
             self.buffer.clear();
-            let read = match self.lines.read_line(&mut self.buffer) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    self.line += 1;
-                    chunk
-                        .problems
-                        .push(RowProblem::new(self.line, "(row)", "is not valid UTF-8"));
-                    // Skip the rest of the bad line byte-wise.
-                    let mut skipped = Vec::new();
-                    self.lines
-                        .read_until(b'\n', &mut skipped)
-                        .map_err(|e| JourneyError::io(&self.path, e))?;
-                    continue;
-                }
-                Err(e) => return Err(JourneyError::io(&self.path, e)),
-            };
+            let read = self
+                .lines
+                .read_until(b'\n', &mut self.buffer)
+                .map_err(|e| JourneyError::io(&self.path, e))?;
             if read == 0 {
                 self.done = true;
                 break;
             }
             self.bytes += read as u64;
             self.line += 1;
-            let line = self.buffer.trim();
+            let Ok(text) = std::str::from_utf8(&self.buffer) else {
+                chunk
+                    .problems
+                    .push(RowProblem::new(self.line, "(row)", "is not valid UTF-8"));
+                continue;
+            };
+            let line = text.trim();
             if line.is_empty() {
                 continue;
             }
@@ -810,18 +867,18 @@ impl ParquetEvents {
         // Check column types up front so a wrong schema fails before any work is done.
         let schema = events.reader.schema();
         for field in schema.fields() {
-            let empty = arrow_array::new_empty_array(field.data_type());
+            let data_type = field.data_type();
             let (ok, expected) = match field.name().as_str() {
-                "customer_id" | "action_id" => (StrColumn::new(&empty, true).is_some(), ID_TYPES),
-                "timestamp" => (TimeColumn::new(&empty).is_some(), TIMESTAMP_TYPES),
-                "value" => (NumberColumn::new(&empty).is_some(), NUMBER_TYPES),
-                _ => (StrColumn::new(&empty, false).is_some(), STRING_TYPES),
+                "customer_id" | "action_id" => (accepts_strings(data_type, true), ID_TYPES),
+                "timestamp" => (accepts_times(data_type), TIMESTAMP_TYPES),
+                "value" => (accepts_numbers(data_type), NUMBER_TYPES),
+                _ => (accepts_strings(data_type, false), STRING_TYPES),
             };
             if !ok {
                 return Err(JourneyError::ColumnType {
                     file: path.to_path_buf(),
                     column: field.name().clone(),
-                    found: field.data_type().to_string(),
+                    found: data_type.to_string(),
                     expected: expected.to_string(),
                 });
             }

@@ -49,13 +49,26 @@ impl AtomicFile {
         ))
     }
 
+    /// Writes `bytes` as a whole file, returning it uncommitted.
+    pub fn with_contents(target: impl AsRef<Path>, bytes: &[u8]) -> Result<Self> {
+        use std::io::Write;
+        let (file, mut handle) = Self::create(target)?;
+        handle
+            .write_all(bytes)
+            .map_err(|e| JourneyError::io(&file.temp, e))?;
+        Ok(file)
+    }
+
     /// The final path.
     pub fn target(&self) -> &Path {
         &self.target
     }
 
-    /// Moves the finished file into place.
+    /// Flushes the finished file to disk and moves it into place.
     pub fn commit(mut self) -> Result<()> {
+        File::open(&self.temp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| JourneyError::io(&self.temp, e))?;
         std::fs::rename(&self.temp, &self.target).map_err(|e| JourneyError::io(&self.target, e))?;
         self.committed = true;
         Ok(())

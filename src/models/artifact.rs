@@ -142,7 +142,9 @@ impl Artifact {
         std::fs::create_dir_all(&temp).map_err(|e| ModelError::io(&temp, e))?;
         let written = (|| {
             match model {
-                LoadedModel::Tabular(m) => write_json(&temp.join(&manifest.model_file), m.as_ref())?,
+                LoadedModel::Tabular(m) => {
+                    write_json(&temp.join(&manifest.model_file), m.as_ref())?
+                }
                 LoadedModel::Sentiment(m) => m.save(&temp.join(&manifest.model_file))?,
             }
             write_json(&temp.join(METRICS_FILE), metrics)?;

@@ -109,13 +109,12 @@ impl Scorer for NativeModel {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
+        /// The cause (in the message, not exposed as `source()`, so chains print it once).
+        cause: std::io::Error,
     },
     /// An artifact file is not valid.
     #[error("{path}: {problem}")]
@@ -149,10 +148,10 @@ impl ModelError {
         }
     }
 
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, cause: std::io::Error) -> Self {
         ModelError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         }
     }
 }

@@ -192,7 +192,10 @@ pub fn generate(
         .position(|a| a.id == NO_ACTION)
         .ok_or_else(|| SimulatorError::Config("the catalog lacks the no_action entry".into()))?;
     let distributions = Distributions::new().map_err(SimulatorError::Config)?;
-    let path = |name: &str| out_dir.join(name);
+    // Everything is written into a staging folder and moved into place at the very end, so a
+    // failed run never leaves new events beside old ground truth.
+    let staging = Staging::create(out_dir)?;
+    let path = |name: &str| staging.dir.join(name);
 
     let mut events = ParquetEventWriter::create(path(files::EVENTS))?;
     let mut customers =
@@ -251,23 +254,22 @@ pub fn generate(
     traits.finish()?;
     let catalog_text = catalog.to_toml().map_err(SimulatorError::Config)?;
     let catalog_header =
-        "# Action catalog of the nextbest journey simulator (see catalog docs in README).\n";
+        "# Action catalog of the nextbest journey simulator (columns explained in datasets/README.md).\n";
     std::fs::write(
         path(files::CATALOG),
         format!("{catalog_header}{catalog_text}"),
     )
     .map_err(|e| JourneyError::io(path(files::CATALOG), e))?;
-    summary.files = [
+    let names = [
         files::EVENTS,
         files::CUSTOMERS,
         files::CATALOG,
         files::GROUND_TRUTH,
         files::TRAITS,
         files::WORLD,
-    ]
-    .iter()
-    .map(|f| path(f))
-    .collect();
+    ];
+    // world.json names files relative to itself, so it is identical for a seed wherever it lands.
+    summary.files = names.iter().map(PathBuf::from).collect();
     let world = serde_json::json!({
         "generator": format!("nextbest {}", env!("CARGO_PKG_VERSION")),
         "config": config,
@@ -280,7 +282,43 @@ pub fn generate(
         serde_json::to_string_pretty(&world).map_err(|e| SimulatorError::Config(e.to_string()))?;
     std::fs::write(path(files::WORLD), world_text + "\n")
         .map_err(|e| JourneyError::io(path(files::WORLD), e))?;
+    staging.commit(&names)?;
+    summary.files = names.iter().map(|n| out_dir.join(n)).collect();
     Ok(summary)
+}
+
+/// A temporary folder inside the output folder, removed unless committed.
+struct Staging {
+    dir: PathBuf,
+    out: PathBuf,
+}
+
+impl Staging {
+    fn create(out: &Path) -> Result<Self, JourneyError> {
+        let dir = out.join(format!(".nextbest-generate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| JourneyError::io(&dir, e))?;
+        Ok(Staging {
+            dir,
+            out: out.to_path_buf(),
+        })
+    }
+
+    /// Moves the named files into the output folder.
+    fn commit(&self, names: &[&str]) -> Result<(), JourneyError> {
+        for name in names {
+            let target = self.out.join(name);
+            std::fs::rename(self.dir.join(name), &target)
+                .map_err(|e| JourneyError::io(&target, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn write_block(
@@ -345,7 +383,7 @@ fn write_block(
                 category(&action.id),
                 AttrValue::Number(d.propensity),
                 AttrValue::Number(d.p_churn_30d),
-                AttrValue::Bool(d.churned_30d),
+                d.churned_30d.map_or(AttrValue::Missing, AttrValue::Bool),
                 AttrValue::Bool(d.converted_7d),
                 AttrValue::Number(d.satisfaction),
             ];

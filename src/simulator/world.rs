@@ -154,8 +154,8 @@ pub struct DecisionTruth {
     pub p_churn_30d: f64,
     /// A purchase happened within 7 days (realised).
     pub converted_7d: bool,
-    /// A cancel happened within 30 days (realised; filled in after the simulation).
-    pub churned_30d: bool,
+    /// A cancel happened within 30 days (realised); `None` when the 30 days run past the end.
+    pub churned_30d: Option<bool>,
     /// Satisfaction at the decision time (latent).
     pub satisfaction: f64,
 }
@@ -353,12 +353,12 @@ pub fn simulate_customer<R: Rng>(
     };
     let mut events = Vec::new();
     let mut decisions: Vec<DecisionTruth> = Vec::new();
-    let mut cancelled_at = None;
     let offset_hours = rng.random_range(7.0..21.0);
     let anchor = start.plus_days(offset_hours / 24.0);
     let weeks = days.div_ceil(WEEK_DAYS);
     let new = |ts: Timestamp, kind: EventType| Event::new(customer_id, ts, kind);
     let mut signed_up = profile.signup < anchor;
+    let end = start.plus_days(f64::from(days));
 
     for week in 0..weeks {
         let week_start = anchor.plus_days(f64::from(week * WEEK_DAYS));
@@ -390,8 +390,9 @@ pub fn simulate_customer<R: Rng>(
             })
             .map(|(i, _)| i)
             .collect();
-        // A short last week has no full conversion window: behaviour goes on, no decision is logged.
-        let full_week = week_days == WEEK_DAYS;
+        // A week whose conversion window does not end within the simulation logs no decision:
+        // behaviour goes on, so the log stays complete, but nothing would label the decision.
+        let full_week = week_days == WEEK_DAYS && week_start.plus_days(f64::from(WEEK_DAYS)) <= end;
         let (chosen, propensity) = if eligible.is_empty() || !full_week {
             (no_action, 1.0)
         } else if rng.random_bool(CONTROL_SHARE) {
@@ -410,7 +411,7 @@ pub fn simulate_customer<R: Rng>(
                 p_churn_7d: all_rates.iter().map(|r| r.p_churn(WEEK_DAYS)).collect(),
                 p_churn_30d: all_rates[no_action].p_churn(CHURN_HORIZON_DAYS),
                 converted_7d: false,
-                churned_30d: false,
+                churned_30d: None,
                 satisfaction: state.satisfaction,
             });
         }
@@ -436,7 +437,6 @@ pub fn simulate_customer<R: Rng>(
         }
 
         // Daily behaviour for the week.
-        let mut bought = false;
         for day in 0..week_days {
             let day_start = week_start.plus_days(f64::from(day));
             let at = |rng: &mut R, from: f64, to: f64| {
@@ -477,7 +477,6 @@ pub fn simulate_customer<R: Rng>(
                                 .with_channel(channel.clone())
                                 .with_value(value),
                         );
-                        bought = true;
                         if rng.random_bool(0.08) {
                             let tone = Tone::draw(rng, state.satisfaction);
                             events.push(
@@ -517,13 +516,9 @@ pub fn simulate_customer<R: Rng>(
             if rng.random_bool(rates.cancel) {
                 let when = at(rng, 22.0, 23.9);
                 events.push(new(when, EventType::Cancel).with_channel(Channel::Web));
-                cancelled_at = Some(when);
                 state.alive = false;
                 break;
             }
-        }
-        if let Some(last) = decisions.last_mut().filter(|_| full_week) {
-            last.converted_7d = bought;
         }
         if !state.alive {
             break;
@@ -548,16 +543,27 @@ pub fn simulate_customer<R: Rng>(
                 0.0
             };
     }
-    // The log ends with the simulation; responses and reviews scheduled later never happen.
-    let end = start.plus_days(f64::from(days));
+    // The log ends with the simulation; responses, reviews and cancels scheduled later never
+    // happen. Realised outcomes are read back from the final log, so they always agree with it.
     events.retain(|e| e.timestamp < end);
     events.sort_by_key(|e| e.timestamp);
-    // Realised 30-day churn per decision point.
-    if let Some(cancel) = cancelled_at {
-        for decision in &mut decisions {
-            decision.churned_30d = cancel >= decision.timestamp
-                && cancel.days_since(decision.timestamp) < f64::from(CHURN_HORIZON_DAYS);
-        }
+    let cancelled_at = events
+        .iter()
+        .find(|e| e.event_type == EventType::Cancel)
+        .map(|e| e.timestamp);
+    let purchases: Vec<Timestamp> = events
+        .iter()
+        .filter(|e| e.event_type == EventType::Purchase)
+        .map(|e| e.timestamp)
+        .collect();
+    for decision in &mut decisions {
+        let t = decision.timestamp;
+        let week_end = t.plus_days(f64::from(WEEK_DAYS));
+        let first = purchases.partition_point(|&p| p < t);
+        decision.converted_7d = purchases.get(first).is_some_and(|&p| p < week_end);
+        let horizon_end = t.plus_days(f64::from(CHURN_HORIZON_DAYS));
+        decision.churned_30d =
+            (horizon_end <= end).then(|| cancelled_at.is_some_and(|c| c >= t && c < horizon_end));
     }
     CustomerRun {
         traits,

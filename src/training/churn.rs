@@ -398,8 +398,14 @@ pub fn train(config: &ChurnConfig, progress: &dyn Fn(u64)) -> Result<TrainOutcom
         .as_deref()
         .map(load_sentiment)
         .transpose()?;
-    let spec = FeatureSpec::new(catalog.as_ref(), customers.as_ref())
+    let mut spec = FeatureSpec::new(catalog.as_ref(), customers.as_ref())
+        .map_err(|e| TrainError::Config(format!("data: {e}")))?
         .with_sentiment_model(sentiment.as_ref().map(|s| s.name()));
+    if let Some(column) = &config.data.signup_column {
+        spec = spec
+            .with_signup_attribute(column)
+            .map_err(|e| TrainError::Config(format!("data.signup_column: {e}")))?;
+    }
     let scorer = sentiment.as_ref().map(|s| s as &dyn TextScorer);
     let labelled = build_snapshots(
         config,

@@ -36,6 +36,9 @@ pub struct DataConfig {
     /// Sentiment artifact that fills the sentiment feature slots.
     #[serde(default)]
     pub sentiment_model: Option<PathBuf>,
+    /// Date column of the customer table that marks signup (default: `signup_date` if present).
+    #[serde(default)]
+    pub signup_column: Option<String>,
 }
 
 /// How churn is defined.
