@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 if cargo fmt --version >/dev/null 2>&1; then
   echo "== cargo fmt --check"
   cargo fmt --all -- --check
+elif [ -n "${CI:-}" ]; then
+  echo "rustfmt is missing on a CI machine" >&2; exit 1
 else
   echo "== rustfmt is not installed; skipping the format check"
 fi
@@ -14,6 +16,8 @@ fi
 if cargo clippy --version >/dev/null 2>&1; then
   echo "== cargo clippy -D warnings"
   cargo clippy --all-targets --locked -- -D warnings
+elif [ -n "${CI:-}" ]; then
+  echo "clippy is missing on a CI machine" >&2; exit 1
 else
   echo "== clippy is not installed; skipping lints"
 fi
