@@ -178,7 +178,7 @@ fn committed_sample_is_what_the_simulator_makes_for_its_seed() {
     let read =
         |d: &Path| EventReader::read_all(d.join("events.parquet"), ReadOptions::default()).unwrap();
     let committed = read(&sample);
-    assert_eq!(committed.len(), 335_397);
+    assert_eq!(committed.len(), 294_675);
     assert!(
         committed == read(dir.path()),
         "datasets/sample/events.parquet is stale: regenerate it"

@@ -33,9 +33,9 @@ impl Default for GbdtParams {
         GbdtParams {
             iterations: 300,
             learning_rate: 0.05,
-            max_depth: 5,
+            max_depth: 3,
             l2: 1.0,
-            min_leaf_weight: 5.0,
+            min_leaf_weight: 20.0,
             subsample: 0.8,
             colsample_bytree: 0.8,
             nbins: 255,

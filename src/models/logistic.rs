@@ -97,12 +97,14 @@ impl LogisticModel {
             .max_iterations(params.max_iterations)
             .fit(&dataset)
             .map_err(|e| ModelError::Training(format!("logistic regression: {e}")))?;
-        // linfa models P(the larger class) = P(true).
+        // linfa's coefficients give P(its "positive" class), which it picks from the data; turn
+        // them into P(true) whichever class that was.
+        let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
         Ok(LogisticModel {
             means,
             scales,
-            coefficients: fitted.params().to_vec(),
-            intercept: fitted.intercept(),
+            coefficients: fitted.params().iter().map(|c| sign * c).collect(),
+            intercept: sign * fitted.intercept(),
         })
     }
 

@@ -193,7 +193,7 @@ impl Distributions {
             engagement: beta(2.0, 3.0)?,
             price: beta(2.0, 2.0)?,
             aversion: beta(1.5, 4.0)?,
-            satisfaction: beta(5.0, 2.0)?,
+            satisfaction: beta(4.0, 2.0)?,
         })
     }
 }
@@ -259,11 +259,12 @@ fn base_rates(traits: &Traits, state: &State, region: &str) -> WeekRates {
     let e = traits.engagement;
     let region_drag = if region == "south" { 0.0006 } else { 0.0 };
     WeekRates {
-        visit: 0.02 + 0.22 * e * (0.5 + 0.8 * s),
+        visit: 0.02 + 0.22 * e * (0.3 + 1.0 * s),
         buy_given_visit: 0.05 + 0.10 * s * (1.0 - 0.5 * traits.price_sensitivity),
-        cancel: 0.0001
-            + 0.0035 * (1.0 - s).powi(2) * (1.3 - e)
-            + 0.0008 * state.fatigue * traits.contact_aversion
+        // Unhappy, disengaged customers leave; happy engaged ones almost never do.
+        cancel: 0.00003
+            + 0.02 * (1.0 - s).powi(3) * (1.4 - e)
+            + 0.0006 * state.fatigue * traits.contact_aversion
             + region_drag * (1.0 - s),
         value_factor: 1.0,
     }
@@ -505,7 +506,7 @@ pub fn simulate_customer<R: Rng>(
                             .with_text(compose(rng, tone)),
                     );
                 }
-            } else if rng.random_bool(0.003 + 0.01 * (1.0 - state.satisfaction)) {
+            } else if rng.random_bool(0.002 + 0.04 * (1.0 - state.satisfaction).powi(2)) {
                 let tone = Tone::draw(rng, state.satisfaction);
                 events.push(
                     new(at(rng, 1.0, 22.0), EventType::SupportTicket)
@@ -589,7 +590,10 @@ fn respond<R: Rng>(
         return;
     };
     let affinity = traits.channel_affinity[slot];
-    let open = (0.1 + 0.6 * affinity + 0.2 * traits.engagement).min(0.95);
+    // Unhappy customers stop reading what we send.
+    let open = ((0.1 + 0.6 * affinity + 0.2 * traits.engagement)
+        * (0.4 + 0.8 * state.satisfaction))
+        .min(0.95);
     let response_at = at.plus_days(rng.random_range(0.05..1.5));
     if rng.random_bool(open) {
         let open_type = if slot == 0 {
