@@ -299,3 +299,43 @@ vader_lexicon = "{lexicon}"
     let error = sentiment::train(&config).unwrap_err().to_string();
     assert!(error.contains("row 2, column 'label'"), "{error}");
 }
+
+#[test]
+fn bgnbd_reproduces_the_published_cdnow_log_likelihood() {
+    use nextbest::training::bgnbd::{log_likelihood, p_alive, BgNbdParams, Recency};
+    // Fader, Hardie & Lee (2005): r = 0.243, α = 4.414, a = 0.793, b = 2.426 give LL = −9582.4
+    // on the 2,357-customer CDNOW sample.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cdnow_customers_summary.csv");
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let mut customers = Vec::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        let number = |i: usize| record[i].parse::<f64>().unwrap();
+        customers.push(Recency {
+            x: number(1),
+            t_x: number(2),
+            t: number(3),
+        });
+    }
+    assert_eq!(customers.len(), 2357);
+    let params = BgNbdParams::CDNOW_2005;
+    let total: f64 = customers.iter().map(|c| log_likelihood(&params, c)).sum();
+    assert!((total - -9582.4).abs() < 0.05, "log-likelihood {total}");
+    // The published parameters are a maximum: nudging any of them lowers the likelihood.
+    for nudge in [
+        BgNbdParams { r: 0.26, ..params },
+        BgNbdParams {
+            alpha: 4.8,
+            ..params
+        },
+        BgNbdParams { a: 0.85, ..params },
+        BgNbdParams { b: 2.2, ..params },
+    ] {
+        let ll: f64 = customers.iter().map(|c| log_likelihood(&nudge, c)).sum();
+        assert!(ll < total, "{nudge:?}: {ll} ≥ {total}");
+    }
+    let alive: f64 =
+        customers.iter().map(|c| p_alive(&params, c)).sum::<f64>() / customers.len() as f64;
+    assert!(alive > 0.3 && alive < 0.9, "mean P(alive) {alive}");
+}

@@ -1,5 +1,6 @@
 //! Training: configs, point-in-time labels, fitting, and honest metrics on a time-based holdout.
 
+pub mod bgnbd;
 pub mod churn;
 pub mod config;
 pub mod metrics;
