@@ -159,6 +159,8 @@ DERIVED: dict[str, str] = {
     "cdnow/events.csv": "7b660081e22566a90e91d75941d91bb6853fe376d1409416e534b505e22c9930",
     "cdnow/customers.csv": "f8bc9c88254c23b8e4dfc9f845ce9135d32e89a8ab387c0b459b49f369d83922",
     "cdnow/sample_customers.csv": "5fe9b42d9c3834e4c5d6bb5b25b031dd3ebd78d457497ecbfc6e28c6ffc6bb95",
+    "cdnow/sample/events.csv": "e82585ec260b7b7067f191c8ac7183ffb995a82282044b7d8c6e75c8e50d01cb",
+    "cdnow/sample/customers.csv": "4c9347feec98f1717801a6799d9f56e3bd4e0bc497161b1a37c931ac2548d0f0",
     "movie_reviews/reviews.csv": "9eba8548d10f552473d88baa39b7291e21622ad82791f8f3e22b5e562a149774",
 }
 
@@ -400,6 +402,13 @@ def fetch_cdnow(f: Fetcher) -> None:
                         if line.strip()}, key=lambda p: int(p[1]))
         f.write_derived("cdnow/sample_customers.csv",
                         to_csv([["customer_id", "sample_id"]] + [[m, str(int(s))] for m, s in pairs]))
+        # The same cohort in the journey format, for `training/cdnow_churn.toml`.
+        sample = {m for m, _ in pairs}
+        f.write_derived("cdnow/sample/events.csv",
+                        to_csv([events[0]] + [e for e in events[1:] if e[0] in sample]))
+        f.write_derived("cdnow/sample/customers.csv",
+                        to_csv([["customer_id", "first_purchase_date"]]
+                               + [[c, iso_date(first[c])] for c in sorted(sample)]))
 
     cohorts: dict[str, int] = {}
     for d in first.values():

@@ -36,6 +36,7 @@ catalog = "{d}/catalog.toml"
 horizon_days = 30
 definition = "cancel"
 [split]
+mode = "time"
 train_cutoffs = ["2025-03-01", "2025-04-01", "2025-05-01"]
 holdout_cutoff = "2025-07-01"
 [model]
@@ -70,7 +71,7 @@ fn churn_models_train_reload_bit_identically_and_check_features() {
     ] {
         let out = format!("{algorithm}_{calibration}");
         let config = churn_config(dir.path(), &out, algorithm, calibration);
-        let outcome = churn::train(&config, &|_| {}).unwrap();
+        let outcome = churn::train(&config, None, &|_| {}).unwrap();
         let m = &outcome.metrics;
         assert_eq!(m.algorithm, algorithm);
         assert!(
@@ -120,8 +121,8 @@ fn training_is_deterministic_per_seed_and_the_artifact_round_trips() {
     world(dir.path());
     let a = churn_config(dir.path(), "a", "gbdt", "isotonic");
     let b = churn_config(dir.path(), "b", "gbdt", "isotonic");
-    churn::train(&a, &|_| {}).unwrap();
-    churn::train(&b, &|_| {}).unwrap();
+    churn::train(&a, None, &|_| {}).unwrap();
+    churn::train(&b, None, &|_| {}).unwrap();
     let read = |name: &str| std::fs::read(dir.path().join(name).join("model.json")).unwrap();
     assert_eq!(
         read("a"),
@@ -179,8 +180,11 @@ fn bad_training_input_gets_clear_errors() {
 
     // A horizon past the end of the data would censor labels.
     let mut late = churn_config(dir.path(), "late", "gbdt", "none");
-    late.split.holdout_cutoff = "2025-08-20".into();
-    let error = churn::train(&late, &|_| {}).unwrap_err().to_string();
+    late.split = nextbest::training::config::SnapshotSplit::Time {
+        train_cutoffs: vec!["2025-03-01".into(), "2025-04-01".into()],
+        holdout_cutoff: "2025-08-20".into(),
+    };
+    let error = churn::train(&late, None, &|_| {}).unwrap_err().to_string();
     assert!(
         error.contains("split.holdout_cutoff") && error.contains("censored"),
         "{error}"
@@ -190,7 +194,9 @@ fn bad_training_input_gets_clear_errors() {
     let mut single = churn_config(dir.path(), "single", "logistic", "none");
     single.label.definition = nextbest::training::config::ChurnDefinition::Inactivity;
     single.label.activity_events = vec!["teleport".into()];
-    let error = churn::train(&single, &|_| {}).unwrap_err().to_string();
+    let error = churn::train(&single, None, &|_| {})
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("both classes"), "{error}");
 
     // Non-finite features are refused with row and column.

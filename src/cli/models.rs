@@ -59,6 +59,8 @@ fn headline(metrics: &serde_json::Value) -> Vec<(&'static str, &'static str)> {
             ("calibration error", "/expected_calibration_error"),
             ("train AUC", "/train_auc"),
             ("recency-only AUC", "/recency_baseline_auc"),
+            ("BG/NBD AUC", "/bgnbd_baseline_auc"),
+            ("BG/NBD P(alive) AUC", "/bgnbd_p_alive_auc"),
         ]
     }
 }

@@ -26,6 +26,10 @@ pub struct Args {
     /// Override `model.calibration` (none, platt, isotonic) of tabular models.
     #[arg(long, value_parser = parse_calibration)]
     calibration: Option<CalibrationMethod>,
+    /// Also write the labelled training and holdout matrices (train.parquet, holdout.parquet)
+    /// into this folder, e.g. to judge LightGBM on the same rows (training/lightgbm_baseline.py).
+    #[arg(long)]
+    export: Option<PathBuf>,
 }
 
 fn parse_calibration(text: &str) -> Result<CalibrationMethod, String> {
@@ -73,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             let spinner = super::progress::spinner("reading events");
             let read = std::sync::atomic::AtomicU64::new(0);
-            let outcome = churn::train(&config, &|n| {
+            let outcome = churn::train(&config, args.export.as_deref(), &|n| {
                 let total = read.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
                 spinner.set_message(format!("{total} events read"));
             })?;
@@ -96,9 +100,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 m.holdout.cutoffs.join(", ")
             );
             println!(
-                "  holdout AUC {} (recency alone {}), log loss {:.4}, Brier {:.4}, calibration error {:.4}",
+                "  holdout AUC {} (recency alone {}{}), log loss {:.4}, Brier {:.4}, calibration error {:.4}",
                 fmt_opt(m.auc),
                 fmt_opt(m.recency_baseline_auc),
+                m.bgnbd_baseline_auc.map_or_else(String::new, |a| format!(", BG/NBD {a:.4}")),
                 m.log_loss,
                 m.brier,
                 m.expected_calibration_error

@@ -6,6 +6,7 @@ use std::path::Path;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use super::bgnbd::{expected_purchases, p_alive, Recency};
 use super::config::{Algorithm, ChurnConfig, ChurnDefinition, Snapshots};
 use super::metrics::{
     auc, brier, calibration_deciles, expected_calibration_error, log_loss, CalibrationBin,
@@ -79,6 +80,11 @@ pub struct TabularMetrics {
     pub calibration_deciles: Vec<CalibrationBin>,
     /// AUC of recency alone (days since the last event) on the holdout: the naive baseline.
     pub recency_baseline_auc: Option<f64>,
+    /// AUC of the BG/NBD baseline on the holdout, scoring churn as −(expected purchases over the
+    /// horizon), when configured.
+    pub bgnbd_baseline_auc: Option<f64>,
+    /// AUC of 1 − BG/NBD P(alive) alone (weak: one-time buyers are "alive" by construction).
+    pub bgnbd_p_alive_auc: Option<f64>,
     /// ROC AUC on the training rows (a large gap to the holdout means overfitting).
     pub train_auc: Option<f64>,
     /// Features by importance, highest first.
@@ -134,12 +140,13 @@ pub fn build_snapshots(
     customers: Option<&CustomerTable>,
     scorer: Option<&dyn TextScorer>,
     progress: &dyn Fn(u64),
-) -> Result<Vec<LabelledSnapshot>, TrainError> {
+) -> Result<(Vec<LabelledSnapshot>, FxHashMap<String, Recency>), TrainError> {
+    let customer_split = snapshots.holdout_customers.is_some();
     let cutoffs: Vec<Timestamp> = snapshots
         .train
         .iter()
         .copied()
-        .chain([snapshots.holdout])
+        .chain((!customer_split).then_some(snapshots.holdout))
         .collect();
     let horizon = i64::from(config.label.horizon_days) * Timestamp::MICROS_PER_DAY;
     let activity: Vec<EventType> = config
@@ -162,6 +169,9 @@ pub fn build_snapshots(
     // Per customer and snapshot: bit 0 = cancelled in the window, bit 1 = active in the window.
     let mut windows: FxHashMap<String, Vec<u8>> = FxHashMap::default();
     let mut last_event = Timestamp(i64::MIN);
+    // BG/NBD statistics at the holdout cutoff: distinct purchase days before it.
+    let want_recency = config.baseline.bgnbd.is_some();
+    let mut purchase_days: FxHashMap<String, rustc_hash::FxHashSet<i64>> = FxHashMap::default();
     let reader = EventReader::open(&config.data.events, ReadOptions::default())?;
     for chunk in reader.prefetch(4) {
         let events = chunk?.events;
@@ -170,6 +180,21 @@ pub fn build_snapshots(
         }
         for event in &events {
             last_event = last_event.max(event.timestamp);
+            if want_recency
+                && event.event_type == EventType::Purchase
+                && event.timestamp < snapshots.holdout
+            {
+                let day = event.timestamp.0.div_euclid(Timestamp::MICROS_PER_DAY);
+                match purchase_days.get_mut(event.customer_id.as_str()) {
+                    Some(days) => {
+                        days.insert(day);
+                    }
+                    None => {
+                        purchase_days
+                            .insert(event.customer_id.clone(), [day].into_iter().collect());
+                    }
+                }
+            }
             let cancel = event.event_type == EventType::Cancel;
             let active = activity.contains(&event.event_type);
             if !cancel && !active {
@@ -201,7 +226,7 @@ pub fn build_snapshots(
         )));
     }
     let cancelled = spec.index_of("cancelled");
-    let mut out = Vec::with_capacity(cutoffs.len());
+    let mut out = Vec::with_capacity(cutoffs.len() + 1);
     for (s, builder) in builders.into_iter().enumerate() {
         let (rows, _) = builder.finish(attributes);
         out.push(label_snapshot(
@@ -214,7 +239,63 @@ pub fn build_snapshots(
             spec.len(),
         ));
     }
-    Ok(out)
+    if let (Some(fraction), Some(single)) = (snapshots.holdout_customers, out.pop()) {
+        let (train, holdout) = split_customers(single, fraction, spec.len());
+        out.push(train);
+        out.push(holdout);
+    }
+    let week = 7.0;
+    let recency = purchase_days
+        .into_iter()
+        .filter_map(|(id, days)| {
+            let first = *days.iter().min()?;
+            let last = *days.iter().max()?;
+            let cutoff_day = snapshots.holdout.0 as f64 / Timestamp::MICROS_PER_DAY as f64;
+            Some((
+                id,
+                Recency {
+                    x: (days.len() - 1) as f64,
+                    t_x: (last - first) as f64 / week,
+                    t: (cutoff_day - first as f64) / week,
+                },
+            ))
+        })
+        .collect();
+    Ok((out, recency))
+}
+
+/// Splits one snapshot by a hash of the customer id: the same customer always lands on the same
+/// side, whatever the file order.
+fn split_customers(
+    single: LabelledSnapshot,
+    fraction: f64,
+    n_features: usize,
+) -> (LabelledSnapshot, LabelledSnapshot) {
+    let threshold = (fraction * 10_000.0) as u64;
+    let empty = || LabelledSnapshot {
+        cutoff: single.cutoff,
+        customers: Vec::new(),
+        rows: Vec::new(),
+        labels: Vec::new(),
+    };
+    let (mut train, mut holdout) = (empty(), empty());
+    for (i, id) in single.customers.iter().enumerate() {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in id.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let side = if hash % 10_000 < threshold {
+            &mut holdout
+        } else {
+            &mut train
+        };
+        side.customers.push(id.clone());
+        side.rows
+            .extend_from_slice(&single.rows[i * n_features..(i + 1) * n_features]);
+        side.labels.push(single.labels[i]);
+    }
+    (train, holdout)
 }
 
 fn label_snapshot(
@@ -270,6 +351,7 @@ pub fn fit_and_evaluate(
     config: &ChurnConfig,
     spec: &FeatureSpec,
     snapshots: &[LabelledSnapshot],
+    recency: &FxHashMap<String, Recency>,
 ) -> Result<(NativeModel, TabularMetrics, TrainingData), TrainError> {
     let Some((holdout, train_all)) = snapshots.split_last() else {
         return Err(TrainError::Config("split: no snapshots".into()));
@@ -329,7 +411,7 @@ pub fn fit_and_evaluate(
         .filter(|(_, v)| *v > 0.0)
         .collect();
     importance.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let recency = spec.index_of("days_since_last_event").map(|i| {
+    let recency_days = spec.index_of("days_since_last_event").map(|i| {
         holdout
             .rows
             .chunks_exact(n)
@@ -349,7 +431,29 @@ pub fn fit_and_evaluate(
         brier: brier(&predicted, &holdout.labels),
         expected_calibration_error: expected_calibration_error(&deciles),
         calibration_deciles: deciles,
-        recency_baseline_auc: recency.and_then(|r| auc(&r, &holdout.labels)),
+        recency_baseline_auc: recency_days.and_then(|r| auc(&r, &holdout.labels)),
+        bgnbd_baseline_auc: config.baseline.bgnbd.and_then(|params| {
+            // Churn score = −(expected purchases over the horizon); no purchase history = 0.
+            let weeks = f64::from(config.label.horizon_days) / 7.0;
+            let scores: Vec<f64> = holdout
+                .customers
+                .iter()
+                .map(|id| {
+                    recency
+                        .get(id)
+                        .map_or(0.0, |r| -expected_purchases(&params, r, weeks))
+                })
+                .collect();
+            auc(&scores, &holdout.labels)
+        }),
+        bgnbd_p_alive_auc: config.baseline.bgnbd.and_then(|params| {
+            let scores: Vec<f64> = holdout
+                .customers
+                .iter()
+                .map(|id| recency.get(id).map_or(0.0, |r| 1.0 - p_alive(&params, r)))
+                .collect();
+            auc(&scores, &holdout.labels)
+        }),
         train_auc: auc(&train_predicted, &labels),
         feature_importance: importance,
         holdout_fingerprint: fingerprint([(holdout.rows.as_slice(), holdout.labels.as_slice())]),
@@ -378,7 +482,54 @@ pub fn fit_and_evaluate(
 }
 
 /// Trains a churn model from a config and writes its artifact.
-pub fn train(config: &ChurnConfig, progress: &dyn Fn(u64)) -> Result<TrainOutcome, TrainError> {
+/// Writes the training and holdout matrices with their labels (`train.parquet`,
+/// `holdout.parquet`) so other tools can be judged on exactly the same rows.
+pub fn export_snapshots(
+    dir: &Path,
+    spec: &FeatureSpec,
+    labelled: &[LabelledSnapshot],
+) -> Result<(), TrainError> {
+    use crate::features::matrix::MatrixWriter;
+    use crate::journey::{AttrValue, AttributeColumn, AttributeKind};
+    let Some((holdout, train)) = labelled.split_last() else {
+        return Ok(());
+    };
+    let label = [AttributeColumn {
+        name: "label".into(),
+        kind: AttributeKind::Boolean,
+    }];
+    let n = spec.len();
+    for (name, sets) in [
+        ("train.parquet", train.iter().collect::<Vec<_>>()),
+        ("holdout.parquet", vec![holdout]),
+    ] {
+        let mut writer = MatrixWriter::create(&dir.join(name), spec, &label)?;
+        for set in sets {
+            let rows: Vec<MatrixRow> = set
+                .customers
+                .iter()
+                .enumerate()
+                .map(|(i, id)| MatrixRow {
+                    customer_id: id.clone(),
+                    as_of: set.cutoff,
+                    extra: vec![AttrValue::Bool(set.labels[i])],
+                    features: set.rows[i * n..(i + 1) * n].to_vec(),
+                })
+                .collect();
+            writer.write(&rows)?;
+        }
+        writer.finish()?.commit()?;
+    }
+    Ok(())
+}
+
+/// Trains a churn model from a config and writes its artifact (and, with `export`, the labelled
+/// matrices).
+pub fn train(
+    config: &ChurnConfig,
+    export: Option<&Path>,
+    progress: &dyn Fn(u64),
+) -> Result<TrainOutcome, TrainError> {
     let snapshots = config.validate().map_err(TrainError::Config)?;
     let customers = config
         .data
@@ -407,7 +558,7 @@ pub fn train(config: &ChurnConfig, progress: &dyn Fn(u64)) -> Result<TrainOutcom
             .map_err(|e| TrainError::Config(format!("data.signup_column: {e}")))?;
     }
     let scorer = sentiment.as_ref().map(|s| s as &dyn TextScorer);
-    let labelled = build_snapshots(
+    let (labelled, recency) = build_snapshots(
         config,
         &snapshots,
         &spec,
@@ -415,7 +566,10 @@ pub fn train(config: &ChurnConfig, progress: &dyn Fn(u64)) -> Result<TrainOutcom
         scorer,
         progress,
     )?;
-    let (model, metrics, training_data) = fit_and_evaluate(config, &spec, &labelled)?;
+    if let Some(dir) = export {
+        export_snapshots(dir, &spec, &labelled)?;
+    }
+    let (model, metrics, training_data) = fit_and_evaluate(config, &spec, &labelled, &recency)?;
     let created = Timestamp::now();
     let manifest = Manifest {
         role: Role::Churn,

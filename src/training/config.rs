@@ -68,14 +68,26 @@ fn default_activity() -> Vec<String> {
     vec!["purchase".into()]
 }
 
-/// Time-based split into training snapshots and one holdout snapshot.
+/// How rows are split into training and holdout.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotSplit {
-    /// Feature cutoffs of the training snapshots.
-    pub train_cutoffs: Vec<String>,
-    /// Feature cutoff of the holdout snapshot.
-    pub holdout_cutoff: String,
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SnapshotSplit {
+    /// Training snapshots, then a later holdout snapshot (the honest default).
+    Time {
+        /// Feature cutoffs of the training snapshots.
+        train_cutoffs: Vec<String>,
+        /// Feature cutoff of the holdout snapshot.
+        holdout_cutoff: String,
+    },
+    /// One snapshot; a share of the customers (chosen by a hash of their id) is held out. For
+    /// data too short for a time split, such as CDNOW's 39 + 39 weeks: features still come
+    /// only from before the cutoff and labels only from after it.
+    Customers {
+        /// Feature cutoff.
+        cutoff: String,
+        /// Share of customers held out (0 < f < 1).
+        holdout_fraction: f64,
+    },
 }
 
 /// The estimator and its hyper-parameters.
@@ -141,15 +153,29 @@ pub struct ChurnConfig {
     pub split: SnapshotSplit,
     /// Estimator.
     pub model: ModelConfig,
+    /// Baselines.
+    #[serde(default)]
+    pub baseline: ChurnBaselines,
 }
 
 /// Parsed and checked snapshot dates.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshots {
-    /// Training cutoffs, ascending.
+    /// Training cutoffs, ascending (for a customer split: the one cutoff).
     pub train: Vec<Timestamp>,
     /// Holdout cutoff.
     pub holdout: Timestamp,
+    /// For a customer split: the share of customers held out.
+    pub holdout_customers: Option<f64>,
+}
+
+/// Baselines to score on the holdout beside the model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnBaselines {
+    /// BG/NBD parameters (time unit: weeks): churn score = 1 − P(alive) from purchase history.
+    #[serde(default)]
+    pub bgnbd: Option<super::bgnbd::BgNbdParams>,
 }
 
 impl ChurnConfig {
@@ -198,20 +224,50 @@ impl ChurnConfig {
         let parse = |key: &str, text: &str| {
             Timestamp::parse_date_or_datetime(text).map_err(|e| format!("{key}: {e}"))
         };
-        if self.split.train_cutoffs.is_empty() {
+        if let Some(bgnbd) = &self.baseline.bgnbd {
+            bgnbd
+                .validate()
+                .map_err(|e| format!("baseline.bgnbd.{e}"))?;
+        }
+        let (train_cutoffs, holdout_cutoff) = match &self.split {
+            SnapshotSplit::Customers {
+                cutoff,
+                holdout_fraction,
+            } => {
+                if !(*holdout_fraction > 0.0 && *holdout_fraction < 1.0) {
+                    return Err(format!(
+                        "split.holdout_fraction: must be in (0, 1), got {holdout_fraction}"
+                    ));
+                }
+                if self.model.calibration != CalibrationMethod::None {
+                    return Err("model.calibration: needs split.mode = \"time\" (a later snapshot to calibrate on)".into());
+                }
+                let at = parse("split.cutoff", cutoff)?;
+                return Ok(Snapshots {
+                    train: vec![at],
+                    holdout: at,
+                    holdout_customers: Some(*holdout_fraction),
+                });
+            }
+            SnapshotSplit::Time {
+                train_cutoffs,
+                holdout_cutoff,
+            } => (train_cutoffs, holdout_cutoff),
+        };
+        if train_cutoffs.is_empty() {
             return Err("split.train_cutoffs: needs at least one date".into());
         }
-        if self.model.calibration != CalibrationMethod::None && self.split.train_cutoffs.len() < 2 {
+        if self.model.calibration != CalibrationMethod::None && train_cutoffs.len() < 2 {
             return Err("split.train_cutoffs: calibration needs at least two training snapshots (the last one calibrates)".into());
         }
         let mut train = Vec::new();
-        for (i, text) in self.split.train_cutoffs.iter().enumerate() {
+        for (i, text) in train_cutoffs.iter().enumerate() {
             train.push(parse(&format!("split.train_cutoffs[{i}]"), text)?);
         }
         if train.windows(2).any(|w| w[0] >= w[1]) {
             return Err("split.train_cutoffs: dates must be strictly increasing".into());
         }
-        let holdout = parse("split.holdout_cutoff", &self.split.holdout_cutoff)?;
+        let holdout = parse("split.holdout_cutoff", holdout_cutoff)?;
         let horizon = i64::from(self.label.horizon_days) * Timestamp::MICROS_PER_DAY;
         if let Some(last) = train.last() {
             if last.0 + horizon > holdout.0 {
@@ -221,7 +277,11 @@ impl ChurnConfig {
                 ));
             }
         }
-        Ok(Snapshots { train, holdout })
+        Ok(Snapshots {
+            train,
+            holdout,
+            holdout_customers: None,
+        })
     }
 }
 
