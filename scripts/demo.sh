@@ -24,4 +24,11 @@ echo; echo "== features for the simulated world as of 2025-10-01"
 $NB features --events "$OUT/world/events.parquet" --customers "$OUT/world/customers.parquet" \
   --catalog "$OUT/world/catalog.toml" --cutoff 2025-10-01 --out "$OUT/world_features.parquet"
 
+echo; echo "== train a churn model on the sample (time-based holdout) and show it"
+$NB train --config training/churn.toml --out "$OUT/models/churn"
+$NB models show "$OUT/models/churn"
+
+echo; echo "== score customer text with the committed sentiment model"
+printf 'Thanks, the agent fixed my order in minutes!\nThis is the third time I have to contact you about my invoice.\n' | $NB sentiment
+
 echo; echo "done: see $OUT/ (feature matrices are Parquet with a .spec.json beside each)"
