@@ -74,6 +74,26 @@ fn churn_models_train_reload_bit_identically_and_check_features() {
         let outcome = churn::train(&config, None, &|_| {}).unwrap();
         let m = &outcome.metrics;
         assert_eq!(m.algorithm, algorithm);
+        // The holdout is the configured snapshot; the last training snapshot calibrates.
+        assert_eq!(m.holdout.cutoffs, ["2025-07-01T00:00:00Z"]);
+        let fitted: Vec<&str> = m.train.cutoffs.iter().map(String::as_str).collect();
+        if calibration == "none" {
+            assert_eq!(
+                fitted,
+                [
+                    "2025-03-01T00:00:00Z",
+                    "2025-04-01T00:00:00Z",
+                    "2025-05-01T00:00:00Z"
+                ]
+            );
+            assert!(m.calibration_set.is_none());
+        } else {
+            assert_eq!(fitted, ["2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z"]);
+            assert_eq!(
+                m.calibration_set.as_ref().unwrap().cutoffs,
+                ["2025-05-01T00:00:00Z"]
+            );
+        }
         assert!(
             m.holdout.rows > 500 && m.holdout.positives > 5,
             "{:?}",
@@ -344,4 +364,35 @@ fn bgnbd_reproduces_the_published_cdnow_log_likelihood() {
     let alive: f64 =
         customers.iter().map(|c| p_alive(&params, c)).sum::<f64>() / customers.len() as f64;
     assert!(alive > 0.3 && alive < 0.9, "mean P(alive) {alive}");
+}
+
+#[test]
+fn a_customer_split_holds_out_customers_of_one_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    world(dir.path());
+    let mut config = churn_config(dir.path(), "cust", "logistic", "none");
+    config.split = nextbest::training::config::SnapshotSplit::Customers {
+        cutoff: "2025-05-01".into(),
+        holdout_fraction: 0.3,
+    };
+    let outcome = churn::train(&config, Some(dir.path()), &|_| {}).unwrap();
+    let m = &outcome.metrics;
+    assert_eq!(m.holdout.cutoffs, ["2025-05-01T00:00:00Z"]);
+    assert_eq!(m.train.cutoffs, ["2025-05-01T00:00:00Z"]);
+    let share = m.holdout.rows as f64 / (m.holdout.rows + m.train.rows) as f64;
+    assert!((share - 0.3).abs() < 0.05, "holdout share {share}");
+    // The exported matrices hold exactly those rows, with their labels.
+    let count = |name: &str| {
+        let file = std::fs::File::open(dir.path().join(name)).unwrap();
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .metadata()
+            .file_metadata()
+            .num_rows() as usize
+    };
+    assert_eq!(count("train.parquet"), m.train.rows);
+    assert_eq!(count("holdout.parquet"), m.holdout.rows);
+    // Calibration needs a later snapshot, which a customer split does not have.
+    config.model.calibration = nextbest::models::calibration::CalibrationMethod::Isotonic;
+    assert!(config.validate().unwrap_err().contains("model.calibration"));
 }

@@ -239,10 +239,12 @@ pub fn build_snapshots(
             spec.len(),
         ));
     }
-    if let (Some(fraction), Some(single)) = (snapshots.holdout_customers, out.pop()) {
-        let (train, holdout) = split_customers(single, fraction, spec.len());
-        out.push(train);
-        out.push(holdout);
+    if let Some(fraction) = snapshots.holdout_customers {
+        if let Some(single) = out.pop() {
+            let (train, holdout) = split_customers(single, fraction, spec.len());
+            out.push(train);
+            out.push(holdout);
+        }
     }
     let week = 7.0;
     let recency = purchase_days
