@@ -3,6 +3,7 @@
 
 pub mod decision;
 pub mod features;
+pub mod fnv;
 pub mod journey;
 pub mod models;
 pub mod simulator;

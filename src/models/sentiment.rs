@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::features::TextScorer;
+use crate::fnv::Fnv1a;
 
 use super::ModelError;
 
@@ -84,19 +85,16 @@ pub fn tokenize(text: &str) -> Vec<String> {
 }
 
 /// 64-bit FNV-1a: stable across platforms and releases, which a hashed model needs.
+/// Parts are separated by a 0x1f byte, so ("ab", "c") and ("a", "bc") differ.
 fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hash = Fnv1a::default();
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
-            hash ^= 0x1f;
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            hash.update(&[0x1f]);
         }
-        for &byte in *part {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        hash.update(part);
     }
-    hash
+    hash.finish()
 }
 
 /// Sparse, L2-normalised hashed features of one text: (bucket, value) pairs.

@@ -15,6 +15,7 @@ use super::TrainError;
 use crate::decision::Catalog;
 use crate::features::matrix::Attributes;
 use crate::features::{CustomerMatrixBuilder, FeatureSpec, MatrixRow, TextScorer};
+use crate::fnv::Fnv1a;
 use crate::journey::{CustomerTable, EventReader, EventType, ReadOptions, Timestamp};
 use crate::models::artifact::{LoadedModel, TrainingData};
 use crate::models::calibration::{Calibration, CalibrationMethod};
@@ -104,16 +105,16 @@ pub struct TrainOutcome {
 
 /// 64-bit FNV-1a over feature bytes and labels.
 pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = (&'a [f32], &'a [bool])>) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |byte: u8| {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    };
+    let mut hash = Fnv1a::default();
     for (rows, labels) in parts {
-        rows.iter().flat_map(|v| v.to_le_bytes()).for_each(&mut eat);
-        labels.iter().for_each(|&l| eat(u8::from(l)));
+        for value in rows {
+            hash.update(&value.to_le_bytes());
+        }
+        for &label in labels {
+            hash.update(&[u8::from(label)]);
+        }
     }
-    format!("{hash:016x}")
+    hash.hex()
 }
 
 /// Loads a sentiment artifact as a text scorer.
@@ -273,7 +274,6 @@ fn split_customers(
     fraction: f64,
     n_features: usize,
 ) -> (LabelledSnapshot, LabelledSnapshot) {
-    let threshold = (fraction * 10_000.0) as u64;
     let empty = || LabelledSnapshot {
         cutoff: single.cutoff,
         customers: Vec::new(),
@@ -282,12 +282,7 @@ fn split_customers(
     };
     let (mut train, mut holdout) = (empty(), empty());
     for (i, id) in single.customers.iter().enumerate() {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in id.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        let side = if hash % 10_000 < threshold {
+        let side = if Fnv1a::in_share(id.as_bytes(), fraction) {
             &mut holdout
         } else {
             &mut train

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::SentimentParams;
 use super::metrics::{auc, log_loss};
+use crate::fnv::Fnv1a;
 use crate::models::sentiment::{hashed_features, tokenize, SentimentModel};
 use crate::models::ModelError;
 
@@ -76,27 +77,19 @@ pub fn split_by_text(
     corpus: &[LabelledText],
     holdout_fraction: f64,
 ) -> (Vec<&LabelledText>, Vec<&LabelledText>) {
-    let threshold = (holdout_fraction * 10_000.0) as u64;
-    corpus.iter().partition(|doc| {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in doc.text.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        hash % 10_000 >= threshold
-    })
+    corpus
+        .iter()
+        .partition(|doc| !Fnv1a::in_share(doc.text.as_bytes(), holdout_fraction))
 }
 
 /// 64-bit FNV-1a over every text and label, in file order.
 fn corpus_fingerprint(corpus: &[LabelledText]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hash = Fnv1a::default();
     for doc in corpus {
-        for byte in doc.text.bytes().chain([0xff, u8::from(doc.positive)]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        hash.update(doc.text.as_bytes())
+            .update(&[0xff, u8::from(doc.positive)]);
     }
-    format!("{hash:016x}")
+    hash.hex()
 }
 
 /// Fits the hashed logistic model with AdaGrad; deterministic for a seed.
