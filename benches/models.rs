@@ -1,0 +1,36 @@
+//! Model benchmarks: the per-request costs the decision service will pay — one churn prediction
+//! with the committed native model, and one sentiment score of a tweet-length text.
+//!
+//! Run with `cargo bench --bench models` (from the repository root: it loads `models/`).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use nextbest::models::artifact::LoadedModel;
+use nextbest::models::{Artifact, Scorer};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn predict(c: &mut Criterion) {
+    let churn = Artifact::load("models/churn").expect("models/churn");
+    let n = churn.manifest.features.as_ref().map_or(0, |s| s.len());
+    let LoadedModel::Tabular(model) = &churn.model else {
+        panic!("models/churn is not tabular")
+    };
+    let row: Vec<f32> = (0..n).map(|i| (i % 13) as f32).collect();
+    c.bench_function("churn_gbdt_predict_one_row", |b| {
+        b.iter(|| model.predict_proba(&row, n))
+    });
+
+    let sentiment = Artifact::load("models/sentiment").expect("models/sentiment");
+    let LoadedModel::Sentiment(text_model) = &sentiment.model else {
+        panic!("models/sentiment is not a sentiment model")
+    };
+    let tweet =
+        "Third time I've contacted you about my refund and still nothing. Not happy at all!";
+    c.bench_function("sentiment_score_tweet", |b| {
+        b.iter(|| text_model.probability(tweet))
+    });
+}
+
+criterion_group!(benches, predict);
+criterion_main!(benches);
