@@ -5,13 +5,13 @@ use std::time::Instant;
 
 use anyhow::Context;
 use nextbest::models::calibration::CalibrationMethod;
-use nextbest::training::config::{Algorithm, ChurnConfig, SentimentConfig};
-use nextbest::training::{churn, sentiment};
+use nextbest::training::config::{Algorithm, ChurnConfig, ConversionConfig, SentimentConfig};
+use nextbest::training::{churn, conversion, sentiment};
 
 /// Arguments of `nextbest train`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Training configuration (training/churn.toml, training/sentiment.toml).
+    /// Training configuration (training/churn.toml, conversion.toml, sentiment.toml).
     #[arg(long)]
     config: PathBuf,
     /// Override `output`: the artifact folder to write.
@@ -109,6 +109,84 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 m.expected_calibration_error
             );
         }
+        "conversion" => {
+            let mut config = ConversionConfig::load(&args.config)?;
+            if let Some(out) = args.out {
+                config.output = out;
+            }
+            if let Some(seed) = args.seed {
+                config.seed = seed;
+            }
+            if let Some(algorithm) = args.algorithm {
+                config.model.algorithm = algorithm;
+            }
+            if let Some(calibration) = args.calibration {
+                config.model.calibration = calibration;
+            }
+            if args.export.is_some() {
+                anyhow::bail!("--export: only churn configs export their matrices so far");
+            }
+            config
+                .validate()
+                .map_err(|e| anyhow::anyhow!("{} (with flags): {e}", args.config.display()))?;
+            let spinner = super::progress::spinner("reading events");
+            let read = std::sync::atomic::AtomicU64::new(0);
+            let outcome = conversion::train(&config, &|n| {
+                let total = read.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+                spinner.set_message(format!("{total} events read"));
+            })?;
+            spinner.finish_and_clear();
+            let m = &outcome.metrics;
+            println!(
+                "trained conversion/{} ({}) in {:.1} s → {}",
+                m.algorithm,
+                m.calibration,
+                began.elapsed().as_secs_f64(),
+                config.output.display()
+            );
+            println!(
+                "  decision points: {} train ({} converted), {} holdout ({} converted, {} control)",
+                m.train.rows,
+                m.train.positives,
+                m.holdout.rows,
+                m.holdout.positives,
+                m.holdout_control_rows
+            );
+            println!(
+                "  holdout AUC {}, log loss {:.4}, Brier {:.4}, calibration error {:.4}, mean Qini {}",
+                fmt_opt(m.auc),
+                m.log_loss,
+                m.brier,
+                m.expected_calibration_error,
+                fmt_opt(m.mean_qini)
+            );
+            println!(
+                "  {:<24} {:>6} {:>8} {:>8} {:>8} {:>9}",
+                "action", "rows", "rate", "AUC", "Qini", "truth r"
+            );
+            for a in &m.per_action {
+                let truth = m
+                    .ground_truth
+                    .as_ref()
+                    .and_then(|t| t.actions.iter().find(|t| t.action_id == a.action_id))
+                    .and_then(|t| t.uplift_correlation);
+                println!(
+                    "  {:<24} {:>6} {:>8.4} {:>8} {:>8} {:>9}",
+                    a.action_id,
+                    a.rows,
+                    a.conversion_rate,
+                    fmt_opt(a.auc),
+                    fmt_opt(a.qini),
+                    fmt_opt(truth)
+                );
+            }
+            if let Some(t) = &m.ground_truth {
+                println!(
+                    "  true uplift per decision on {} holdout points: model policy {:.4}, random {:.4}, oracle {:.4}",
+                    t.points, t.model_policy_uplift, t.random_policy_uplift, t.oracle_policy_uplift
+                );
+            }
+        }
         "sentiment" => {
             let mut config = SentimentConfig::load(&args.config)?;
             if let Some(out) = args.out {
@@ -143,7 +221,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         other => anyhow::bail!(
-            "{}: role: '{other}' cannot be trained by this build (churn, sentiment)",
+            "{}: role: '{other}' cannot be trained by this build (churn, conversion, sentiment)",
             args.config.display()
         ),
     }

@@ -69,7 +69,7 @@ impl<'a> Attributes<'a> {
         Attributes { table, mapping }
     }
 
-    fn get(&self, customer_id: &str) -> Option<std::borrow::Cow<'a, [AttrValue]>> {
+    pub(crate) fn get(&self, customer_id: &str) -> Option<std::borrow::Cow<'a, [AttrValue]>> {
         self.table
             .get(customer_id)
             .map(|row| self.mapping.align(row))

@@ -45,6 +45,10 @@ pub struct Manifest {
     /// The feature spec the model was trained on (ordered names, types, vocabularies); none for
     /// text models.
     pub features: Option<FeatureSpec>,
+    /// For conversion models: one indicator column per treatment (action id), appended after
+    /// the features in this order; all zero means no action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treatments: Option<Vec<String>>,
     /// How labels were defined.
     pub label: serde_json::Value,
     /// Training data summary.

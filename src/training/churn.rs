@@ -575,6 +575,7 @@ pub fn train(
         algorithm: model.estimator.algorithm().into(),
         model_file: "model.json".into(),
         features: Some(spec),
+        treatments: None,
         label: serde_json::to_value(&config.label).unwrap_or_default(),
         training_data,
         config: serde_json::to_value(config).unwrap_or_default(),

@@ -3,11 +3,18 @@
 pub mod bgnbd;
 pub mod churn;
 pub mod config;
+pub mod conversion;
 pub mod metrics;
 pub mod sentiment;
 
-use crate::journey::JourneyError;
-use crate::models::ModelError;
+use crate::decision::Catalog;
+use crate::features::{FeatureSpec, TextScorer};
+use crate::journey::{CustomerTable, JourneyError};
+use crate::models::gbdt::GbdtModel;
+use crate::models::logistic::LogisticModel;
+use crate::models::sentiment::NamedSentimentModel;
+use crate::models::{Estimator, ModelError};
+use config::{Algorithm, DataConfig, ModelConfig};
 
 /// Why training failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,4 +42,74 @@ impl TrainError {
             TrainError::Model(e) => e.code(),
         }
     }
+}
+
+/// What every tabular trainer loads first: the customer table, the catalog, the sentiment
+/// scorer, and the feature spec they imply.
+pub struct TabularInputs {
+    /// Customer attributes.
+    pub customers: Option<CustomerTable>,
+    /// Action catalog.
+    pub catalog: Option<Catalog>,
+    /// Fills the sentiment feature slots.
+    pub sentiment: Option<NamedSentimentModel>,
+    /// The feature spec.
+    pub spec: FeatureSpec,
+}
+
+impl TabularInputs {
+    /// Reads the files a `[data]` section names and builds the spec.
+    pub fn load(data: &DataConfig) -> Result<Self, TrainError> {
+        let customers = data
+            .customers
+            .as_ref()
+            .map(|p| CustomerTable::read(p, None))
+            .transpose()?;
+        let catalog = data.catalog.as_ref().map(Catalog::load).transpose()?;
+        let sentiment = data
+            .sentiment_model
+            .as_deref()
+            .map(churn::load_sentiment)
+            .transpose()?;
+        let mut spec = FeatureSpec::new(catalog.as_ref(), customers.as_ref())
+            .map_err(|e| TrainError::Config(format!("data: {e}")))?
+            .with_sentiment_model(sentiment.as_ref().map(|s| s.name()));
+        if let Some(column) = &data.signup_column {
+            spec = spec
+                .with_signup_attribute(column)
+                .map_err(|e| TrainError::Config(format!("data.signup_column: {e}")))?;
+        }
+        Ok(TabularInputs {
+            customers,
+            catalog,
+            sentiment,
+            spec,
+        })
+    }
+
+    /// The sentiment model as a text scorer.
+    pub fn scorer(&self) -> Option<&dyn TextScorer> {
+        self.sentiment.as_ref().map(|s| s as &dyn TextScorer)
+    }
+}
+
+/// Fits the configured algorithm on a row-major matrix.
+pub fn fit_estimator(
+    model: &ModelConfig,
+    rows: &[f32],
+    n_features: usize,
+    labels: &[bool],
+    seed: u64,
+) -> Result<Estimator, ModelError> {
+    Ok(match model.algorithm {
+        Algorithm::Gbdt => {
+            Estimator::Gbdt(GbdtModel::fit(rows, n_features, labels, &model.gbdt, seed)?)
+        }
+        Algorithm::Logistic => Estimator::Logistic(LogisticModel::fit(
+            rows,
+            n_features,
+            labels,
+            &model.logistic,
+        )?),
+    })
 }

@@ -303,6 +303,7 @@ pub fn train(
         algorithm: "hashed_logistic".into(),
         model_file: "model.bin".into(),
         features: None,
+        treatments: None,
         label: serde_json::json!({"column": config.data.label_column, "positive": "1 or positive"}),
         training_data: TrainingData {
             files: vec![config.data.texts.display().to_string()],
