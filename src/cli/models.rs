@@ -61,6 +61,10 @@ fn headline(metrics: &serde_json::Value) -> Vec<(&'static str, &'static str)> {
             ("recency-only AUC", "/recency_baseline_auc"),
             ("BG/NBD AUC", "/bgnbd_baseline_auc"),
             ("BG/NBD P(alive) AUC", "/bgnbd_p_alive_auc"),
+            ("mean Qini", "/mean_qini"),
+            ("true uplift: model", "/ground_truth/model_policy_uplift"),
+            ("true uplift: random", "/ground_truth/random_policy_uplift"),
+            ("true uplift: oracle", "/ground_truth/oracle_policy_uplift"),
         ]
     }
 }
@@ -102,6 +106,13 @@ fn show(dir: &PathBuf, json: bool) -> anyhow::Result<()> {
             spec.version
         );
     }
+    if let Some(treatments) = &m.treatments {
+        println!(
+            "  treatments  {} indicator columns after the features: {}",
+            treatments.len(),
+            treatments.join(", ")
+        );
+    }
     println!("  label       {}", m.label);
     println!("\n  holdout metrics");
     for (label, pointer) in headline(&metrics) {
@@ -123,6 +134,28 @@ fn show(dir: &PathBuf, json: bool) -> anyhow::Result<()> {
                 bin["count"].as_u64().unwrap_or(0),
                 bin["mean_predicted"].as_f64().unwrap_or(f64::NAN),
                 bin["observed_rate"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    if let Some(actions) = metrics.get("per_action").and_then(|a| a.as_array()) {
+        println!(
+            "\n  per action (holdout)\n    {:<26} {:>7} {:>8} {:>8} {:>9} {:>9}",
+            "action", "rows", "rate", "AUC", "Qini", "uplift"
+        );
+        let cell = |v: &serde_json::Value, key: &str, width: usize| {
+            v[key]
+                .as_f64()
+                .map_or_else(|| format!("{:>width$}", "n/a"), |x| format!("{x:>width$.4}"))
+        };
+        for a in actions {
+            println!(
+                "    {:<26} {:>7} {} {} {} {}",
+                a["action_id"].as_str().unwrap_or("?"),
+                a["rows"].as_u64().unwrap_or(0),
+                cell(a, "conversion_rate", 8),
+                cell(a, "auc", 8),
+                cell(a, "qini", 9),
+                cell(a, "mean_predicted_uplift", 9)
             );
         }
     }
