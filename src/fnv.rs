@@ -42,6 +42,20 @@ impl Fnv1a {
     pub fn in_share(key: &[u8], fraction: f64) -> bool {
         Fnv1a::of(key) % 10_000 < (fraction * 10_000.0) as u64
     }
+
+    /// Like [`Fnv1a::in_share`], for a second split that must not follow the first: `salt`
+    /// names the split, and the hash of salt and key is scrambled (the SplitMix64 finaliser)
+    /// before it is reduced, so which keys fall in the share is unrelated to `in_share(key)`.
+    /// Used to set aside validation rows within rows that `in_share` already kept for training.
+    pub fn in_salted_share(salt: &[u8], key: &[u8], fraction: f64) -> bool {
+        let mut hash = Fnv1a::default();
+        hash.update(salt).update(&[0xff]).update(key);
+        let mut z = hash.finish();
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        z % 10_000 < (fraction * 10_000.0) as u64
+    }
 }
 
 #[cfg(test)]
@@ -54,5 +68,36 @@ mod tests {
         assert_eq!(Fnv1a::of(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(Fnv1a::of(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(Fnv1a::of(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn a_salted_share_is_independent_of_the_plain_one() {
+        // Among the keys outside the plain 30% share, a salted 20% share still takes about 20%,
+        // and a different salt picks different keys.
+        let keys: Vec<String> = (0..20_000).map(|i| format!("{i:05}")).collect();
+        let kept: Vec<&String> = keys
+            .iter()
+            .filter(|k| !Fnv1a::in_share(k.as_bytes(), 0.3))
+            .collect();
+        let share = |salt: &[u8]| {
+            kept.iter()
+                .filter(|k| Fnv1a::in_salted_share(salt, k.as_bytes(), 0.2))
+                .count() as f64
+                / kept.len() as f64
+        };
+        let (a, b) = (share(b"a"), share(b"b"));
+        assert!(
+            (a - 0.2).abs() < 0.015 && (b - 0.2).abs() < 0.015,
+            "{a} {b}"
+        );
+        let same = kept
+            .iter()
+            .filter(|k| {
+                Fnv1a::in_salted_share(b"a", k.as_bytes(), 0.2)
+                    && Fnv1a::in_salted_share(b"b", k.as_bytes(), 0.2)
+            })
+            .count() as f64
+            / kept.len() as f64;
+        assert!((same - 0.04).abs() < 0.01, "{same}");
     }
 }

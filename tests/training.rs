@@ -162,6 +162,41 @@ fn training_is_deterministic_per_seed_and_the_artifact_round_trips() {
 }
 
 #[test]
+fn gbdt_early_stopping_picks_its_size_on_training_customers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    world(dir.path());
+    let stopped = |out: &str| {
+        let mut config = churn_config(dir.path(), out, "gbdt", "none");
+        config.model.gbdt.iterations = 300;
+        config.model.gbdt.early_stopping_rounds = Some(10);
+        config.model.gbdt.max_depth_candidates = vec![2];
+        churn::train(&config, None, &|_| {}).unwrap().metrics
+    };
+    let m = stopped("es_a");
+    let search = m.gbdt_early_stopping.as_ref().unwrap();
+    let used = m.gbdt_iterations_used.unwrap();
+    assert!(used < 300, "{search:?}");
+    assert_eq!(search.trials.len(), 2);
+    assert_eq!(search.fit_rows + search.validation_rows, m.train.rows);
+    assert!(search.validation_rows > m.train.rows / 10, "{search:?}");
+    let depth = m.gbdt_max_depth_used.unwrap();
+    assert!(search
+        .trials
+        .iter()
+        .any(|t| t.max_depth == depth && t.best_iterations == used));
+    assert!(m.auc.unwrap() > 0.55);
+    // Deterministic per seed, like every other fit.
+    stopped("es_b");
+    let read = |name: &str| std::fs::read(dir.path().join(name).join("model.json")).unwrap();
+    assert_eq!(read("es_a"), read("es_b"));
+    // Without early stopping the report says so and every iteration is used.
+    let plain = churn_config(dir.path(), "plain", "gbdt", "none");
+    let m = churn::train(&plain, None, &|_| {}).unwrap().metrics;
+    assert_eq!(m.gbdt_iterations_used, Some(60));
+    assert!(m.gbdt_early_stopping.is_none());
+}
+
+#[test]
 fn bad_training_input_gets_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     world(dir.path());
@@ -187,6 +222,20 @@ fn bad_training_input_gets_clear_errors() {
         try_config(&|t| t.replace("max_depth = 3", "max_depth = 99"))
             .contains("model.gbdt.max_depth")
     );
+    assert!(
+        try_config(&|t| t.replace("max_depth = 3", "max_depth = 3\nearly_stopping_rounds = 0"))
+            .contains("model.gbdt.early_stopping_rounds: must be within 1..=5000, got 0")
+    );
+    assert!(try_config(&|t| t.replace(
+        "max_depth = 3",
+        "max_depth = 3\nearly_stopping_rounds = 20\nvalidation_fraction = 0.9"
+    ))
+    .contains("model.gbdt.validation_fraction: must be in (0, 0.5], got 0.9"));
+    assert!(try_config(&|t| t.replace(
+        "max_depth = 3",
+        "max_depth = 3\nmax_depth_candidates = [2, 4]"
+    ))
+    .contains("model.gbdt.max_depth_candidates: must be empty unless early_stopping_rounds"));
     assert!(
         try_config(&|t| t.replace("\"2025-07-01\"", "\"2025-05-15\""))
             .contains("split.holdout_cutoff")

@@ -61,6 +61,7 @@ fn headline(metrics: &serde_json::Value) -> Vec<(&'static str, &'static str)> {
             ("recency-only AUC", "/recency_baseline_auc"),
             ("BG/NBD AUC", "/bgnbd_baseline_auc"),
             ("BG/NBD P(alive) AUC", "/bgnbd_p_alive_auc"),
+            ("  repeat buyers only", "/bgnbd_p_alive_repeat_buyers_auc"),
             ("mean Qini", "/mean_qini"),
             ("true uplift: model", "/ground_truth/model_policy_uplift"),
             ("true uplift: random", "/ground_truth/random_policy_uplift"),

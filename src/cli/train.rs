@@ -108,6 +108,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 m.brier,
                 m.expected_calibration_error
             );
+            if let (Some(trees), Some(depth)) = (m.gbdt_iterations_used, m.gbdt_max_depth_used) {
+                let stopping = m
+                    .gbdt_early_stopping
+                    .as_ref()
+                    .map_or_else(String::new, |e| {
+                        format!(
+                            ", chosen by early stopping on {} validation rows",
+                            e.validation_rows
+                        )
+                    });
+                println!("  {trees} trees of depth ≤ {depth}{stopping}");
+            }
         }
         "conversion" => {
             let mut config = ConversionConfig::load(&args.config)?;

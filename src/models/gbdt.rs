@@ -1,10 +1,12 @@
 //! Gradient-boosted trees through `forust-ml` (pure Rust, Apache-2.0; the XGBoost algorithm).
 
 use forust_ml::gradientbooster::ImportanceMethod;
+use forust_ml::metric::Metric;
 use forust_ml::{GradientBooster, Matrix};
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
+use crate::fnv::Fnv1a;
 
 /// Hyper-parameters, validated before fitting.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,6 +28,16 @@ pub struct GbdtParams {
     pub colsample_bytree: f64,
     /// Histogram bins per feature (2..=255).
     pub nbins: u16,
+    /// Early stopping (off when absent): set aside `validation_fraction` of the training rows,
+    /// add trees until their log loss has not improved for this many rounds (1..=5000), then
+    /// refit on every training row with the best number of trees.
+    pub early_stopping_rounds: Option<usize>,
+    /// Share of the training rows set aside for early stopping (0 < f ≤ 0.5); whole customers
+    /// when the caller passes customer ids, so no customer is on both sides.
+    pub validation_fraction: f64,
+    /// Further depths to try besides `max_depth` (at most 8, each 1..=16) when early stopping;
+    /// the depth with the lowest validation log loss wins, ties going to the shallower tree.
+    pub max_depth_candidates: Vec<usize>,
 }
 
 impl Default for GbdtParams {
@@ -39,6 +51,9 @@ impl Default for GbdtParams {
             subsample: 0.8,
             colsample_bytree: 0.8,
             nbins: 255,
+            early_stopping_rounds: None,
+            validation_fraction: 0.2,
+            max_depth_candidates: Vec::new(),
         }
     }
 }
@@ -100,8 +115,72 @@ impl GbdtParams {
             (2..=255).contains(&self.nbins),
             "within 2..=255",
             self.nbins.to_string(),
+        )?;
+        if let Some(rounds) = self.early_stopping_rounds {
+            within(
+                "early_stopping_rounds",
+                (1..=5000).contains(&rounds),
+                "within 1..=5000",
+                rounds.to_string(),
+            )?;
+        }
+        within(
+            "validation_fraction",
+            self.validation_fraction > 0.0 && self.validation_fraction <= 0.5,
+            "in (0, 0.5]",
+            self.validation_fraction.to_string(),
+        )?;
+        let depths = &self.max_depth_candidates;
+        within(
+            "max_depth_candidates",
+            depths.len() <= 8 && depths.iter().all(|d| (1..=16).contains(d)),
+            "at most 8 depths, each within 1..=16",
+            format!("{depths:?}"),
+        )?;
+        within(
+            "max_depth_candidates",
+            depths.is_empty() || self.early_stopping_rounds.is_some(),
+            "empty unless early_stopping_rounds is set (depths are chosen on the validation rows)",
+            format!("{depths:?}"),
         )
     }
+}
+
+/// One depth tried on the validation rows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DepthTrial {
+    /// Maximum tree depth.
+    pub max_depth: usize,
+    /// Trees at the lowest validation log loss.
+    pub best_iterations: usize,
+    /// Whether the trees ran out (`iterations`) before the validation loss stopped improving.
+    pub hit_limit: bool,
+    /// Validation log loss after `best_iterations` trees.
+    pub validation_log_loss: f64,
+}
+
+/// How early stopping chose the model's size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    /// Rows the trees were grown on during the search.
+    pub fit_rows: usize,
+    /// Rows set aside to judge them.
+    pub validation_rows: usize,
+    /// Positive labels among the validation rows.
+    pub validation_positives: usize,
+    /// Every depth tried, in ascending order.
+    pub trials: Vec<DepthTrial>,
+}
+
+/// What a fit produced besides the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GbdtFitReport {
+    /// Trees in the final model.
+    pub iterations_used: usize,
+    /// Maximum depth of the final model's trees.
+    pub max_depth_used: usize,
+    /// The validation search, when early stopping.
+    pub early_stopping: Option<EarlyStopping>,
 }
 
 /// A fitted booster.
@@ -130,9 +209,68 @@ fn column_major(rows: &[f32], n_features: usize) -> Vec<f64> {
     columns
 }
 
+/// A labelled matrix in forust's layout.
+struct Rows {
+    columns: Vec<f64>,
+    n: usize,
+    n_features: usize,
+    y: Vec<f64>,
+    weights: Vec<f64>,
+}
+
+impl Rows {
+    fn new(rows: &[f32], n_features: usize, labels: &[bool]) -> Self {
+        Rows {
+            columns: column_major(rows, n_features),
+            n: labels.len(),
+            n_features,
+            y: labels.iter().map(|&l| f64::from(u8::from(l))).collect(),
+            weights: vec![1.0; labels.len()],
+        }
+    }
+
+    fn matrix(&self) -> Matrix<'_, f64> {
+        Matrix::new(&self.columns, self.n, self.n_features)
+    }
+}
+
+/// One single-threaded forust fit; with `validation`, stops once its log loss has not improved
+/// for the given number of rounds (forust then records the best iteration and the loss history).
+fn boost(
+    train: &Rows,
+    params: &GbdtParams,
+    max_depth: usize,
+    iterations: usize,
+    seed: u64,
+    validation: Option<(&Rows, usize)>,
+) -> Result<Box<GradientBooster>, ModelError> {
+    let mut booster = GradientBooster::default()
+        .set_iterations(iterations)
+        .set_learning_rate(params.learning_rate as f32)
+        .set_max_depth(max_depth)
+        .set_l2(params.l2 as f32)
+        .set_min_leaf_weight(params.min_leaf_weight as f32)
+        .set_subsample(params.subsample as f32)
+        .set_colsample_bytree(params.colsample_bytree)
+        .set_nbins(params.nbins)
+        .set_seed(seed)
+        .set_parallel(false)
+        .set_initialize_base_score(true);
+    let evaluation = validation.map(|(set, patience)| {
+        booster.early_stopping_rounds = Some(patience);
+        booster.evaluation_metric = Some(Metric::LogLoss);
+        vec![(set.matrix(), set.y.as_slice(), set.weights.as_slice())]
+    });
+    booster
+        .fit(&train.matrix(), &train.y, &train.weights, evaluation)
+        .map_err(|e| ModelError::Training(format!("gradient boosting: {e}")))?;
+    Ok(Box::new(booster))
+}
+
 impl GbdtModel {
     /// Fits a log-loss booster. Deterministic for a seed: histograms are built on one thread so
-    /// floating-point sums never change order.
+    /// floating-point sums never change order. With early stopping, validation rows are chosen
+    /// by row number; see [`GbdtModel::fit_grouped`] to keep a customer's rows together.
     pub fn fit(
         rows: &[f32],
         n_features: usize,
@@ -140,31 +278,138 @@ impl GbdtModel {
         params: &GbdtParams,
         seed: u64,
     ) -> Result<Self, ModelError> {
+        Self::fit_grouped(rows, n_features, labels, None, params, seed).map(|(model, _)| model)
+    }
+
+    /// Fits a log-loss booster and reports how its size was chosen. `groups` (one key per row,
+    /// e.g. the customer id) decides which rows early stopping sets aside: a key is on one side
+    /// only, so a customer with several snapshot rows cannot leak into its own validation. The
+    /// split hashes the key with the seed, independently of any earlier split by the same key.
+    ///
+    /// The early-stopped search model is not kept: the final model is refitted on every
+    /// training row with the chosen depth and number of trees. On small data the 20% or so of
+    /// rows held back for validation are worth more to the trees than the exact stopping point
+    /// (which the search gives only approximately anyway), and the refit model depends on the
+    /// validation rows through two integers only.
+    pub fn fit_grouped(
+        rows: &[f32],
+        n_features: usize,
+        labels: &[bool],
+        groups: Option<&[String]>,
+        params: &GbdtParams,
+        seed: u64,
+    ) -> Result<(Self, GbdtFitReport), ModelError> {
         params.validate().map_err(ModelError::Training)?;
         super::validate_training_data(rows, n_features, labels)?;
-        let n = labels.len();
-        let columns = column_major(rows, n_features);
-        let matrix = Matrix::new(&columns, n, n_features);
-        let y: Vec<f64> = labels.iter().map(|&l| f64::from(u8::from(l))).collect();
-        let weights = vec![1.0; n];
-        let mut booster = GradientBooster::default()
-            .set_iterations(params.iterations)
-            .set_learning_rate(params.learning_rate as f32)
-            .set_max_depth(params.max_depth)
-            .set_l2(params.l2 as f32)
-            .set_min_leaf_weight(params.min_leaf_weight as f32)
-            .set_subsample(params.subsample as f32)
-            .set_colsample_bytree(params.colsample_bytree)
-            .set_nbins(params.nbins)
-            .set_seed(seed)
-            .set_parallel(false)
-            .set_initialize_base_score(true);
-        booster
-            .fit(&matrix, &y, &weights, None)
-            .map_err(|e| ModelError::Training(format!("gradient boosting: {e}")))?;
-        Ok(GbdtModel {
-            booster: Box::new(booster),
-        })
+        if let Some(groups) = groups {
+            if groups.len() != labels.len() {
+                return Err(ModelError::Training(format!(
+                    "{} group keys for {} rows",
+                    groups.len(),
+                    labels.len()
+                )));
+            }
+        }
+        let Some(patience) = params.early_stopping_rounds else {
+            let booster = boost(
+                &Rows::new(rows, n_features, labels),
+                params,
+                params.max_depth,
+                params.iterations,
+                seed,
+                None,
+            )?;
+            let report = GbdtFitReport {
+                iterations_used: booster.trees.len(),
+                max_depth_used: params.max_depth,
+                early_stopping: None,
+            };
+            return Ok((GbdtModel { booster }, report));
+        };
+        let mut salt = b"nextbest/gbdt-validation/".to_vec();
+        salt.extend_from_slice(&seed.to_le_bytes());
+        let fraction = params.validation_fraction;
+        let (mut fit_rows, mut fit_labels) = (Vec::new(), Vec::new());
+        let (mut val_rows, mut val_labels) = (Vec::new(), Vec::new());
+        for (i, (row, &label)) in rows.chunks_exact(n_features).zip(labels.iter()).enumerate() {
+            let validation = match groups {
+                Some(groups) => Fnv1a::in_salted_share(&salt, groups[i].as_bytes(), fraction),
+                None => Fnv1a::in_salted_share(&salt, &(i as u64).to_le_bytes(), fraction),
+            };
+            let (side_rows, side_labels) = if validation {
+                (&mut val_rows, &mut val_labels)
+            } else {
+                (&mut fit_rows, &mut fit_labels)
+            };
+            side_rows.extend_from_slice(row);
+            side_labels.push(label);
+        }
+        if fit_labels.is_empty() || val_labels.is_empty() {
+            return Err(ModelError::Training(format!(
+                "gbdt.validation_fraction: {fraction} of {} rows leaves {} to fit and {} to validate; early stopping needs both",
+                labels.len(),
+                fit_labels.len(),
+                val_labels.len()
+            )));
+        }
+        let fit_set = Rows::new(&fit_rows, n_features, &fit_labels);
+        let val_set = Rows::new(&val_rows, n_features, &val_labels);
+        let mut depths = params.max_depth_candidates.clone();
+        depths.push(params.max_depth);
+        depths.sort_unstable();
+        depths.dedup();
+        let mut trials = Vec::with_capacity(depths.len());
+        for depth in depths {
+            let search = boost(
+                &fit_set,
+                params,
+                depth,
+                params.iterations,
+                seed,
+                Some((&val_set, patience)),
+            )?;
+            let best = search.best_iteration.unwrap_or(0);
+            let loss = search
+                .evaluation_history
+                .as_ref()
+                .and_then(|h| h.data.get(best).copied())
+                .unwrap_or(f64::INFINITY);
+            trials.push(DepthTrial {
+                max_depth: depth,
+                best_iterations: best + 1,
+                hit_limit: search.trees.len() == params.iterations
+                    && best + patience >= params.iterations,
+                validation_log_loss: loss,
+            });
+        }
+        // Lowest validation loss; on a tie the first, i.e. the shallowest.
+        let chosen = trials
+            .iter()
+            .fold(None::<&DepthTrial>, |best, t| match best {
+                Some(b) if b.validation_log_loss <= t.validation_log_loss => Some(b),
+                _ => Some(t),
+            })
+            .cloned()
+            .ok_or_else(|| ModelError::Training("gbdt: no depth to try".into()))?;
+        let booster = boost(
+            &Rows::new(rows, n_features, labels),
+            params,
+            chosen.max_depth,
+            chosen.best_iterations,
+            seed,
+            None,
+        )?;
+        let report = GbdtFitReport {
+            iterations_used: booster.trees.len(),
+            max_depth_used: chosen.max_depth,
+            early_stopping: Some(EarlyStopping {
+                fit_rows: fit_labels.len(),
+                validation_rows: val_labels.len(),
+                validation_positives: val_labels.iter().filter(|&&y| y).count(),
+                trials,
+            }),
+        };
+        Ok((GbdtModel { booster }, report))
     }
 
     /// P(positive) per row.
@@ -195,5 +440,128 @@ impl GbdtModel {
     /// Number of trees.
     pub fn trees(&self) -> usize {
         self.booster.trees.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// A weak signal in two of five features plus label noise: trees stop helping early.
+    fn noisy(n: usize) -> (Vec<f32>, Vec<bool>, Vec<String>) {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(11);
+        let mut rows = Vec::with_capacity(n * 5);
+        let mut labels = Vec::with_capacity(n);
+        let mut groups = Vec::with_capacity(n);
+        for i in 0..n {
+            let x: [f32; 5] = std::array::from_fn(|_| rng.random::<f32>());
+            let p = 1.0 / (1.0 + (-(1.5 * f64::from(x[0] - x[1]))).exp());
+            labels.push(rng.random::<f64>() < p);
+            rows.extend_from_slice(&x);
+            // Three snapshot rows per customer.
+            groups.push(format!("c{}", i / 3));
+        }
+        (rows, labels, groups)
+    }
+
+    fn early(rounds: usize) -> GbdtParams {
+        GbdtParams {
+            iterations: 400,
+            learning_rate: 0.2,
+            max_depth: 4,
+            min_leaf_weight: 1.0,
+            early_stopping_rounds: Some(rounds),
+            ..GbdtParams::default()
+        }
+    }
+
+    #[test]
+    fn bad_early_stopping_params_name_the_key() {
+        let check = |params: GbdtParams, key: &str, got: &str| {
+            let error = params.validate().unwrap_err();
+            assert!(
+                error.starts_with(&format!("gbdt.{key}: must be ")) && error.ends_with(got),
+                "{error}"
+            );
+        };
+        check(early(0), "early_stopping_rounds", "got 0");
+        check(early(5001), "early_stopping_rounds", "got 5001");
+        for fraction in [0.0, 0.75, f64::NAN] {
+            let params = GbdtParams {
+                validation_fraction: fraction,
+                ..early(10)
+            };
+            check(params, "validation_fraction", &format!("got {fraction}"));
+        }
+        let params = GbdtParams {
+            max_depth_candidates: vec![2, 17],
+            ..early(10)
+        };
+        check(params, "max_depth_candidates", "got [2, 17]");
+        let params = GbdtParams {
+            max_depth_candidates: vec![2],
+            ..GbdtParams::default()
+        };
+        check(params, "max_depth_candidates", "got [2]");
+        assert_eq!(early(10).validate(), Ok(()));
+        assert_eq!(GbdtParams::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn early_stopping_stops_before_the_limit_and_is_deterministic() {
+        let (rows, labels, groups) = noisy(1500);
+        let params = GbdtParams {
+            max_depth_candidates: vec![1, 2],
+            ..early(20)
+        };
+        let fit = || GbdtModel::fit_grouped(&rows, 5, &labels, Some(&groups), &params, 3).unwrap();
+        let (model, report) = fit();
+        let search = report.early_stopping.clone().unwrap();
+        assert!(report.iterations_used < 100, "{report:?}");
+        assert_eq!(model.trees(), report.iterations_used);
+        assert_eq!(search.trials.len(), 3);
+        assert!(search.trials.iter().all(|t| !t.hit_limit), "{search:?}");
+        let chosen = search
+            .trials
+            .iter()
+            .find(|t| t.max_depth == report.max_depth_used)
+            .unwrap();
+        assert_eq!(chosen.best_iterations, report.iterations_used);
+        assert!(search
+            .trials
+            .iter()
+            .all(|t| t.validation_log_loss >= chosen.validation_log_loss));
+        // About a fifth of the rows, in whole customers (three rows each).
+        assert_eq!(search.fit_rows + search.validation_rows, 1500);
+        assert_eq!(search.validation_rows % 3, 0);
+        assert!((200..400).contains(&search.validation_rows), "{search:?}");
+        // Same data, same seed: the same trees, byte for byte.
+        let (again, again_report) = fit();
+        assert_eq!(again_report, report);
+        assert_eq!(
+            serde_json::to_string(&again).unwrap(),
+            serde_json::to_string(&model).unwrap()
+        );
+        // Without early stopping every iteration is used.
+        let full = GbdtModel::fit(&rows, 5, &labels, &GbdtParams::default(), 3).unwrap();
+        assert_eq!(full.trees(), GbdtParams::default().iterations);
+    }
+
+    #[test]
+    fn early_stopping_keeps_a_group_on_one_side() {
+        let (rows, labels, _) = noisy(300);
+        // One customer owns every row: nothing can be set aside without splitting them.
+        let one = vec!["same".to_string(); 300];
+        let error = GbdtModel::fit_grouped(&rows, 5, &labels, Some(&one), &early(10), 3)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("gbdt.validation_fraction"), "{error}");
+        // Without ids, rows are split one by one.
+        let (_, report) = GbdtModel::fit_grouped(&rows, 5, &labels, None, &early(10), 3).unwrap();
+        assert!(report.early_stopping.unwrap().validation_rows > 0);
+        let short = vec!["a".to_string(); 2];
+        assert!(GbdtModel::fit_grouped(&rows, 5, &labels, Some(&short), &early(10), 3).is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::bgnbd::{expected_purchases, p_alive, Recency};
+use super::bgnbd::{expected_purchases, p_alive, BgNbdParams, Recency};
 use super::config::{Algorithm, ChurnConfig, ChurnDefinition, Snapshots};
 use super::metrics::{
     auc, brier, calibration_deciles, expected_calibration_error, log_loss, CalibrationBin,
@@ -19,7 +19,7 @@ use crate::fnv::Fnv1a;
 use crate::journey::{CustomerTable, EventReader, EventType, ReadOptions, Timestamp};
 use crate::models::artifact::{LoadedModel, TrainingData};
 use crate::models::calibration::{Calibration, CalibrationMethod};
-use crate::models::gbdt::GbdtModel;
+use crate::models::gbdt::{EarlyStopping, GbdtFitReport, GbdtModel};
 use crate::models::logistic::LogisticModel;
 use crate::models::sentiment::NamedSentimentModel;
 use crate::models::{Artifact, Backend, Estimator, Manifest, NativeModel, Role, Scorer};
@@ -84,10 +84,25 @@ pub struct TabularMetrics {
     /// AUC of the BG/NBD baseline on the holdout, scoring churn as −(expected purchases over the
     /// horizon), when configured.
     pub bgnbd_baseline_auc: Option<f64>,
-    /// AUC of 1 − BG/NBD P(alive) alone (weak: one-time buyers are "alive" by construction).
+    /// AUC of 1 − BG/NBD P(alive) alone. Below 0.5 on CDNOW, and rightly so: a customer with
+    /// no repeat purchase is alive with probability 1 by construction (the model cannot tell
+    /// yet), so the one-time buyers, who churn most, get the lowest churn score.
     pub bgnbd_p_alive_auc: Option<f64>,
+    /// AUC of 1 − BG/NBD P(alive) among the holdout's repeat buyers only, where P(alive) is
+    /// informative.
+    #[serde(default)]
+    pub bgnbd_p_alive_repeat_buyers_auc: Option<f64>,
     /// ROC AUC on the training rows (a large gap to the holdout means overfitting).
     pub train_auc: Option<f64>,
+    /// Trees in the fitted booster (gbdt only): `iterations`, or the count early stopping chose.
+    #[serde(default)]
+    pub gbdt_iterations_used: Option<usize>,
+    /// Maximum tree depth of the fitted booster (gbdt only).
+    #[serde(default)]
+    pub gbdt_max_depth_used: Option<usize>,
+    /// How early stopping chose the booster's size, when configured (gbdt only).
+    #[serde(default)]
+    pub gbdt_early_stopping: Option<EarlyStopping>,
     /// Features by importance, highest first.
     pub feature_importance: Vec<(String, f64)>,
     /// FNV-1a hash of the holdout matrix and labels: equal hashes mean the same holdout.
@@ -342,6 +357,29 @@ fn concat(sets: &[&LabelledSnapshot]) -> (Vec<f32>, Vec<bool>) {
     )
 }
 
+/// AUC of the churn score 1 − P(alive) on a snapshot (customers without a purchase before the
+/// cutoff score 0, as if alive); with `repeat_buyers_only`, among customers with x > 0 only.
+fn p_alive_auc(
+    params: &BgNbdParams,
+    recency: &FxHashMap<String, Recency>,
+    set: &LabelledSnapshot,
+    repeat_buyers_only: bool,
+) -> Option<f64> {
+    let (scores, labels): (Vec<f64>, Vec<bool>) = set
+        .customers
+        .iter()
+        .zip(&set.labels)
+        .filter_map(|(id, &churned)| match recency.get(id) {
+            Some(r) if !repeat_buyers_only || r.x > 0.0 => {
+                Some((1.0 - p_alive(params, r), churned))
+            }
+            Some(_) => None,
+            None => (!repeat_buyers_only).then_some((0.0, churned)),
+        })
+        .unzip();
+    auc(&scores, &labels)
+}
+
 /// Fits the configured estimator on the training snapshots (all but the last when calibrating),
 /// calibrates on the last one, and evaluates on the holdout.
 pub fn fit_and_evaluate(
@@ -365,14 +403,25 @@ pub fn fit_and_evaluate(
         };
     let n = spec.len();
     let (rows, labels) = concat(&fit_sets);
+    let mut gbdt_report: Option<GbdtFitReport> = None;
     let estimator = match config.model.algorithm {
-        Algorithm::Gbdt => Estimator::Gbdt(GbdtModel::fit(
-            &rows,
-            n,
-            &labels,
-            &config.model.gbdt,
-            config.seed,
-        )?),
+        Algorithm::Gbdt => {
+            // Customer ids keep each customer's snapshot rows on one side of early stopping.
+            let customers: Vec<String> = fit_sets
+                .iter()
+                .flat_map(|s| s.customers.iter().cloned())
+                .collect();
+            let (model, report) = GbdtModel::fit_grouped(
+                &rows,
+                n,
+                &labels,
+                Some(&customers),
+                &config.model.gbdt,
+                config.seed,
+            )?;
+            gbdt_report = Some(report);
+            Estimator::Gbdt(model)
+        }
         Algorithm::Logistic => Estimator::Logistic(LogisticModel::fit(
             &rows,
             n,
@@ -443,15 +492,18 @@ pub fn fit_and_evaluate(
                 .collect();
             auc(&scores, &holdout.labels)
         }),
-        bgnbd_p_alive_auc: config.baseline.bgnbd.and_then(|params| {
-            let scores: Vec<f64> = holdout
-                .customers
-                .iter()
-                .map(|id| recency.get(id).map_or(0.0, |r| 1.0 - p_alive(&params, r)))
-                .collect();
-            auc(&scores, &holdout.labels)
-        }),
+        bgnbd_p_alive_auc: config
+            .baseline
+            .bgnbd
+            .and_then(|params| p_alive_auc(&params, recency, holdout, false)),
+        bgnbd_p_alive_repeat_buyers_auc: config
+            .baseline
+            .bgnbd
+            .and_then(|params| p_alive_auc(&params, recency, holdout, true)),
         train_auc: auc(&train_predicted, &labels),
+        gbdt_iterations_used: gbdt_report.as_ref().map(|r| r.iterations_used),
+        gbdt_max_depth_used: gbdt_report.as_ref().map(|r| r.max_depth_used),
+        gbdt_early_stopping: gbdt_report.and_then(|r| r.early_stopping),
         feature_importance: importance,
         holdout_fingerprint: fingerprint([(holdout.rows.as_slice(), holdout.labels.as_slice())]),
     };
@@ -590,4 +642,34 @@ pub fn train(
         &metrics,
     )?;
     Ok(TrainOutcome { manifest, metrics })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p_alive_scores_churn_as_one_minus_p_alive() {
+        let params = BgNbdParams::CDNOW_2005;
+        let weeks = |x: f64, t_x: f64| Recency { x, t_x, t: 38.0 };
+        let recency: FxHashMap<String, Recency> = [
+            ("recent", weeks(4.0, 37.0)),
+            ("lapsed", weeks(4.0, 5.0)),
+            ("once", weeks(0.0, 0.0)),
+        ]
+        .into_iter()
+        .map(|(id, r)| (id.to_string(), r))
+        .collect();
+        let set = LabelledSnapshot {
+            cutoff: Timestamp(0),
+            customers: ["recent", "lapsed", "once"].map(String::from).to_vec(),
+            rows: Vec::new(),
+            labels: vec![false, true, true],
+        };
+        // Among repeat buyers the lapsed one, who churned, has the higher churn score.
+        assert_eq!(p_alive_auc(&params, &recency, &set, true), Some(1.0));
+        // A one-time buyer is alive by construction (score 0), so when they churn, the AUC
+        // over everyone drops: this is the model, not an inverted score.
+        assert_eq!(p_alive_auc(&params, &recency, &set, false), Some(0.5));
+    }
 }

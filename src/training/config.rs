@@ -173,7 +173,8 @@ pub struct Snapshots {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChurnBaselines {
-    /// BG/NBD parameters (time unit: weeks): churn score = 1 − P(alive) from purchase history.
+    /// BG/NBD parameters (time unit: weeks), scored on the holdout from each customer's purchase
+    /// history as −(expected purchases over the horizon), and as 1 − P(alive).
     #[serde(default)]
     pub bgnbd: Option<super::bgnbd::BgNbdParams>,
 }
