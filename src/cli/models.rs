@@ -78,7 +78,11 @@ fn show(dir: &PathBuf, json: bool) -> anyhow::Result<()> {
     }
     println!("{}", dir.display());
     println!("  role        {}", m.role.as_str());
-    println!("  algorithm   {} ({:?} backend)", m.algorithm, m.backend);
+    println!(
+        "  algorithm   {} ({} backend)",
+        m.algorithm,
+        m.backend.as_str()
+    );
     println!("  version     {}", m.version);
     println!(
         "  trained by  nextbest {} with seed {}",
