@@ -1,7 +1,10 @@
 //! Model benchmarks: the per-request costs the decision service will pay — one churn prediction
-//! with the committed native model, and one sentiment score of a tweet-length text.
+//! with the committed native model and with the committed ONNX model, and one sentiment score of
+//! a tweet-length text.
 //!
-//! Run with `cargo bench --bench models` (from the repository root: it loads `models/`).
+//! Run with `cargo bench --bench models` (from the repository root: it loads `models/`). The
+//! ONNX benchmark needs ONNX Runtime (`./scripts/setup.sh`); without it, it is skipped with a
+//! message.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use nextbest::models::artifact::LoadedModel;
@@ -20,6 +23,23 @@ fn predict(c: &mut Criterion) {
     c.bench_function("churn_gbdt_predict_one_row", |b| {
         b.iter(|| model.predict_proba(&row, n))
     });
+
+    match Artifact::load("models/churn_onnx") {
+        Ok(onnx) => {
+            let n = onnx.manifest.features.as_ref().map_or(0, |s| s.len());
+            let LoadedModel::Tabular(model) = &onnx.model else {
+                panic!("models/churn_onnx is not tabular")
+            };
+            let row: Vec<f32> = (0..n).map(|i| (i % 13) as f32).collect();
+            c.bench_function("churn_onnx_predict_one_row", |b| {
+                b.iter(|| model.predict_proba(&row, n))
+            });
+        }
+        Err(e) if e.code() == "onnx_runtime_unavailable" => {
+            eprintln!("skipping churn_onnx_predict_one_row: {e}");
+        }
+        Err(e) => panic!("models/churn_onnx: {e}"),
+    }
 
     let sentiment = Artifact::load("models/sentiment").expect("models/sentiment");
     let LoadedModel::Sentiment(text_model) = &sentiment.model else {

@@ -112,7 +112,7 @@ fn uplift_model_finds_the_true_uplift_of_the_simulated_world() {
         .chain((0..6).map(Some))
         .flat_map(|t| conversion::treatment_row(&features, t, 6))
         .collect();
-    let p = model.predict_proba(&rows, width);
+    let p = model.predict_proba(&rows, width).unwrap();
     assert_eq!(p.len(), 7);
     assert!(p.iter().all(|p| (0.0..=1.0).contains(p)));
     let metrics = artifact.metrics().unwrap();

@@ -83,7 +83,11 @@ fn show(dir: &PathBuf, json: bool) -> anyhow::Result<()> {
     }
     println!("{}", dir.display());
     println!("  role        {}", m.role.as_str());
-    println!("  algorithm   {} ({:?} backend)", m.algorithm, m.backend);
+    println!(
+        "  algorithm   {} ({} backend)",
+        m.algorithm,
+        m.backend.as_str()
+    );
     println!("  version     {}", m.version);
     println!(
         "  trained by  nextbest {} with seed {}",
@@ -144,9 +148,10 @@ fn show(dir: &PathBuf, json: bool) -> anyhow::Result<()> {
             "action", "rows", "rate", "AUC", "Qini", "uplift"
         );
         let cell = |v: &serde_json::Value, key: &str, width: usize| {
-            v[key]
-                .as_f64()
-                .map_or_else(|| format!("{:>width$}", "n/a"), |x| format!("{x:>width$.4}"))
+            v[key].as_f64().map_or_else(
+                || format!("{:>width$}", "n/a"),
+                |x| format!("{x:>width$.4}"),
+            )
         };
         for a in actions {
             println!(

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::onnx::OnnxModel;
 use super::sentiment::SentimentModel;
-use super::{Backend, ModelError, NativeModel, Role};
+use super::{Backend, ModelError, Role, TabularModel};
 use crate::features::FeatureSpec;
 use crate::journey::Timestamp;
 
@@ -66,8 +67,8 @@ pub struct Manifest {
 /// A loaded model.
 #[derive(Debug)]
 pub enum LoadedModel {
-    /// A tabular model over the feature vector.
-    Tabular(Box<NativeModel>),
+    /// A tabular model over the feature vector, native or ONNX.
+    Tabular(TabularModel),
     /// A text model.
     Sentiment(SentimentModel),
 }
@@ -100,27 +101,37 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ModelError> {
 }
 
 impl Artifact {
-    /// Loads an artifact folder: manifest first, then the model file it names.
+    /// Loads an artifact folder: manifest first, then the model file it names. Tabular models
+    /// (churn, conversion) may be `native` or `onnx`; an ONNX model must take exactly as many
+    /// features as the manifest lists (`model_feature_mismatch` otherwise), and loading one
+    /// needs ONNX Runtime (`onnx_runtime_unavailable` when it is missing).
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
         let dir = dir.as_ref().to_path_buf();
         let manifest: Manifest = read_json(&dir.join(MANIFEST_FILE))?;
-        if manifest.backend != Backend::Native {
-            return Err(ModelError::Invalid {
-                path: dir.join(MANIFEST_FILE),
-                problem: "backend: only `native` artifacts can be loaded by this build".into(),
-            });
-        }
         let model_path = dir.join(&manifest.model_file);
         let model = match manifest.role {
-            Role::Sentiment => LoadedModel::Sentiment(SentimentModel::load(&model_path)?),
+            Role::Sentiment => {
+                if manifest.backend != Backend::Native {
+                    return Err(ModelError::Invalid {
+                        path: dir.join(MANIFEST_FILE),
+                        problem: "backend: sentiment models run natively only".into(),
+                    });
+                }
+                LoadedModel::Sentiment(SentimentModel::load(&model_path)?)
+            }
             Role::Churn | Role::Conversion => {
-                if manifest.features.is_none() {
+                let Some(spec) = &manifest.features else {
                     return Err(ModelError::Invalid {
                         path: dir.join(MANIFEST_FILE),
                         problem: "features: a tabular model must list its features".into(),
                     });
-                }
-                LoadedModel::Tabular(Box::new(read_json(&model_path)?))
+                };
+                LoadedModel::Tabular(match manifest.backend {
+                    Backend::Native => TabularModel::Native(Box::new(read_json(&model_path)?)),
+                    Backend::Onnx => {
+                        TabularModel::Onnx(Box::new(OnnxModel::load(&model_path, spec.len())?))
+                    }
+                })
             }
         };
         Ok(Artifact {
@@ -131,12 +142,21 @@ impl Artifact {
     }
 
     /// Writes an artifact folder atomically: into a temporary sibling, then renamed into place.
+    /// Native models only: ONNX artifacts are written by their exporter
+    /// (`training/export_onnx.py`).
     pub fn save(
         dir: &Path,
         manifest: &Manifest,
         model: &LoadedModel,
         metrics: &impl Serialize,
     ) -> Result<(), ModelError> {
+        if let LoadedModel::Tabular(TabularModel::Onnx(_)) = model {
+            return Err(ModelError::Invalid {
+                path: dir.to_path_buf(),
+                problem: "ONNX artifacts are written by their exporter, not saved by nextbest"
+                    .into(),
+            });
+        }
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -146,9 +166,10 @@ impl Artifact {
         std::fs::create_dir_all(&temp).map_err(|e| ModelError::io(&temp, e))?;
         let written = (|| {
             match model {
-                LoadedModel::Tabular(m) => {
+                LoadedModel::Tabular(TabularModel::Native(m)) => {
                     write_json(&temp.join(&manifest.model_file), m.as_ref())?
                 }
+                LoadedModel::Tabular(TabularModel::Onnx(_)) => {}
                 LoadedModel::Sentiment(m) => m.save(&temp.join(&manifest.model_file))?,
             }
             write_json(&temp.join(METRICS_FILE), metrics)?;

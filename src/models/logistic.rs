@@ -108,6 +108,11 @@ impl LogisticModel {
         })
     }
 
+    /// The number of features it was fitted on.
+    pub fn n_features(&self) -> usize {
+        self.means.len()
+    }
+
     /// P(positive) per row.
     pub fn predict_proba(&self, rows: &[f32], n_features: usize) -> Vec<f64> {
         rows.chunks_exact(n_features.max(1))

@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod calibration;
 pub mod gbdt;
 pub mod logistic;
+pub mod onnx;
 pub mod sentiment;
 
 use std::path::{Path, PathBuf};
@@ -13,11 +14,37 @@ use serde::{Deserialize, Serialize};
 
 pub use artifact::{Artifact, Manifest};
 pub use calibration::Calibration;
+pub use onnx::OnnxModel;
 
-/// Scores feature rows: P(positive) per row. Native and ONNX models both implement it.
+/// Scores feature rows: P(positive) per row. Native and ONNX models both implement it, and
+/// [`TabularModel`] holds either, so callers need not know which backend they have.
+///
+/// Scoring is fallible because a backend can fail at run time (ONNX Runtime errors, rows whose
+/// width is not the model's); errors have the code `model_scoring_failed`.
 pub trait Scorer: Send + Sync {
-    /// Probabilities for `rows`, a row-major matrix with `n_features` columns.
-    fn predict_proba(&self, rows: &[f32], n_features: usize) -> Vec<f64>;
+    /// Probabilities for `rows`, a row-major matrix with `n_features` columns: one per row.
+    fn predict_proba(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError>;
+}
+
+/// Checks that `rows` is a whole number of rows of `n_features` values, and that `n_features`
+/// is what the model expects (when it says). Returns the number of rows.
+pub(crate) fn check_rows(
+    rows: &[f32],
+    n_features: usize,
+    expected: Option<usize>,
+) -> Result<usize, ModelError> {
+    if let Some(want) = expected.filter(|&want| want != n_features) {
+        return Err(ModelError::Scoring(format!(
+            "rows have {n_features} features, the model takes {want}"
+        )));
+    }
+    if n_features == 0 || rows.len() % n_features != 0 {
+        return Err(ModelError::Scoring(format!(
+            "{} values do not form rows of {n_features} features",
+            rows.len()
+        )));
+    }
+    Ok(rows.len() / n_features)
 }
 
 /// What a model predicts.
@@ -53,6 +80,16 @@ pub enum Backend {
     Onnx,
 }
 
+impl Backend {
+    /// Lower-case name, as in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Onnx => "onnx",
+        }
+    }
+}
+
 /// A native tabular model: the algorithm's parameters plus a calibration map.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct NativeModel {
@@ -81,6 +118,14 @@ impl Estimator {
         }
     }
 
+    /// The number of features the fitted model takes, when it records it.
+    pub fn n_features(&self) -> Option<usize> {
+        match self {
+            Estimator::Gbdt(_) => None,
+            Estimator::Logistic(m) => Some(m.n_features()),
+        }
+    }
+
     /// Uncalibrated probabilities.
     pub fn raw_proba(&self, rows: &[f32], n_features: usize) -> Vec<f64> {
         match self {
@@ -99,9 +144,47 @@ impl Estimator {
 }
 
 impl Scorer for NativeModel {
-    fn predict_proba(&self, rows: &[f32], n_features: usize) -> Vec<f64> {
+    fn predict_proba(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError> {
+        check_rows(rows, n_features, self.estimator.n_features())?;
         let raw = self.estimator.raw_proba(rows, n_features);
-        raw.into_iter().map(|p| self.calibration.apply(p)).collect()
+        Ok(raw.into_iter().map(|p| self.calibration.apply(p)).collect())
+    }
+}
+
+/// A tabular model (churn, conversion) of either backend. Score it through [`Scorer`]; the
+/// manifest says which backend it came from.
+#[derive(Debug)]
+pub enum TabularModel {
+    /// Trained and run by nextbest (serialisable: it is what the trainer writes).
+    Native(Box<NativeModel>),
+    /// An ONNX file run by ONNX Runtime.
+    Onnx(Box<OnnxModel>),
+}
+
+impl TabularModel {
+    /// Where the model runs.
+    pub fn backend(&self) -> Backend {
+        match self {
+            TabularModel::Native(_) => Backend::Native,
+            TabularModel::Onnx(_) => Backend::Onnx,
+        }
+    }
+
+    /// The native model, if it is one.
+    pub fn as_native(&self) -> Option<&NativeModel> {
+        match self {
+            TabularModel::Native(m) => Some(m),
+            TabularModel::Onnx(_) => None,
+        }
+    }
+}
+
+impl Scorer for TabularModel {
+    fn predict_proba(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError> {
+        match self {
+            TabularModel::Native(m) => m.predict_proba(rows, n_features),
+            TabularModel::Onnx(m) => m.predict_proba(rows, n_features),
+        }
     }
 }
 
@@ -135,6 +218,18 @@ pub enum ModelError {
     /// Training could not proceed (empty set, one class, non-finite values, bad parameters).
     #[error("training: {0}")]
     Training(String),
+    /// ONNX Runtime, needed for `backend: onnx` models, is missing or cannot be loaded.
+    #[error(
+        "ONNX Runtime is not available: {problem}. Install it with ./scripts/setup.sh (the PyPI \
+         onnxruntime wheel, into .ort/) or set ORT_DYLIB_PATH to its libonnxruntime.so.<version>"
+    )]
+    OnnxRuntime {
+        /// What was looked for, and what went wrong.
+        problem: String,
+    },
+    /// A model could not score the rows it was given.
+    #[error("scoring: {0}")]
+    Scoring(String),
 }
 
 impl ModelError {
@@ -145,6 +240,8 @@ impl ModelError {
             ModelError::Invalid { .. } => "model_invalid",
             ModelError::FeatureMismatch { .. } => "model_feature_mismatch",
             ModelError::Training(_) => "training_failed",
+            ModelError::OnnxRuntime { .. } => "onnx_runtime_unavailable",
+            ModelError::Scoring(_) => "model_scoring_failed",
         }
     }
 

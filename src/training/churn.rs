@@ -22,7 +22,9 @@ use crate::models::calibration::{Calibration, CalibrationMethod};
 use crate::models::gbdt::{EarlyStopping, GbdtFitReport, GbdtModel};
 use crate::models::logistic::LogisticModel;
 use crate::models::sentiment::NamedSentimentModel;
-use crate::models::{Artifact, Backend, Estimator, Manifest, NativeModel, Role, Scorer};
+use crate::models::{
+    Artifact, Backend, Estimator, Manifest, NativeModel, Role, Scorer, TabularModel,
+};
 
 /// A labelled snapshot: features as of `cutoff`, churn within the horizon after it.
 #[derive(Clone, Debug)]
@@ -448,7 +450,7 @@ pub fn fit_and_evaluate(
             "split.holdout_cutoff: the holdout snapshot has no customers".into(),
         ));
     }
-    let predicted = model.predict_proba(&holdout.rows, n);
+    let predicted = model.predict_proba(&holdout.rows, n)?;
     let deciles = calibration_deciles(&predicted, &holdout.labels);
     let mut importance: Vec<(String, f64)> = spec
         .names()
@@ -464,7 +466,7 @@ pub fn fit_and_evaluate(
             .map(|r| f64::from(r[i]))
             .collect::<Vec<f64>>()
     });
-    let train_predicted = model.predict_proba(&rows, n);
+    let train_predicted = model.predict_proba(&rows, n)?;
     let metrics = TabularMetrics {
         role: Role::Churn,
         algorithm: model.estimator.algorithm().into(),
@@ -638,7 +640,7 @@ pub fn train(
     Artifact::save(
         &config.output,
         &manifest,
-        &LoadedModel::Tabular(Box::new(model)),
+        &LoadedModel::Tabular(TabularModel::Native(Box::new(model))),
         &metrics,
     )?;
     Ok(TrainOutcome { manifest, metrics })

@@ -32,7 +32,9 @@ use crate::journey::{
 };
 use crate::models::artifact::{LoadedModel, TrainingData};
 use crate::models::calibration::{Calibration, CalibrationMethod};
-use crate::models::{Artifact, Backend, Manifest, NativeModel, Role, Scorer};
+use crate::models::{
+    Artifact, Backend, Manifest, ModelError, NativeModel, Role, Scorer, TabularModel,
+};
 
 /// Ground-truth points scored at most (spread evenly over the holdout period).
 const MAX_TRUTH_POINTS: usize = 50_000;
@@ -546,7 +548,7 @@ fn score_all_treatments(
     rows: &[f32],
     width: usize,
     treatments: usize,
-) -> Vec<(f64, Vec<f64>)> {
+) -> Result<Vec<(f64, Vec<f64>)>, ModelError> {
     let n_features = width - treatments;
     let mut expanded = Vec::with_capacity(rows.len() * (treatments + 1));
     for row in rows.chunks_exact(width) {
@@ -555,10 +557,10 @@ fn score_all_treatments(
             expanded.extend(treatment_row(features, t, treatments));
         }
     }
-    let p = model.predict_proba(&expanded, width);
-    p.chunks_exact(treatments + 1)
+    let p = model.predict_proba(&expanded, width)?;
+    Ok(p.chunks_exact(treatments + 1)
         .map(|c| (c[0], c[1..].to_vec()))
-        .collect()
+        .collect())
 }
 
 fn evaluate_actions(
@@ -566,9 +568,9 @@ fn evaluate_actions(
     holdout: &PointSet,
     width: usize,
     treatments: &[String],
-) -> Vec<ActionMetrics> {
+) -> Result<Vec<ActionMetrics>, ModelError> {
     let k = treatments.len();
-    let scored = score_all_treatments(model, &holdout.rows, width, k);
+    let scored = score_all_treatments(model, &holdout.rows, width, k)?;
     let control: Vec<usize> = (0..holdout.len())
         .filter(|&i| holdout.treatments[i].is_none())
         .collect();
@@ -576,7 +578,7 @@ fn evaluate_actions(
         rows.iter().filter(|&&i| holdout.labels[i]).count() as f64 / rows.len().max(1) as f64
     };
     let control_rate = rate(&control);
-    treatments
+    Ok(treatments
         .iter()
         .enumerate()
         .map(|(a, id)| {
@@ -607,7 +609,7 @@ fn evaluate_actions(
                 },
             }
         })
-        .collect()
+        .collect())
 }
 
 /// Judges predicted uplift against the simulator's truth on the holdout period's decision points.
@@ -687,7 +689,7 @@ fn evaluate_truth(
             row
         })
         .collect();
-    let scored = score_all_treatments(model, &rows, width, k);
+    let scored = score_all_treatments(model, &rows, width, k)?;
     let mut truth_none = Vec::with_capacity(selected.len());
     let mut truth: Vec<Vec<f64>> = vec![Vec::with_capacity(selected.len()); k];
     for &(i, _) in &selected {
@@ -799,7 +801,7 @@ pub fn train(
         calibration,
     };
     let holdout = &data.holdout;
-    let predicted = model.predict_proba(&holdout.rows, width);
+    let predicted = model.predict_proba(&holdout.rows, width)?;
     let deciles = calibration_deciles(&predicted, &holdout.labels);
     let names = input_names(spec, &treatments);
     let mut importance: Vec<(String, f64)> = names
@@ -809,7 +811,7 @@ pub fn train(
         .filter(|(_, v)| *v > 0.0)
         .collect();
     importance.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let per_action = evaluate_actions(&model, holdout, width, &treatments);
+    let per_action = evaluate_actions(&model, holdout, width, &treatments)?;
     let qinis: Vec<f64> = per_action.iter().filter_map(|a| a.qini).collect();
     let mapping = inputs
         .customers
@@ -838,7 +840,7 @@ pub fn train(
             )
         })
         .transpose()?;
-    let train_predicted = model.predict_proba(&data.train.rows, width);
+    let train_predicted = model.predict_proba(&data.train.rows, width)?;
     let metrics = ConversionMetrics {
         role: Role::Conversion,
         algorithm: model.estimator.algorithm().into(),
@@ -900,7 +902,7 @@ pub fn train(
     Artifact::save(
         &config.output,
         &manifest,
-        &LoadedModel::Tabular(Box::new(model)),
+        &LoadedModel::Tabular(TabularModel::Native(Box::new(model))),
         &metrics,
     )?;
     Ok(ConversionOutcome { manifest, metrics })
