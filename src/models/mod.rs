@@ -6,6 +6,7 @@ pub mod calibration;
 pub mod gbdt;
 pub mod logistic;
 pub mod sentiment;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 
@@ -70,6 +71,8 @@ pub enum Estimator {
     Gbdt(gbdt::GbdtModel),
     /// Standardised logistic regression.
     Logistic(logistic::LogisticModel),
+    /// A single decision tree.
+    Tree(tree::TreeModel),
 }
 
 impl Estimator {
@@ -78,6 +81,7 @@ impl Estimator {
         match self {
             Estimator::Gbdt(_) => "gbdt",
             Estimator::Logistic(_) => "logistic",
+            Estimator::Tree(_) => "tree",
         }
     }
 
@@ -86,6 +90,7 @@ impl Estimator {
         match self {
             Estimator::Gbdt(m) => m.predict_proba(rows, n_features),
             Estimator::Logistic(m) => m.predict_proba(rows, n_features),
+            Estimator::Tree(m) => m.predict_proba(rows, n_features),
         }
     }
 
@@ -94,6 +99,7 @@ impl Estimator {
         match self {
             Estimator::Gbdt(m) => m.feature_importance(n_features),
             Estimator::Logistic(m) => m.feature_importance(),
+            Estimator::Tree(m) => m.feature_importance(),
         }
     }
 }
