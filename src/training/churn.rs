@@ -22,6 +22,7 @@ use crate::models::calibration::{Calibration, CalibrationMethod};
 use crate::models::gbdt::GbdtModel;
 use crate::models::logistic::LogisticModel;
 use crate::models::sentiment::NamedSentimentModel;
+use crate::models::tree::TreeModel;
 use crate::models::{Artifact, Backend, Estimator, Manifest, NativeModel, Role, Scorer};
 
 /// A labelled snapshot: features as of `cutoff`, churn within the horizon after it.
@@ -379,6 +380,7 @@ pub fn fit_and_evaluate(
             &labels,
             &config.model.logistic,
         )?),
+        Algorithm::Tree => Estimator::Tree(TreeModel::fit(&rows, n, &labels, &config.model.tree)?),
     };
     let calibration = if calibrating {
         let (cal_rows, cal_labels) = concat(&calibration_sets);
