@@ -7,7 +7,7 @@ use nextbest::decision::Catalog;
 use nextbest::features::FeatureSpec;
 use nextbest::journey::{CustomerTable, Timestamp};
 use nextbest::models::artifact::LoadedModel;
-use nextbest::models::{validate_training_data, Artifact, Scorer};
+use nextbest::models::{validate_training_data, Artifact, Scorer, TabularModel};
 use nextbest::simulator::{generate, SimulatorConfig};
 use nextbest::training::config::{ChurnConfig, SentimentConfig};
 use nextbest::training::{churn, sentiment};
@@ -68,6 +68,7 @@ fn churn_models_train_reload_bit_identically_and_check_features() {
         ("gbdt", "isotonic"),
         ("logistic", "platt"),
         ("gbdt", "none"),
+        ("tree", "none"),
     ] {
         let out = format!("{algorithm}_{calibration}");
         let config = churn_config(dir.path(), &out, algorithm, calibration);
@@ -223,6 +224,16 @@ fn bad_training_input_gets_clear_errors() {
         try_config(&|t| t.replace("max_depth = 3", "max_depth = 99"))
             .contains("model.gbdt.max_depth")
     );
+    assert!(try_config(&|t| t.replace(
+        "[model.gbdt]",
+        "[model.tree]\nmin_samples_leaf = 0\n[model.gbdt]"
+    ))
+    .contains("model.tree.min_samples_leaf: must be ≥ 1, got 0"));
+    assert!(try_config(&|t| t.replace(
+        "[model.gbdt]",
+        "[model.tree]\nsplit_quality = \"variance\"\n[model.gbdt]"
+    ))
+    .contains("variance"));
     assert!(
         try_config(&|t| t.replace("max_depth = 3", "max_depth = 3\nearly_stopping_rounds = 0"))
             .contains("model.gbdt.early_stopping_rounds: must be within 1..=5000, got 0")
@@ -374,6 +385,71 @@ vader_lexicon = "{lexicon}"
     .unwrap();
     let error = sentiment::train(&config).unwrap_err().to_string();
     assert!(error.contains("row 2, column 'label'"), "{error}");
+}
+
+#[test]
+fn a_decision_tree_trains_on_the_committed_sample_from_the_command_line() {
+    // The sample churn config as shipped, with the algorithm switched by flag.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tree_churn");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nextbest"))
+        .current_dir(root)
+        .args([
+            "train",
+            "--config",
+            "training/churn.toml",
+            "--algorithm",
+            "tree",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["algorithm"], "tree");
+    let auc = metrics["auc"].as_f64().unwrap();
+    assert!(auc > 0.5, "holdout AUC {auc}");
+
+    // The artifact loads back, checks its features and scores probabilities.
+    let artifact = Artifact::load(&out).unwrap();
+    assert_eq!(artifact.manifest.algorithm, "tree");
+    let spec = artifact.manifest.features.clone().unwrap();
+    artifact.check_features(&spec).unwrap();
+    let LoadedModel::Tabular(model) = &artifact.model else {
+        panic!("not tabular")
+    };
+    let rows: Vec<f32> = (0..spec.len() * 4).map(|i| (i % 23) as f32).collect();
+    let scores = model.predict_proba(&rows, spec.len()).unwrap();
+    assert_eq!(scores.len(), 4);
+    assert!(scores.iter().all(|p| (0.0..=1.0).contains(p)), "{scores:?}");
+    let TabularModel::Native(native) = model else {
+        panic!("not native")
+    };
+    let text = serde_json::to_string_pretty(native.as_ref()).unwrap() + "\n";
+    assert_eq!(
+        text,
+        std::fs::read_to_string(out.join("model.json")).unwrap()
+    );
+
+    // `models show` reads it like any other model.
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_nextbest"))
+        .args(["models", "show"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("algorithm   tree") && shown.contains("top features"),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -20,7 +20,7 @@ pub struct Args {
     /// Override `seed`.
     #[arg(long)]
     seed: Option<u64>,
-    /// Override `model.algorithm` (gbdt, logistic) of tabular models.
+    /// Override `model.algorithm` (gbdt, logistic, tree) of tabular models.
     #[arg(long)]
     algorithm: Option<Algorithm>,
     /// Override `model.calibration` (none, platt, isotonic) of tabular models.

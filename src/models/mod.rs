@@ -7,6 +7,7 @@ pub mod gbdt;
 pub mod logistic;
 pub mod onnx;
 pub mod sentiment;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 
@@ -107,6 +108,8 @@ pub enum Estimator {
     Gbdt(gbdt::GbdtModel),
     /// Standardised logistic regression.
     Logistic(logistic::LogisticModel),
+    /// A single decision tree.
+    Tree(tree::TreeModel),
 }
 
 impl Estimator {
@@ -115,6 +118,7 @@ impl Estimator {
         match self {
             Estimator::Gbdt(_) => "gbdt",
             Estimator::Logistic(_) => "logistic",
+            Estimator::Tree(_) => "tree",
         }
     }
 
@@ -123,6 +127,7 @@ impl Estimator {
         match self {
             Estimator::Gbdt(_) => None,
             Estimator::Logistic(m) => Some(m.n_features()),
+            Estimator::Tree(m) => Some(m.n_features()),
         }
     }
 
@@ -131,6 +136,7 @@ impl Estimator {
         match self {
             Estimator::Gbdt(m) => m.predict_proba(rows, n_features),
             Estimator::Logistic(m) => m.predict_proba(rows, n_features),
+            Estimator::Tree(m) => m.predict_proba(rows, n_features),
         }
     }
 
@@ -139,6 +145,7 @@ impl Estimator {
         match self {
             Estimator::Gbdt(m) => m.feature_importance(n_features),
             Estimator::Logistic(m) => m.feature_importance(),
+            Estimator::Tree(m) => m.feature_importance(),
         }
     }
 }

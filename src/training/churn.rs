@@ -7,11 +7,11 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::{expected_purchases, p_alive, BgNbdParams, Recency};
-use super::config::{Algorithm, ChurnConfig, ChurnDefinition, Snapshots};
+use super::config::{ChurnConfig, ChurnDefinition, Snapshots};
 use super::metrics::{
     auc, brier, calibration_deciles, expected_calibration_error, log_loss, CalibrationBin,
 };
-use super::TrainError;
+use super::{fit_estimator, TrainError};
 use crate::decision::Catalog;
 use crate::features::matrix::Attributes;
 use crate::features::{CustomerMatrixBuilder, FeatureSpec, MatrixRow, TextScorer};
@@ -19,12 +19,9 @@ use crate::fnv::Fnv1a;
 use crate::journey::{CustomerTable, EventReader, EventType, ReadOptions, Timestamp};
 use crate::models::artifact::{LoadedModel, TrainingData};
 use crate::models::calibration::{Calibration, CalibrationMethod};
-use crate::models::gbdt::{EarlyStopping, GbdtFitReport, GbdtModel};
-use crate::models::logistic::LogisticModel;
+use crate::models::gbdt::EarlyStopping;
 use crate::models::sentiment::NamedSentimentModel;
-use crate::models::{
-    Artifact, Backend, Estimator, Manifest, NativeModel, Role, Scorer, TabularModel,
-};
+use crate::models::{Artifact, Backend, Manifest, NativeModel, Role, Scorer, TabularModel};
 
 /// A labelled snapshot: features as of `cutoff`, churn within the horizon after it.
 #[derive(Clone, Debug)]
@@ -405,32 +402,19 @@ pub fn fit_and_evaluate(
         };
     let n = spec.len();
     let (rows, labels) = concat(&fit_sets);
-    let mut gbdt_report: Option<GbdtFitReport> = None;
-    let estimator = match config.model.algorithm {
-        Algorithm::Gbdt => {
-            // Customer ids keep each customer's snapshot rows on one side of early stopping.
-            let customers: Vec<String> = fit_sets
-                .iter()
-                .flat_map(|s| s.customers.iter().cloned())
-                .collect();
-            let (model, report) = GbdtModel::fit_grouped(
-                &rows,
-                n,
-                &labels,
-                Some(&customers),
-                &config.model.gbdt,
-                config.seed,
-            )?;
-            gbdt_report = Some(report);
-            Estimator::Gbdt(model)
-        }
-        Algorithm::Logistic => Estimator::Logistic(LogisticModel::fit(
-            &rows,
-            n,
-            &labels,
-            &config.model.logistic,
-        )?),
-    };
+    // Customer ids keep each customer's snapshot rows on one side of early stopping.
+    let customers: Vec<String> = fit_sets
+        .iter()
+        .flat_map(|s| s.customers.iter().cloned())
+        .collect();
+    let (estimator, gbdt_report) = fit_estimator(
+        &config.model,
+        &rows,
+        n,
+        &labels,
+        Some(&customers),
+        config.seed,
+    )?;
     let calibration = if calibrating {
         let (cal_rows, cal_labels) = concat(&calibration_sets);
         Calibration::fit(

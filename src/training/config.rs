@@ -9,6 +9,7 @@ use crate::journey::Timestamp;
 use crate::models::calibration::CalibrationMethod;
 use crate::models::gbdt::GbdtParams;
 use crate::models::logistic::LogisticParams;
+use crate::models::tree::TreeParams;
 use crate::models::Role;
 
 /// A problem with a configuration, naming the key.
@@ -94,7 +95,7 @@ pub enum SnapshotSplit {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `gbdt` or `logistic`.
+    /// `gbdt`, `logistic` or `tree`.
     pub algorithm: Algorithm,
     /// `none`, `platt` or `isotonic`; fitted on the last training snapshot, the model on the rest.
     #[serde(default = "default_calibration")]
@@ -105,6 +106,9 @@ pub struct ModelConfig {
     /// Logistic-regression parameters.
     #[serde(default)]
     pub logistic: LogisticParams,
+    /// Decision-tree parameters.
+    #[serde(default)]
+    pub tree: TreeParams,
 }
 
 fn default_calibration() -> CalibrationMethod {
@@ -119,6 +123,8 @@ pub enum Algorithm {
     Gbdt,
     /// Logistic regression (simple, explainable).
     Logistic,
+    /// One decision tree (simple, explainable: a few readable rules).
+    Tree,
 }
 
 impl std::str::FromStr for Algorithm {
@@ -127,8 +133,9 @@ impl std::str::FromStr for Algorithm {
         match s {
             "gbdt" => Ok(Algorithm::Gbdt),
             "logistic" => Ok(Algorithm::Logistic),
+            "tree" => Ok(Algorithm::Tree),
             other => Err(format!(
-                "unknown algorithm '{other}' (expected gbdt or logistic)"
+                "unknown algorithm '{other}' (expected gbdt, logistic or tree)"
             )),
         }
     }
@@ -220,6 +227,10 @@ impl ChurnConfig {
             .map_err(|e| format!("model.{e}"))?;
         self.model
             .logistic
+            .validate()
+            .map_err(|e| format!("model.{e}"))?;
+        self.model
+            .tree
             .validate()
             .map_err(|e| format!("model.{e}"))?;
         let parse = |key: &str, text: &str| {

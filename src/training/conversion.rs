@@ -780,11 +780,12 @@ pub fn train(
             "split.calibration_from: the calibration period has no decision points".into(),
         ));
     }
-    let estimator = fit_estimator(
+    let (estimator, _) = fit_estimator(
         &config.model,
         &data.train.rows,
         width,
         &data.train.labels,
+        Some(&data.train.customers),
         config.seed,
     )?;
     let calibration = if calibrating {

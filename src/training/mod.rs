@@ -10,9 +10,10 @@ pub mod sentiment;
 use crate::decision::Catalog;
 use crate::features::{FeatureSpec, TextScorer};
 use crate::journey::{CustomerTable, JourneyError};
-use crate::models::gbdt::GbdtModel;
+use crate::models::gbdt::{GbdtFitReport, GbdtModel};
 use crate::models::logistic::LogisticModel;
 use crate::models::sentiment::NamedSentimentModel;
+use crate::models::tree::TreeModel;
 use crate::models::{Estimator, ModelError};
 use config::{Algorithm, DataConfig, ModelConfig};
 
@@ -93,23 +94,34 @@ impl TabularInputs {
     }
 }
 
-/// Fits the configured algorithm on a row-major matrix.
+/// Fits the configured algorithm on a row-major matrix. `groups` (a customer id per row) keeps
+/// each customer's rows on one side of the GBDT's early-stopping validation split.
 pub fn fit_estimator(
     model: &ModelConfig,
     rows: &[f32],
     n_features: usize,
     labels: &[bool],
+    groups: Option<&[String]>,
     seed: u64,
-) -> Result<Estimator, ModelError> {
+) -> Result<(Estimator, Option<GbdtFitReport>), ModelError> {
     Ok(match model.algorithm {
         Algorithm::Gbdt => {
-            Estimator::Gbdt(GbdtModel::fit(rows, n_features, labels, &model.gbdt, seed)?)
+            let (fitted, report) =
+                GbdtModel::fit_grouped(rows, n_features, labels, groups, &model.gbdt, seed)?;
+            (Estimator::Gbdt(fitted), Some(report))
         }
-        Algorithm::Logistic => Estimator::Logistic(LogisticModel::fit(
-            rows,
-            n_features,
-            labels,
-            &model.logistic,
-        )?),
+        Algorithm::Logistic => (
+            Estimator::Logistic(LogisticModel::fit(
+                rows,
+                n_features,
+                labels,
+                &model.logistic,
+            )?),
+            None,
+        ),
+        Algorithm::Tree => (
+            Estimator::Tree(TreeModel::fit(rows, n_features, labels, &model.tree)?),
+            None,
+        ),
     })
 }
