@@ -6,5 +6,7 @@ pub mod features;
 pub mod fnv;
 pub mod journey;
 pub mod models;
+pub mod server;
 pub mod simulator;
+pub mod store;
 pub mod training;

@@ -6,6 +6,7 @@ mod inspect;
 mod models;
 mod progress;
 mod sentiment;
+mod serve;
 mod train;
 
 use std::process::ExitCode;
@@ -28,12 +29,14 @@ enum Command {
     Inspect(inspect::Args),
     /// Compute the point-in-time feature matrix (one row per customer, or per decision point).
     Features(features::Args),
-    /// Train a model from a config in training/ (churn, sentiment) and write its artifact.
+    /// Train a model from a config in training/ (churn, conversion, sentiment) and write its artifact.
     Train(train::Args),
     /// Show or compare trained model artifacts.
     Models(models::Args),
     /// Score one text per line (file or standard input): P(positive), one per line.
     Sentiment(sentiment::Args),
+    /// Serve decisions over HTTP (models, policies, decision log, profile store).
+    Serve(serve::Args),
 }
 
 /// Runs one subcommand; `Ok` carries the exit code (inspect exits 1 when rows have problems).
@@ -45,5 +48,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(args).map(|_| ExitCode::SUCCESS),
         Command::Models(args) => models::run(args).map(|_| ExitCode::SUCCESS),
         Command::Sentiment(args) => sentiment::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run(args).map(|_| ExitCode::SUCCESS),
     }
 }

@@ -498,6 +498,11 @@ impl Engine {
         &self.store
     }
 
+    /// A shared handle on the store, for work moved off the request thread.
+    pub fn store_handle(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
+    }
+
     /// The limits.
     pub fn limits(&self) -> &Limits {
         &self.limits

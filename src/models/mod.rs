@@ -6,6 +6,7 @@ pub mod calibration;
 pub mod gbdt;
 pub mod logistic;
 pub mod onnx;
+pub mod registry;
 pub mod sentiment;
 pub mod tree;
 

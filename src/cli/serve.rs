@@ -1,0 +1,57 @@
+//! `nextbest serve`: the decision service.
+
+use std::path::PathBuf;
+
+use nextbest::server::{self, ServeConfig};
+
+/// Arguments of `nextbest serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (TOML; every key optional). Environment variables `NEXTBEST_*`
+    /// override it, flags override both.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address and port to listen on.
+    #[arg(long)]
+    bind: Option<String>,
+    /// SQLite database of decisions, outcomes and profiles.
+    #[arg(long)]
+    database: Option<PathBuf>,
+    /// Folder of policy files.
+    #[arg(long)]
+    policies: Option<PathBuf>,
+    /// Action catalog.
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+    /// Worker threads.
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut config = ServeConfig::load(args.config.as_deref()).map_err(anyhow::Error::msg)?;
+    if let Some(bind) = args.bind {
+        config.bind = bind;
+    }
+    if let Some(database) = args.database {
+        config.database = database;
+    }
+    if let Some(policies) = args.policies {
+        config.policies = policies;
+    }
+    if let Some(catalog) = args.catalog {
+        config.catalog = catalog;
+    }
+    if args.workers.is_some() {
+        config.workers = args.workers;
+    }
+    config.validate().map_err(anyhow::Error::msg)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    actix_web::rt::System::new().block_on(server::run(config))?;
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! The models a decision uses, loaded and checked together: churn, conversion (uplift) and
+//! sentiment. The service holds one `ModelSet` and swaps it whole on reload, so a request never
+//! sees a mix of old and new models.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::artifact::LoadedModel;
+use super::sentiment::NamedSentimentModel;
+use super::{Artifact, Manifest, ModelError, Role, Scorer, TabularModel};
+use crate::features::FeatureSpec;
+
+/// Where the models of a set are (any may be absent).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPaths {
+    /// Churn artifact folder.
+    #[serde(default)]
+    pub churn: Option<PathBuf>,
+    /// Conversion (uplift) artifact folder.
+    #[serde(default)]
+    pub conversion: Option<PathBuf>,
+    /// Sentiment artifact folder.
+    #[serde(default)]
+    pub sentiment: Option<PathBuf>,
+}
+
+impl ModelPaths {
+    /// The committed defaults under `dir` (`models/` in the repository): each folder that exists.
+    pub fn defaults_in(dir: &Path) -> Self {
+        let existing = |name: &str| {
+            let path = dir.join(name);
+            path.join(super::artifact::MANIFEST_FILE)
+                .exists()
+                .then_some(path)
+        };
+        ModelPaths {
+            churn: existing("churn"),
+            conversion: existing("conversion"),
+            sentiment: existing("sentiment"),
+        }
+    }
+}
+
+/// A tabular model with its manifest.
+pub struct ServedModel {
+    /// Folder it was loaded from.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Scores rows (native or ONNX).
+    pub scorer: TabularModel,
+}
+
+impl ServedModel {
+    fn load(dir: &Path, role: Role) -> Result<Self, ModelError> {
+        let artifact = Artifact::load(dir)?;
+        if artifact.manifest.role != role {
+            return Err(ModelError::Invalid {
+                path: dir.join(super::artifact::MANIFEST_FILE),
+                problem: format!(
+                    "role: expected a {} model, found a {} model",
+                    role.as_str(),
+                    artifact.manifest.role.as_str()
+                ),
+            });
+        }
+        let scorer = match artifact.model {
+            LoadedModel::Tabular(model) => model,
+            LoadedModel::Sentiment(_) => {
+                return Err(ModelError::Invalid {
+                    path: dir.to_path_buf(),
+                    problem: "a sentiment model cannot score feature rows".into(),
+                })
+            }
+        };
+        Ok(ServedModel {
+            dir: dir.to_path_buf(),
+            manifest: artifact.manifest,
+            scorer,
+        })
+    }
+
+    fn spec(&self) -> Result<&FeatureSpec, ModelError> {
+        self.manifest
+            .features
+            .as_ref()
+            .ok_or_else(|| ModelError::FeatureMismatch {
+                path: self.dir.clone(),
+                problem: "the model lists no features".into(),
+            })
+    }
+
+    /// `role/version (algorithm, backend)`.
+    pub fn version(&self) -> String {
+        format!(
+            "{}/{}",
+            self.manifest.role.as_str(),
+            self.manifest.version
+        )
+    }
+}
+
+/// A conversion model: P(convert | features, action) for each treatment and for no action.
+pub struct UpliftModel {
+    /// The model and manifest.
+    pub model: ServedModel,
+    /// Treatment ids in indicator order.
+    pub treatments: Vec<String>,
+    index: FxHashMap<String, usize>,
+}
+
+impl UpliftModel {
+    /// Whether the model knows this action.
+    pub fn knows(&self, action_id: &str) -> bool {
+        self.index.contains_key(action_id)
+    }
+
+    /// P(convert) under no action and under each of `actions` (unknown ones get `None`), in one
+    /// batched call.
+    pub fn score(
+        &self,
+        features: &[f32],
+        actions: &[&str],
+    ) -> Result<(f64, Vec<Option<f64>>), ModelError> {
+        let k = self.treatments.len();
+        let width = features.len() + k;
+        let known: Vec<Option<usize>> = actions
+            .iter()
+            .map(|a| self.index.get(*a).copied())
+            .collect();
+        let mut rows = Vec::with_capacity(width * (1 + known.len()));
+        let mut push = |treatment: Option<usize>| {
+            rows.extend_from_slice(features);
+            rows.extend((0..k).map(|t| if Some(t) == treatment { 1.0 } else { 0.0 }));
+        };
+        push(None);
+        for t in known.iter().flatten() {
+            push(Some(*t));
+        }
+        let p = self.model.scorer.predict_proba(&rows, width)?;
+        let mut next = p.iter().skip(1).copied();
+        let per_action = known
+            .iter()
+            .map(|t| t.and_then(|_| next.next()))
+            .collect();
+        Ok((p.first().copied().unwrap_or(0.0), per_action))
+    }
+}
+
+/// The models one decision uses, checked to share one feature spec.
+pub struct ModelSet {
+    /// The feature spec every tabular model expects.
+    pub spec: Option<FeatureSpec>,
+    /// P(churn).
+    pub churn: Option<ServedModel>,
+    /// P(convert | action).
+    pub conversion: Option<UpliftModel>,
+    /// P(positive) of text; also fills the sentiment feature slots.
+    pub sentiment: Option<NamedSentimentModel>,
+    /// Where they came from.
+    pub paths: ModelPaths,
+}
+
+/// One loaded model, for listings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Role.
+    pub role: Role,
+    /// Version (creation time).
+    pub version: String,
+    /// Algorithm.
+    pub algorithm: String,
+    /// Backend.
+    pub backend: super::Backend,
+    /// Folder.
+    pub path: String,
+    /// Number of input features, for tabular models.
+    pub features: Option<usize>,
+    /// Treatments, for conversion models.
+    pub treatments: Option<Vec<String>>,
+}
+
+impl ModelSet {
+    /// Loads and cross-checks the models: the tabular models must expect the same features, and
+    /// those features must have been computed with the sentiment model being loaded (or none).
+    pub fn load(paths: &ModelPaths) -> Result<Self, ModelError> {
+        let churn = paths
+            .churn
+            .as_deref()
+            .map(|p| ServedModel::load(p, Role::Churn))
+            .transpose()?;
+        let conversion = paths
+            .conversion
+            .as_deref()
+            .map(|p| -> Result<UpliftModel, ModelError> {
+                let model = ServedModel::load(p, Role::Conversion)?;
+                let treatments = model.manifest.treatments.clone().ok_or_else(|| {
+                    ModelError::Invalid {
+                        path: p.join(super::artifact::MANIFEST_FILE),
+                        problem: "treatments: a conversion model must list its treatments".into(),
+                    }
+                })?;
+                let index = treatments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t.clone(), i))
+                    .collect();
+                Ok(UpliftModel {
+                    model,
+                    treatments,
+                    index,
+                })
+            })
+            .transpose()?;
+        let sentiment = paths
+            .sentiment
+            .as_deref()
+            .map(|dir| -> Result<NamedSentimentModel, ModelError> {
+                let artifact = Artifact::load(dir)?;
+                match artifact.model {
+                    LoadedModel::Sentiment(model) => Ok(NamedSentimentModel {
+                        model,
+                        name: format!("sentiment/{}", artifact.manifest.version),
+                    }),
+                    LoadedModel::Tabular(_) => Err(ModelError::Invalid {
+                        path: dir.to_path_buf(),
+                        problem: format!(
+                            "role: expected a sentiment model, found a {} model",
+                            artifact.manifest.role.as_str()
+                        ),
+                    }),
+                }
+            })
+            .transpose()?;
+        let mut spec: Option<FeatureSpec> = None;
+        for model in churn.iter().chain(conversion.iter().map(|c| &c.model)) {
+            let own = model.spec()?;
+            match &spec {
+                None => spec = Some(own.clone()),
+                Some(first) if first != own => {
+                    return Err(ModelError::FeatureMismatch {
+                        path: model.dir.clone(),
+                        problem: "its feature spec differs from the other tabular model's (retrain both on the same data and spec)".into(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(spec) = &spec {
+            let loaded = sentiment.as_ref().map(|s| s.name.clone());
+            if let Some(wanted) = &spec.sentiment_model {
+                if loaded.as_ref() != Some(wanted) {
+                    let holder = churn
+                        .as_ref()
+                        .map(|c| c.dir.clone())
+                        .or_else(|| conversion.as_ref().map(|c| c.model.dir.clone()))
+                        .unwrap_or_default();
+                    return Err(ModelError::FeatureMismatch {
+                        path: holder,
+                        problem: format!(
+                            "its sentiment features come from {wanted}, but the sentiment model loaded is {}",
+                            loaded.as_deref().unwrap_or("none")
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(ModelSet {
+            spec,
+            churn,
+            conversion,
+            sentiment,
+            paths: paths.clone(),
+        })
+    }
+
+    /// Version of every loaded model by role.
+    pub fn versions(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(m) = &self.churn {
+            out.push(("churn".into(), m.manifest.version.clone()));
+        }
+        if let Some(m) = &self.conversion {
+            out.push(("conversion".into(), m.model.manifest.version.clone()));
+        }
+        if let Some(m) = &self.sentiment {
+            out.push((
+                "sentiment".into(),
+                m.name.trim_start_matches("sentiment/").to_string(),
+            ));
+        }
+        out
+    }
+
+    /// A listing of the loaded models.
+    pub fn info(&self) -> Vec<ModelInfo> {
+        let tabular = |m: &ServedModel| ModelInfo {
+            role: m.manifest.role,
+            version: m.manifest.version.clone(),
+            algorithm: m.manifest.algorithm.clone(),
+            backend: m.manifest.backend,
+            path: m.dir.display().to_string(),
+            features: m.manifest.features.as_ref().map(FeatureSpec::len),
+            treatments: m.manifest.treatments.clone(),
+        };
+        let mut out: Vec<ModelInfo> = self.churn.iter().map(tabular).collect();
+        out.extend(self.conversion.iter().map(|c| tabular(&c.model)));
+        if let (Some(s), Some(dir)) = (&self.sentiment, &self.paths.sentiment) {
+            out.push(ModelInfo {
+                role: Role::Sentiment,
+                version: s.name.trim_start_matches("sentiment/").to_string(),
+                algorithm: "hashed_logistic".into(),
+                backend: super::Backend::Native,
+                path: dir.display().to_string(),
+                features: None,
+                treatments: None,
+            });
+        }
+        out
+    }
+}
+
+/// A model set shared by request handlers and swapped whole on reload.
+pub type SharedModels = Arc<ModelSet>;

@@ -1,0 +1,148 @@
+//! `nextbest serve` configuration: defaults, then a TOML file, then `NEXTBEST_*` environment
+//! variables, then command-line flags (each overrides the one before).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::engine::Limits;
+use crate::models::registry::ModelPaths;
+
+/// Everything `serve` needs. Every key is optional in the file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address and port (`127.0.0.1:8080`).
+    pub bind: String,
+    /// Worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Bearer token required by writes (`/v1/events`, `/v1/models/reload`); none = open.
+    /// Prefer the `NEXTBEST_API_TOKEN` environment variable to writing it in a file.
+    pub api_token: Option<String>,
+    /// Model artifact folders.
+    pub models: ModelPaths,
+    /// Action catalog (TOML or JSON).
+    pub catalog: PathBuf,
+    /// Folder of policy files.
+    pub policies: PathBuf,
+    /// Policy used when a request names none.
+    pub default_policy: String,
+    /// SQLite database of decisions, outcomes and profiles (created if missing).
+    pub database: PathBuf,
+    /// Journey events kept per customer in the profile store.
+    pub max_events_per_customer: usize,
+    /// Record each logged decision's chosen actions as exposures in the customer's profile.
+    pub record_exposures: bool,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            bind: "127.0.0.1:8080".into(),
+            workers: None,
+            max_body_bytes: 1 << 20,
+            api_token: None,
+            models: ModelPaths::defaults_in(Path::new("models")),
+            catalog: PathBuf::from("datasets/sample/catalog.toml"),
+            policies: PathBuf::from("policies"),
+            default_policy: "default".into(),
+            database: PathBuf::from("nextbest.db"),
+            max_events_per_customer: 1_000,
+            record_exposures: true,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Defaults, overridden by `file` (when given) and then by the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| {
+                    format!(
+                        "{}: {}",
+                        path.display(),
+                        e.to_string().trim().replace('\n', " ")
+                    )
+                })?
+            }
+            None => ServeConfig::default(),
+        };
+        config.apply_env(|key| std::env::var(key).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies `NEXTBEST_BIND`, `NEXTBEST_DATABASE`, `NEXTBEST_API_TOKEN`, `NEXTBEST_POLICIES`,
+    /// `NEXTBEST_CATALOG`, `NEXTBEST_DEFAULT_POLICY` and `NEXTBEST_WORKERS`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        if let Some(v) = var("NEXTBEST_BIND") {
+            self.bind = v;
+        }
+        if let Some(v) = var("NEXTBEST_DATABASE") {
+            self.database = v.into();
+        }
+        if let Some(v) = var("NEXTBEST_API_TOKEN") {
+            self.api_token = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = var("NEXTBEST_POLICIES") {
+            self.policies = v.into();
+        }
+        if let Some(v) = var("NEXTBEST_CATALOG") {
+            self.catalog = v.into();
+        }
+        if let Some(v) = var("NEXTBEST_DEFAULT_POLICY") {
+            self.default_policy = v;
+        }
+        if let Some(v) = var("NEXTBEST_WORKERS") {
+            self.workers = Some(
+                v.parse()
+                    .map_err(|_| format!("NEXTBEST_WORKERS: not a number: '{v}'"))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks ranges; the message starts with the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "bind: expected ADDRESS:PORT such as 127.0.0.1:8080, got '{}'",
+                self.bind
+            ));
+        }
+        if self.workers == Some(0) {
+            return Err("workers: must be at least 1".into());
+        }
+        if !(1024..=256 << 20).contains(&self.max_body_bytes) {
+            return Err(format!(
+                "max_body_bytes: must be within 1 KiB..=256 MiB, got {}",
+                self.max_body_bytes
+            ));
+        }
+        if self.max_events_per_customer == 0 {
+            return Err("max_events_per_customer: must be at least 1".into());
+        }
+        let l = &self.limits;
+        for (key, value) in [
+            ("limits.max_candidates", l.max_candidates),
+            ("limits.max_history", l.max_history),
+            ("limits.max_string_chars", l.max_string_chars),
+            ("limits.max_actions", l.max_actions),
+            ("limits.max_batch", l.max_batch),
+            ("limits.max_events", l.max_events),
+        ] {
+            if value == 0 {
+                return Err(format!("{key}: must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}

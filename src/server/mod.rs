@@ -1,0 +1,227 @@
+//! `nextbest serve`: the HTTP decision service (actix-web). A thin layer: [`routes`] holds one
+//! module per resource whose handlers parse, call the library ([`crate::decision::engine`],
+//! [`crate::store`], [`crate::models::registry`]) and map errors ([`error`]).
+
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Service;
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+pub use config::ServeConfig;
+use error::ApiError;
+use metrics::Metrics;
+
+use crate::decision::engine::{DecisionResponse, Engine, EngineParts};
+use crate::decision::{Catalog, PolicySet};
+use crate::models::registry::ModelSet;
+use crate::store::{Store, StoreConfig};
+
+/// What every handler sees.
+pub struct AppState {
+    /// The decision engine (models, catalog, policies, store).
+    pub engine: Engine,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Bearer token for writes, when configured.
+    pub api_token: Option<String>,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// Counts a decision's chosen actions and its engine time.
+    pub fn observe(&self, response: &DecisionResponse) {
+        let m = &self.metrics;
+        m.decision_latency
+            .with_label_values(&[response.policy.as_str()])
+            .observe(response.latency_us as f64 / 1e6);
+        for action in &response.decision.actions {
+            m.decisions
+                .with_label_values(&[response.policy.as_str(), action.action_id.as_str()])
+                .inc();
+        }
+    }
+
+    /// Counts an error response by code.
+    pub fn count_error(&self, code: &str) {
+        self.metrics.errors.with_label_values(&[code]).inc();
+    }
+
+    /// Copies the decision log's counters into the metrics.
+    pub fn refresh_store_metrics(&self) {
+        let s = self.engine.store().stats();
+        let gauge = |name: &str, value: u64| {
+            self.metrics
+                .store
+                .with_label_values(&[name])
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        gauge("accepted", s.decisions_accepted);
+        gauge("written", s.decisions_written);
+        gauge("lost", s.decisions_lost);
+        gauge("rejected_overloaded", s.decisions_rejected_overloaded);
+        gauge("queue_depth", s.queue_depth);
+        gauge("profile_cache_hits", s.profile_cache_hits);
+        gauge("profile_cache_misses", s.profile_cache_misses);
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// A part failed to load.
+    #[error("{what}: {cause}")]
+    Load {
+        /// Which part.
+        what: String,
+        /// Why.
+        cause: String,
+    },
+    /// The socket or the server failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Loads models, catalog, policies and the database as configured.
+pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
+    let load = |what: &str, cause: String| ServeError::Load {
+        what: what.to_string(),
+        cause,
+    };
+    let models = ModelSet::load(&config.models).map_err(|e| load("models", e.to_string()))?;
+    let catalog = Catalog::load(&config.catalog).map_err(|e| load("catalog", e.to_string()))?;
+    let policies =
+        PolicySet::load_dir(&config.policies).map_err(|e| load("policies", e.to_string()))?;
+    let store_config = StoreConfig {
+        max_events_per_customer: config.max_events_per_customer,
+        ..StoreConfig::default()
+    };
+    let store = Store::open_with(&config.database, &store_config)
+        .map_err(|e| load("database", e.to_string()))?;
+    let engine = Engine::new(EngineParts {
+        models,
+        catalog,
+        policies,
+        default_policy: config.default_policy.clone(),
+        store: Arc::new(store),
+        limits: config.limits.clone(),
+        record_exposures: config.record_exposures,
+    })
+    .map_err(|e| ServeError::Config(e.to_string()))?;
+    // Check the loaded models against the catalog once, as a reload would.
+    engine
+        .reload(None)
+        .map_err(|e| load("models", e.to_string()))?;
+    Ok(AppState {
+        engine,
+        metrics: Metrics::new().map_err(|e| load("metrics", e.to_string()))?,
+        api_token: config.api_token.clone(),
+        max_body_bytes: config.max_body_bytes,
+    })
+}
+
+/// Builds the app for a state (also used by tests through `actix_web::test`).
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .configure(routes::configure)
+        .default_service(web::to(|| async {
+            HttpResponse::NotFound().json(error::ErrorBody {
+                code: "not_found".into(),
+                message: "no such route (see /openapi.json)".into(),
+                field: None,
+            })
+        }))
+        .wrap_fn(|req, service| {
+            let route = req
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_string());
+            let method = req.method().to_string();
+            let state = req.app_data::<web::Data<AppState>>().cloned();
+            let started = Instant::now();
+            let response = service.call(req);
+            async move {
+                let response = response.await?;
+                if let Some(state) = state {
+                    let status = response.status();
+                    state
+                        .metrics
+                        .requests
+                        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+                        .inc();
+                    state
+                        .metrics
+                        .latency
+                        .with_label_values(&[route.as_str()])
+                        .observe(started.elapsed().as_secs_f64());
+                    if let Some(api) = response
+                        .response()
+                        .error()
+                        .and_then(|e| e.as_error::<ApiError>())
+                    {
+                        state.count_error(&api.body.code);
+                        if status.is_server_error() {
+                            tracing::error!(route, code = %api.body.code, message = %api.body.message, "request failed");
+                        } else {
+                            tracing::debug!(route, code = %api.body.code, message = %api.body.message, "request refused");
+                        }
+                    }
+                }
+                Ok(response)
+            }
+        })
+}
+
+/// Serves until SIGINT/SIGTERM, then drains in-flight requests and flushes the decision log.
+pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
+    let state = web::Data::new(build_state(&config)?);
+    let models = state.engine.models();
+    tracing::info!(
+        bind = %config.bind,
+        models = ?models.versions(),
+        policies = ?state.engine.policies().names().collect::<Vec<_>>(),
+        default_policy = %config.default_policy,
+        database = %config.database.display(),
+        auth = state.api_token.is_some(),
+        "nextbest serve starting"
+    );
+    let shared = state.clone();
+    let mut server = HttpServer::new(move || app(shared.clone()))
+        .bind(&config.bind)
+        .map_err(|e| ServeError::Config(format!("bind {}: {e}", config.bind)))?
+        .shutdown_timeout(10);
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    server.run().await?;
+    tracing::info!("stopped accepting requests; flushing the decision log");
+    state
+        .engine
+        .store()
+        .flush()
+        .map_err(|e| ServeError::Load {
+            what: "database".into(),
+            cause: e.to_string(),
+        })?;
+    tracing::info!("decision log flushed; bye");
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! `POST /v1/decisions` and `POST /v1/decisions/batch`.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::read_body;
+use crate::decision::engine::{DecisionRequest, DecisionResponse};
+use crate::server::error::{parse_json, ApiError, ErrorBody};
+use crate::server::AppState;
+
+/// Decide for one customer.
+#[utoipa::path(
+    post,
+    path = "/v1/decisions",
+    request_body = DecisionRequest,
+    responses(
+        (status = 200, description = "Ranked actions with components and propensities", body = DecisionResponse),
+        (status = 400, description = "A field is invalid; `field` names it", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 503, description = "The decision log is overloaded", body = ErrorBody)
+    )
+)]
+pub async fn decide(
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.max_body_bytes).await?;
+    let request: DecisionRequest = parse_json(&body)?;
+    let response = state.engine.decide(&request)?;
+    state.observe(&response);
+    Ok(HttpResponse::Ok().json(response))
+}
+
+/// Many decisions in one call.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The decisions to make (at most `limits.max_batch`).
+    pub requests: Vec<DecisionRequest>,
+}
+
+/// One item of a batch answer: a decision or an error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum BatchItem {
+    /// The decision.
+    Decision(Box<DecisionResponse>),
+    /// Why this item failed (the others are unaffected).
+    Error {
+        /// The error.
+        error: ErrorBody,
+    },
+}
+
+/// Answers of a batch, in request order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BatchResponse {
+    /// One item per request.
+    pub results: Vec<BatchItem>,
+    /// Items that failed.
+    pub errors: usize,
+}
+
+/// Decide for many customers; an invalid item fails alone, with its field named
+/// (`requests[3].candidates[0]`).
+#[utoipa::path(
+    post,
+    path = "/v1/decisions/batch",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "One result per request, in order", body = BatchResponse),
+        (status = 400, description = "The batch itself is invalid", body = ErrorBody)
+    )
+)]
+pub async fn decide_batch(
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.max_body_bytes).await?;
+    let batch: BatchRequest = parse_json(&body)?;
+    let max = state.engine.limits().max_batch;
+    if batch.requests.len() > max {
+        return Err(ApiError::bad_field(
+            "too_many",
+            "requests",
+            format!("at most {max} decisions per batch"),
+        ));
+    }
+    let mut errors = 0;
+    let results = batch
+        .requests
+        .iter()
+        .enumerate()
+        .map(
+            |(i, request)| match state.engine.decide_at(request, &format!("requests[{i}].")) {
+                Ok(response) => {
+                    state.observe(&response);
+                    BatchItem::Decision(Box::new(response))
+                }
+                Err(e) => {
+                    errors += 1;
+                    let error = ApiError::from(e);
+                    state.count_error(&error.body.code);
+                    BatchItem::Error { error: error.body }
+                }
+            },
+        )
+        .collect();
+    Ok(HttpResponse::Ok().json(BatchResponse { results, errors }))
+}

@@ -1,0 +1,85 @@
+//! `POST /v1/events`: journey events into the profile store.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{authorize, read_body};
+use crate::decision::engine::{event_from_payload, EventPayload};
+use crate::journey::Event;
+use crate::server::error::{parse_json, ApiError, ErrorBody};
+use crate::server::AppState;
+
+/// Events to ingest.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsRequest {
+    /// The events, each with its `customer_id`.
+    pub events: Vec<EventPayload>,
+}
+
+/// What was stored.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventsResponse {
+    /// Events stored.
+    pub accepted: usize,
+    /// Distinct customers among them.
+    pub customers: usize,
+}
+
+/// Ingest journey events. All or nothing: one invalid event rejects the call, naming it.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    request_body = EventsRequest,
+    responses(
+        (status = 200, description = "Stored", body = EventsResponse),
+        (status = 400, description = "An event is invalid; `field` names it", body = ErrorBody),
+        (status = 401, description = "A token is configured and missing", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub async fn ingest(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&state, &request)?;
+    let body = read_body(payload, state.max_body_bytes).await?;
+    let parsed: EventsRequest = parse_json(&body)?;
+    let limits = state.engine.limits();
+    if parsed.events.len() > limits.max_events {
+        return Err(ApiError::bad_field(
+            "too_many",
+            "events",
+            format!("at most {} events per call", limits.max_events),
+        ));
+    }
+    let events = parsed
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| event_from_payload(e, None, &format!("events[{i}]"), limits))
+        .collect::<Result<Vec<Event>, _>>()?;
+    let customers = events
+        .iter()
+        .map(|e| e.customer_id.as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let store = state.engine.store_handle();
+    let accepted = events.len();
+    // Appending waits for a SQLite transaction: off the request thread.
+    web::block(move || store.append_events(&events))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+                None,
+            )
+        })??;
+    Ok(HttpResponse::Ok().json(EventsResponse {
+        accepted,
+        customers,
+    }))
+}

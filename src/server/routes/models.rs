@@ -1,0 +1,81 @@
+//! `GET /v1/models` and `POST /v1/models/reload`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use super::{authorize, read_body};
+use crate::models::registry::{ModelInfo, ModelPaths};
+use crate::server::error::{parse_json, ApiError, ErrorBody};
+use crate::server::AppState;
+
+/// The models serving now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModelsResponse {
+    /// One entry per loaded model.
+    #[schema(value_type = Vec<Object>)]
+    pub models: Vec<ModelInfo>,
+}
+
+/// List the models serving now.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    responses((status = 200, description = "Loaded models", body = ModelsResponse))
+)]
+pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(ModelsResponse {
+        models: state.engine.models().info(),
+    })
+}
+
+/// Load models again (from the same folders, or from those in the body:
+/// `{"churn": "models/churn_onnx"}`), check them, and swap them in atomically. A broken or
+/// mismatched artifact is refused and the old models keep serving.
+#[utoipa::path(
+    post,
+    path = "/v1/models/reload",
+    responses(
+        (status = 200, description = "The new models serve", body = ModelsResponse),
+        (status = 401, description = "A token is configured and missing", body = ErrorBody),
+        (status = 422, description = "Refused; the old models keep serving", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reload(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&state, &request)?;
+    let body = read_body(payload, state.max_body_bytes).await?;
+    let paths: Option<ModelPaths> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(parse_json(&body)?)
+    };
+    let engine = state.clone();
+    let result = web::block(move || engine.engine.reload(paths.as_ref()))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+                None,
+            )
+        })?;
+    match result {
+        Ok(models) => {
+            state.metrics.reloads.with_label_values(&["ok"]).inc();
+            tracing::info!(models = ?models.versions(), "models reloaded");
+            Ok(HttpResponse::Ok().json(ModelsResponse {
+                models: models.info(),
+            }))
+        }
+        Err(e) => {
+            state.metrics.reloads.with_label_values(&["refused"]).inc();
+            tracing::warn!(error = %e, "model reload refused; the old models keep serving");
+            Err(ApiError::from(e))
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! `GET /v1/policies`.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+
+use crate::server::AppState;
+
+/// One policy.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyInfo {
+    /// Name, as requests give it.
+    pub name: String,
+    /// Whether requests without a policy get this one.
+    pub default: bool,
+    /// The full policy (eligibility, contact, arbitration, exploration).
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+}
+
+/// The policies.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PoliciesResponse {
+    /// Every loaded policy, by name.
+    pub policies: Vec<PolicyInfo>,
+}
+
+/// List the decision policies.
+#[utoipa::path(
+    get,
+    path = "/v1/policies",
+    responses((status = 200, description = "Policies", body = PoliciesResponse))
+)]
+pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+    let engine = &state.engine;
+    let policies = engine
+        .policies()
+        .iter()
+        .map(|p| PolicyInfo {
+            name: p.name().to_string(),
+            default: p.name() == engine.default_policy(),
+            spec: serde_json::to_value(p.spec()).unwrap_or_default(),
+        })
+        .collect();
+    HttpResponse::Ok().json(PoliciesResponse { policies })
+}
