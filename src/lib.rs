@@ -7,4 +7,5 @@ pub mod fnv;
 pub mod journey;
 pub mod models;
 pub mod simulator;
+pub mod store;
 pub mod training;
