@@ -150,7 +150,9 @@ impl Store {
 
     /// Stores an outcome, synchronously. Errors: `invalid_outcome` (bad field, or an
     /// `action_id` that is not one of the decision's actions), `unknown_decision` when no
-    /// decision with that id was logged or queued before this call, `store_io`.
+    /// decision with that id was logged or queued before this call, `store_io`. An outcome
+    /// dated before its decision is accepted (client and service clocks differ); attribution
+    /// windows are the analysis's business.
     pub fn record_outcome(&self, outcome: OutcomeRecord) -> Result<(), StoreError> {
         outcome.validate()?;
         self.send_and_wait(|reply| Message::Outcome(Box::new(outcome), reply))

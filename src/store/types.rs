@@ -101,7 +101,8 @@ pub struct StoreConfig {
     /// Journey events kept per customer; older ones are pruned on write.
     pub max_events_per_customer: usize,
     /// Total events the in-memory profile cache may hold, summed over customers (each cached
-    /// profile also counts one for itself, so empty profiles are bounded too).
+    /// profile also counts one for itself, so empty profiles are bounded too). An event takes
+    /// about 200 bytes plus its text, so the default bounds the cache near 100 MB.
     pub profile_cache_events: usize,
     /// How long SQLite waits for a lock held by another connection before failing.
     pub busy_timeout: Duration,
@@ -114,7 +115,7 @@ impl Default for StoreConfig {
             batch_max: 1_024,
             batch_linger: Duration::from_millis(2),
             max_events_per_customer: 1_000,
-            profile_cache_events: 1_000_000,
+            profile_cache_events: 500_000,
             busy_timeout: Duration::from_secs(5),
         }
     }
