@@ -29,6 +29,11 @@
 //! [`Store::decision`] flushes and looks again before answering "none", so a decision is
 //! readable as soon as `record_decision` has returned. [`Store::history`] serves hot
 //! profiles from memory without SQL.
+//!
+//! # From async code
+//! `record_decision` and a cache hit of `history` only take short in-memory locks. Everything
+//! else blocks the calling thread on SQLite or on the writer: from an async handler, run it on
+//! a blocking pool (e.g. actix-web's `web::block`).
 
 mod error;
 mod profile_cache;
