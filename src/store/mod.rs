@@ -1,0 +1,298 @@
+//! The embedded state of the online decision service: the decision log, outcomes and customer
+//! profiles, in one SQLite file (WAL mode).
+//!
+//! # Writes
+//! One background thread owns the only write connection and applies a bounded FIFO queue in
+//! batches, one transaction per batch (flushed when [`StoreConfig::batch_max`] messages are
+//! gathered or [`StoreConfig::batch_linger`] has passed since the first). So:
+//!
+//! - [`Store::record_decision`] never blocks and never waits on the disk: it validates the
+//!   record and queues it, or answers `store_overloaded` at once when the queue is full. A
+//!   request path that must not stall cannot wait for room; shedding (or answering without a
+//!   log entry) is the caller's policy, and the refusal is counted in [`Store::stats`].
+//! - [`Store::record_outcome`] and [`Store::append_events`] go through the same queue and
+//!   return once committed. The queue's order is what lets an outcome sent right after its
+//!   decision find it, with no explicit flush.
+//! - [`Store::flush`] returns once everything queued before it is committed; dropping the
+//!   store (or [`Store::close`]) drains the queue and stops the writer.
+//!
+//! # Durability
+//! `synchronous=NORMAL` in WAL mode: a commit is written to the WAL but not fsynced, so a
+//! process crash loses nothing committed; a power cut or kernel crash can lose the commits
+//! since the last checkpoint. A decision is acknowledged when queued, not when committed: a
+//! crash (or `kill -9`) loses the decisions still in the queue — normally the last
+//! `batch_linger` plus one commit (a few ms), at worst a full queue when the disk has stalled.
+//! Outcomes and events are acknowledged only after their commit.
+//!
+//! # Reads
+//! Reads use a pool of separate connections and see committed data only;
+//! [`Store::decision`] flushes and looks again before answering "none", so a decision is
+//! readable as soon as `record_decision` has returned. [`Store::history`] serves hot
+//! profiles from memory without SQL.
+//!
+//! # From async code
+//! `record_decision` and a cache hit of `history` only take short in-memory locks. Everything
+//! else blocks the calling thread on SQLite or on the writer: from an async handler, run it on
+//! a blocking pool (e.g. actix-web's `web::block`).
+
+mod error;
+mod profile_cache;
+mod read;
+mod schema;
+mod types;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+pub use error::StoreError;
+pub use profile_cache::Profile;
+pub use schema::SCHEMA_VERSION;
+pub use types::{
+    DecisionRecord, ExperimentArm, LoggedAction, OutcomeRecord, StoreConfig, StoreCounts,
+    StoreStats, MAX_ID_CHARS, MAX_OUTCOME_TYPE_CHARS,
+};
+
+use crate::journey::Event;
+use profile_cache::ProfileCache;
+use read::ReadPool;
+use writer::{Counters, Message, Shared};
+
+/// The embedded store. `Send + Sync`: share one per process behind an `Arc`.
+pub struct Store {
+    path: PathBuf,
+    capacity: usize,
+    // `None` only while dropping: closing the queue is what tells the writer to finish.
+    sender: Option<SyncSender<Message>>,
+    writer: Option<JoinHandle<()>>,
+    readers: ReadPool,
+    shared: Arc<Shared>,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` with the default configuration.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with(path, &StoreConfig::default())
+    }
+
+    /// Opens (or creates) the store at `path`: WAL mode, schema created or migrated, writer
+    /// thread started. A file written by a newer nextbest (a higher schema version) or a file
+    /// that is not a SQLite database is refused with `store_schema`.
+    pub fn open_with(path: impl AsRef<Path>, config: &StoreConfig) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let config = config.sanitized();
+        let conn = schema::open_writer(&path, &config)?;
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            cache: ProfileCache::new(config.profile_cache_events),
+        });
+        let (sender, queue) = mpsc::sync_channel(config.queue_capacity);
+        let writer = writer::spawn(conn, queue, Arc::clone(&shared), &config)
+            .map_err(|e| StoreError::io("starting the writer thread", e))?;
+        Ok(Store {
+            readers: ReadPool::new(path.clone(), config.clone()),
+            path,
+            capacity: config.queue_capacity,
+            sender: Some(sender),
+            writer: Some(writer),
+            shared,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sender(&self) -> Result<&SyncSender<Message>, StoreError> {
+        self.sender.as_ref().ok_or_else(StoreError::writer_stopped)
+    }
+
+    /// Queues a decision for the log without blocking. Errors: `invalid_decision` (nothing
+    /// queued), `store_overloaded` when the queue is full, `store_io` if the writer has stopped.
+    /// A record whose `decision_id` was already logged is ignored (the first one is kept) and
+    /// counted in [`StoreStats::decisions_duplicate`].
+    pub fn record_decision(&self, record: DecisionRecord) -> Result<(), StoreError> {
+        record.validate()?;
+        let counters = &self.shared.counters;
+        // Counted before sending so that the writer can never count it written first.
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        match self.sender()?.try_send(Message::Decision(Box::new(record))) {
+            Ok(()) => Ok(()),
+            Err(refused) => {
+                counters.accepted.fetch_sub(1, Ordering::Relaxed);
+                match refused {
+                    TrySendError::Full(_) => {
+                        counters.rejected.fetch_add(1, Ordering::Relaxed);
+                        Err(StoreError::Overloaded {
+                            capacity: self.capacity,
+                        })
+                    }
+                    TrySendError::Disconnected(_) => Err(StoreError::writer_stopped()),
+                }
+            }
+        }
+    }
+
+    /// Queues a message and waits until the writer has committed it. Blocks while the queue
+    /// is full: these calls wait for the disk anyway, and are rare next to decisions.
+    fn send_and_wait(&self, make: impl FnOnce(writer::Reply) -> Message) -> Result<(), StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.sender()?
+            .send(make(reply))
+            .map_err(|_| StoreError::writer_stopped())?;
+        answer.recv().map_err(|_| StoreError::writer_stopped())?
+    }
+
+    /// Returns once every record queued before the call is committed. Fails with `store_io`
+    /// if records were lost (could not be written) since the last flush that reported it.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.send_and_wait(Message::Flush)
+    }
+
+    /// Stores an outcome, synchronously. Errors: `invalid_outcome` (bad field, or an
+    /// `action_id` that is not one of the decision's actions), `unknown_decision` when no
+    /// decision with that id was logged or queued before this call, `store_io`. An outcome
+    /// dated before its decision is accepted (client and service clocks differ); attribution
+    /// windows are the analysis's business.
+    pub fn record_outcome(&self, outcome: OutcomeRecord) -> Result<(), StoreError> {
+        outcome.validate()?;
+        self.send_and_wait(|reply| Message::Outcome(Box::new(outcome), reply))
+    }
+
+    /// Appends journey events to their customers' profiles, synchronously; each profile then
+    /// keeps only its latest [`StoreConfig::max_events_per_customer`] events. The batch is
+    /// validated first (`invalid_event` names the first bad event) and written all or nothing.
+    pub fn append_events(&self, events: &[Event]) -> Result<(), StoreError> {
+        for (index, event) in events.iter().enumerate() {
+            types::validate_event(index, event)?;
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        let events = events.to_vec();
+        self.send_and_wait(|reply| Message::Events(events, reply))
+    }
+
+    /// The logged decision with this id, if any. A decision still queued is flushed first, so
+    /// whatever `record_decision` accepted before this call is found.
+    pub fn decision(&self, decision_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
+        if let Some(found) = read::decision(&self.readers, decision_id)? {
+            return Ok(Some(found));
+        }
+        self.flush()?;
+        read::decision(&self.readers, decision_id)
+    }
+
+    /// The customer's latest `limit` committed decisions, newest first (call [`flush`] first
+    /// to include queued ones).
+    ///
+    /// [`flush`]: Store::flush
+    pub fn decisions_for(
+        &self,
+        customer_id: &str,
+        limit: usize,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        read::decisions_for(&self.readers, customer_id, limit)
+    }
+
+    /// The outcomes recorded against a decision, in the order they happened.
+    pub fn outcomes_for(&self, decision_id: &str) -> Result<Vec<OutcomeRecord>, StoreError> {
+        read::outcomes_for(&self.readers, decision_id)
+    }
+
+    /// The customer's kept journey events, oldest first (equal times in arrival order); empty
+    /// for an unknown customer. Served from memory when the profile is cached (no SQL and no
+    /// copy: the profile is shared), loaded and cached otherwise.
+    pub fn history(&self, customer_id: &str) -> Result<Profile, StoreError> {
+        let counters = &self.shared.counters;
+        let epoch = match self.shared.cache.get(customer_id) {
+            Ok(profile) => {
+                counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(profile);
+            }
+            Err(epoch) => epoch,
+        };
+        counters.cache_misses.fetch_add(1, Ordering::Relaxed);
+        let profile = Arc::new(read::history(&self.readers, customer_id)?);
+        self.shared
+            .cache
+            .insert_if_unchanged(customer_id, Arc::clone(&profile), epoch);
+        Ok(profile)
+    }
+
+    /// Row counts of the database (full counts: for tests and administration).
+    pub fn counts(&self) -> Result<StoreCounts, StoreError> {
+        read::counts(&self.readers)
+    }
+
+    /// The decision pipeline's counters since the store was opened.
+    pub fn stats(&self) -> StoreStats {
+        let c = &self.shared.counters;
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+        let accepted = load(&c.accepted);
+        let written = load(&c.written);
+        let duplicate = load(&c.duplicate);
+        let lost = load(&c.lost);
+        StoreStats {
+            decisions_accepted: accepted,
+            decisions_written: written,
+            decisions_duplicate: duplicate,
+            decisions_lost: lost,
+            decisions_rejected_overloaded: load(&c.rejected),
+            batches_committed: load(&c.batches),
+            queue_depth: accepted.saturating_sub(written + duplicate + lost),
+            queue_capacity: self.capacity as u64,
+            profile_cache_hits: load(&c.cache_hits),
+            profile_cache_misses: load(&c.cache_misses),
+            profiles_cached: self.shared.cache.len() as u64,
+        }
+    }
+
+    /// Drains the queue, stops the writer and reports whether everything was written: the
+    /// graceful shutdown. (Dropping the store drains and stops too, without the report.)
+    pub fn close(mut self) -> Result<(), StoreError> {
+        let flushed = self.flush();
+        self.shutdown();
+        flushed
+    }
+
+    fn shutdown(&mut self) {
+        // Closing the queue ends the writer once it has written what is queued.
+        self.sender = None;
+        if let Some(writer) = self.writer.take() {
+            // A writer that panicked has nothing left to report; its counters say what was lost.
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Store>();
+        assert_send_sync::<Arc<Store>>();
+    }
+}

@@ -1,0 +1,200 @@
+//! The in-memory cache of hot customer profiles, bounded by the number of events it holds.
+//!
+//! Eviction is two-generation (an approximation of LRU that needs no linked list): hits are
+//! served from `hot` or promoted into it from `cold`; when `hot` outgrows half the budget it
+//! becomes `cold` and the old `cold` is dropped. Whatever was not touched during one whole
+//! generation goes.
+//!
+//! Consistency with the database: the writer thread merges newly committed events into cached
+//! profiles and bumps a per-stripe epoch; a reader that loaded a profile from SQL caches it only
+//! if its stripe's epoch did not move during the load. A load that raced with a commit either
+//! sees the commit or is not cached, or is cached before the writer's merge and then merged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::fnv::Fnv1a;
+use crate::journey::Event;
+
+/// One customer's kept events, oldest first (ties in arrival order).
+pub type Profile = Arc<Vec<Event>>;
+
+/// Epoch stripes: enough that heavy ingestion rarely stops an unrelated load being cached.
+const STRIPES: usize = 1024;
+
+fn stripe(customer_id: &str) -> usize {
+    (Fnv1a::of(customer_id.as_bytes()) % STRIPES as u64) as usize
+}
+
+fn weight(profile: &Profile) -> usize {
+    profile.len() + 1
+}
+
+/// Merges `new` (in arrival order) into a profile sorted by time, keeping the latest `max`.
+pub(crate) fn merge_events(profile: &mut Vec<Event>, new: &[Event], max: usize) {
+    profile.extend_from_slice(new);
+    // Stable: events with equal timestamps stay in arrival order, as `seq` orders them in SQL.
+    profile.sort_by_key(|e| e.timestamp);
+    if profile.len() > max {
+        profile.drain(..profile.len() - max);
+    }
+}
+
+struct Generations {
+    hot: HashMap<String, Profile>,
+    hot_weight: usize,
+    cold: HashMap<String, Profile>,
+    capacity: usize,
+    epochs: Vec<u64>,
+}
+
+impl Generations {
+    fn insert_hot(&mut self, customer_id: String, profile: Profile) {
+        // One copy per customer, so that a writer's merge can never miss a stale twin.
+        self.cold.remove(&customer_id);
+        self.hot_weight += weight(&profile);
+        if let Some(old) = self.hot.insert(customer_id, profile) {
+            self.hot_weight -= weight(&old);
+        }
+        if self.hot_weight > self.capacity / 2 {
+            self.cold = std::mem::take(&mut self.hot);
+            self.hot_weight = 0;
+        }
+    }
+}
+
+/// A bounded, thread-safe cache of customer profiles.
+pub(crate) struct ProfileCache {
+    inner: Mutex<Generations>,
+}
+
+impl ProfileCache {
+    /// A cache holding about `capacity_events` events in all.
+    pub(crate) fn new(capacity_events: usize) -> Self {
+        ProfileCache {
+            inner: Mutex::new(Generations {
+                hot: HashMap::new(),
+                hot_weight: 0,
+                cold: HashMap::new(),
+                capacity: capacity_events.max(1),
+                epochs: vec![0; STRIPES],
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Generations> {
+        match self.inner.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                // A panic mid-update may have left a profile half-merged: start empty, and move
+                // every epoch so that no load begun before the panic gets cached either.
+                let mut guard = poisoned.into_inner();
+                guard.hot.clear();
+                guard.cold.clear();
+                guard.hot_weight = 0;
+                for epoch in &mut guard.epochs {
+                    *epoch += 1;
+                }
+                self.inner.clear_poison();
+                guard
+            }
+        }
+    }
+
+    /// The cached profile, promoting it to the hot generation; otherwise the epoch to hand to
+    /// [`insert_if_unchanged`](Self::insert_if_unchanged) after loading it.
+    pub(crate) fn get(&self, customer_id: &str) -> Result<Profile, u64> {
+        let mut g = self.lock();
+        if let Some(profile) = g.hot.get(customer_id) {
+            return Ok(profile.clone());
+        }
+        if let Some((key, profile)) = g.cold.remove_entry(customer_id) {
+            g.insert_hot(key, profile.clone());
+            return Ok(profile);
+        }
+        Err(g.epochs[stripe(customer_id)])
+    }
+
+    /// Caches a profile loaded from SQL unless a write to its stripe happened since `epoch`.
+    pub(crate) fn insert_if_unchanged(&self, customer_id: &str, profile: Profile, epoch: u64) {
+        let mut g = self.lock();
+        if g.epochs[stripe(customer_id)] == epoch {
+            g.insert_hot(customer_id.to_string(), profile);
+        }
+    }
+
+    /// After a commit: merges the customer's new events into a cached profile, if any, and moves
+    /// the stripe's epoch so that concurrent loads do not cache what they read before.
+    pub(crate) fn apply_committed(&self, customer_id: &str, new: &[Event], max: usize) {
+        let mut g = self.lock();
+        g.epochs[stripe(customer_id)] += 1;
+        if let Some(profile) = g.hot.get_mut(customer_id) {
+            let before = weight(profile);
+            merge_events(Arc::make_mut(profile), new, max);
+            let after = weight(profile);
+            g.hot_weight = g.hot_weight + after - before;
+        } else if let Some(profile) = g.cold.get_mut(customer_id) {
+            // The cold generation's weight is not tracked: it is dropped whole.
+            merge_events(Arc::make_mut(profile), new, max);
+        }
+    }
+
+    /// Number of cached profiles (for tests and metrics).
+    pub(crate) fn len(&self) -> usize {
+        let g = self.lock();
+        g.hot.len() + g.cold.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journey::{EventType, Timestamp};
+
+    fn ev(customer: &str, t: i64) -> Event {
+        Event::new(customer, Timestamp(t), EventType::Visit)
+    }
+
+    #[test]
+    fn merge_keeps_the_latest_sorted_and_ties_in_arrival_order() {
+        let mut p = vec![ev("c", 5), ev("c", 10)];
+        let mut late = ev("c", 5);
+        late.action_id = Some("second".into());
+        merge_events(&mut p, &[ev("c", 1), late, ev("c", 20)], 4);
+        let times: Vec<i64> = p.iter().map(|e| e.timestamp.0).collect();
+        assert_eq!(times, vec![5, 5, 10, 20]);
+        assert_eq!(p[1].action_id.as_deref(), Some("second"));
+    }
+
+    #[test]
+    fn loads_racing_a_write_are_not_cached() {
+        let cache = ProfileCache::new(100);
+        let epoch = cache.get("c").unwrap_err();
+        cache.apply_committed("c", &[ev("c", 1)], 10);
+        cache.insert_if_unchanged("c", Arc::new(vec![]), epoch);
+        assert!(cache.get("c").is_err(), "a stale load must not be cached");
+
+        let epoch = cache.get("c").unwrap_err();
+        cache.insert_if_unchanged("c", Arc::new(vec![ev("c", 1)]), epoch);
+        cache.apply_committed("c", &[ev("c", 2)], 10);
+        assert_eq!(
+            cache.get("c").unwrap().len(),
+            2,
+            "writes merge into cached profiles"
+        );
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = ProfileCache::new(100);
+        for i in 0..1_000 {
+            let id = format!("c{i}");
+            let epoch = cache.get(&id).unwrap_err();
+            cache.insert_if_unchanged(&id, Arc::new(vec![ev(&id, 1); 9]), epoch);
+        }
+        // Each profile weighs 10; two generations of at most half the budget plus one entry.
+        assert!(cache.len() <= 12, "{} profiles cached", cache.len());
+        // The most recent one is still there.
+        assert!(cache.get("c999").is_ok());
+    }
+}
