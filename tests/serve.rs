@@ -1,0 +1,337 @@
+//! The HTTP service end to end (in process, through actix-web's test server): decisions with the
+//! committed models and policies, events into the profile store, outcomes, hot reload that
+//! refuses a broken model, auth, limits and errors that name the field, metrics and OpenAPI.
+
+use std::path::Path;
+
+use actix_web::http::StatusCode;
+use actix_web::{test, web};
+use nextbest::models::registry::ModelPaths;
+use nextbest::server::{app, build_state, ServeConfig};
+use serde_json::{json, Value};
+
+fn config(dir: &Path) -> ServeConfig {
+    ServeConfig {
+        database: dir.join("nextbest.db"),
+        models: ModelPaths::defaults_in(Path::new("models")),
+        ..ServeConfig::default()
+    }
+}
+
+macro_rules! service {
+    ($config:expr) => {{
+        let state = web::Data::new(build_state(&$config).expect("state"));
+        (test::init_service(app(state.clone())).await, state)
+    }};
+}
+
+async fn post(
+    service: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let request = test::TestRequest::post()
+        .uri(path)
+        .set_payload(body.to_string())
+        .insert_header(("content-type", "application/json"))
+        .to_request();
+    let response = test::call_service(service, request).await;
+    let status = response.status();
+    let bytes = test::read_body(response).await;
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn customer() -> Value {
+    json!({
+        "customer_id": "C-1",
+        "context": {"channel": "web", "placement": "homepage", "timestamp": "2025-11-20T10:00:00Z"},
+        "customer": {"attributes": {
+            "signup_date": "2024-03-01T00:00:00Z", "plan": "premium", "region": "north",
+            "email_consent": true, "sms_consent": true, "push_consent": false
+        }},
+        "history": [
+            {"timestamp": "2025-11-01T09:00:00Z", "event_type": "visit", "channel": "web"},
+            {"timestamp": "2025-11-01T09:05:00Z", "event_type": "purchase", "channel": "web", "value": 80.0},
+            {"timestamp": "2025-11-10T12:00:00Z", "event_type": "support_ticket", "channel": "email",
+             "text": "The delivery is late again and nobody answers, very disappointed"}
+        ]
+    })
+}
+
+#[actix_web::test]
+async fn a_decision_ranks_explains_and_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, state) = service!(config(dir.path()));
+    let mut body = customer();
+    body["explain"] = json!(true);
+    let (status, answer) = post(&service, "/v1/decisions", body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let id = answer["decision_id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32);
+    assert_eq!(answer["policy"], "default");
+    for role in ["churn", "conversion", "sentiment"] {
+        assert!(answer["model_versions"][role].is_string(), "{answer}");
+    }
+    let p_churn = answer["p_churn"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p_churn));
+    // The ticket was negative: the sentiment slot is filled and low.
+    assert!(answer["sentiment"].as_f64().unwrap() < 0.5, "{answer}");
+    let actions = answer["decision"]["actions"].as_array().unwrap();
+    assert!(!actions.is_empty());
+    let first = &actions[0];
+    assert_eq!(first["rank"], 1);
+    let propensity = first["propensity"].as_f64().unwrap();
+    assert!(propensity > 0.0 && propensity <= 1.0);
+    assert!(first["components"].is_object());
+    assert!(!first["reasons"].as_array().unwrap().is_empty());
+    // push needs consent the customer did not give.
+    let ineligible = answer["decision"]["ineligible"].as_array().unwrap();
+    assert!(
+        ineligible
+            .iter()
+            .any(|i| i["action_id"] == "push_new_arrivals" && i["reason_code"] == "no_consent"),
+        "{answer}"
+    );
+    let explanations = answer["explanations"].as_array().unwrap();
+    assert!(explanations.iter().any(|e| e["model"] == "churn"));
+
+    // The decision is in the log with its propensities.
+    state.engine.store().flush().unwrap();
+    let logged = state.engine.store().decision(&id).unwrap().unwrap();
+    assert_eq!(logged.customer_id, "C-1");
+    assert_eq!(logged.actions.len(), actions.len());
+    assert_eq!(logged.actions[0].propensity, propensity);
+
+    // An outcome against it is stored; an unknown decision is a 404.
+    let (status, stored) = post(
+        &service,
+        "/v1/outcomes",
+        json!({"decision_id": id, "type": "conversion", "value": 42.5}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    assert_eq!(stored["outcomes_for_decision"], 1);
+    let (status, error) = post(
+        &service,
+        "/v1/outcomes",
+        json!({"decision_id": "nope", "type": "conversion"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error["code"], "unknown_decision");
+
+    // A dry run is not logged.
+    let mut dry = customer();
+    dry["dry_run"] = json!(true);
+    let (_, answer) = post(&service, "/v1/decisions", dry).await;
+    state.engine.store().flush().unwrap();
+    let dry_id = answer["decision_id"].as_str().unwrap();
+    assert!(state.engine.store().decision(dry_id).unwrap().is_none());
+}
+
+#[actix_web::test]
+async fn events_feed_the_profile_store_and_decisions_by_id_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _state) = service!(config(dir.path()));
+    let events = json!({"events": [
+        {"customer_id": "C-9", "timestamp": "2025-11-01T09:00:00Z", "event_type": "visit", "channel": "web"},
+        {"customer_id": "C-9", "timestamp": "2025-11-02T09:00:00Z", "event_type": "unsubscribe", "channel": "email"}
+    ]});
+    let (status, answer) = post(&service, "/v1/events", events).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 2);
+    let (status, answer) = post(
+        &service,
+        "/v1/decisions",
+        json!({"customer_id": "C-9", "context": {"timestamp": "2025-11-20T10:00:00Z"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let ineligible = answer["decision"]["ineligible"].as_array().unwrap();
+    for action in ["email_discount", "email_newsletter"] {
+        assert!(
+            ineligible
+                .iter()
+                .any(|i| i["action_id"] == action && i["reason_code"] == "unsubscribed"),
+            "{action}: {answer}"
+        );
+    }
+    // All or nothing: one bad event rejects the call and names it.
+    let (status, error) = post(
+        &service,
+        "/v1/events",
+        json!({"events": [
+            {"customer_id": "C-9", "timestamp": "2025-11-03T09:00:00Z", "event_type": "visit"},
+            {"customer_id": "C-9", "timestamp": "yesterday", "event_type": "visit"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["field"], "events[1].timestamp", "{error}");
+}
+
+#[actix_web::test]
+async fn bad_requests_get_4xx_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _state) = service!(ServeConfig {
+        max_body_bytes: 4096,
+        ..config(dir.path())
+    });
+    let cases = [
+        (json!({"customer_id": 5}), "invalid_field", Some("customer_id")),
+        (json!({"customer_id": "C", "candidates": ["email_discount", "teleport"]}), "unknown_action", Some("candidates[1]")),
+        (json!({"customer_id": "C", "policy": "nope"}), "unknown_policy", Some("policy")),
+        (json!({"customer_id": "C", "context": {"timestamp": "soon"}}), "invalid_field", Some("context.timestamp")),
+        (json!({"customer_id": "C", "history": [{"timestamp": "2025-01-01T00:00:00Z", "event_type": "purchase", "value": "lots"}]}), "invalid_field", Some("history[0].value")),
+        (json!({"customer_id": "C", "customer": {"attributes": {"email_consent": "yes"}}}), "invalid_field", Some("customer.attributes.email_consent")),
+        (json!({"customer_id": "C", "max_actions": 0}), "invalid_field", Some("max_actions")),
+        (json!({"customer_id": "C", "surprise": 1}), "invalid_field", None),
+        (json!({"customer_id": ""}), "invalid_field", Some("customer_id")),
+    ];
+    for (body, code, field) in cases {
+        let (status, error) = post(&service, "/v1/decisions", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {error}");
+        assert_eq!(error["code"], code, "{body} → {error}");
+        if let Some(field) = field {
+            assert_eq!(error["field"], field, "{body} → {error}");
+        }
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // Malformed JSON, an oversized body, an unknown route.
+    let request = test::TestRequest::post()
+        .uri("/v1/decisions")
+        .set_payload("{\"customer_id\": ")
+        .to_request();
+    let response = test::call_service(&service, request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = test::read_body_json(response).await;
+    assert_eq!(error["code"], "invalid_json");
+    let (status, error) = post(
+        &service,
+        "/v1/decisions",
+        json!({"customer_id": "x".repeat(5000)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error["code"], "body_too_large");
+    let response =
+        test::call_service(&service, test::TestRequest::get().uri("/v2/nothing").to_request())
+            .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // A batch: the bad item fails alone, named with its index.
+    let (status, answer) = post(
+        &service,
+        "/v1/decisions/batch",
+        json!({"requests": [{"customer_id": "A"}, {"customer_id": "B", "candidates": ["teleport"]}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["errors"], 1);
+    assert!(answer["results"][0]["decision_id"].is_string());
+    assert_eq!(
+        answer["results"][1]["error"]["field"],
+        "requests[1].candidates[0]"
+    );
+}
+
+#[actix_web::test]
+async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, state) = service!(ServeConfig {
+        api_token: Some("s3cret".into()),
+        ..config(dir.path())
+    });
+    let before = state.engine.models().versions();
+
+    // Without the token: 401.
+    let (status, error) = post(&service, "/v1/models/reload", json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error["code"], "unauthorized");
+
+    // A churn artifact whose feature list differs from the conversion model's is refused.
+    let broken = dir.path().join("broken_churn");
+    std::fs::create_dir_all(&broken).unwrap();
+    for file in ["model.json", "metrics.json"] {
+        std::fs::copy(Path::new("models/churn").join(file), broken.join(file)).unwrap();
+    }
+    let mut manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string("models/churn/manifest.json").unwrap())
+            .unwrap();
+    manifest["features"]["features"][0]["name"] = json!("renamed_feature");
+    std::fs::write(broken.join("manifest.json"), manifest.to_string()).unwrap();
+    let reload = |body: Value| {
+        test::TestRequest::post()
+            .uri("/v1/models/reload")
+            .insert_header(("authorization", "Bearer s3cret"))
+            .set_payload(body.to_string())
+            .to_request()
+    };
+    let response = test::call_service(
+        &service,
+        reload(json!({"churn": broken, "conversion": "models/conversion", "sentiment": "models/sentiment"})),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = test::read_body_json(response).await;
+    assert_eq!(error["code"], "model_feature_mismatch", "{error}");
+    assert_eq!(state.engine.models().versions(), before);
+    let (status, _) = post(&service, "/v1/decisions", customer()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The same folders reload fine with the token.
+    let response = test::call_service(&service, reload(json!({}))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn health_metrics_openapi_and_listings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _state) = service!(config(dir.path()));
+    let (status, _) = post(&service, "/v1/decisions", customer()).await;
+    assert_eq!(status, StatusCode::OK);
+    let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
+    let response = test::call_service(&service, get("/healthz")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = test::call_service(&service, get("/readyz")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let ready: Value = test::read_body_json(response).await;
+    assert!(ready["models"]["churn"].is_string());
+
+    let response = test::call_service(&service, get("/metrics")).await;
+    let text = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
+    assert!(text.contains("nextbest_http_requests_total{method=\"POST\",route=\"/v1/decisions\",status=\"200\"} 1"), "{text}");
+    assert!(text.contains("nextbest_decision_duration_seconds_bucket"));
+    assert!(text.contains("nextbest_decisions_total"));
+
+    let response = test::call_service(&service, get("/v1/models")).await;
+    let models: Value = test::read_body_json(response).await;
+    let roles: Vec<&str> = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["churn", "conversion", "sentiment"]);
+
+    let response = test::call_service(&service, get("/v1/policies")).await;
+    let policies: Value = test::read_body_json(response).await;
+    let names: Vec<&str> = policies["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"default") && names.contains(&"rules"), "{names:?}");
+
+    let response = test::call_service(&service, get("/openapi.json")).await;
+    let doc: Value = test::read_body_json(response).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/v1/decisions", "/v1/decisions/batch", "/v1/events", "/v1/outcomes", "/v1/models/reload"] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+    assert!(doc["components"]["schemas"]["DecisionRequest"].is_object());
+}
