@@ -42,7 +42,10 @@ async fn post(
     let response = test::call_service(service, request).await;
     let status = response.status();
     let bytes = test::read_body(response).await;
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 fn customer() -> Value {
@@ -182,15 +185,51 @@ async fn bad_requests_get_4xx_naming_the_field() {
         ..config(dir.path())
     });
     let cases = [
-        (json!({"customer_id": 5}), "invalid_field", Some("customer_id")),
-        (json!({"customer_id": "C", "candidates": ["email_discount", "teleport"]}), "unknown_action", Some("candidates[1]")),
-        (json!({"customer_id": "C", "policy": "nope"}), "unknown_policy", Some("policy")),
-        (json!({"customer_id": "C", "context": {"timestamp": "soon"}}), "invalid_field", Some("context.timestamp")),
-        (json!({"customer_id": "C", "history": [{"timestamp": "2025-01-01T00:00:00Z", "event_type": "purchase", "value": "lots"}]}), "invalid_field", Some("history[0].value")),
-        (json!({"customer_id": "C", "customer": {"attributes": {"email_consent": "yes"}}}), "invalid_field", Some("customer.attributes.email_consent")),
-        (json!({"customer_id": "C", "max_actions": 0}), "invalid_field", Some("max_actions")),
-        (json!({"customer_id": "C", "surprise": 1}), "invalid_field", None),
-        (json!({"customer_id": ""}), "invalid_field", Some("customer_id")),
+        (
+            json!({"customer_id": 5}),
+            "invalid_field",
+            Some("customer_id"),
+        ),
+        (
+            json!({"customer_id": "C", "candidates": ["email_discount", "teleport"]}),
+            "unknown_action",
+            Some("candidates[1]"),
+        ),
+        (
+            json!({"customer_id": "C", "policy": "nope"}),
+            "unknown_policy",
+            Some("policy"),
+        ),
+        (
+            json!({"customer_id": "C", "context": {"timestamp": "soon"}}),
+            "invalid_field",
+            Some("context.timestamp"),
+        ),
+        (
+            json!({"customer_id": "C", "history": [{"timestamp": "2025-01-01T00:00:00Z", "event_type": "purchase", "value": "lots"}]}),
+            "invalid_field",
+            Some("history[0].value"),
+        ),
+        (
+            json!({"customer_id": "C", "customer": {"attributes": {"email_consent": "yes"}}}),
+            "invalid_field",
+            Some("customer.attributes.email_consent"),
+        ),
+        (
+            json!({"customer_id": "C", "max_actions": 0}),
+            "invalid_field",
+            Some("max_actions"),
+        ),
+        (
+            json!({"customer_id": "C", "surprise": 1}),
+            "invalid_field",
+            None,
+        ),
+        (
+            json!({"customer_id": ""}),
+            "invalid_field",
+            Some("customer_id"),
+        ),
     ];
     for (body, code, field) in cases {
         let (status, error) = post(&service, "/v1/decisions", body.clone()).await;
@@ -218,9 +257,11 @@ async fn bad_requests_get_4xx_naming_the_field() {
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error["code"], "body_too_large");
-    let response =
-        test::call_service(&service, test::TestRequest::get().uri("/v2/nothing").to_request())
-            .await;
+    let response = test::call_service(
+        &service,
+        test::TestRequest::get().uri("/v2/nothing").to_request(),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     // A batch: the bad item fails alone, named with its index.
     let (status, answer) = post(
@@ -325,12 +366,21 @@ async fn health_metrics_openapi_and_listings() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"default") && names.contains(&"rules"), "{names:?}");
+    assert!(
+        names.contains(&"default") && names.contains(&"rules"),
+        "{names:?}"
+    );
 
     let response = test::call_service(&service, get("/openapi.json")).await;
     let doc: Value = test::read_body_json(response).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/v1/decisions", "/v1/decisions/batch", "/v1/events", "/v1/outcomes", "/v1/models/reload"] {
+    for path in [
+        "/v1/decisions",
+        "/v1/decisions/batch",
+        "/v1/events",
+        "/v1/outcomes",
+        "/v1/models/reload",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
     assert!(doc["components"]["schemas"]["DecisionRequest"].is_object());

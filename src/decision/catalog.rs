@@ -63,7 +63,8 @@ pub struct Action {
     pub channel: Channel,
     /// What it is for.
     pub kind: ActionKind,
-    /// Expected money if it converts (for retention: the save rate's base value).
+    /// Expected money if it converts. Retention actions under the `expected_value` formula are
+    /// valued by the customer's value instead (see [`crate::decision::arbitration`]).
     pub value: f64,
     /// What sending it costs.
     pub cost: f64,
@@ -79,6 +80,10 @@ pub struct Action {
     /// Free description for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Score this action's conversion with the conversion model's treatment of that id (a new
+    /// creative or variant of an offer the model was trained on); default: its own id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_as: Option<String>,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -86,6 +91,45 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 }
 
 impl Action {
+    /// Checks that the id is not empty and numbers are finite and in range; an error gives the
+    /// field (e.g. `caps.cooldown_days`) and the problem.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.id.trim().is_empty() {
+            return Err(("id", "must not be empty".into()));
+        }
+        for (field, number) in [("value", self.value), ("cost", self.cost)] {
+            if !number.is_finite() || number < 0.0 {
+                return Err((field, format!("must be a finite number ≥ 0, got {number}")));
+            }
+        }
+        let rules = &self.eligibility;
+        for (field, bound) in [
+            ("eligibility.min_churn_risk", rules.min_churn_risk),
+            ("eligibility.max_churn_risk", rules.max_churn_risk),
+            ("eligibility.min_sentiment", rules.min_sentiment),
+        ] {
+            if let Some(b) = bound {
+                if !(0.0..=1.0).contains(&b) {
+                    return Err((field, format!("must be within 0..1, got {b}")));
+                }
+            }
+        }
+        for (field, days) in [
+            ("caps.cooldown_days", self.caps.cooldown_days),
+            (
+                "eligibility.requires_support_contact_within_days",
+                rules.requires_support_contact_within_days,
+            ),
+        ] {
+            if let Some(d) = days {
+                if !d.is_finite() || d < 0.0 {
+                    return Err((field, format!("must be a finite number ≥ 0, got {d}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether sending this action needs channel consent.
     pub fn needs_consent(&self) -> bool {
         self.requires_consent.unwrap_or(matches!(
@@ -146,42 +190,9 @@ impl Catalog {
             if !seen.insert(action.id.as_str()) {
                 return Err(format!("{}: duplicate id", at("id")));
             }
-            for (field, number) in [("value", action.value), ("cost", action.cost)] {
-                if !number.is_finite() || number < 0.0 {
-                    return Err(format!(
-                        "{}: must be a finite number ≥ 0, got {number}",
-                        at(field)
-                    ));
-                }
-            }
-            let rules = &action.eligibility;
-            for (field, bound) in [
-                ("eligibility.min_churn_risk", rules.min_churn_risk),
-                ("eligibility.max_churn_risk", rules.max_churn_risk),
-                ("eligibility.min_sentiment", rules.min_sentiment),
-            ] {
-                if let Some(b) = bound {
-                    if !(0.0..=1.0).contains(&b) {
-                        return Err(format!("{}: must be within 0..1, got {b}", at(field)));
-                    }
-                }
-            }
-            for (field, days) in [
-                ("caps.cooldown_days", action.caps.cooldown_days),
-                (
-                    "eligibility.requires_support_contact_within_days",
-                    rules.requires_support_contact_within_days,
-                ),
-            ] {
-                if let Some(d) = days {
-                    if !d.is_finite() || d < 0.0 {
-                        return Err(format!(
-                            "{}: must be a finite number ≥ 0, got {d}",
-                            at(field)
-                        ));
-                    }
-                }
-            }
+            action
+                .validate()
+                .map_err(|(field, problem)| format!("{}: {problem}", at(field)))?;
         }
         Ok(())
     }

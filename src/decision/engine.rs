@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::catalog::{Action, ActionKind, Catalog};
 use super::state::{CandidateScores, ConsentMap, CustomerState, Exposure, Unsubscribes};
-use super::{Decision, Policy, PolicySet};
+use super::{Decision, DecisionError, Policy, PolicySet};
 use crate::features::{FeatureAccumulator, FeatureSpec};
 use crate::journey::{AttrValue, AttributeKind, Channel, Event, EventType, Timestamp};
 use crate::models::registry::{ModelPaths, ModelSet};
@@ -78,7 +78,11 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    pub(crate) fn field(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn field(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         EngineError::InvalidField {
             code,
             field: field.into(),
@@ -608,7 +612,10 @@ impl Engine {
 
         let models = self.models();
         let scores = self.score_customer(&models, request, history, now, field_prefix)?;
-        let ids: Vec<&str> = candidates.iter().map(|a| a.id.as_str()).collect();
+        let ids: Vec<&str> = candidates
+            .iter()
+            .map(|a| a.model_as.as_deref().unwrap_or(&a.id))
+            .collect();
         let (p_none, p_actions) = match (&models.conversion, &scores.features) {
             (Some(conversion), features) if !features.is_empty() => {
                 let (none, per) = conversion.score(features, &ids)?;
@@ -626,11 +633,19 @@ impl Engine {
             })
             .collect();
         let state = customer_state(request, history, now, &scores);
-        let decision_id = new_decision_id();
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(crate::fnv::Fnv1a::hash(decision_id.as_bytes()));
+        let (decision_id, seed) = new_decision_id();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut decision = policy
             .decide_with_max(&state, &scored, max_actions, &mut rng)
-            .map_err(|e| EngineError::field(e.code(), f(&e.field()), e.to_string()))?;
+            .map_err(|e| {
+                let field = match &e {
+                    DecisionError::InvalidInput { field, .. } => field.clone(),
+                    DecisionError::DuplicateCandidate { index, .. } => {
+                        format!("candidates[{index}]")
+                    }
+                };
+                EngineError::field(e.code(), f(&field), e.to_string())
+            })?;
         if !request.explain {
             for action in &mut decision.actions {
                 action.reasons.clear();
@@ -758,8 +773,8 @@ impl Engine {
             });
         };
         let attributes = match &request.customer {
-            Some(customer) => Some(
-                attributes_from_json(spec, &customer.attributes).map_err(|e| match e {
+            Some(customer) => Some(attributes_from_json(spec, &customer.attributes).map_err(
+                |e| match e {
                     EngineError::InvalidField {
                         code,
                         field,
@@ -770,8 +785,8 @@ impl Engine {
                         message,
                     },
                     other => other,
-                })?,
-            ),
+                },
+            )?),
             None => None,
         };
         let scorer = models
@@ -880,10 +895,12 @@ fn customer_state(
     state
 }
 
-/// A 128-bit random id in hex: unique without coordination between replicas.
-fn new_decision_id() -> String {
+/// A 128-bit random id in hex (unique without coordination between replicas) and the seed of
+/// the decision's exploration, taken from the id so a logged decision can be replayed.
+fn new_decision_id() -> (String, u64) {
     let mut rng = rand::rng();
-    format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+    let (high, low) = (rng.next_u64(), rng.next_u64());
+    (format!("{high:016x}{low:016x}"), high)
 }
 
 /// Top feature contributions of the churn model (and the conversion model under no action):

@@ -96,11 +96,7 @@ impl ServedModel {
 
     /// `role/version (algorithm, backend)`.
     pub fn version(&self) -> String {
-        format!(
-            "{}/{}",
-            self.manifest.role.as_str(),
-            self.manifest.version
-        )
+        format!("{}/{}", self.manifest.role.as_str(), self.manifest.version)
     }
 }
 
@@ -143,10 +139,7 @@ impl UpliftModel {
         }
         let p = self.model.scorer.predict_proba(&rows, width)?;
         let mut next = p.iter().skip(1).copied();
-        let per_action = known
-            .iter()
-            .map(|t| t.and_then(|_| next.next()))
-            .collect();
+        let per_action = known.iter().map(|t| t.and_then(|_| next.next())).collect();
         Ok((p.first().copied().unwrap_or(0.0), per_action))
     }
 }
@@ -198,12 +191,16 @@ impl ModelSet {
             .as_deref()
             .map(|p| -> Result<UpliftModel, ModelError> {
                 let model = ServedModel::load(p, Role::Conversion)?;
-                let treatments = model.manifest.treatments.clone().ok_or_else(|| {
-                    ModelError::Invalid {
-                        path: p.join(super::artifact::MANIFEST_FILE),
-                        problem: "treatments: a conversion model must list its treatments".into(),
-                    }
-                })?;
+                let treatments =
+                    model
+                        .manifest
+                        .treatments
+                        .clone()
+                        .ok_or_else(|| ModelError::Invalid {
+                            path: p.join(super::artifact::MANIFEST_FILE),
+                            problem: "treatments: a conversion model must list its treatments"
+                                .into(),
+                        })?;
                 let index = treatments
                     .iter()
                     .enumerate()

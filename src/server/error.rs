@@ -102,9 +102,9 @@ impl From<ModelError> for ApiError {
     fn from(e: ModelError) -> Self {
         // A model that cannot be loaded is the request's problem on reload (it named the files).
         let status = match e {
-            ModelError::Io { .. } | ModelError::Invalid { .. } | ModelError::FeatureMismatch { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ModelError::Io { .. }
+            | ModelError::Invalid { .. }
+            | ModelError::FeatureMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.code(), e.to_string(), None)

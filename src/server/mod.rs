@@ -214,14 +214,10 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     }
     server.run().await?;
     tracing::info!("stopped accepting requests; flushing the decision log");
-    state
-        .engine
-        .store()
-        .flush()
-        .map_err(|e| ServeError::Load {
-            what: "database".into(),
-            cause: e.to_string(),
-        })?;
+    state.engine.store().flush().map_err(|e| ServeError::Load {
+        what: "database".into(),
+        cause: e.to_string(),
+    })?;
     tracing::info!("decision log flushed; bye");
     Ok(())
 }

@@ -37,6 +37,7 @@ pub fn catalog() -> Catalog {
                 caps: ContactCaps::default(),
                 eligibility: Eligibility::default(),
                 description: Some(description.into()),
+                model_as: None,
             }
         };
     let mut actions = vec![

@@ -23,7 +23,8 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let models = state.engine.models();
     let stats = state.engine.store().stats();
-    let versions: std::collections::BTreeMap<String, String> = models.versions().into_iter().collect();
+    let versions: std::collections::BTreeMap<String, String> =
+        models.versions().into_iter().collect();
     let queue_full = stats.queue_depth >= stats.queue_capacity;
     let body = json!({
         "status": if queue_full { "overloaded" } else { "ready" },

@@ -68,7 +68,10 @@ pub fn authorize(state: &AppState, request: &actix_web::HttpRequest) -> Result<(
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/v1/decisions", web::post().to(decisions::decide))
-        .route("/v1/decisions/batch", web::post().to(decisions::decide_batch))
+        .route(
+            "/v1/decisions/batch",
+            web::post().to(decisions::decide_batch),
+        )
         .route("/v1/events", web::post().to(events::ingest))
         .route("/v1/outcomes", web::post().to(outcomes::record))
         .route("/v1/models", web::get().to(models::list))
