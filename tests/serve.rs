@@ -326,6 +326,38 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
     // The same folders reload fine with the token.
     let response = test::call_service(&service, reload(json!({}))).await;
     assert_eq!(response.status(), StatusCode::OK);
+
+    // An ONNX churn model (scikit-learn, exported by training/export_onnx.py) serves beside the
+    // native conversion model. Needs ONNX Runtime (scripts/setup.sh; CI installs it).
+    let response = test::call_service(
+        &service,
+        reload(json!({"churn": "models/churn_onnx", "conversion": "models/conversion", "sentiment": "models/sentiment"})),
+    )
+    .await;
+    let status = response.status();
+    let body: Value = test::read_body_json(response).await;
+    if status == StatusCode::INTERNAL_SERVER_ERROR
+        && body["code"] == "onnx_runtime_unavailable"
+        && std::env::var_os("CI").is_none()
+    {
+        eprintln!("skipping the ONNX part: {body}");
+        return;
+    }
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let backends: Vec<(&str, &str)> = body["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["backend"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        backends,
+        [("churn", "onnx"), ("conversion", "native"), ("sentiment", "native")]
+    );
+    let (status, answer) = post(&service, "/v1/decisions", customer()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let p_churn = answer["p_churn"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p_churn));
 }
 
 #[actix_web::test]
