@@ -110,5 +110,36 @@ fn decide(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decide);
+/// The whole in-process decision the service makes per request: featurise a 36-event history
+/// (5 texts through the sentiment model), churn model, conversion model for 20 candidates and no
+/// action, the default policy. `dry_run` keeps the decision log out of the loop (the HTTP load
+/// test, `benches/load_test.sh`, includes it).
+fn engine(c: &mut Criterion) {
+    use nextbest::decision::engine::{DecisionRequest, Engine, EngineParts, Limits};
+    use nextbest::decision::{Catalog, PolicySet};
+    use nextbest::models::registry::{ModelPaths, ModelSet};
+    use nextbest::store::Store;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::new(EngineParts {
+        models: ModelSet::load(&ModelPaths::defaults_in(Path::new("models"))).expect("models"),
+        catalog: Catalog::load("datasets/sample/catalog.toml").expect("catalog"),
+        policies: PolicySet::load_dir("policies").expect("policies"),
+        default_policy: "default".into(),
+        store: Arc::new(Store::open(dir.path().join("bench.db")).expect("store")),
+        limits: Limits::default(),
+        record_exposures: true,
+    })
+    .expect("engine");
+    let text = std::fs::read_to_string("benches/load/decision.json").expect("request");
+    let mut request: DecisionRequest = serde_json::from_str(&text).expect("request json");
+    request.dry_run = true;
+    c.bench_function("engine_decide_20_candidates_5_texts", |b| {
+        b.iter(|| engine.decide(&request).expect("decision"))
+    });
+}
+
+criterion_group!(benches, decide, engine);
 criterion_main!(benches);
