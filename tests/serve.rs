@@ -127,6 +127,25 @@ async fn a_decision_ranks_explains_and_is_logged() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error["code"], "unknown_decision");
 
+    // Point in time: events at or after the decision instant change nothing.
+    let mut future = customer();
+    future["dry_run"] = json!(true);
+    let (_, base) = post(&service, "/v1/decisions", future.clone()).await;
+    for event in [
+        json!({"timestamp": "2025-11-20T10:00:00Z", "event_type": "purchase", "value": 500.0}),
+        json!({"timestamp": "2025-12-01T10:00:00Z", "event_type": "complaint", "text": "awful"}),
+        json!({"timestamp": "2025-12-02T10:00:00Z", "event_type": "action", "channel": "email", "action_id": "email_discount"}),
+    ] {
+        future["history"].as_array_mut().unwrap().push(event);
+    }
+    let (_, later) = post(&service, "/v1/decisions", future).await;
+    assert_eq!(later["p_churn"], base["p_churn"]);
+    assert_eq!(later["sentiment"], base["sentiment"]);
+    assert_eq!(
+        later["decision"]["ineligible"],
+        base["decision"]["ineligible"]
+    );
+
     // A dry run is not logged.
     let mut dry = customer();
     dry["dry_run"] = json!(true);
@@ -181,7 +200,7 @@ async fn events_feed_the_profile_store_and_decisions_by_id_alone() {
 async fn bad_requests_get_4xx_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let (service, _state) = service!(ServeConfig {
-        max_body_bytes: 4096,
+        max_body_bytes: 8192,
         ..config(dir.path())
     });
     let cases = [
@@ -252,7 +271,7 @@ async fn bad_requests_get_4xx_naming_the_field() {
     let (status, error) = post(
         &service,
         "/v1/decisions",
-        json!({"customer_id": "x".repeat(5000)}),
+        json!({"customer_id": "x".repeat(9000)}),
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -323,17 +342,29 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
     let (status, _) = post(&service, "/v1/decisions", customer()).await;
     assert_eq!(status, StatusCode::OK);
 
-    // The same folders reload fine with the token.
+    // The same folders reload fine with the token; unloading every scoring model is refused.
     let response = test::call_service(&service, reload(json!({}))).await;
     assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(state.engine.models().versions(), before);
+    let response =
+        test::call_service(&service, reload(json!({"churn": null, "conversion": null}))).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(state.engine.models().versions(), before);
+    let wrong = test::TestRequest::post()
+        .uri("/v1/models/reload")
+        .insert_header(("authorization", "Bearer wrong"))
+        .to_request();
+    assert_eq!(
+        test::call_service(&service, wrong).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = post(&service, "/v1/events", json!({"events": []})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // An ONNX churn model (scikit-learn, exported by training/export_onnx.py) serves beside the
     // native conversion model. Needs ONNX Runtime (scripts/setup.sh; CI installs it).
-    let response = test::call_service(
-        &service,
-        reload(json!({"churn": "models/churn_onnx", "conversion": "models/conversion", "sentiment": "models/sentiment"})),
-    )
-    .await;
+    let response =
+        test::call_service(&service, reload(json!({"churn": "models/churn_onnx"}))).await;
     let status = response.status();
     let body: Value = test::read_body_json(response).await;
     if status == StatusCode::INTERNAL_SERVER_ERROR
@@ -352,7 +383,11 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
         .collect();
     assert_eq!(
         backends,
-        [("churn", "onnx"), ("conversion", "native"), ("sentiment", "native")]
+        [
+            ("churn", "onnx"),
+            ("conversion", "native"),
+            ("sentiment", "native")
+        ]
     );
     let (status, answer) = post(&service, "/v1/decisions", customer()).await;
     assert_eq!(status, StatusCode::OK, "{answer}");

@@ -18,7 +18,7 @@ use super::state::{CandidateScores, ConsentMap, CustomerState, Exposure, Unsubsc
 use super::{Decision, DecisionError, Policy, PolicySet};
 use crate::features::{FeatureAccumulator, FeatureSpec};
 use crate::journey::{AttrValue, AttributeKind, Channel, Event, EventType, Timestamp};
-use crate::models::registry::{ModelPaths, ModelSet};
+use crate::models::registry::{ModelPathsUpdate, ModelSet};
 use crate::models::{ModelError, Scorer};
 use crate::store::{DecisionRecord, LoggedAction, Store, StoreError};
 
@@ -274,6 +274,7 @@ pub struct Engine {
     store: Arc<Store>,
     limits: Limits,
     record_exposures: bool,
+    reloading: std::sync::Mutex<()>,
 }
 
 /// Where the engine gets its parts.
@@ -291,9 +292,26 @@ pub struct EngineParts {
     /// Request limits.
     pub limits: Limits,
     /// Record each logged decision's chosen actions as `action` events in the customer's profile,
-    /// so contact caps see them before the orchestration engine reports the send.
+    /// so contact caps see them before the orchestration engine reports the send. Off by
+    /// default: a decision is not a send (previews would burn caps, and reported sends would
+    /// count twice).
     pub record_exposures: bool,
 }
+
+/// Ids (customers, actions) longer than the decision log accepts are refused up front.
+fn id_too_long(field: &str, text: &str) -> Result<(), EngineError> {
+    if text.chars().count() > crate::store::MAX_ID_CHARS {
+        return Err(EngineError::field(
+            "too_long",
+            field,
+            format!("ids are at most {} characters", crate::store::MAX_ID_CHARS),
+        ));
+    }
+    Ok(())
+}
+
+/// Largest money amount accepted on an event: beyond it sums would overflow the features.
+pub const MAX_EVENT_VALUE: f64 = 1e12;
 
 fn too_long(field: &str, text: &str, limits: &Limits) -> Result<(), EngineError> {
     if text.chars().count() > limits.max_string_chars {
@@ -343,7 +361,7 @@ pub fn event_from_payload(
             "must not be empty",
         ));
     }
-    too_long(&format!("{field}.customer_id"), &customer, limits)?;
+    id_too_long(&format!("{field}.customer_id"), &customer)?;
     let timestamp = parse_time(&format!("{field}.timestamp"), &payload.timestamp)?;
     if payload.event_type.trim().is_empty() {
         return Err(EngineError::field(
@@ -354,13 +372,16 @@ pub fn event_from_payload(
     }
     too_long(&format!("{field}.event_type"), &payload.event_type, limits)?;
     if let Some(value) = payload.value {
-        if !value.is_finite() {
+        if !(value.is_finite() && value.abs() <= MAX_EVENT_VALUE) {
             return Err(EngineError::field(
                 "invalid_field",
                 format!("{field}.value"),
-                "must be a finite number",
+                format!("must be a finite number within ±{MAX_EVENT_VALUE:e}"),
             ));
         }
+    }
+    if let Some(action_id) = &payload.action_id {
+        id_too_long(&format!("{field}.action_id"), action_id)?;
     }
     for (name, text) in [
         ("channel", &payload.channel),
@@ -455,6 +476,7 @@ impl Engine {
             store: parts.store,
             limits: parts.limits,
             record_exposures: parts.record_exposures,
+            reloading: std::sync::Mutex::new(()),
         })
     }
 
@@ -466,15 +488,21 @@ impl Engine {
         }
     }
 
-    /// Loads new models, checks them, and swaps them in whole; on any error the old ones keep
-    /// serving.
-    pub fn reload(&self, paths: Option<&ModelPaths>) -> Result<Arc<ModelSet>, ModelError> {
+    /// Loads new models (the current folders, with `update`'s replacing them), checks them, and
+    /// swaps them in whole; on any error the old ones keep serving. Reloads run one at a time,
+    /// so a slow reload cannot overwrite a newer one.
+    pub fn reload(&self, update: Option<&ModelPathsUpdate>) -> Result<Arc<ModelSet>, ModelError> {
+        let _one_at_a_time = match self.reloading.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         let current = self.models();
-        let paths = paths.unwrap_or(&current.paths);
-        let fresh = Arc::new(ModelSet::load(paths)?);
-        if let Some(spec) = &fresh.spec {
-            check_catalog(spec, &self.catalog)?;
-        }
+        let paths = match update {
+            Some(update) => current.paths.merged(update),
+            None => current.paths.clone(),
+        };
+        let fresh = Arc::new(ModelSet::load(&paths)?);
+        check_models(&fresh, &self.catalog)?;
         match self.models.write() {
             Ok(mut guard) => *guard = Arc::clone(&fresh),
             Err(poisoned) => *poisoned.into_inner() = Arc::clone(&fresh),
@@ -533,7 +561,7 @@ impl Engine {
                 "must not be empty",
             ));
         }
-        too_long(&f("customer_id"), &request.customer_id, limits)?;
+        id_too_long(&f("customer_id"), &request.customer_id)?;
         let policy_name = request.policy.as_deref().unwrap_or(&self.default_policy);
         let policy: &Policy = self.policies.get(policy_name).ok_or_else(|| {
             EngineError::field(
@@ -742,7 +770,7 @@ impl Engine {
                     )
                 }),
                 CandidatePayload::Inline(action) => {
-                    too_long(&f(format!("candidates[{i}].id")), &action.id, &self.limits)?;
+                    id_too_long(&f(format!("candidates[{i}].id")), &action.id)?;
                     action.validate().map_err(|(key, problem)| {
                         EngineError::field(
                             "invalid_field",
@@ -789,9 +817,12 @@ impl Engine {
             )?),
             None => None,
         };
+        // Fill the sentiment slots only if the models were trained with them filled (the
+        // registry checked that it is the same sentiment model).
         let scorer = models
             .sentiment
             .as_ref()
+            .filter(|_| spec.sentiment_model.is_some())
             .map(|s| s as &dyn crate::features::TextScorer);
         let mut accumulator = FeatureAccumulator::new(spec, now, scorer);
         for event in history {
@@ -812,7 +843,10 @@ impl Engine {
             _ => None,
         };
         // Customer value for retention: a year's revenue so far (what leaving would cost).
-        let customer_value = value("revenue_365d").unwrap_or(0.0).max(0.0);
+        let customer_value = value("revenue_365d")
+            .filter(|v| v.is_finite())
+            .unwrap_or(0.0)
+            .max(0.0);
         Ok(CustomerScores {
             features,
             p_churn,
@@ -822,8 +856,19 @@ impl Engine {
     }
 }
 
-/// Every action a conversion model can score must be one of the catalog's, so a renamed or
-/// missing action is caught at load time, not mid-request.
+/// A model set the service can decide with: at least one tabular model, and every action the
+/// models track in the catalog, so a renamed or missing action is caught at load time, not
+/// mid-request.
+pub fn check_models(models: &ModelSet, catalog: &Catalog) -> Result<(), ModelError> {
+    let Some(spec) = &models.spec else {
+        return Err(ModelError::Invalid {
+            path: PathBuf::from("models"),
+            problem: "no churn or conversion model: decisions would have no scores".into(),
+        });
+    };
+    check_catalog(spec, catalog)
+}
+
 fn check_catalog(spec: &FeatureSpec, catalog: &Catalog) -> Result<(), ModelError> {
     for tracked in &spec.actions {
         if catalog.get(&tracked.id).is_none() {

@@ -29,6 +29,20 @@ pub struct ModelPaths {
 }
 
 impl ModelPaths {
+    /// These paths with `update`'s given folders replacing this set's (for a reload that
+    /// names only the models it changes).
+    pub fn merged(&self, update: &ModelPathsUpdate) -> ModelPaths {
+        let pick = |new: &Option<Option<PathBuf>>, old: &Option<PathBuf>| match new {
+            Some(value) => value.clone(),
+            None => old.clone(),
+        };
+        ModelPaths {
+            churn: pick(&update.churn, &self.churn),
+            conversion: pick(&update.conversion, &self.conversion),
+            sentiment: pick(&update.sentiment, &self.sentiment),
+        }
+    }
+
     /// The committed defaults under `dir` (`models/` in the repository): each folder that exists.
     pub fn defaults_in(dir: &Path) -> Self {
         let existing = |name: &str| {
@@ -42,6 +56,35 @@ impl ModelPaths {
             conversion: existing("conversion"),
             sentiment: existing("sentiment"),
         }
+    }
+}
+
+/// A reload request: a key that is absent keeps the current model, a path replaces it, and
+/// `null` unloads it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPathsUpdate {
+    /// Churn artifact folder.
+    #[serde(default, with = "double_option")]
+    pub churn: Option<Option<PathBuf>>,
+    /// Conversion artifact folder.
+    #[serde(default, with = "double_option")]
+    pub conversion: Option<Option<PathBuf>>,
+    /// Sentiment artifact folder.
+    #[serde(default, with = "double_option")]
+    pub sentiment: Option<Option<PathBuf>>,
+}
+
+/// Tells an absent key (`None`) from an explicit `null` (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Option::<T>::deserialize(deserializer).map(Some)
     }
 }
 
@@ -236,6 +279,24 @@ impl ModelSet {
         let mut spec: Option<FeatureSpec> = None;
         for model in churn.iter().chain(conversion.iter().map(|c| &c.model)) {
             let own = model.spec()?;
+            // The manifest's feature list must be what this build computes from its spec, or
+            // the pipeline would hand the model misaligned columns.
+            if own.version != crate::features::FEATURE_SET_VERSION {
+                return Err(ModelError::FeatureMismatch {
+                    path: model.dir.clone(),
+                    problem: format!(
+                        "trained on feature set version {}, this build computes version {}",
+                        own.version,
+                        crate::features::FEATURE_SET_VERSION
+                    ),
+                });
+            }
+            if crate::features::compute::feature_defs(own) != own.features {
+                return Err(ModelError::FeatureMismatch {
+                    path: model.dir.clone(),
+                    problem: "its feature list is not the one its spec defines (an edited or foreign manifest)".into(),
+                });
+            }
             match &spec {
                 None => spec = Some(own.clone()),
                 Some(first) if first != own => {

@@ -52,7 +52,7 @@ impl Default for ServeConfig {
             default_policy: "default".into(),
             database: PathBuf::from("nextbest.db"),
             max_events_per_customer: 1_000,
-            record_exposures: true,
+            record_exposures: false,
             limits: Limits::default(),
         }
     }
@@ -117,6 +117,13 @@ impl ServeConfig {
                 "bind: expected ADDRESS:PORT such as 127.0.0.1:8080, got '{}'",
                 self.bind
             ));
+        }
+        if self
+            .api_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err("api_token: must not be empty (leave it out to disable auth)".into());
         }
         if self.workers == Some(0) {
             return Err("workers: must be at least 1".into());

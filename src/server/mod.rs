@@ -42,8 +42,16 @@ impl AppState {
             .with_label_values(&[response.policy.as_str()])
             .observe(response.latency_us as f64 / 1e6);
         for action in &response.decision.actions {
+            // Inline candidates are the caller's: one label for all keeps the series bounded.
+            let known = self.engine.catalog().get(&action.action_id).is_some()
+                || action.action_id == crate::decision::NO_ACTION_ID;
+            let label = if known {
+                action.action_id.as_str()
+            } else {
+                "inline"
+            };
             m.decisions
-                .with_label_values(&[response.policy.as_str(), action.action_id.as_str()])
+                .with_label_values(&[response.policy.as_str(), label])
                 .inc();
         }
     }
@@ -117,9 +125,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
         record_exposures: config.record_exposures,
     })
     .map_err(|e| ServeError::Config(e.to_string()))?;
-    // Check the loaded models against the catalog once, as a reload would.
-    engine
-        .reload(None)
+    crate::decision::engine::check_models(&engine.models(), engine.catalog())
         .map_err(|e| load("models", e.to_string()))?;
     Ok(AppState {
         engine,

@@ -86,25 +86,39 @@ pub async fn decide_batch(
             format!("at most {max} decisions per batch"),
         ));
     }
-    let mut errors = 0;
-    let results = batch
-        .requests
-        .iter()
-        .enumerate()
-        .map(
-            |(i, request)| match state.engine.decide_at(request, &format!("requests[{i}].")) {
-                Ok(response) => {
-                    state.observe(&response);
-                    BatchItem::Decision(Box::new(response))
+    // A batch is long CPU work: off the worker that accepts requests.
+    let worker = state.clone();
+    let (results, errors) = web::block(move || {
+        let mut errors = 0;
+        let results: Vec<BatchItem> = batch
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(i, request)| {
+                match worker.engine.decide_at(request, &format!("requests[{i}].")) {
+                    Ok(response) => {
+                        worker.observe(&response);
+                        BatchItem::Decision(Box::new(response))
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        let error = ApiError::from(e);
+                        worker.count_error(&error.body.code);
+                        BatchItem::Error { error: error.body }
+                    }
                 }
-                Err(e) => {
-                    errors += 1;
-                    let error = ApiError::from(e);
-                    state.count_error(&error.body.code);
-                    BatchItem::Error { error: error.body }
-                }
-            },
+            })
+            .collect();
+        (results, errors)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+            None,
         )
-        .collect();
+    })?;
     Ok(HttpResponse::Ok().json(BatchResponse { results, errors }))
 }

@@ -26,12 +26,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let versions: std::collections::BTreeMap<String, String> =
         models.versions().into_iter().collect();
     let queue_full = stats.queue_depth >= stats.queue_capacity;
+    let no_models = models.spec.is_none();
     let body = json!({
-        "status": if queue_full { "overloaded" } else { "ready" },
+        "status": if no_models { "no_models" } else if queue_full { "overloaded" } else { "ready" },
         "models": versions,
         "decision_log_queue": stats.queue_depth,
     });
-    if queue_full {
+    if queue_full || no_models {
         HttpResponse::ServiceUnavailable().json(body)
     } else {
         HttpResponse::Ok().json(body)

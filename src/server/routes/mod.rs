@@ -48,7 +48,12 @@ pub fn authorize(state: &AppState, request: &actix_web::HttpRequest) -> Result<(
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        });
     // Compare in constant time so the token cannot be guessed byte by byte from timings.
     let matches = given.is_some_and(|g| {
         g.len() == token.len()

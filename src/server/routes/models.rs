@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::{authorize, read_body};
-use crate::models::registry::{ModelInfo, ModelPaths};
+use crate::models::registry::{ModelInfo, ModelPathsUpdate};
 use crate::server::error::{parse_json, ApiError, ErrorBody};
 use crate::server::AppState;
 
@@ -28,9 +28,10 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     })
 }
 
-/// Load models again (from the same folders, or from those in the body:
-/// `{"churn": "models/churn_onnx"}`), check them, and swap them in atomically. A broken or
-/// mismatched artifact is refused and the old models keep serving.
+/// Load models again and swap them in atomically: from the same folders, or with the body's
+/// folders replacing some (`{"churn": "models/churn_onnx"}`; `null` unloads one). A broken or
+/// mismatched artifact, or a set without a churn or conversion model, is refused and the old
+/// models keep serving.
 #[utoipa::path(
     post,
     path = "/v1/models/reload",
@@ -48,7 +49,7 @@ pub async fn reload(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, &request)?;
     let body = read_body(payload, state.max_body_bytes).await?;
-    let paths: Option<ModelPaths> = if body.iter().all(u8::is_ascii_whitespace) {
+    let paths: Option<ModelPathsUpdate> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
         Some(parse_json(&body)?)
