@@ -1,5 +1,7 @@
 //! Gradient-boosted trees through `forust-ml` (pure Rust, Apache-2.0; the XGBoost algorithm).
 
+use std::sync::OnceLock;
+
 use forust_ml::gradientbooster::ImportanceMethod;
 use forust_ml::metric::Metric;
 use forust_ml::{GradientBooster, Matrix};
@@ -187,6 +189,174 @@ pub struct GbdtFitReport {
 #[derive(Serialize, Deserialize)]
 pub struct GbdtModel {
     booster: Box<GradientBooster>,
+    /// The trees laid out flat for prediction, built on first use.
+    #[serde(skip)]
+    flat: OnceLock<FlatForest>,
+}
+
+/// One node of [`FlatForest`]. Leaves point to themselves, so a walk can take a fixed number of
+/// steps (the tree's depth) without checking for leaves.
+#[derive(Clone, Copy, Debug)]
+struct FlatNode {
+    /// Go left when `value < threshold`: the smallest f32 at or above forust's f64 split, so the
+    /// f32 comparison decides exactly like forust's `f64::from(value) < split`.
+    threshold: f32,
+    feature: u32,
+    left: u32,
+    right: u32,
+    missing: u32,
+    /// Leaf weight (unused on splits).
+    value: f64,
+}
+
+/// The booster's prediction trees in one array with absolute child indices. Predicting walks
+/// the f32 rows directly, tree by tree and level by level across all rows: the rows' walks are
+/// independent, so the CPU overlaps them instead of waiting on one chain of loads and branches.
+/// The arithmetic is forust's (base score, then each tree's leaf value in order), so results are
+/// bit-identical to `GradientBooster::predict`.
+#[derive(Debug)]
+struct FlatForest {
+    nodes: Vec<FlatNode>,
+    /// Root index and depth of each tree.
+    trees: Vec<(u32, u32)>,
+    base_score: f64,
+    missing: f64,
+    /// Rows must have more columns than this.
+    max_feature: usize,
+    /// Highest feature each tree splits on (index-aligned with `trees`).
+    tree_max_feature: Vec<usize>,
+}
+
+/// The smallest f32 that is ≥ `split` (infinite beyond f32's range, NaN for NaN).
+fn f32_threshold(split: f64) -> f32 {
+    let t = split as f32;
+    if f64::from(t) >= split || t.is_nan() {
+        return t;
+    }
+    // Round up by one unit in the last place.
+    let bits = t.to_bits();
+    if t == 0.0 {
+        f32::from_bits(1)
+    } else if t > 0.0 {
+        f32::from_bits(bits + 1)
+    } else {
+        f32::from_bits(bits - 1)
+    }
+}
+
+impl FlatForest {
+    fn new(booster: &GradientBooster) -> Self {
+        let used = booster
+            .prediction_iteration
+            .unwrap_or(booster.trees.len())
+            .min(booster.trees.len());
+        let mut nodes: Vec<FlatNode> = Vec::new();
+        let mut trees = Vec::with_capacity(used);
+        let mut tree_max_feature = Vec::with_capacity(used);
+        let mut max_feature = 0;
+        let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        for tree in &booster.trees[..used] {
+            let offset = nodes.len();
+            let count = tree.nodes.len();
+            // A child outside the tree (malformed model) becomes a self-loop: never a panic.
+            let child = |own: usize, i: usize| index(offset + if i < count { i } else { own });
+            let mut depth = 0;
+            let mut highest = 0;
+            for (i, node) in tree.nodes.iter().enumerate() {
+                depth = depth.max(node.depth);
+                if !node.is_leaf {
+                    highest = highest.max(node.split_feature);
+                }
+                nodes.push(if node.is_leaf {
+                    FlatNode {
+                        threshold: f32::NAN,
+                        feature: 0,
+                        left: index(offset + i),
+                        right: index(offset + i),
+                        missing: index(offset + i),
+                        value: f64::from(node.weight_value),
+                    }
+                } else {
+                    max_feature = max_feature.max(node.split_feature);
+                    FlatNode {
+                        threshold: f32_threshold(node.split_value),
+                        feature: index(node.split_feature),
+                        left: child(i, node.left_child),
+                        right: child(i, node.right_child),
+                        missing: child(i, node.missing_node),
+                        value: 0.0,
+                    }
+                });
+            }
+            if count > 0 {
+                trees.push((index(offset), index(depth)));
+                tree_max_feature.push(highest);
+            }
+        }
+        FlatForest {
+            nodes,
+            trees,
+            base_score: booster.base_score,
+            missing: booster.missing,
+            max_feature,
+            tree_max_feature,
+        }
+    }
+
+    /// Log-odds of each row, for rows whose first `shared` columns are identical: a tree that
+    /// splits only on those columns puts every row in the same leaf, so it is walked once.
+    fn logits(&self, rows: &[f32], n_features: usize, shared: usize) -> Vec<f64> {
+        if n_features <= self.max_feature {
+            // Rows narrower than the model: the absent features read as missing.
+            let width = self.max_feature + 1;
+            let mut padded = Vec::with_capacity(rows.len() / n_features.max(1) * width);
+            for row in rows.chunks_exact(n_features.max(1)) {
+                padded.extend_from_slice(row);
+                padded.extend(std::iter::repeat_n(f32::NAN, width - row.len()));
+            }
+            return self.logits(&padded, width, shared);
+        }
+        let n = rows.len() / n_features;
+        let mut sums = vec![self.base_score; n];
+        let mut at = vec![0u32; n];
+        let missing_is_nan = self.missing.is_nan();
+        let missing = self.missing as f32;
+        for (t, &(root, depth)) in self.trees.iter().enumerate() {
+            // Rows beyond the first only matter when the tree reads a column they differ in.
+            let walked = if self.tree_max_feature[t] < shared {
+                n.min(1)
+            } else {
+                n
+            };
+            at.fill(root);
+            for _ in 0..depth {
+                for (r, i) in at[..walked].iter_mut().enumerate() {
+                    let node = &self.nodes[*i as usize];
+                    let v = rows[r * n_features + node.feature as usize];
+                    let is_missing = if missing_is_nan {
+                        v.is_nan()
+                    } else {
+                        v == missing
+                    };
+                    *i = if is_missing {
+                        node.missing
+                    } else if v < node.threshold {
+                        node.left
+                    } else {
+                        node.right
+                    };
+                }
+            }
+            if walked < n {
+                let first = at[0];
+                at.fill(first);
+            }
+            for (sum, &i) in sums.iter_mut().zip(&at) {
+                *sum += self.nodes[i as usize].value;
+            }
+        }
+        sums
+    }
 }
 
 impl std::fmt::Debug for GbdtModel {
@@ -324,7 +494,13 @@ impl GbdtModel {
                 max_depth_used: params.max_depth,
                 early_stopping: None,
             };
-            return Ok((GbdtModel { booster }, report));
+            return Ok((
+                GbdtModel {
+                    booster,
+                    flat: OnceLock::new(),
+                },
+                report,
+            ));
         };
         let mut salt = b"nextbest/gbdt-validation/".to_vec();
         salt.extend_from_slice(&seed.to_le_bytes());
@@ -409,7 +585,13 @@ impl GbdtModel {
                 trials,
             }),
         };
-        Ok((GbdtModel { booster }, report))
+        Ok((
+            GbdtModel {
+                booster,
+                flat: OnceLock::new(),
+            },
+            report,
+        ))
     }
 
     /// P(positive) per row.
@@ -417,11 +599,17 @@ impl GbdtModel {
         if n_features == 0 || rows.is_empty() {
             return Vec::new();
         }
-        let n = rows.len() / n_features;
-        let columns = column_major(rows, n_features);
-        let matrix = Matrix::new(&columns, n, n_features);
-        self.booster
-            .predict(&matrix, false)
+        self.predict_proba_shared(rows, n_features, 0)
+    }
+
+    /// P(positive) per row, for rows whose first `shared` columns are identical (see
+    /// [`crate::models::Scorer::predict_proba_shared`]).
+    pub fn predict_proba_shared(&self, rows: &[f32], n_features: usize, shared: usize) -> Vec<f64> {
+        if n_features == 0 || rows.is_empty() {
+            return Vec::new();
+        }
+        let flat = self.flat.get_or_init(|| FlatForest::new(&self.booster));
+        flat.logits(rows, n_features, shared)
             .into_iter()
             .map(|logit| 1.0 / (1.0 + (-logit).exp()))
             .collect()
@@ -475,6 +663,71 @@ mod tests {
             early_stopping_rounds: Some(rounds),
             ..GbdtParams::default()
         }
+    }
+
+    #[test]
+    fn the_flat_forest_predicts_exactly_what_forust_predicts() {
+        let (mut rows, labels, _) = noisy(3000);
+        // Some missing values, so the missing branches are exercised too.
+        for v in rows.iter_mut().step_by(37) {
+            *v = f32::NAN;
+        }
+        let params = GbdtParams {
+            iterations: 60,
+            max_depth: 4,
+            ..GbdtParams::default()
+        };
+        let clean: Vec<f32> = rows
+            .iter()
+            .map(|v| if v.is_nan() { 0.0 } else { *v })
+            .collect();
+        let (model, _) = GbdtModel::fit_grouped(&clean, 5, &labels, None, &params, 3).unwrap();
+        let flat = model.predict_proba(&rows, 5);
+        let n = rows.len() / 5;
+        let columns = column_major(&rows, 5);
+        let reference: Vec<f64> = model
+            .booster
+            .predict(&Matrix::new(&columns, n, 5), false)
+            .into_iter()
+            .map(|logit| 1.0 / (1.0 + (-logit).exp()))
+            .collect();
+        assert_eq!(flat.len(), reference.len());
+        for (a, b) in flat.iter().zip(&reference) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+        // Rows that share their first three columns: the shared path gives the same bits.
+        let mut variants = Vec::new();
+        for k in 0..6 {
+            variants.extend_from_slice(&clean[..3]);
+            variants.extend_from_slice(&clean[5 * k + 3..5 * k + 5]);
+        }
+        let shared = model.predict_proba_shared(&variants, 5, 3);
+        let plain = model.predict_proba_shared(&variants, 5, 0);
+        assert_eq!(shared, plain);
+        // A row shorter than the model expects reads the missing features as missing.
+        assert_eq!(model.predict_proba(&rows[..3], 3).len(), 1);
+    }
+
+    #[test]
+    fn f32_thresholds_decide_like_the_f64_split() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        for _ in 0..20_000 {
+            let split: f64 = rng.random_range(-1e6..1e6) * 10f64.powi(rng.random_range(-30..5));
+            let t = f32_threshold(split);
+            let near = split as f32;
+            for v in [
+                near,
+                f32::from_bits(near.to_bits().wrapping_add(1)),
+                f32::from_bits(near.to_bits().wrapping_sub(1)),
+                t,
+                0.0,
+                -0.0,
+            ] {
+                assert_eq!(v < t, f64::from(v) < split, "split {split}, value {v}");
+            }
+        }
+        assert_eq!(f32_threshold(0.0), 0.0);
+        assert_eq!(f32_threshold(1e300), f32::INFINITY);
     }
 
     #[test]

@@ -26,6 +26,19 @@ pub use onnx::OnnxModel;
 pub trait Scorer: Send + Sync {
     /// Probabilities for `rows`, a row-major matrix with `n_features` columns: one per row.
     fn predict_proba(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError>;
+
+    /// The same, for rows whose first `shared` columns are identical (one customer scored under
+    /// several actions): a model may compute the shared part once. Results equal
+    /// [`Scorer::predict_proba`]'s.
+    fn predict_proba_shared(
+        &self,
+        rows: &[f32],
+        n_features: usize,
+        shared: usize,
+    ) -> Result<Vec<f64>, ModelError> {
+        let _ = shared;
+        self.predict_proba(rows, n_features)
+    }
 }
 
 /// Checks that `rows` is a whole number of rows of `n_features` values, and that `n_features`
@@ -157,6 +170,20 @@ impl Scorer for NativeModel {
         let raw = self.estimator.raw_proba(rows, n_features);
         Ok(raw.into_iter().map(|p| self.calibration.apply(p)).collect())
     }
+
+    fn predict_proba_shared(
+        &self,
+        rows: &[f32],
+        n_features: usize,
+        shared: usize,
+    ) -> Result<Vec<f64>, ModelError> {
+        check_rows(rows, n_features, self.estimator.n_features())?;
+        let raw = match &self.estimator {
+            Estimator::Gbdt(m) => m.predict_proba_shared(rows, n_features, shared),
+            other => other.raw_proba(rows, n_features),
+        };
+        Ok(raw.into_iter().map(|p| self.calibration.apply(p)).collect())
+    }
 }
 
 /// A tabular model (churn, conversion) of either backend. Score it through [`Scorer`]; the
@@ -191,6 +218,18 @@ impl Scorer for TabularModel {
     fn predict_proba(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError> {
         match self {
             TabularModel::Native(m) => m.predict_proba(rows, n_features),
+            TabularModel::Onnx(m) => m.predict_proba(rows, n_features),
+        }
+    }
+
+    fn predict_proba_shared(
+        &self,
+        rows: &[f32],
+        n_features: usize,
+        shared: usize,
+    ) -> Result<Vec<f64>, ModelError> {
+        match self {
+            TabularModel::Native(m) => m.predict_proba_shared(rows, n_features, shared),
             TabularModel::Onnx(m) => m.predict_proba(rows, n_features),
         }
     }

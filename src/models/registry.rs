@@ -180,7 +180,10 @@ impl UpliftModel {
         for t in known.iter().flatten() {
             push(Some(*t));
         }
-        let p = self.model.scorer.predict_proba(&rows, width)?;
+        let p = self
+            .model
+            .scorer
+            .predict_proba_shared(&rows, width, features.len())?;
         let mut next = p.iter().skip(1).copied();
         let per_action = known.iter().map(|t| t.and_then(|_| next.next())).collect();
         Ok((p.first().copied().unwrap_or(0.0), per_action))
