@@ -139,6 +139,9 @@ async fn a_decision_ranks_explains_and_is_logged() {
         future["history"].as_array_mut().unwrap().push(event);
     }
     let (_, later) = post(&service, "/v1/decisions", future).await;
+    // Without `explain` the answer is lean: no reasons, no passed-over candidates.
+    assert_eq!(base["decision"]["passed_over"], json!([]));
+    assert!(base["explanations"].is_null());
     assert_eq!(later["p_churn"], base["p_churn"]);
     assert_eq!(later["sentiment"], base["sentiment"]);
     assert_eq!(

@@ -674,10 +674,13 @@ impl Engine {
                 };
                 EngineError::field(e.code(), f(&field), e.to_string())
             })?;
+        // Reasons and the passed-over candidates are the explanation: only on request, which
+        // halves the answer the orchestration engine has to read.
         if !request.explain {
             for action in &mut decision.actions {
                 action.reasons.clear();
             }
+            decision.passed_over.clear();
         }
         let explanations = if request.explain {
             explain(&models, &scores.features)
