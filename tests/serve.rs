@@ -454,4 +454,8 @@ async fn health_metrics_openapi_and_listings() {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
     assert!(doc["components"]["schemas"]["DecisionRequest"].is_object());
+    let ranked = &doc["components"]["schemas"]["RankedAction"]["properties"];
+    for field in ["action_id", "rank", "score", "components", "propensity"] {
+        assert!(ranked[field].is_object(), "RankedAction.{field}: {ranked}");
+    }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::journey::{Channel, JourneyError};
 
 /// What an action is for; arbitration values each kind differently.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     /// Sells something; valued by conversion uplift.

@@ -248,7 +248,6 @@ pub struct DecisionResponse {
     /// The policy that decided.
     pub policy: String,
     /// The ranked actions, the ineligible candidates with reasons, and warnings.
-    #[schema(value_type = Object)]
     pub decision: Decision,
     /// P(churn) of the customer, when a churn model is loaded.
     pub p_churn: Option<f64>,

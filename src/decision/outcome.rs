@@ -11,7 +11,7 @@ use crate::decision::policy::{Exploration, Formula};
 use crate::journey::Channel;
 
 /// Why a candidate was not eligible. The codes (`as_str`, and the serialised form) are stable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     /// The policy's `eligibility.allowed_kinds` does not list the action's kind.
@@ -92,7 +92,7 @@ impl fmt::Display for ReasonCode {
 }
 
 /// A candidate left out, and why.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ineligible {
     /// The action.
     pub action_id: String,
@@ -103,7 +103,7 @@ pub struct Ineligible {
 }
 
 /// The numbers behind a score. Fields a formula did not use are `None` (or 1 for the weights).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Components {
     /// P(convert | action).
     pub p_convert: Option<f64>,
@@ -132,13 +132,14 @@ pub struct Components {
 }
 
 /// One chosen action.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RankedAction {
     /// The action.
     pub action_id: String,
     /// Its kind (`none` means: do nothing).
     pub kind: ActionKind,
     /// Its channel.
+    #[schema(value_type = String)]
     pub channel: Channel,
     /// 1-based slot in the decision.
     pub rank: u32,
@@ -157,7 +158,7 @@ pub struct RankedAction {
 }
 
 /// An eligible candidate that was not chosen, with its score.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PassedOver {
     /// The action.
     pub action_id: String,
@@ -168,7 +169,7 @@ pub struct PassedOver {
 }
 
 /// The answer of a policy for one customer at one instant.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Decision {
     /// The policy that decided.
     pub policy: String,

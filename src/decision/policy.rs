@@ -231,7 +231,7 @@ pub struct ContactSpec {
 }
 
 /// How candidates are scored; see [`crate::decision::arbitration`] for each formula.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Formula {
     /// Expected incremental value: uplift × value − cost (retention: P(churn) × save rate ×
@@ -272,7 +272,7 @@ pub enum ExplorationKind {
 }
 
 /// The exploration strategy with its parameter, as used by the engine.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "strategy", rename_all = "snake_case")]
 pub enum Exploration {
     /// Greedy: every pick has probability 1.

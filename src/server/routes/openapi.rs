@@ -8,6 +8,10 @@ use crate::decision::engine::{
     CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
     EventPayload, Explanation, FeatureContribution,
 };
+use crate::decision::{
+    ActionKind, Components, Decision, Exploration, Formula, Ineligible, PassedOver, RankedAction,
+    ReasonCode,
+};
 use crate::server::error::ErrorBody;
 
 /// Adds the bearer-token scheme the write endpoints use.
@@ -43,6 +47,8 @@ impl utoipa::Modify for BearerAuth {
     components(schemas(
         DecisionRequest, DecisionResponse, DecisionContext, CustomerPayload, EventPayload,
         CandidatePayload, Explanation, FeatureContribution, ErrorBody,
+        Decision, RankedAction, Components, Ineligible, PassedOver, ReasonCode, Formula,
+        Exploration, ActionKind,
         decisions::BatchRequest, decisions::BatchResponse, decisions::BatchItem,
         events::EventsRequest, events::EventsResponse,
         outcomes::OutcomeRequest, outcomes::OutcomeResponse,
