@@ -11,8 +11,7 @@ use super::config::{ChurnConfig, ChurnDefinition, Snapshots};
 use super::metrics::{
     auc, brier, calibration_deciles, expected_calibration_error, log_loss, CalibrationBin,
 };
-use super::{fit_estimator, TrainError};
-use crate::decision::Catalog;
+use super::{fit_estimator, TabularInputs, TrainError};
 use crate::features::matrix::Attributes;
 use crate::features::{CustomerMatrixBuilder, FeatureSpec, MatrixRow, TextScorer};
 use crate::fnv::Fnv1a;
@@ -436,13 +435,10 @@ pub fn fit_and_evaluate(
     }
     let predicted = model.predict_proba(&holdout.rows, n)?;
     let deciles = calibration_deciles(&predicted, &holdout.labels);
-    let mut importance: Vec<(String, f64)> = spec
-        .names()
-        .map(str::to_string)
-        .zip(model.estimator.feature_importance(n))
-        .filter(|(_, v)| *v > 0.0)
-        .collect();
-    importance.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let importance = super::ranked_importance(
+        spec.names().map(str::to_string),
+        model.estimator.feature_importance(n),
+    );
     let recency_days = spec.index_of("days_since_last_event").map(|i| {
         holdout
             .rows
@@ -494,15 +490,7 @@ pub fn fit_and_evaluate(
         holdout_fingerprint: fingerprint([(holdout.rows.as_slice(), holdout.labels.as_slice())]),
     };
     let data = TrainingData {
-        files: [
-            Some(&config.data.events),
-            config.data.customers.as_ref(),
-            config.data.catalog.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|p| p.display().to_string())
-        .collect(),
+        files: config.data.files(),
         fingerprint: fingerprint(
             snapshots
                 .iter()
@@ -566,41 +554,16 @@ pub fn train(
     progress: &dyn Fn(u64),
 ) -> Result<TrainOutcome, TrainError> {
     let snapshots = config.validate().map_err(TrainError::Config)?;
-    let customers = config
-        .data
-        .customers
-        .as_ref()
-        .map(|p| CustomerTable::read(p, None))
-        .transpose()?;
-    let catalog = config
-        .data
-        .catalog
-        .as_ref()
-        .map(Catalog::load)
-        .transpose()?;
-    let sentiment = config
-        .data
-        .sentiment_model
-        .as_deref()
-        .map(load_sentiment)
-        .transpose()?;
-    let mut spec = FeatureSpec::new(catalog.as_ref(), customers.as_ref())
-        .map_err(|e| TrainError::Config(format!("data: {e}")))?
-        .with_sentiment_model(sentiment.as_ref().map(|s| s.name()));
-    if let Some(column) = &config.data.signup_column {
-        spec = spec
-            .with_signup_attribute(column)
-            .map_err(|e| TrainError::Config(format!("data.signup_column: {e}")))?;
-    }
-    let scorer = sentiment.as_ref().map(|s| s as &dyn TextScorer);
+    let inputs = TabularInputs::load(&config.data)?;
     let (labelled, recency) = build_snapshots(
         config,
         &snapshots,
-        &spec,
-        customers.as_ref(),
-        scorer,
+        &inputs.spec,
+        inputs.customers.as_ref(),
+        inputs.scorer(),
         progress,
     )?;
+    let spec = inputs.spec;
     if let Some(dir) = export {
         export_snapshots(dir, &spec, &labelled)?;
     }

@@ -22,6 +22,16 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// Reads a TOML config file; errors name the file (and the key, as the TOML parser reports it).
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let error = |problem: String| ConfigError {
+        file: path.to_path_buf(),
+        problem,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| error(e.to_string().trim().replace('\n', " ")))
+}
+
 /// Where the journey data is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +50,21 @@ pub struct DataConfig {
     /// Date column of the customer table that marks signup (default: `signup_date` if present).
     #[serde(default)]
     pub signup_column: Option<String>,
+}
+
+impl DataConfig {
+    /// The data files, as given, for a manifest.
+    pub fn files(&self) -> Vec<String> {
+        [
+            Some(&self.events),
+            self.customers.as_ref(),
+            self.catalog.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .collect()
+    }
 }
 
 /// How churn is defined.
@@ -189,14 +214,11 @@ pub struct ChurnBaselines {
 impl ChurnConfig {
     /// Reads and validates a config file; relative data paths are taken from the working directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let error = |problem: String| ConfigError {
+        let config: ChurnConfig = read_toml(path)?;
+        config.validate().map_err(|problem| ConfigError {
             file: path.to_path_buf(),
             problem,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        let config: ChurnConfig =
-            toml::from_str(&text).map_err(|e| error(e.to_string().trim().replace('\n', " ")))?;
-        config.validate().map_err(error)?;
+        })?;
         Ok(config)
     }
 
@@ -405,14 +427,11 @@ pub struct ConversionWindows {
 impl ConversionConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let error = |problem: String| ConfigError {
+        let config: ConversionConfig = read_toml(path)?;
+        config.validate().map_err(|problem| ConfigError {
             file: path.to_path_buf(),
             problem,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        let config: ConversionConfig =
-            toml::from_str(&text).map_err(|e| error(e.to_string().trim().replace('\n', " ")))?;
-        config.validate().map_err(error)?;
+        })?;
         Ok(config)
     }
 
@@ -608,14 +627,11 @@ pub struct SentimentBaselines {
 impl SentimentConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let error = |problem: String| ConfigError {
+        let config: SentimentConfig = read_toml(path)?;
+        config.validate().map_err(|problem| ConfigError {
             file: path.to_path_buf(),
             problem,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        let config: SentimentConfig =
-            toml::from_str(&text).map_err(|e| error(e.to_string().trim().replace('\n', " ")))?;
-        config.validate().map_err(error)?;
+        })?;
         Ok(config)
     }
 

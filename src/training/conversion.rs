@@ -805,13 +805,7 @@ pub fn train(
     let predicted = model.predict_proba(&holdout.rows, width)?;
     let deciles = calibration_deciles(&predicted, &holdout.labels);
     let names = input_names(spec, &treatments);
-    let mut importance: Vec<(String, f64)> = names
-        .iter()
-        .cloned()
-        .zip(model.estimator.feature_importance(width))
-        .filter(|(_, v)| *v > 0.0)
-        .collect();
-    importance.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let importance = super::ranked_importance(names, model.estimator.feature_importance(width));
     let per_action = evaluate_actions(&model, holdout, width, &treatments)?;
     let qinis: Vec<f64> = per_action.iter().filter_map(|a| a.qini).collect();
     let mapping = inputs
@@ -865,15 +859,7 @@ pub fn train(
         holdout_fingerprint: fingerprint([(holdout.rows.as_slice(), holdout.labels.as_slice())]),
     };
     let training_data = TrainingData {
-        files: [
-            Some(&config.data.events),
-            config.data.customers.as_ref(),
-            config.data.catalog.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|p| p.display().to_string())
-        .collect(),
+        files: config.data.files(),
         fingerprint: fingerprint(
             [&data.train, &data.calibration, holdout]
                 .into_iter()

@@ -125,3 +125,17 @@ pub fn fit_estimator(
         ),
     })
 }
+
+/// Features with a non-zero importance, highest first (ties by name), for `metrics.json`.
+pub(crate) fn ranked_importance(
+    names: impl IntoIterator<Item = String>,
+    importance: Vec<f64>,
+) -> Vec<(String, f64)> {
+    let mut ranked: Vec<(String, f64)> = names
+        .into_iter()
+        .zip(importance)
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked
+}

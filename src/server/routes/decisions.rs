@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::read_body;
+use super::{blocking, read_body};
 use crate::decision::engine::{DecisionRequest, DecisionResponse};
 use crate::server::error::{parse_json, ApiError, ErrorBody};
 use crate::server::AppState;
@@ -88,7 +88,7 @@ pub async fn decide_batch(
     }
     // A batch is long CPU work: off the worker that accepts requests.
     let worker = state.clone();
-    let (results, errors) = web::block(move || {
+    let (results, errors) = blocking(move || {
         let mut errors = 0;
         let results: Vec<BatchItem> = batch
             .requests
@@ -111,14 +111,6 @@ pub async fn decide_batch(
             .collect();
         (results, errors)
     })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-            None,
-        )
-    })?;
+    .await?;
     Ok(HttpResponse::Ok().json(BatchResponse { results, errors }))
 }

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{authorize, read_body};
+use super::{authorize, blocking, read_body};
 use crate::decision::engine::{event_from_payload, EventPayload};
 use crate::journey::Event;
 use crate::server::error::{parse_json, ApiError, ErrorBody};
@@ -68,16 +68,7 @@ pub async fn ingest(
     let store = state.engine.store_handle();
     let accepted = events.len();
     // Appending waits for a SQLite transaction: off the request thread.
-    web::block(move || store.append_events(&events))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                e.to_string(),
-                None,
-            )
-        })??;
+    blocking(move || store.append_events(&events)).await??;
     Ok(HttpResponse::Ok().json(EventsResponse {
         accepted,
         customers,

@@ -39,6 +39,21 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     Ok(body.freeze())
 }
 
+/// Runs blocking work (SQLite, a model reload, a long batch) on actix's blocking pool, so the
+/// worker that accepts requests stays free.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(work).await.map_err(|e| {
+        ApiError::new(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+            None,
+        )
+    })
+}
+
 /// Refuses the request unless it carries the configured bearer token (when one is configured).
 pub fn authorize(state: &AppState, request: &actix_web::HttpRequest) -> Result<(), ApiError> {
     let Some(token) = &state.api_token else {

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use super::{authorize, read_body};
+use super::{authorize, blocking, read_body};
 use crate::models::registry::{ModelInfo, ModelPathsUpdate};
 use crate::server::error::{parse_json, ApiError, ErrorBody};
 use crate::server::AppState;
@@ -55,16 +55,7 @@ pub async fn reload(
         Some(parse_json(&body)?)
     };
     let engine = state.clone();
-    let result = web::block(move || engine.engine.reload(paths.as_ref()))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                e.to_string(),
-                None,
-            )
-        })?;
+    let result = blocking(move || engine.engine.reload(paths.as_ref())).await?;
     match result {
         Ok(models) => {
             state.metrics.reloads.with_label_values(&["ok"]).inc();

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::read_body;
+use super::{blocking, read_body};
 use crate::journey::Timestamp;
 use crate::server::error::{parse_json, ApiError, ErrorBody};
 use crate::server::AppState;
@@ -72,19 +72,11 @@ pub async fn record(
     };
     let store = state.engine.store_handle();
     let decision_id = request.decision_id.clone();
-    let count = web::block(move || -> Result<usize, StoreError> {
+    let count = blocking(move || -> Result<usize, StoreError> {
         store.record_outcome(record)?;
         Ok(store.outcomes_for(&decision_id)?.len())
     })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-            None,
-        )
-    })?
+    .await?
     .map_err(|e| match e {
         StoreError::UnknownDecision { .. } => ApiError::new(
             actix_web::http::StatusCode::NOT_FOUND,
