@@ -13,10 +13,14 @@ THREADS=${THREADS:-1}
 PORT=${PORT:-18080}
 WORKERS=${WORKERS:-2}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-cargo build --release --quiet
+# NEXTBEST_BIN runs another build (e.g. to compare two commits); default: this checkout's.
+if [ -z "${NEXTBEST_BIN:-}" ]; then
+  cargo build --release --quiet
+  NEXTBEST_BIN=target/release/nextbest
+fi
 tmp=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-RUST_LOG=warn target/release/nextbest serve --bind "127.0.0.1:$PORT" --database "$tmp/nextbest.db" \
+RUST_LOG=warn "$NEXTBEST_BIN" serve --bind "127.0.0.1:$PORT" --database "$tmp/nextbest.db" \
   --workers "$WORKERS" &
 server=$!
 for _ in $(seq 1 100); do
@@ -28,10 +32,18 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 # Warm up (page cache, allocator, SQLite) before measuring.
 wrk -t1 -c4 -d3s -s benches/load/post.lua "http://127.0.0.1:$PORT/v1/decisions" >/dev/null
 echo "server RSS after warm-up: $(rss) kB"
+# CPU the server spent (user + system, all threads), in clock ticks: per decision it is a
+# figure that other load on the machine does not distort, unlike throughput.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 ( for _ in $(seq 1 1000); do sleep 5; echo "  RSS $(rss) kB"; done ) &
 sampler=$!
+cpu_before=$(cpu_ticks)
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/load/post.lua \
-  "http://127.0.0.1:$PORT/v1/decisions"
+  "http://127.0.0.1:$PORT/v1/decisions" | tee "$tmp/wrk.txt"
+cpu_after=$(cpu_ticks)
 kill "$sampler" 2>/dev/null || true
 echo "server RSS at the end: $(rss) kB"
+requests=$(awk '/requests in/ {print $1}' "$tmp/wrk.txt")
+awk -v ticks=$((cpu_after - cpu_before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+  'BEGIN { if (n > 0) printf "server CPU per decision: %.0f µs\n", ticks / hz / n * 1e6 }'
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^nextbest_(errors_total|decision_log)' || true

@@ -277,3 +277,41 @@ fn conversion_configs_name_the_bad_key() {
         assert!(error.contains(key), "expected '{key}' in: {error}");
     }
 }
+
+#[test]
+fn uplift_scores_each_treatment_once_and_answers_every_candidate() {
+    use nextbest::features::FeatureAccumulator;
+    use nextbest::models::registry::{ModelPaths, ModelSet};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let models = ModelSet::load(&ModelPaths {
+        churn: None,
+        conversion: Some(root.join("models/conversion")),
+        sentiment: Some(root.join("models/sentiment")),
+    })
+    .unwrap();
+    let spec = models.spec.as_ref().unwrap();
+    let conversion = models.conversion.as_ref().unwrap();
+    let now = Timestamp::parse_date_or_datetime("2025-06-01T00:00:00Z").unwrap();
+    let features = FeatureAccumulator::new(spec, now, None).finish(None);
+    let asked = [
+        "sms_flash_sale",
+        "email_discount",
+        "no_such_action",
+        "sms_flash_sale",
+        "email_newsletter",
+        "email_discount",
+    ];
+    let (p_none, batch) = conversion.score(&features, &asked).unwrap();
+    assert_eq!(batch.len(), asked.len());
+    assert_eq!(batch[2], None, "an unknown action gets no score");
+    assert_eq!(batch[0], batch[3]);
+    assert_eq!(batch[1], batch[5]);
+    // Each answer is exactly what scoring that action alone gives.
+    for (action, p) in asked.iter().zip(&batch) {
+        let (alone_none, alone) = conversion.score(&features, &[action]).unwrap();
+        assert_eq!(alone_none, p_none);
+        assert_eq!(alone[0], *p, "{action}");
+    }
+    // And the treatments differ: the model does tell actions apart.
+    assert_ne!(batch[0], batch[4]);
+}

@@ -173,7 +173,7 @@ pub struct EventPayload {
 }
 
 /// A candidate: a catalog action id, or an inline action.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum CandidatePayload {
     /// A catalog action id.
@@ -181,6 +181,37 @@ pub enum CandidatePayload {
     /// An action defined by the caller (same fields as a catalog entry).
     #[schema(value_type = Object)]
     Inline(Box<Action>),
+}
+
+// Hand-written rather than `#[serde(untagged)]`: an untagged enum buffers every candidate
+// before trying each variant (a quarter of a request's parse time) and reports a mistake in an
+// inline action only as "did not match any variant"; this visitor picks the variant from the
+// JSON type and lets the action's own errors (with their field) through.
+impl<'de> Deserialize<'de> for CandidatePayload {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CandidateVisitor;
+        impl<'de> serde::de::Visitor<'de> for CandidateVisitor {
+            type Value = CandidatePayload;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an action id (string) or an inline action (object)")
+            }
+            fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<Self::Value, E> {
+                Ok(CandidatePayload::Id(id.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, id: String) -> Result<Self::Value, E> {
+                Ok(CandidatePayload::Id(id))
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let action =
+                    Action::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(CandidatePayload::Inline(Box::new(action)))
+            }
+        }
+        deserializer.deserialize_any(CandidateVisitor)
+    }
 }
 
 /// `POST /v1/decisions`.
@@ -298,11 +329,12 @@ pub struct EngineParts {
 }
 
 /// Ids (customers, actions) longer than the decision log accepts are refused up front.
-fn id_too_long(field: &str, text: &str) -> Result<(), EngineError> {
-    if text.chars().count() > crate::store::MAX_ID_CHARS {
+/// Field names are built only on error (`format_args!`), so a valid request allocates none.
+fn id_too_long(field: impl std::fmt::Display, text: &str) -> Result<(), EngineError> {
+    if longer_than(text, crate::store::MAX_ID_CHARS) {
         return Err(EngineError::field(
             "too_long",
-            field,
+            field.to_string(),
             format!("ids are at most {} characters", crate::store::MAX_ID_CHARS),
         ));
     }
@@ -312,27 +344,33 @@ fn id_too_long(field: &str, text: &str) -> Result<(), EngineError> {
 /// Largest money amount accepted on an event: beyond it sums would overflow the features.
 pub const MAX_EVENT_VALUE: f64 = 1e12;
 
-fn too_long(field: &str, text: &str, limits: &Limits) -> Result<(), EngineError> {
-    if text.chars().count() > limits.max_string_chars {
+/// Whether `text` has more than `max` characters (bytes bound characters, so short strings
+/// are not counted).
+fn longer_than(text: &str, max: usize) -> bool {
+    text.len() > max && text.chars().count() > max
+}
+
+fn too_long(field: impl std::fmt::Display, text: &str, limits: &Limits) -> Result<(), EngineError> {
+    if longer_than(text, limits.max_string_chars) {
         return Err(EngineError::field(
             "too_long",
-            field,
+            field.to_string(),
             format!("longer than {} characters", limits.max_string_chars),
         ));
     }
     Ok(())
 }
 
-fn parse_time(field: &str, text: &str) -> Result<Timestamp, EngineError> {
+fn parse_time(field: impl std::fmt::Display, text: &str) -> Result<Timestamp, EngineError> {
     Timestamp::parse_date_or_datetime(text)
-        .map_err(|e| EngineError::field("invalid_field", field, e))
+        .map_err(|e| EngineError::field("invalid_field", field.to_string(), e))
 }
 
 /// Converts an event payload into an event, naming the field of any problem.
 pub fn event_from_payload(
     payload: &EventPayload,
     customer_id: Option<&str>,
-    field: &str,
+    field: impl std::fmt::Display,
     limits: &Limits,
 ) -> Result<Event, EngineError> {
     let customer = match (&payload.customer_id, customer_id) {
@@ -360,8 +398,8 @@ pub fn event_from_payload(
             "must not be empty",
         ));
     }
-    id_too_long(&format!("{field}.customer_id"), &customer)?;
-    let timestamp = parse_time(&format!("{field}.timestamp"), &payload.timestamp)?;
+    id_too_long(format_args!("{field}.customer_id"), &customer)?;
+    let timestamp = parse_time(format_args!("{field}.timestamp"), &payload.timestamp)?;
     if payload.event_type.trim().is_empty() {
         return Err(EngineError::field(
             "invalid_field",
@@ -369,7 +407,11 @@ pub fn event_from_payload(
             "must not be empty",
         ));
     }
-    too_long(&format!("{field}.event_type"), &payload.event_type, limits)?;
+    too_long(
+        format_args!("{field}.event_type"),
+        &payload.event_type,
+        limits,
+    )?;
     if let Some(value) = payload.value {
         if !(value.is_finite() && value.abs() <= MAX_EVENT_VALUE) {
             return Err(EngineError::field(
@@ -380,7 +422,7 @@ pub fn event_from_payload(
         }
     }
     if let Some(action_id) = &payload.action_id {
-        id_too_long(&format!("{field}.action_id"), action_id)?;
+        id_too_long(format_args!("{field}.action_id"), action_id)?;
     }
     for (name, text) in [
         ("channel", &payload.channel),
@@ -388,7 +430,7 @@ pub fn event_from_payload(
         ("text", &payload.text),
     ] {
         if let Some(text) = text {
-            too_long(&format!("{field}.{name}"), text, limits)?;
+            too_long(format_args!("{field}.{name}"), text, limits)?;
         }
     }
     Ok(Event {
@@ -431,7 +473,7 @@ pub fn attributes_from_json(
                     _ => return Err(wrong("true or false")),
                 },
                 AttributeKind::Date => match value.as_str() {
-                    Some(text) => AttrValue::Date(parse_time(&field(), text)?),
+                    Some(text) => AttrValue::Date(parse_time(field(), text)?),
                     None => return Err(wrong("a date or RFC 3339 time string")),
                 },
                 AttributeKind::Categorical => match value {
@@ -560,7 +602,10 @@ impl Engine {
                 "must not be empty",
             ));
         }
-        id_too_long(&f("customer_id"), &request.customer_id)?;
+        id_too_long(
+            format_args!("{field_prefix}customer_id"),
+            &request.customer_id,
+        )?;
         let policy_name = request.policy.as_deref().unwrap_or(&self.default_policy);
         let policy: &Policy = self.policies.get(policy_name).ok_or_else(|| {
             EngineError::field(
@@ -573,7 +618,7 @@ impl Engine {
             )
         })?;
         let now = match &request.context.timestamp {
-            Some(text) => parse_time(&f("context.timestamp"), text)?,
+            Some(text) => parse_time(format_args!("{field_prefix}context.timestamp"), text)?,
             None => Timestamp::now(),
         };
         for (name, value) in [
@@ -581,7 +626,7 @@ impl Engine {
             ("context.placement", &request.context.placement),
         ] {
             if let Some(text) = value {
-                too_long(&f(name), text, limits)?;
+                too_long(format_args!("{field_prefix}{name}"), text, limits)?;
             }
         }
         let max_actions = match request.max_actions {
@@ -622,7 +667,7 @@ impl Engine {
                         event_from_payload(
                             e,
                             Some(&request.customer_id),
-                            &f(&format!("history[{i}]")),
+                            format_args!("{field_prefix}history[{i}]"),
                             limits,
                         )
                     })
@@ -772,7 +817,7 @@ impl Engine {
                     )
                 }),
                 CandidatePayload::Inline(action) => {
-                    id_too_long(&f(format!("candidates[{i}].id")), &action.id)?;
+                    id_too_long(format_args!("{field_prefix}candidates[{i}].id"), &action.id)?;
                     action.validate().map_err(|(key, problem)| {
                         EngineError::field(
                             "invalid_field",
@@ -942,12 +987,20 @@ fn customer_state(
     state
 }
 
-/// A 128-bit random id in hex (unique without coordination between replicas) and the seed of
-/// the decision's exploration, taken from the id so a logged decision can be replayed.
+/// A 128-bit id in hex, laid out as a UUIDv7: 48 bits of milliseconds since the epoch, then 80
+/// random bits. Unique without coordination between replicas, sortable by time, and, because
+/// new ids land at the end of the decision log's index instead of anywhere in it, cheap to
+/// insert however large the log grows. The random part seeds the decision's exploration, so a
+/// logged decision can be replayed.
 fn new_decision_id() -> (String, u64) {
     let mut rng = rand::rng();
-    let (high, low) = (rng.next_u64(), rng.next_u64());
-    (format!("{high:016x}{low:016x}"), high)
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let time = (millis as u64) & 0xffff_ffff_ffff;
+    let (random_high, random_low) = (rng.next_u64() & 0xffff, rng.next_u64());
+    let id = format!("{time:012x}{random_high:04x}{random_low:016x}");
+    (id, random_low ^ (random_high << 48))
 }
 
 /// Top feature contributions of the churn model (and the conversion model under no action):
@@ -1006,4 +1059,50 @@ fn explain(models: &ModelSet, features: &[f32]) -> Vec<Explanation> {
         explain_one("conversion (no action)", &conversion.model.scorer, &zeros);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_ids_are_32_hex_digits_led_by_the_time() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let (id, _) = new_decision_id();
+        let (other, _) = new_decision_id();
+        assert_eq!(id.len(), 32);
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(id, other);
+        let millis = u64::from_str_radix(&id[..12], 16).unwrap_or(0);
+        assert!(millis >= before && millis < before + 60_000, "{id}");
+        // Lexical order follows time: an id from an earlier millisecond sorts first.
+        assert!(format!("{:012x}", before - 1) < id[..12].to_string());
+    }
+
+    #[test]
+    fn inline_candidates_report_their_own_field_errors() {
+        let parsed: Result<Vec<CandidatePayload>, _> = serde_json::from_str(
+            r#"["email_discount", {"id": "x", "channel": "email", "kind": "sales", "value": 1, "cost": "a"}]"#,
+        );
+        let message = parsed.map(|_| ()).unwrap_err().to_string();
+        assert!(message.contains("invalid type"), "{message}");
+        let parsed: Vec<CandidatePayload> = serde_json::from_str(
+            r#"["email_discount", {"id": "x", "channel": "email", "kind": "sales", "value": 1, "cost": 0}]"#,
+        )
+        .unwrap_or_default();
+        assert!(
+            matches!(&parsed[..], [CandidatePayload::Id(id), CandidatePayload::Inline(a)]
+            if id == "email_discount" && a.id == "x")
+        );
+        let number: Result<CandidatePayload, _> = serde_json::from_str("3");
+        let message = number.map(|_| ()).unwrap_err().to_string();
+        assert!(
+            message.contains("an action id (string) or an inline action"),
+            "{message}"
+        );
+    }
 }

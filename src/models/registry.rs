@@ -159,7 +159,9 @@ impl UpliftModel {
     }
 
     /// P(convert) under no action and under each of `actions` (unknown ones get `None`), in one
-    /// batched call.
+    /// batched call. The model sees an action only through its treatment indicator, so each
+    /// distinct treatment is scored once however many candidates share it (variants scored
+    /// `model_as` their base action, repeated ids).
     pub fn score(
         &self,
         features: &[f32],
@@ -171,22 +173,33 @@ impl UpliftModel {
             .iter()
             .map(|a| self.index.get(*a).copied())
             .collect();
-        let mut rows = Vec::with_capacity(width * (1 + known.len()));
+        // Row 0 is no action; row r > 0 is treatment `distinct[r - 1]`.
+        let mut distinct: Vec<usize> = known.iter().flatten().copied().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut rows = Vec::with_capacity(width * (1 + distinct.len()));
         let mut push = |treatment: Option<usize>| {
             rows.extend_from_slice(features);
             rows.extend((0..k).map(|t| if Some(t) == treatment { 1.0 } else { 0.0 }));
         };
         push(None);
-        for t in known.iter().flatten() {
-            push(Some(*t));
+        for &t in &distinct {
+            push(Some(t));
         }
         let p = self
             .model
             .scorer
             .predict_proba_shared(&rows, width, features.len())?;
-        let mut next = p.iter().skip(1).copied();
-        let per_action = known.iter().map(|t| t.and_then(|_| next.next())).collect();
-        Ok((p.first().copied().unwrap_or(0.0), per_action))
+        let p_none = p.first().copied().unwrap_or(0.0);
+        let per_action = known
+            .iter()
+            .map(|t| {
+                let t = (*t)?;
+                let row = distinct.binary_search(&t).ok()?;
+                p.get(row + 1).copied()
+            })
+            .collect();
+        Ok((p_none, per_action))
     }
 }
 

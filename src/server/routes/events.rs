@@ -58,7 +58,7 @@ pub async fn ingest(
         .events
         .iter()
         .enumerate()
-        .map(|(i, e)| event_from_payload(e, None, &format!("events[{i}]"), limits))
+        .map(|(i, e)| event_from_payload(e, None, format_args!("events[{i}]"), limits))
         .collect::<Result<Vec<Event>, _>>()?;
     let customers = events
         .iter()
