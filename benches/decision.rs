@@ -139,6 +139,14 @@ fn engine(c: &mut Criterion) {
     c.bench_function("engine_decide_20_candidates_5_texts", |b| {
         b.iter(|| engine.decide(&request).expect("decision"))
     });
+    // The service's other per-request work: reading the 6.6 KB body and writing the answer.
+    c.bench_function("parse_decision_request", |b| {
+        b.iter(|| serde_json::from_str::<DecisionRequest>(&text).expect("request json"))
+    });
+    let response = engine.decide(&request).expect("decision");
+    c.bench_function("serialize_decision_response", |b| {
+        b.iter(|| serde_json::to_vec(&response).expect("response json"))
+    });
 }
 
 criterion_group!(benches, decide, engine);
