@@ -48,13 +48,24 @@ impl Fnv1a {
     /// before it is reduced, so which keys fall in the share is unrelated to `in_share(key)`.
     /// Used to set aside validation rows within rows that `in_share` already kept for training.
     pub fn in_salted_share(salt: &[u8], key: &[u8], fraction: f64) -> bool {
+        Fnv1a::salted(salt, key) % 10_000 < (fraction * 10_000.0) as u64
+    }
+
+    /// Which of `buckets` (≥ 1) `key` falls in, for a split named by `salt`: the same scrambled
+    /// hash as [`Fnv1a::in_salted_share`], reduced modulo `buckets`. Used to deal customers into
+    /// cross-validation folds.
+    pub fn salted_bucket(salt: &[u8], key: &[u8], buckets: usize) -> usize {
+        (Fnv1a::salted(salt, key) % buckets.max(1) as u64) as usize
+    }
+
+    /// FNV-1a of salt, 0xff, key, scrambled by SplitMix64's finaliser.
+    fn salted(salt: &[u8], key: &[u8]) -> u64 {
         let mut hash = Fnv1a::default();
         hash.update(salt).update(&[0xff]).update(key);
         let mut z = hash.finish();
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        z % 10_000 < (fraction * 10_000.0) as u64
+        z ^ (z >> 31)
     }
 }
 
@@ -99,5 +110,26 @@ mod tests {
             .count() as f64
             / kept.len() as f64;
         assert!((same - 0.04).abs() < 0.01, "{same}");
+    }
+
+    #[test]
+    fn salted_buckets_are_even_and_follow_the_salted_share() {
+        let keys: Vec<String> = (0..20_000).map(|i| format!("{i:05}")).collect();
+        let mut counts = [0usize; 5];
+        for k in &keys {
+            counts[Fnv1a::salted_bucket(b"a", k.as_bytes(), 5)] += 1;
+        }
+        assert!(
+            counts.iter().all(|&n| (3_800..4_200).contains(&n)),
+            "{counts:?}"
+        );
+        // With 10,000 buckets, the first 1,000 are exactly the salted 10% share.
+        for k in keys.iter().take(2_000) {
+            assert_eq!(
+                Fnv1a::salted_bucket(b"a", k.as_bytes(), 10_000) < 1_000,
+                Fnv1a::in_salted_share(b"a", k.as_bytes(), 0.1)
+            );
+        }
+        assert_eq!(Fnv1a::salted_bucket(b"a", b"x", 0), 0);
     }
 }

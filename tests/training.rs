@@ -7,6 +7,7 @@ use nextbest::decision::Catalog;
 use nextbest::features::FeatureSpec;
 use nextbest::journey::{CustomerTable, Timestamp};
 use nextbest::models::artifact::LoadedModel;
+use nextbest::models::gbdt::Monotone;
 use nextbest::models::{validate_training_data, Artifact, Scorer, TabularModel};
 use nextbest::simulator::{generate, SimulatorConfig};
 use nextbest::training::config::{ChurnConfig, SentimentConfig};
@@ -199,6 +200,69 @@ fn gbdt_early_stopping_picks_its_size_on_training_customers_only() {
 }
 
 #[test]
+fn gbdt_cross_validation_and_monotone_constraints_train_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    world(dir.path());
+    let fit = |out: &str| {
+        let mut config = churn_config(dir.path(), out, "gbdt", "none");
+        let gbdt = &mut config.model.gbdt;
+        gbdt.iterations = 300;
+        gbdt.early_stopping_rounds = Some(10);
+        gbdt.cv_folds = Some(3);
+        gbdt.max_depth_candidates = vec![2];
+        gbdt.min_leaf_weight_candidates = vec![5.0];
+        gbdt.monotone = [
+            ("days_since_last_event".to_string(), Monotone::Increasing),
+            ("events_total".to_string(), Monotone::Decreasing),
+        ]
+        .into();
+        churn::train(&config, None, &|_| {}).unwrap()
+    };
+    let outcome = fit("cv_a");
+    let m = &outcome.metrics;
+    assert!(m.gbdt_early_stopping.is_none());
+    let cv = m.gbdt_cross_validation.as_ref().unwrap();
+    assert_eq!(cv.folds, 3);
+    // Every training row is validated once, in folds of whole customers.
+    assert_eq!(cv.fold_rows.iter().sum::<usize>(), m.train.rows);
+    assert_eq!(cv.trials.len(), 4);
+    let used = m.gbdt_iterations_used.unwrap();
+    let chosen = cv
+        .trials
+        .iter()
+        .find(|t| {
+            Some(t.max_depth) == m.gbdt_max_depth_used
+                && Some(t.min_leaf_weight) == m.gbdt_min_leaf_weight_used
+        })
+        .unwrap();
+    assert_eq!(chosen.best_iterations, used);
+    assert!(cv.trials.iter().all(|t| t.log_loss >= chosen.log_loss));
+    assert!(m.auc.unwrap() > 0.55);
+    // The constraints are in the manifest's config, by name.
+    let monotone = &outcome.manifest.config["model"]["gbdt"]["monotone"];
+    assert_eq!(monotone["days_since_last_event"], "increasing");
+    // Deterministic per seed, byte for byte.
+    fit("cv_b");
+    let read = |name: &str| std::fs::read(dir.path().join(name).join("model.json")).unwrap();
+    assert_eq!(read("cv_a"), read("cv_b"));
+    // Scores never fall as days since the last event grow, all else equal.
+    let spec = spec_for(dir.path());
+    let column = spec.index_of("days_since_last_event").unwrap();
+    let artifact = Artifact::load(dir.path().join("cv_a")).unwrap();
+    let LoadedModel::Tabular(model) = &artifact.model else {
+        panic!("not tabular")
+    };
+    let mut rows = Vec::new();
+    for days in 0..120 {
+        let mut row: Vec<f32> = (0..spec.len()).map(|i| (i % 5) as f32).collect();
+        row[column] = days as f32;
+        rows.extend(row);
+    }
+    let p = model.predict_proba(&rows, spec.len()).unwrap();
+    assert!(p.windows(2).all(|w| w[1] >= w[0]), "{p:?}");
+}
+
+#[test]
 fn bad_training_input_gets_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     world(dir.path());
@@ -248,6 +312,25 @@ fn bad_training_input_gets_clear_errors() {
         "max_depth = 3\nmax_depth_candidates = [2, 4]"
     ))
     .contains("model.gbdt.max_depth_candidates: must be empty unless early_stopping_rounds"));
+    assert!(try_config(&|t| t.replace(
+        "max_depth = 3",
+        "max_depth = 3\nearly_stopping_rounds = 20\ncv_folds = 5\nvalidation_fraction = 0.2"
+    ))
+    .contains("model.gbdt.validation_fraction: must be absent when cv_folds is set"));
+    assert!(try_config(&|t| t.replace(
+        "max_depth = 3",
+        "max_depth = 3\nearly_stopping_rounds = 20\ncv_folds = 1"
+    ))
+    .contains("model.gbdt.cv_folds: must be within 2..=20, got 1"));
+    assert!(
+        try_config(&|t| t.replace("max_depth = 3", "max_depth = 3\ncv_folds = 5"))
+            .contains("model.gbdt.cv_folds: must be absent unless early_stopping_rounds")
+    );
+    assert!(try_config(&|t| t.replace(
+        "max_depth = 3",
+        "max_depth = 3\n[model.gbdt.monotone]\ndays_since_last_event = \"upwards\""
+    ))
+    .contains("upwards"));
     assert!(
         try_config(&|t| t.replace("\"2025-07-01\"", "\"2025-05-15\""))
             .contains("split.holdout_cutoff")
@@ -268,6 +351,19 @@ fn bad_training_input_gets_clear_errors() {
     let error = churn::train(&late, None, &|_| {}).unwrap_err().to_string();
     assert!(
         error.contains("split.holdout_cutoff") && error.contains("censored"),
+        "{error}"
+    );
+
+    // Monotone constraints name features; an unknown one fails before any event is read.
+    let mut typo = churn_config(dir.path(), "typo", "gbdt", "none");
+    typo.model
+        .gbdt
+        .monotone
+        .insert("days_since_last_purchace".into(), Monotone::Increasing);
+    typo.data.events = dir.path().join("no-such-events.parquet");
+    let error = churn::train(&typo, None, &|_| {}).unwrap_err().to_string();
+    assert!(
+        error.starts_with("model.gbdt.monotone.days_since_last_purchace: not a feature"),
         "{error}"
     );
 

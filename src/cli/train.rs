@@ -109,16 +109,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 m.expected_calibration_error
             );
             if let (Some(trees), Some(depth)) = (m.gbdt_iterations_used, m.gbdt_max_depth_used) {
-                let stopping = m
-                    .gbdt_early_stopping
-                    .as_ref()
-                    .map_or_else(String::new, |e| {
+                let weight = m
+                    .gbdt_min_leaf_weight_used
+                    .map_or_else(String::new, |w| format!(", min leaf weight {w}"));
+                let stopping = match (&m.gbdt_early_stopping, &m.gbdt_cross_validation) {
+                    (Some(e), _) => format!(
+                        ", chosen by early stopping on {} validation rows",
+                        e.validation_rows
+                    ),
+                    (_, Some(cv)) => {
+                        let loss = cv
+                            .trials
+                            .iter()
+                            .map(|t| t.log_loss)
+                            .fold(f64::INFINITY, f64::min);
                         format!(
-                            ", chosen by early stopping on {} validation rows",
-                            e.validation_rows
+                            ", chosen from {} settings by {}-fold cross-validation (log loss {loss:.4})",
+                            cv.trials.len(),
+                            cv.folds
                         )
-                    });
-                println!("  {trees} trees of depth ≤ {depth}{stopping}");
+                    }
+                    _ => String::new(),
+                };
+                println!("  {trees} trees of depth ≤ {depth}{weight}{stopping}");
             }
         }
         "conversion" => {

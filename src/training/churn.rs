@@ -18,7 +18,7 @@ use crate::fnv::Fnv1a;
 use crate::journey::{CustomerTable, EventReader, EventType, ReadOptions, Timestamp};
 use crate::models::artifact::{LoadedModel, TrainingData};
 use crate::models::calibration::{Calibration, CalibrationMethod};
-use crate::models::gbdt::EarlyStopping;
+use crate::models::gbdt::{CrossValidation, EarlyStopping};
 use crate::models::sentiment::NamedSentimentModel;
 use crate::models::{Artifact, Backend, Manifest, NativeModel, Role, Scorer, TabularModel};
 
@@ -98,9 +98,16 @@ pub struct TabularMetrics {
     /// Maximum tree depth of the fitted booster (gbdt only).
     #[serde(default)]
     pub gbdt_max_depth_used: Option<usize>,
-    /// How early stopping chose the booster's size, when configured (gbdt only).
+    /// Minimum leaf weight of the fitted booster (gbdt only).
+    #[serde(default)]
+    pub gbdt_min_leaf_weight_used: Option<f64>,
+    /// How early stopping on one validation split chose the booster, when configured (gbdt
+    /// only).
     #[serde(default)]
     pub gbdt_early_stopping: Option<EarlyStopping>,
+    /// How cross-validated early stopping chose the booster, when configured (gbdt only).
+    #[serde(default)]
+    pub gbdt_cross_validation: Option<CrossValidation>,
     /// Features by importance, highest first.
     pub feature_importance: Vec<(String, f64)>,
     /// FNV-1a hash of the holdout matrix and labels: equal hashes mean the same holdout.
@@ -406,12 +413,14 @@ pub fn fit_and_evaluate(
         .iter()
         .flat_map(|s| s.customers.iter().cloned())
         .collect();
+    let names: Vec<String> = spec.names().map(str::to_string).collect();
     let (estimator, gbdt_report) = fit_estimator(
         &config.model,
         &rows,
         n,
         &labels,
         Some(&customers),
+        &names,
         config.seed,
     )?;
     let calibration = if calibrating {
@@ -435,10 +444,7 @@ pub fn fit_and_evaluate(
     }
     let predicted = model.predict_proba(&holdout.rows, n)?;
     let deciles = calibration_deciles(&predicted, &holdout.labels);
-    let importance = super::ranked_importance(
-        spec.names().map(str::to_string),
-        model.estimator.feature_importance(n),
-    );
+    let importance = super::ranked_importance(names, model.estimator.feature_importance(n));
     let recency_days = spec.index_of("days_since_last_event").map(|i| {
         holdout
             .rows
@@ -485,7 +491,9 @@ pub fn fit_and_evaluate(
         train_auc: auc(&train_predicted, &labels),
         gbdt_iterations_used: gbdt_report.as_ref().map(|r| r.iterations_used),
         gbdt_max_depth_used: gbdt_report.as_ref().map(|r| r.max_depth_used),
-        gbdt_early_stopping: gbdt_report.and_then(|r| r.early_stopping),
+        gbdt_min_leaf_weight_used: gbdt_report.as_ref().map(|r| r.min_leaf_weight_used),
+        gbdt_early_stopping: gbdt_report.as_ref().and_then(|r| r.early_stopping.clone()),
+        gbdt_cross_validation: gbdt_report.and_then(|r| r.cross_validation),
         feature_importance: importance,
         holdout_fingerprint: fingerprint([(holdout.rows.as_slice(), holdout.labels.as_slice())]),
     };
@@ -555,6 +563,13 @@ pub fn train(
 ) -> Result<TrainOutcome, TrainError> {
     let snapshots = config.validate().map_err(TrainError::Config)?;
     let inputs = TabularInputs::load(&config.data)?;
+    // Unknown monotone feature names fail here, before the events are read.
+    let names: Vec<String> = inputs.spec.names().map(str::to_string).collect();
+    config
+        .model
+        .gbdt
+        .monotone_columns(&names)
+        .map_err(|e| TrainError::Config(format!("model.{e}")))?;
     let (labelled, recency) = build_snapshots(
         config,
         &snapshots,

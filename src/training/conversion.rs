@@ -762,6 +762,13 @@ pub fn train(
             "data.catalog: has no actions besides no-action entries: nothing to learn".into(),
         ));
     }
+    // Unknown monotone feature names fail here, before the events are read.
+    let names = input_names(&inputs.spec, &treatments);
+    config
+        .model
+        .gbdt
+        .monotone_columns(&names)
+        .map_err(|e| TrainError::Config(format!("model.{e}")))?;
     let data = build_points(config, windows, &inputs, &treatments, &controls, progress)?;
     let spec = &inputs.spec;
     let k = treatments.len();
@@ -786,6 +793,7 @@ pub fn train(
         width,
         &data.train.labels,
         Some(&data.train.customers),
+        &names,
         config.seed,
     )?;
     let calibration = if calibrating {
@@ -804,7 +812,6 @@ pub fn train(
     let holdout = &data.holdout;
     let predicted = model.predict_proba(&holdout.rows, width)?;
     let deciles = calibration_deciles(&predicted, &holdout.labels);
-    let names = input_names(spec, &treatments);
     let importance = super::ranked_importance(names, model.estimator.feature_importance(width));
     let per_action = evaluate_actions(&model, holdout, width, &treatments)?;
     let qinis: Vec<f64> = per_action.iter().filter_map(|a| a.qini).collect();

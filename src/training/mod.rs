@@ -95,19 +95,28 @@ impl TabularInputs {
 }
 
 /// Fits the configured algorithm on a row-major matrix. `groups` (a customer id per row) keeps
-/// each customer's rows on one side of the GBDT's early-stopping validation split.
+/// each customer's rows on one side of the GBDT's early-stopping validation split or folds;
+/// `names` (one per column) resolve the GBDT's monotone constraints.
 pub fn fit_estimator(
     model: &ModelConfig,
     rows: &[f32],
     n_features: usize,
     labels: &[bool],
     groups: Option<&[String]>,
+    names: &[String],
     seed: u64,
 ) -> Result<(Estimator, Option<GbdtFitReport>), ModelError> {
     Ok(match model.algorithm {
         Algorithm::Gbdt => {
-            let (fitted, report) =
-                GbdtModel::fit_grouped(rows, n_features, labels, groups, &model.gbdt, seed)?;
+            let (fitted, report) = GbdtModel::fit_grouped(
+                rows,
+                n_features,
+                labels,
+                groups,
+                Some(names),
+                &model.gbdt,
+                seed,
+            )?;
             (Estimator::Gbdt(fitted), Some(report))
         }
         Algorithm::Logistic => (
