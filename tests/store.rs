@@ -538,3 +538,36 @@ fn the_cache_agrees_with_the_database_under_concurrent_reads_and_writes() {
         );
     }
 }
+
+/// The writer runs below the request threads (a higher nice value) so logging yields to
+/// answering on a busy CPU; the caller's own priority is untouched.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_writer_thread_runs_at_a_lower_priority_than_its_caller() {
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the nice value; the comm (field 2) has no
+    // spaces for these threads, so splitting on spaces is safe.
+    fn nice_of(task: &Path) -> Option<i64> {
+        let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+        let after_comm = stat.rsplit_once(')')?.1;
+        after_comm.split_whitespace().nth(16)?.parse().ok()
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("nice.db"));
+    store.flush().unwrap();
+    let own = nice_of(Path::new("/proc/thread-self")).unwrap();
+    let writer = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with("nextbest-store"))
+        })
+        .expect("a writer thread");
+    let writer_nice = nice_of(&writer.path()).unwrap();
+    // Relative to the process (19 is the floor of priority, for a test run under `nice`).
+    assert!(
+        writer_nice > own || writer_nice == 19,
+        "writer nice {writer_nice}, caller {own}"
+    );
+    assert_eq!(nice_of(Path::new("/proc/thread-self")), Some(own));
+}

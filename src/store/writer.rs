@@ -92,22 +92,23 @@ pub(crate) fn spawn(
         })
 }
 
-/// How much lower than the request threads the writer runs (Unix nice levels; 5 gives it about
-/// a third of a request thread's share when the CPU is contended, which keeps group commit
-/// ahead of the queue at full load).
+/// How much lower than the request threads the writer runs, in nice levels above the process's
+/// own (5 gives it about a third of a request thread's share when the CPU is contended, which
+/// keeps group commit ahead of the queue at full load).
 #[cfg(target_os = "linux")]
 const WRITER_NICE: libc::c_int = 5;
 
 /// Logging a decision can wait a few milliseconds; answering it cannot. Under load the writer
 /// competes with the request workers for the same cores, and on a 2-core machine that shows up
 /// as tail latency (p99 5.1 → 3.9 ms at 8 connections in `benches/load_test.sh`). On Linux a
-/// nice level applies to the calling thread only, so this lowers the writer and nothing else.
+/// nice level belongs to the calling thread, so this lowers the writer and nothing else.
 #[cfg(target_os = "linux")]
 fn yield_to_request_threads() {
-    // SAFETY: setpriority takes plain integers and touches no memory of ours; `who = 0` with
-    // PRIO_PROCESS names the calling thread on Linux. Failure (e.g. a seccomp filter) only
-    // leaves the writer at the normal priority, so the result is ignored on purpose.
-    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, WRITER_NICE) };
+    // SAFETY: nice() takes a plain integer and touches no memory of ours; glibc and musl apply
+    // it to the calling thread on Linux. It is relative, so a process started under `nice`
+    // keeps its writer below itself. Failure only leaves the writer at the process's
+    // priority, so the result is ignored on purpose.
+    let _ = unsafe { libc::nice(WRITER_NICE) };
 }
 
 #[cfg(not(target_os = "linux"))]
