@@ -1080,7 +1080,7 @@ mod tests {
         let millis = u64::from_str_radix(&id[..12], 16).unwrap_or(0);
         assert!(millis >= before && millis < before + 60_000, "{id}");
         // Lexical order follows time: an id from an earlier millisecond sorts first.
-        assert!(format!("{:012x}", before - 1) < id[..12].to_string());
+        assert!(format!("{:012x}", before - 1).as_str() < &id[..12]);
     }
 
     #[test]
