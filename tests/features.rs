@@ -195,6 +195,181 @@ fn features_have_the_documented_values() {
     assert_eq!(get("attr_monthly_fee"), 19.0);
     assert_eq!(get("attr_monthly_fee__missing"), 0.0);
     assert_eq!(get("cancelled"), 0.0);
+    // Purchases 400, 20 and 5 days before the cutoff; tenure from signup, 547 days.
+    assert_eq!(get("mean_purchase_gap_days"), 197.5);
+    assert_eq!(get("purchase_recency_share"), (5.0f64 / 547.0) as f32);
+}
+
+/// Featurises `events` (days before the cutoff, kind) for a customer with an optional signup.
+fn rhythm(events: &[(f64, &str)], signup: Option<&str>) -> (f32, f32) {
+    let cutoff = ts("2024-07-01");
+    let spec = spec();
+    let history: Vec<Event> = events
+        .iter()
+        .map(|(days, kind)| Event::new("c", cutoff.plus_days(-days), EventType::parse(kind)))
+        .collect();
+    let attributes = [
+        AttrValue::Missing,
+        AttrValue::Missing,
+        signup.map_or(AttrValue::Missing, |d| AttrValue::Date(ts(d))),
+    ];
+    let v = featurize(&spec, Some(&attributes), &history, cutoff, None);
+    (
+        value(&spec, &v, "mean_purchase_gap_days"),
+        value(&spec, &v, "purchase_recency_share"),
+    )
+}
+
+#[test]
+fn purchase_rhythm_features_follow_their_conventions() {
+    // No history at all (the explanation baseline): no gap, and no purchase in the whole tenure.
+    assert_eq!(rhythm(&[], None), (3650.0, 1.0));
+    // Visits but no purchase: the same.
+    assert_eq!(
+        rhythm(&[(40.0, "visit"), (2.0, "visit")], None),
+        (3650.0, 1.0)
+    );
+    // One purchase: no gap yet; 10 of the 40 days since the first event have passed since it.
+    assert_eq!(
+        rhythm(&[(40.0, "visit"), (10.0, "purchase")], None),
+        (3650.0, 0.25)
+    );
+    // Two purchases 20 days apart; tenure from the first event.
+    assert_eq!(
+        rhythm(&[(30.0, "purchase"), (10.0, "purchase")], None),
+        (20.0, 1.0 / 3.0)
+    );
+    // Four purchases over 30 days: three gaps of 10 days on average, whatever their spacing.
+    assert_eq!(
+        rhythm(
+            &[
+                (90.0, "visit"),
+                (36.0, "purchase"),
+                (35.0, "purchase"),
+                (16.0, "purchase"),
+                (6.0, "purchase")
+            ],
+            None
+        ),
+        (10.0, 6.0 / 90.0)
+    );
+    // Two purchases at the same instant: a gap of zero days, not undefined.
+    assert_eq!(
+        rhythm(&[(8.0, "purchase"), (8.0, "purchase")], None),
+        (0.0, 1.0)
+    );
+    // Tenure from the signup date (2024-06-01, 30 days), not the first event.
+    assert_eq!(
+        rhythm(&[(20.0, "purchase"), (6.0, "purchase")], Some("2024-06-01")),
+        (14.0, 0.2)
+    );
+    // A purchase before the signup date: the whole tenure has passed since it, no more.
+    assert_eq!(
+        rhythm(&[(45.0, "purchase")], Some("2024-06-01")),
+        (3650.0, 1.0)
+    );
+    // Purchases at or after the cutoff do not count.
+    assert_eq!(
+        rhythm(
+            &[(30.0, "purchase"), (0.0, "purchase"), (-5.0, "purchase")],
+            None
+        ),
+        (3650.0, 1.0)
+    );
+}
+
+#[test]
+fn online_and_batch_featurisation_agree() {
+    use nextbest::decision::engine::{
+        attributes_from_json, event_from_payload, EventPayload, Limits,
+    };
+    // The same history as a batch file and as the service receives it in a decision request.
+    let dir = tempfile::tempdir().unwrap();
+    let events_csv = dir.path().join("events.csv");
+    let customers_csv = dir.path().join("customers.csv");
+    std::fs::write(
+        &events_csv,
+        "customer_id,timestamp,event_type,channel,action_id,value,text\n\
+         a,2024-03-10T08:00:00Z,visit,web,,,\n\
+         a,2024-03-12T09:30:00Z,purchase,web,,42.5,\n\
+         a,2024-05-02T18:00:00Z,purchase,app,,10,\n\
+         a,2024-06-20T07:15:00Z,purchase,web,,19.9,\n\
+         a,2024-06-25T10:00:00Z,action,email,email_discount,,\n\
+         b,2024-06-01T00:00:00Z,purchase,web,,5,\n\
+         c,2024-06-30T23:59:59Z,visit,web,,,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &customers_csv,
+        "customer_id,plan,monthly_fee,signup_date\n\
+         a,plus,19,2024-01-01\n\
+         b,basic,9,2024-05-15\n\
+         c,basic,,\n",
+    )
+    .unwrap();
+    let cutoff = ts("2024-07-01");
+    let spec = spec();
+    let table = CustomerTable::read(&customers_csv, None).unwrap();
+    let mapping = spec.attribute_mapping(&table).unwrap();
+    let events = EventReader::read_all(&events_csv, ReadOptions::default()).unwrap();
+    let mut builder = CustomerMatrixBuilder::new(&spec, cutoff, None);
+    builder.add(&events);
+    let (rows, _) = builder.finish(Some(Attributes::new(&table, &mapping)));
+    assert_eq!(rows.len(), 3);
+
+    let text = std::fs::read_to_string(&events_csv).unwrap();
+    for row in &rows {
+        let history: Vec<EventPayload> = text
+            .lines()
+            .skip(1)
+            .map(|line| line.split(',').collect::<Vec<_>>())
+            .filter(|f| f[0] == row.customer_id)
+            .map(|f| {
+                let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+                serde_json::from_value(serde_json::json!({
+                    "timestamp": f[1],
+                    "event_type": f[2],
+                    "channel": some(f[3]),
+                    "action_id": some(f[4]),
+                    "value": some(f[5]).map(|v| v.parse::<f64>().unwrap()),
+                }))
+                .unwrap()
+            })
+            .collect();
+        let online_events: Vec<Event> = history
+            .iter()
+            .map(|p| event_from_payload(p, Some(&row.customer_id), "history", &Limits::default()))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let customer = match row.customer_id.as_str() {
+            "a" => {
+                serde_json::json!({"plan": "plus", "monthly_fee": 19, "signup_date": "2024-01-01"})
+            }
+            "b" => {
+                serde_json::json!({"plan": "basic", "monthly_fee": 9, "signup_date": "2024-05-15"})
+            }
+            _ => serde_json::json!({"plan": "basic"}),
+        };
+        let attributes = attributes_from_json(&spec, customer.as_object().unwrap()).unwrap();
+        let online = featurize(&spec, Some(&attributes), &online_events, cutoff, None);
+        assert_eq!(online, row.features, "customer {}", row.customer_id);
+    }
+    // And the new features have the values their definitions give.
+    let get = |id: &str, name: &str| {
+        let row = rows.iter().find(|r| r.customer_id == id).unwrap();
+        value(&spec, &row.features, name)
+    };
+    // a: purchases on 2024-03-12 09:30 and 2024-06-20 07:15, three of them; tenure from signup.
+    let span = ts("2024-06-20T07:15:00Z").days_since(ts("2024-03-12T09:30:00Z"));
+    assert_eq!(get("a", "mean_purchase_gap_days"), (span / 2.0) as f32);
+    let share = cutoff.days_since(ts("2024-06-20T07:15:00Z")) / cutoff.days_since(ts("2024-01-01"));
+    assert_eq!(get("a", "purchase_recency_share"), share as f32);
+    // b: one purchase 30 of the 47 days since signup ago.
+    assert_eq!(get("b", "mean_purchase_gap_days"), 3650.0);
+    assert_eq!(get("b", "purchase_recency_share"), (30.0f64 / 47.0) as f32);
+    // c: never purchased.
+    assert_eq!(get("c", "mean_purchase_gap_days"), 3650.0);
+    assert_eq!(get("c", "purchase_recency_share"), 1.0);
 }
 
 #[test]

@@ -104,6 +104,7 @@ pub struct FeatureAccumulator<'s> {
     first_event: Option<Timestamp>,
     last_event: Option<Timestamp>,
     last_visit: Option<Timestamp>,
+    first_purchase: Option<Timestamp>,
     last_purchase: Option<Timestamp>,
     last_support: Option<Timestamp>,
     last_complaint: Option<Timestamp>,
@@ -145,6 +146,7 @@ impl<'s> FeatureAccumulator<'s> {
             first_event: None,
             last_event: None,
             last_visit: None,
+            first_purchase: None,
             last_purchase: None,
             last_support: None,
             last_complaint: None,
@@ -195,7 +197,7 @@ impl<'s> FeatureAccumulator<'s> {
         // Windows are nested, so an event lands in the smallest that holds it; finish() sums up.
         let bucket = WINDOWS_DAYS.iter().position(|&w| age <= w * DAY);
         self.events += 1;
-        self.first_event = Some(self.first_event.map_or(ts, |t| t.min(ts)));
+        self.first_event = earliest(self.first_event, ts);
         self.last_event = latest(self.last_event, ts);
         let channel = event.channel.as_ref();
         match &event.event_type {
@@ -208,6 +210,7 @@ impl<'s> FeatureAccumulator<'s> {
             EventType::Purchase => {
                 self.count(Counter::Purchases, bucket, 1.0);
                 self.count(Counter::Revenue, bucket, event.value.unwrap_or(0.0));
+                self.first_purchase = earliest(self.first_purchase, ts);
                 self.last_purchase = latest(self.last_purchase, ts);
             }
             EventType::Conversion => self.count(Counter::Conversions, bucket, 1.0),
@@ -408,6 +411,17 @@ impl<'s> FeatureAccumulator<'s> {
             0.0
         };
         sink.put(&|| "avg_order_value".into(), Amount, aov as f32);
+        // Purchase rhythm as ratios, which trees cannot form from the counts and days above.
+        sink.put(
+            &|| "mean_purchase_gap_days".into(),
+            Days,
+            self.mean_purchase_gap_days(purchases),
+        );
+        sink.put(
+            &|| "purchase_recency_share".into(),
+            Rate,
+            self.purchase_recency_share(tenure_start),
+        );
         sink.put(
             &|| "unknown_events_total".into(),
             Count,
@@ -564,12 +578,41 @@ impl<'s> FeatureAccumulator<'s> {
         }
     }
 
+    /// Mean days between purchases: (last − first) / (purchases − 1). Undefined before a second
+    /// purchase, when it is [`NEVER_DAYS`], the "never" convention of the `days_since_*`
+    /// features: no repeat yet sorts as the longest gap.
+    fn mean_purchase_gap_days(&self, purchases: f64) -> f32 {
+        match (self.first_purchase, self.last_purchase) {
+            (Some(first), Some(last)) if purchases >= 2.0 => {
+                ((last.days_since(first) / (purchases - 1.0)) as f32).min(NEVER_DAYS)
+            }
+            _ => NEVER_DAYS,
+        }
+    }
+
+    /// The share of the tenure that has passed since the last purchase, in 0..1: near 0 just
+    /// after a purchase, 1 without any purchase (the whole tenure has passed without one). A
+    /// purchase before the signup date counts as at the start of the tenure.
+    fn purchase_recency_share(&self, tenure_start: Option<Timestamp>) -> f32 {
+        match (self.last_purchase, tenure_start) {
+            (Some(last), Some(start)) if start < self.cutoff => {
+                let share = self.cutoff.days_since(last) / self.cutoff.days_since(start);
+                share.clamp(0.0, 1.0) as f32
+            }
+            _ => 1.0,
+        }
+    }
+
     fn signup(&self, attributes: Option<&[AttrValue]>) -> Option<Timestamp> {
         match attributes?.get(self.spec.signup_index()?)? {
             AttrValue::Date(t) if *t < self.cutoff => Some(*t),
             _ => None,
         }
     }
+}
+
+fn earliest(current: Option<Timestamp>, ts: Timestamp) -> Option<Timestamp> {
+    Some(current.map_or(ts, |t| t.min(ts)))
 }
 
 fn latest(current: Option<Timestamp>, ts: Timestamp) -> Option<Timestamp> {

@@ -14,7 +14,8 @@ use crate::journey::writer::AtomicFile;
 use crate::journey::{AttrValue, AttributeKind, Channel, CustomerTable, JourneyError};
 
 /// Version of the feature definitions; bumped whenever a feature's meaning changes.
-pub const FEATURE_SET_VERSION: u32 = 1;
+/// 2: `mean_purchase_gap_days` and `purchase_recency_share`.
+pub const FEATURE_SET_VERSION: u32 = 2;
 /// Look-back windows, in days, for windowed counts and sums.
 pub const WINDOWS_DAYS: [i64; 4] = [7, 30, 90, 365];
 /// "Days since" when the thing never happened: ten years, so that "never" sorts as "long ago".
@@ -34,7 +35,7 @@ pub enum FeatureType {
     Count,
     /// A sum or average of money.
     Amount,
-    /// Days elapsed (capped at [`NEVER_DAYS`] for "never").
+    /// Days elapsed, or between events ([`NEVER_DAYS`] for "never", and the cap).
     Days,
     /// A ratio in 0..1.
     Rate,
