@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use nextbest::models::calibration::CalibrationMethod;
-use nextbest::training::config::{Algorithm, ChurnConfig, ConversionConfig, SentimentConfig};
+use nextbest::training::config::{
+    Algorithm, ChurnConfig, ConversionConfig, ModelConfig, SentimentConfig,
+};
 use nextbest::training::{churn, conversion, sentiment};
 
 /// Arguments of `nextbest train`.
@@ -30,6 +32,28 @@ pub struct Args {
     /// into this folder, e.g. to judge LightGBM on the same rows (training/lightgbm_baseline.py).
     #[arg(long)]
     export: Option<PathBuf>,
+}
+
+impl Args {
+    /// Applies `--out` and `--seed` over the file's values.
+    fn override_run(&self, output: &mut PathBuf, seed: &mut u64) {
+        if let Some(out) = &self.out {
+            *output = out.clone();
+        }
+        if let Some(value) = self.seed {
+            *seed = value;
+        }
+    }
+
+    /// Applies `--algorithm` and `--calibration` over a tabular model's settings.
+    fn override_model(&self, model: &mut ModelConfig) {
+        if let Some(algorithm) = self.algorithm {
+            model.algorithm = algorithm;
+        }
+        if let Some(calibration) = self.calibration {
+            model.calibration = calibration;
+        }
+    }
 }
 
 fn parse_calibration(text: &str) -> Result<CalibrationMethod, String> {
@@ -63,18 +87,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match role_of(&args.config)?.as_str() {
         "churn" => {
             let mut config = ChurnConfig::load(&args.config)?;
-            if let Some(out) = args.out {
-                config.output = out;
-            }
-            if let Some(seed) = args.seed {
-                config.seed = seed;
-            }
-            if let Some(algorithm) = args.algorithm {
-                config.model.algorithm = algorithm;
-            }
-            if let Some(calibration) = args.calibration {
-                config.model.calibration = calibration;
-            }
+            args.override_run(&mut config.output, &mut config.seed);
+            args.override_model(&mut config.model);
             let spinner = super::progress::spinner("reading events");
             let read = std::sync::atomic::AtomicU64::new(0);
             let outcome = churn::train(&config, args.export.as_deref(), &|n| {
@@ -136,18 +150,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         "conversion" => {
             let mut config = ConversionConfig::load(&args.config)?;
-            if let Some(out) = args.out {
-                config.output = out;
-            }
-            if let Some(seed) = args.seed {
-                config.seed = seed;
-            }
-            if let Some(algorithm) = args.algorithm {
-                config.model.algorithm = algorithm;
-            }
-            if let Some(calibration) = args.calibration {
-                config.model.calibration = calibration;
-            }
+            args.override_run(&mut config.output, &mut config.seed);
+            args.override_model(&mut config.model);
             if args.export.is_some() {
                 anyhow::bail!("--export: only churn configs export their matrices so far");
             }
@@ -214,12 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         "sentiment" => {
             let mut config = SentimentConfig::load(&args.config)?;
-            if let Some(out) = args.out {
-                config.output = out;
-            }
-            if let Some(seed) = args.seed {
-                config.seed = seed;
-            }
+            args.override_run(&mut config.output, &mut config.seed);
             let spinner = super::progress::spinner("training sentiment");
             let outcome = sentiment::train(&config)?;
             spinner.finish_and_clear();

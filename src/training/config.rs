@@ -32,6 +32,22 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigErr
     toml::from_str(&text).map_err(|e| error(e.to_string().trim().replace('\n', " ")))
 }
 
+/// Reads a TOML config file and checks it with `validate`, whose message names the key.
+fn read_validated<T, V>(
+    path: &Path,
+    validate: impl FnOnce(&T) -> Result<V, String>,
+) -> Result<T, ConfigError>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let config: T = read_toml(path)?;
+    validate(&config).map_err(|problem| ConfigError {
+        file: path.to_path_buf(),
+        problem,
+    })?;
+    Ok(config)
+}
+
 /// Where the journey data is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,12 +230,7 @@ pub struct ChurnBaselines {
 impl ChurnConfig {
     /// Reads and validates a config file; relative data paths are taken from the working directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let config: ChurnConfig = read_toml(path)?;
-        config.validate().map_err(|problem| ConfigError {
-            file: path.to_path_buf(),
-            problem,
-        })?;
-        Ok(config)
+        read_validated(path, ChurnConfig::validate)
     }
 
     /// Checks roles, ranges and the split; the message starts with the key.
@@ -427,12 +438,7 @@ pub struct ConversionWindows {
 impl ConversionConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let config: ConversionConfig = read_toml(path)?;
-        config.validate().map_err(|problem| ConfigError {
-            file: path.to_path_buf(),
-            problem,
-        })?;
-        Ok(config)
+        read_validated(path, ConversionConfig::validate)
     }
 
     /// Checks roles, ranges and dates; the message starts with the key.
@@ -627,12 +633,7 @@ pub struct SentimentBaselines {
 impl SentimentConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let config: SentimentConfig = read_toml(path)?;
-        config.validate().map_err(|problem| ConfigError {
-            file: path.to_path_buf(),
-            problem,
-        })?;
-        Ok(config)
+        read_validated(path, SentimentConfig::validate)
     }
 
     /// Checks roles and ranges; the message starts with the key.
