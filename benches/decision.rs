@@ -4,10 +4,8 @@
 //! Run with `cargo bench --bench decision` (from the repository root: it loads `policies/`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use nextbest::decision::catalog::{ContactCaps, Eligibility};
-use nextbest::decision::{
-    Action, ActionKind, CandidateScores, ConsentMap, CustomerState, Exposure, Policy,
-};
+use nextbest::catalog::{Action, ActionKind, ContactCaps, Eligibility};
+use nextbest::decision::{CandidateScores, ConsentMap, CustomerState, Exposure, Policy};
 use nextbest::journey::{Channel, Timestamp};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -116,7 +114,8 @@ fn decide(c: &mut Criterion) {
 /// test, `benches/load_test.sh`, includes it).
 fn engine(c: &mut Criterion) {
     use nextbest::decision::engine::{DecisionRequest, Engine, EngineParts, Limits};
-    use nextbest::decision::{Catalog, PolicySet};
+    use nextbest::catalog::Catalog;
+    use nextbest::decision::PolicySet;
     use nextbest::models::registry::{ModelPaths, ModelSet};
     use nextbest::store::Store;
     use std::path::Path;

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nextbest::decision::Catalog;
+use nextbest::catalog::Catalog;
 use nextbest::features::matrix::{write_matrix, Attributes};
 use nextbest::features::{featurize, CustomerMatrixBuilder, FeatureSpec};
 use nextbest::journey::{

@@ -1,6 +1,7 @@
 //! nextbest — a next-best-action engine: journey data in, point-in-time features, models,
 //! decisions and experiments out. See DESIGN.md for the shape; each module is one part of it.
 
+pub mod catalog;
 pub mod decision;
 pub mod features;
 pub mod fnv;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use nextbest::decision::Catalog;
+use nextbest::catalog::Catalog;
 use nextbest::features::matrix::{write_matrix, Attributes, SPEC_METADATA_KEY};
 use nextbest::features::{
     featurize, CustomerMatrixBuilder, DecisionMatrixBuilder, DecisionPoints, FeatureSpec,

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nextbest::decision::Catalog;
+use nextbest::catalog::Catalog;
 use nextbest::features::FeatureSpec;
 use nextbest::journey::CustomerTable;
 use nextbest::models::artifact::LoadedModel;

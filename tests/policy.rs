@@ -1,10 +1,10 @@
 //! Decision policies end to end: the shipped policy files, every ineligibility reason, each
 //! formula's order, exploration probabilities against empirical frequencies, and bad numbers.
 
-use nextbest::decision::catalog::{ContactCaps, Eligibility};
+use nextbest::catalog::{Action, ActionKind, Catalog, ContactCaps, Eligibility};
 use nextbest::decision::exploration::probabilities;
 use nextbest::decision::{
-    Action, ActionKind, CandidateScores, Catalog, ConsentMap, CustomerState, Decision,
+    CandidateScores, ConsentMap, CustomerState, Decision,
     DecisionError, Exploration, Exposure, Formula, Policy, PolicySet, ReasonCode, NO_ACTION_ID,
 };
 use nextbest::journey::{Channel, Timestamp};

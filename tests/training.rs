@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use nextbest::decision::Catalog;
+use nextbest::catalog::Catalog;
 use nextbest::features::FeatureSpec;
 use nextbest::journey::{CustomerTable, Timestamp};
 use nextbest::models::artifact::LoadedModel;

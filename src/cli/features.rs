@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use nextbest::decision::Catalog;
+use nextbest::catalog::Catalog;
 use nextbest::features::matrix::{Attributes, MatrixWriter};
 use nextbest::features::TextScorer;
 use nextbest::features::{

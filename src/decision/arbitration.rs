@@ -36,7 +36,7 @@
 //! the candidate out with `missing_score`. `arbitration.min_score` leaves out candidates scoring
 //! below it (`below_min_score`), never the no-action entry.
 
-use crate::decision::catalog::{Action, ActionKind};
+use crate::catalog::{Action, ActionKind};
 use crate::decision::eligibility::{usable, Rejection};
 use crate::decision::outcome::{num, Components, OptNum, ReasonCode};
 use crate::decision::policy::{ArbitrationSpec, ContextWeight, Formula};

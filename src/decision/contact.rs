@@ -14,7 +14,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::decision::catalog::{Action, ActionKind};
+use crate::catalog::{Action, ActionKind};
 use crate::decision::eligibility::{days_before, Rejection};
 use crate::decision::outcome::{num, ReasonCode};
 use crate::decision::policy::ContactSpec;
@@ -185,7 +185,7 @@ fn count<'e>(exposures: impl Iterator<Item = &'e Exposure>) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::catalog::ContactCaps;
+    use crate::catalog::ContactCaps;
     use crate::decision::policy::{ChannelCap, GlobalCap};
     use crate::journey::Channel;
 

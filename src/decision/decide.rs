@@ -22,7 +22,7 @@ use rand::Rng;
 use rustc_hash::FxHashSet;
 
 use crate::decision::arbitration::{explain, score, Scored};
-use crate::decision::catalog::{Action, ActionKind};
+use crate::catalog::{Action, ActionKind};
 use crate::decision::contact::ContactLedger;
 use crate::decision::eligibility::{self, usable};
 use crate::decision::exploration::{pick, Pick};

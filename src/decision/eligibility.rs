@@ -18,7 +18,7 @@
 //! exist to spare customers who are known to be unhappy. Missing churn risk fails churn rules:
 //! they target a risk band, and an unknown risk is in no band.
 
-use crate::decision::catalog::{Action, ActionKind};
+use crate::catalog::{Action, ActionKind};
 use crate::decision::outcome::{num, ReasonCode};
 use crate::decision::policy::{PolicySpec, UnknownConsent};
 use crate::decision::state::CustomerState;
@@ -234,7 +234,7 @@ fn check_policy_suitability(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::catalog::Eligibility;
+    use crate::catalog::Eligibility;
     use crate::decision::state::ConsentMap;
     use crate::journey::Channel;
 

@@ -13,7 +13,7 @@ use rand::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{Action, ActionKind, Catalog};
+use crate::catalog::{Action, ActionKind, Catalog};
 use super::state::{CandidateScores, ConsentMap, CustomerState, Exposure, Unsubscribes};
 use super::{Decision, DecisionError, Policy, PolicySet};
 use crate::features::{FeatureAccumulator, FeatureSpec};

@@ -1,4 +1,4 @@
-//! Decisions: the action catalog, and decision policies as a pure library — for one customer at
+//! Decisions: decision policies as a pure library — for one customer at
 //! one instant, given the model scores the service computed, which actions to take.
 //!
 //! The steps, one module each:
@@ -14,7 +14,6 @@
 //! No HTTP, no model loading, no clock: the same inputs and RNG seed give the same decision.
 
 pub mod arbitration;
-pub mod catalog;
 pub mod contact;
 pub mod decide;
 pub mod eligibility;
@@ -24,7 +23,6 @@ pub mod outcome;
 pub mod policy;
 pub mod state;
 
-pub use catalog::{Action, ActionKind, Catalog};
 pub use decide::{DecisionError, NO_ACTION_ID};
 pub use outcome::{Components, Decision, Ineligible, PassedOver, RankedAction, ReasonCode};
 pub use policy::{Exploration, Formula, Policy, PolicyError, PolicySet, PolicySpec};

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::catalog::ActionKind;
+use crate::catalog::ActionKind;
 use crate::decision::policy::{Exploration, Formula};
 use crate::journey::Channel;
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::catalog::{ActionKind, Catalog};
+use crate::catalog::{ActionKind, Catalog};
 use crate::journey::Channel;
 
 /// A problem with a policy. [`PolicyError::code`] gives a stable machine-readable code.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::catalog::Action;
+use crate::catalog::Action;
 use crate::journey::{Channel, Timestamp};
 
 /// One past contact of the customer, from the profile store (an `action` event).

@@ -9,7 +9,7 @@ use std::path::Path;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::decision::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::journey::writer::AtomicFile;
 use crate::journey::{AttrValue, AttributeKind, Channel, CustomerTable, JourneyError};
 

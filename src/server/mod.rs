@@ -18,7 +18,8 @@ use error::ApiError;
 use metrics::Metrics;
 
 use crate::decision::engine::{DecisionResponse, Engine, EngineParts};
-use crate::decision::{Catalog, PolicySet};
+use crate::catalog::Catalog;
+use crate::decision::PolicySet;
 use crate::models::registry::ModelSet;
 use crate::store::{Store, StoreConfig};
 

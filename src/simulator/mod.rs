@@ -23,7 +23,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::decision::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::journey::customers::CUSTOMER_ID;
 use crate::journey::writer::{ParquetEventWriter, TypedTableWriter};
 use crate::journey::{AttrValue, AttributeColumn, AttributeKind, JourneyError, Timestamp};

@@ -11,7 +11,7 @@ use rand::Rng;
 use rand_distr::{Beta, Distribution, LogNormal, Poisson};
 
 use super::text::{compose, Tone};
-use crate::decision::catalog::{Action, ActionKind, Catalog, ContactCaps, Eligibility};
+use crate::catalog::{Action, ActionKind, Catalog, ContactCaps, Eligibility};
 use crate::journey::{Channel, Event, EventType, Timestamp};
 
 /// Days in a decision week (also the conversion window).

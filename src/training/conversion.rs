@@ -22,8 +22,8 @@ use super::metrics::{
     qini_coefficient, uplift_deciles, CalibrationBin, UpliftBin,
 };
 use super::{fit_estimator, TabularInputs, TrainError};
-use crate::decision::catalog::ActionKind;
-use crate::decision::Catalog;
+use crate::catalog::ActionKind;
+use crate::catalog::Catalog;
 use crate::features::matrix::Attributes;
 use crate::features::{FeatureAccumulator, FeatureSpec, TextScorer};
 use crate::journey::customers::CUSTOMER_ID;

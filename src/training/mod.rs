@@ -7,7 +7,7 @@ pub mod conversion;
 pub mod metrics;
 pub mod sentiment;
 
-use crate::decision::Catalog;
+use crate::catalog::Catalog;
 use crate::features::{FeatureSpec, TextScorer};
 use crate::journey::{CustomerTable, JourneyError};
 use crate::models::gbdt::{GbdtFitReport, GbdtModel};
