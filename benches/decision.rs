@@ -113,9 +113,9 @@ fn decide(c: &mut Criterion) {
 /// action, the default policy. `dry_run` keeps the decision log out of the loop (the HTTP load
 /// test, `benches/load_test.sh`, includes it).
 fn engine(c: &mut Criterion) {
-    use nextbest::decision::engine::{DecisionRequest, Engine, EngineParts, Limits};
     use nextbest::catalog::Catalog;
     use nextbest::decision::PolicySet;
+    use nextbest::engine::{DecisionRequest, Engine, EngineParts, Limits};
     use nextbest::models::registry::{ModelPaths, ModelSet};
     use nextbest::store::Store;
     use std::path::Path;

@@ -3,6 +3,8 @@
 
 pub mod catalog;
 pub mod decision;
+pub mod engine;
+pub mod error;
 pub mod features;
 pub mod fnv;
 pub mod journey;

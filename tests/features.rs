@@ -280,9 +280,8 @@ fn purchase_rhythm_features_follow_their_conventions() {
 
 #[test]
 fn online_and_batch_featurisation_agree() {
-    use nextbest::decision::engine::{
-        attributes_from_json, event_from_payload, EventPayload, Limits,
-    };
+    use nextbest::engine::validate::attributes_from_json;
+    use nextbest::engine::{event_from_payload, EventPayload, Limits};
     // The same history as a batch file and as the service receives it in a decision request.
     let dir = tempfile::tempdir().unwrap();
     let events_csv = dir.path().join("events.csv");

@@ -4,8 +4,8 @@
 use nextbest::catalog::{Action, ActionKind, Catalog, ContactCaps, Eligibility};
 use nextbest::decision::exploration::probabilities;
 use nextbest::decision::{
-    CandidateScores, ConsentMap, CustomerState, Decision,
-    DecisionError, Exploration, Exposure, Formula, Policy, PolicySet, ReasonCode, NO_ACTION_ID,
+    CandidateScores, ConsentMap, CustomerState, Decision, DecisionError, Exploration, Exposure,
+    Formula, Policy, PolicySet, ReasonCode, NO_ACTION_ID,
 };
 use nextbest::journey::{Channel, Timestamp};
 use rand::SeedableRng;
@@ -871,7 +871,7 @@ fn bad_numbers_never_panic() {
             ..customer()
         };
         let err = ev.decide(&state, &[], &mut rng(0)).unwrap_err();
-        assert_eq!(err.code(), "invalid_input");
+        assert_eq!(err.code(), "invalid_field");
         assert!(err.to_string().starts_with("customer_value:"), "{err}");
     }
     let broken = Action {

@@ -167,7 +167,7 @@ fn an_outcome_for_an_unknown_decision_is_refused() {
         .record_outcome(outcome("never-made", "conversion", None))
         .unwrap_err();
     assert_eq!(err.code(), "unknown_decision");
-    assert!(err.is_client_error());
+    assert!(err.code().is_client_error());
     assert_eq!(store.counts().unwrap().outcomes, 0);
 }
 
@@ -399,7 +399,7 @@ fn a_full_queue_refuses_decisions_at_once_and_loses_none_it_accepted() {
     }
     let refused = refused.expect("a stalled writer must fill the queue");
     assert_eq!(refused.code(), "store_overloaded");
-    assert!(!refused.is_client_error());
+    assert!(!refused.code().is_client_error());
     // The writer holds at most one batch; the queue holds the rest.
     assert!(
         accepted <= config.queue_capacity + config.batch_max,

@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut config = ServeConfig::load(args.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let mut config = ServeConfig::load(args.config.as_deref())?;
     if let Some(bind) = args.bind {
         config.bind = bind;
     }
@@ -45,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.workers.is_some() {
         config.workers = args.workers;
     }
-    config.validate().map_err(anyhow::Error::msg)?;
+    config.validate()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

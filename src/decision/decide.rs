@@ -21,14 +21,15 @@ use std::sync::LazyLock;
 use rand::Rng;
 use rustc_hash::FxHashSet;
 
-use crate::decision::arbitration::{explain, score, Scored};
 use crate::catalog::{Action, ActionKind};
+use crate::decision::arbitration::{explain, score, Scored};
 use crate::decision::contact::ContactLedger;
 use crate::decision::eligibility::{self, usable};
 use crate::decision::exploration::{pick, Pick};
 use crate::decision::outcome::{num, Decision, Ineligible, PassedOver, RankedAction};
 use crate::decision::policy::{Exploration, Formula, Policy};
 use crate::decision::state::{CandidateScores, CustomerState};
+use crate::error::ErrorCode;
 use crate::journey::Channel;
 
 /// The id of the no-action entry added under `expected_value` when the candidates have none.
@@ -71,10 +72,10 @@ pub enum DecisionError {
 
 impl DecisionError {
     /// A stable, machine-readable code for this kind of error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            DecisionError::InvalidInput { .. } => "invalid_input",
-            DecisionError::DuplicateCandidate { .. } => "duplicate_candidate",
+            DecisionError::InvalidInput { .. } => ErrorCode::InvalidField,
+            DecisionError::DuplicateCandidate { .. } => ErrorCode::DuplicateCandidate,
         }
     }
 }
@@ -136,6 +137,25 @@ fn check_inputs(
     Ok(())
 }
 
+/// What the caller wants of a decision beyond the policy's own settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecideOptions {
+    /// Most actions to return; `None`: the policy's `arbitration.max_actions`.
+    pub max_actions: Option<usize>,
+    /// Build the explanation: each action's reasons and the eligible candidates passed over.
+    /// Off, both stay empty and cost nothing (the orchestration engine rarely reads them).
+    pub explain: bool,
+}
+
+impl Default for DecideOptions {
+    fn default() -> Self {
+        DecideOptions {
+            max_actions: None,
+            explain: true,
+        }
+    }
+}
+
 impl Policy {
     /// Decides for one customer among `candidates`, drawing exploration randomness from `rng`
     /// (seed it per decision to make decisions reproducible). See the module documentation for
@@ -146,18 +166,22 @@ impl Policy {
         candidates: &[CandidateScores<'_>],
         rng: &mut R,
     ) -> Result<Decision, DecisionError> {
-        self.decide_with_max(state, candidates, None, rng)
+        self.decide_with(state, candidates, DecideOptions::default(), rng)
     }
 
-    /// [`Policy::decide`] with the number of slots set by the caller (a request's
-    /// `max_actions`) instead of the policy's `arbitration.max_actions`.
-    pub fn decide_with_max<R: Rng + ?Sized>(
+    /// [`Policy::decide`] with the caller's [`DecideOptions`]: the number of slots (a request's
+    /// `max_actions` instead of the policy's `arbitration.max_actions`) and whether to explain.
+    pub fn decide_with<R: Rng + ?Sized>(
         &self,
         state: &CustomerState,
         candidates: &[CandidateScores<'_>],
-        max_actions: Option<usize>,
+        options: DecideOptions,
         rng: &mut R,
     ) -> Result<Decision, DecisionError> {
+        let DecideOptions {
+            max_actions,
+            explain: with_reasons,
+        } = options;
         let spec = self.spec();
         let arbitration = &spec.arbitration;
         let mut warnings = Vec::new();
@@ -224,15 +248,19 @@ impl Policy {
             propensity *= probability;
             let entry = &entries[chosen];
             let rank = u32::try_from(actions.len() + 1).unwrap_or(u32::MAX);
-            let reasons = vec![
-                explain(
-                    arbitration.formula,
-                    entry.action.kind,
-                    &entry.scored,
-                    arbitration.priority.len(),
-                ),
-                pick_reason(exploration, index, scores.len(), probability),
-            ];
+            let reasons = if with_reasons {
+                vec![
+                    explain(
+                        arbitration.formula,
+                        entry.action.kind,
+                        &entry.scored,
+                        arbitration.priority.len(),
+                    ),
+                    pick_reason(exploration, index, scores.len(), probability),
+                ]
+            } else {
+                Vec::new()
+            };
             actions.push(RankedAction {
                 action_id: entry.action.id.clone(),
                 kind: entry.action.kind,
@@ -258,7 +286,7 @@ impl Policy {
 
         let passed_over = ranked
             .iter()
-            .filter(|&&e| !picked[e])
+            .filter(|&&e| with_reasons && !picked[e])
             .map(|&e| PassedOver {
                 action_id: entries[e].action.id.clone(),
                 score: entries[e].scored.score,

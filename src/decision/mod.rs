@@ -17,13 +17,12 @@ pub mod arbitration;
 pub mod contact;
 pub mod decide;
 pub mod eligibility;
-pub mod engine;
 pub mod exploration;
 pub mod outcome;
 pub mod policy;
 pub mod state;
 
-pub use decide::{DecisionError, NO_ACTION_ID};
+pub use decide::{DecideOptions, DecisionError, NO_ACTION_ID};
 pub use outcome::{Components, Decision, Ineligible, PassedOver, RankedAction, ReasonCode};
 pub use policy::{Exploration, Formula, Policy, PolicyError, PolicySet, PolicySpec};
 pub use state::{CandidateScores, ConsentMap, CustomerState, Exposure, Unsubscribes};

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{ActionKind, Catalog};
+use crate::error::ErrorCode;
 use crate::journey::Channel;
 
 /// A problem with a policy. [`PolicyError::code`] gives a stable machine-readable code.
@@ -74,14 +75,14 @@ pub enum PolicyError {
 
 impl PolicyError {
     /// A stable, machine-readable code for this kind of error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            PolicyError::Io { .. } => "io_error",
-            PolicyError::Parse { .. } => "invalid_policy_file",
-            PolicyError::Invalid { .. } => "invalid_policy",
-            PolicyError::BadName { .. } => "invalid_policy_name",
-            PolicyError::Duplicate { .. } => "duplicate_policy",
-            PolicyError::NoPolicies { .. } => "no_policies",
+            PolicyError::Io { .. } => ErrorCode::IoError,
+            PolicyError::Parse { .. } => ErrorCode::InvalidPolicyFile,
+            PolicyError::Invalid { .. } => ErrorCode::InvalidPolicy,
+            PolicyError::BadName { .. } => ErrorCode::InvalidPolicyName,
+            PolicyError::Duplicate { .. } => ErrorCode::DuplicatePolicy,
+            PolicyError::NoPolicies { .. } => ErrorCode::NoPolicies,
         }
     }
 }

@@ -5,6 +5,8 @@
 //! features point-in-time correct, and it does not depend on event order, so a file need not be
 //! sorted and a huge file can be streamed with bounded state per customer.
 
+use super::contacts::ContactHistory;
+use super::counters::Counter;
 use super::spec::{
     FeatureDef, FeatureSpec, FeatureType, NEVER_DAYS, TRACKED_CHANNELS, WINDOWS_DAYS,
 };
@@ -22,63 +24,6 @@ pub trait TextScorer: Send + Sync {
 pub const NEGATIVE_SENTIMENT: f32 = 0.3;
 /// Sentiment used when there is no scored text: neutral.
 pub const NEUTRAL_SENTIMENT: f32 = 0.5;
-
-/// Windowed counters, one per kind, bucketed by the smallest window that holds the event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(usize)]
-enum Counter {
-    Visits,
-    PageViews,
-    Carts,
-    Purchases,
-    Revenue,
-    Opens,
-    Clicks,
-    SupportContacts,
-    Complaints,
-    Actions,
-    Conversions,
-}
-
-impl Counter {
-    const ALL: [Counter; 11] = [
-        Counter::Visits,
-        Counter::PageViews,
-        Counter::Carts,
-        Counter::Purchases,
-        Counter::Revenue,
-        Counter::Opens,
-        Counter::Clicks,
-        Counter::SupportContacts,
-        Counter::Complaints,
-        Counter::Actions,
-        Counter::Conversions,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            Counter::Visits => "visits",
-            Counter::PageViews => "page_views",
-            Counter::Carts => "carts",
-            Counter::Purchases => "purchases",
-            Counter::Revenue => "revenue",
-            Counter::Opens => "opens",
-            Counter::Clicks => "clicks",
-            Counter::SupportContacts => "support_contacts",
-            Counter::Complaints => "complaints",
-            Counter::Actions => "actions_received",
-            Counter::Conversions => "conversions",
-        }
-    }
-
-    fn kind(self) -> FeatureType {
-        if self == Counter::Revenue {
-            FeatureType::Amount
-        } else {
-            FeatureType::Count
-        }
-    }
-}
 
 const COUNTERS: usize = Counter::ALL.len();
 const WINDOWS: usize = WINDOWS_DAYS.len();
@@ -126,6 +71,8 @@ pub struct FeatureAccumulator<'s> {
     action_last_sent: Vec<Option<Timestamp>>,
     other_actions_90d: u32,
     ignored_at_or_after_cutoff: u64,
+    // Only when deciding: policies need every past send, not only the feature counts.
+    contacts: Option<Box<ContactHistory>>,
 }
 
 impl<'s> FeatureAccumulator<'s> {
@@ -168,7 +115,47 @@ impl<'s> FeatureAccumulator<'s> {
             action_last_sent: vec![None; spec.actions.len()],
             other_actions_90d: 0,
             ignored_at_or_after_cutoff: 0,
+            contacts: None,
         }
+    }
+
+    /// Also records the customer's past contacts and opt-outs ([`Self::contacts`]), for a
+    /// decision; training leaves this off.
+    pub fn recording_contacts(mut self) -> Self {
+        self.contacts = Some(Box::default());
+        self
+    }
+
+    /// The past contacts and opt-outs seen so far; empty unless [`Self::recording_contacts`].
+    pub fn take_contacts(&mut self) -> ContactHistory {
+        self.contacts.take().map(|c| *c).unwrap_or_default()
+    }
+
+    /// The customer's last support contact (ticket, chat or complaint) before the cutoff.
+    pub fn last_support_contact(&self) -> Option<Timestamp> {
+        self.last_support
+    }
+
+    /// Mean sentiment of the texts of the last 90 days (the `sentiment_mean_90d` feature), or
+    /// `None` when the customer wrote nothing in that time.
+    pub fn recent_sentiment(&self) -> Option<f64> {
+        (self.texts_90d > 0)
+            .then(|| f64::from(mean_sentiment(self.sentiment_sum_90d, self.sentiment_n_90d)))
+    }
+
+    /// Revenue of the last 365 days (the `revenue_365d` feature).
+    pub fn revenue_365d(&self) -> f64 {
+        f64::from(self.windowed(Counter::Revenue, WINDOWS - 1))
+    }
+
+    /// A counter summed over the windows up to `window` (an index of [`WINDOWS_DAYS`]), as the
+    /// feature vector holds it.
+    fn windowed(&self, counter: Counter, window: usize) -> f32 {
+        let mut running = 0.0;
+        for bucket in &self.buckets[counter as usize][..=window] {
+            running += bucket;
+        }
+        running as f32
     }
 
     /// The cutoff this accumulator computes features for.
@@ -252,6 +239,9 @@ impl<'s> FeatureAccumulator<'s> {
             EventType::Cancel => self.cancelled = true,
             EventType::Action => self.observe_action(event, age, bucket),
             EventType::Other(_) => self.unknown_events += 1,
+        }
+        if let Some(contacts) = &mut self.contacts {
+            contacts.observe(event);
         }
         if event.event_type.carries_text() {
             self.observe_text(event, age);
@@ -468,13 +458,7 @@ impl<'s> FeatureAccumulator<'s> {
             );
         }
 
-        let mean = |sum: f64, n: u32| {
-            if n == 0 {
-                NEUTRAL_SENTIMENT
-            } else {
-                (sum / f64::from(n)) as f32
-            }
-        };
+        let mean = mean_sentiment;
         sink.put(
             &|| "sentiment_last".into(),
             Score,
@@ -608,6 +592,15 @@ impl<'s> FeatureAccumulator<'s> {
             AttrValue::Date(t) if *t < self.cutoff => Some(*t),
             _ => None,
         }
+    }
+}
+
+/// The mean of `n` sentiment scores summing to `sum`; neutral when there are none.
+fn mean_sentiment(sum: f64, n: u32) -> f32 {
+    if n == 0 {
+        NEUTRAL_SENTIMENT
+    } else {
+        (sum / f64::from(n)) as f32
     }
 }
 

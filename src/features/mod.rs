@@ -2,10 +2,13 @@
 //! t) to a named, typed, versioned feature vector, used by training, batch and online scoring.
 
 pub mod compute;
+pub mod contacts;
+mod counters;
 pub mod matrix;
 pub mod spec;
 
 pub use compute::{featurize, FeatureAccumulator, TextScorer};
+pub use contacts::{ContactHistory, PastSend};
 pub use matrix::{
     CustomerMatrixBuilder, DecisionMatrixBuilder, DecisionPoints, MatrixRow, MatrixStats,
 };

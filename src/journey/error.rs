@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::error::ErrorCode;
+
 /// A problem reading or writing journey data.
 #[derive(Debug, thiserror::Error)]
 pub enum JourneyError {
@@ -93,17 +95,17 @@ pub enum JourneyError {
 
 impl JourneyError {
     /// A stable, machine-readable code for this kind of error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            JourneyError::Io { .. } => "io_error",
-            JourneyError::UnknownFormat { .. } => "unknown_format",
-            JourneyError::MissingColumn { .. } => "missing_column",
-            JourneyError::ColumnType { .. } => "column_type",
-            JourneyError::Cell { .. } => "invalid_value",
-            JourneyError::Empty { .. } => "empty_file",
-            JourneyError::DuplicateCustomer { .. } => "duplicate_customer",
-            JourneyError::Malformed { .. } => "malformed_file",
-            JourneyError::Invalid { .. } => "invalid_file",
+            JourneyError::Io { .. } => ErrorCode::IoError,
+            JourneyError::UnknownFormat { .. } => ErrorCode::UnknownFormat,
+            JourneyError::MissingColumn { .. } => ErrorCode::MissingColumn,
+            JourneyError::ColumnType { .. } => ErrorCode::ColumnType,
+            JourneyError::Cell { .. } => ErrorCode::InvalidValue,
+            JourneyError::Empty { .. } => ErrorCode::EmptyFile,
+            JourneyError::DuplicateCustomer { .. } => ErrorCode::DuplicateCustomer,
+            JourneyError::Malformed { .. } => ErrorCode::MalformedFile,
+            JourneyError::Invalid { .. } => ErrorCode::InvalidFile,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod artifact;
 pub mod calibration;
+pub mod explain;
 pub mod gbdt;
 pub mod logistic;
 pub mod onnx;
@@ -13,6 +14,8 @@ pub mod tree;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
 
 pub use artifact::{Artifact, Manifest};
 pub use calibration::Calibration;
@@ -281,14 +284,14 @@ pub enum ModelError {
 
 impl ModelError {
     /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ModelError::Io { .. } => "model_io",
-            ModelError::Invalid { .. } => "model_invalid",
-            ModelError::FeatureMismatch { .. } => "model_feature_mismatch",
-            ModelError::Training(_) => "training_failed",
-            ModelError::OnnxRuntime { .. } => "onnx_runtime_unavailable",
-            ModelError::Scoring(_) => "model_scoring_failed",
+            ModelError::Io { .. } => ErrorCode::ModelIo,
+            ModelError::Invalid { .. } => ErrorCode::ModelInvalid,
+            ModelError::FeatureMismatch { .. } => ErrorCode::ModelFeatureMismatch,
+            ModelError::Training(_) => ErrorCode::TrainingFailed,
+            ModelError::OnnxRuntime { .. } => ErrorCode::OnnxRuntimeUnavailable,
+            ModelError::Scoring(_) => ErrorCode::ModelScoringFailed,
         }
     }
 

@@ -3,7 +3,6 @@
 //! sees a mix of old and new models.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::artifact::LoadedModel;
 use super::sentiment::NamedSentimentModel;
 use super::{Artifact, Manifest, ModelError, Role, Scorer, TabularModel};
+use crate::catalog::Catalog;
 use crate::features::FeatureSpec;
 
 /// Where the models of a set are (any may be absent).
@@ -396,7 +396,28 @@ impl ModelSet {
         }
         out
     }
-}
 
-/// A model set shared by request handlers and swapped whole on reload.
-pub type SharedModels = Arc<ModelSet>;
+    /// Whether the service can decide with this set: at least one tabular model, and every
+    /// action the models track in the catalog, so a renamed or missing action is caught at load
+    /// time, not mid-request.
+    pub fn check_servable(&self, catalog: &Catalog) -> Result<(), ModelError> {
+        let Some(spec) = &self.spec else {
+            return Err(ModelError::Invalid {
+                path: PathBuf::from("models"),
+                problem: "no churn or conversion model: decisions would have no scores".into(),
+            });
+        };
+        for tracked in &spec.actions {
+            if catalog.get(&tracked.id).is_none() {
+                return Err(ModelError::FeatureMismatch {
+                    path: PathBuf::from("catalog"),
+                    problem: format!(
+                        "the models track action '{}', which the catalog lacks",
+                        tracked.id
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}

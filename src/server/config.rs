@@ -5,8 +5,44 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::engine::Limits;
+use crate::engine::Limits;
+use crate::error::ErrorCode;
 use crate::models::registry::ModelPaths;
+
+/// A configuration that cannot be used; the message starts with the file or the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read or parsed.
+    #[error("{}: {problem}", file.display())]
+    File {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A value is out of range (from the file, the environment or a flag).
+    #[error("{key}: {problem}")]
+    Invalid {
+        /// The key (`bind`, `limits.max_batch`) or variable (`NEXTBEST_WORKERS`).
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Its code in the catalogue.
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidConfig
+    }
+}
 
 /// Everything `serve` needs. Every key is optional in the file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,18 +96,16 @@ impl Default for ServeConfig {
 
 impl ServeConfig {
     /// Defaults, overridden by `file` (when given) and then by the environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                toml::from_str(&text).map_err(|e| {
-                    format!(
-                        "{}: {}",
-                        path.display(),
-                        e.to_string().trim().replace('\n', " ")
-                    )
-                })?
+                let problem = |problem: String| ConfigError::File {
+                    file: path.to_path_buf(),
+                    problem,
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
+                toml::from_str(&text)
+                    .map_err(|e| problem(e.to_string().trim().replace('\n', " ")))?
             }
             None => ServeConfig::default(),
         };
@@ -82,7 +116,7 @@ impl ServeConfig {
 
     /// Applies `NEXTBEST_BIND`, `NEXTBEST_DATABASE`, `NEXTBEST_API_TOKEN`, `NEXTBEST_POLICIES`,
     /// `NEXTBEST_CATALOG`, `NEXTBEST_DEFAULT_POLICY` and `NEXTBEST_WORKERS`.
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var("NEXTBEST_BIND") {
             self.bind = v;
         }
@@ -102,20 +136,22 @@ impl ServeConfig {
             self.default_policy = v;
         }
         if let Some(v) = var("NEXTBEST_WORKERS") {
-            self.workers = Some(
-                v.parse()
-                    .map_err(|_| format!("NEXTBEST_WORKERS: not a number: '{v}'"))?,
-            );
+            self.workers = Some(v.parse().map_err(|_| {
+                ConfigError::invalid("NEXTBEST_WORKERS", format!("not a number: '{v}'"))
+            })?);
         }
         Ok(())
     }
 
     /// Checks ranges; the message starts with the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(format!(
-                "bind: expected ADDRESS:PORT such as 127.0.0.1:8080, got '{}'",
-                self.bind
+            return Err(ConfigError::invalid(
+                "bind",
+                format!(
+                    "expected ADDRESS:PORT such as 127.0.0.1:8080, got '{}'",
+                    self.bind
+                ),
             ));
         }
         if self
@@ -123,19 +159,28 @@ impl ServeConfig {
             .as_deref()
             .is_some_and(|t| t.trim().is_empty())
         {
-            return Err("api_token: must not be empty (leave it out to disable auth)".into());
+            return Err(ConfigError::invalid(
+                "api_token",
+                "must not be empty (leave it out to disable auth)",
+            ));
         }
         if self.workers == Some(0) {
-            return Err("workers: must be at least 1".into());
+            return Err(ConfigError::invalid("workers", "must be at least 1"));
         }
         if !(1024..=256 << 20).contains(&self.max_body_bytes) {
-            return Err(format!(
-                "max_body_bytes: must be within 1 KiB..=256 MiB, got {}",
-                self.max_body_bytes
+            return Err(ConfigError::invalid(
+                "max_body_bytes",
+                format!(
+                    "must be within 1 KiB..=256 MiB, got {}",
+                    self.max_body_bytes
+                ),
             ));
         }
         if self.max_events_per_customer == 0 {
-            return Err("max_events_per_customer: must be at least 1".into());
+            return Err(ConfigError::invalid(
+                "max_events_per_customer",
+                "must be at least 1",
+            ));
         }
         let l = &self.limits;
         for (key, value) in [
@@ -147,7 +192,7 @@ impl ServeConfig {
             ("limits.max_events", l.max_events),
         ] {
             if value == 0 {
-                return Err(format!("{key}: must be at least 1"));
+                return Err(ConfigError::invalid(key, "must be at least 1"));
             }
         }
         Ok(())

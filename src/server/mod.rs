@@ -1,9 +1,12 @@
 //! `nextbest serve`: the HTTP decision service (actix-web). A thin layer: [`routes`] holds one
-//! module per resource whose handlers parse, call the library ([`crate::decision::engine`],
-//! [`crate::store`], [`crate::models::registry`]) and map errors ([`error`]).
+//! module per resource whose handlers take the guard and the body ([`extract`]), call the
+//! library ([`crate::engine`], [`crate::store`], [`crate::models::registry`]) off the async
+//! workers, and map errors ([`error`]).
 
+pub mod auth;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 pub mod routes;
 
@@ -17,9 +20,10 @@ pub use config::ServeConfig;
 use error::ApiError;
 use metrics::Metrics;
 
-use crate::decision::engine::{DecisionResponse, Engine, EngineParts};
 use crate::catalog::Catalog;
 use crate::decision::PolicySet;
+use crate::engine::{DecisionResponse, Engine, EngineParts};
+use crate::error::ErrorCode;
 use crate::models::registry::ModelSet;
 use crate::store::{Store, StoreConfig};
 
@@ -29,8 +33,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Prometheus metrics.
     pub metrics: Metrics,
-    /// Bearer token for writes, when configured.
-    pub api_token: Option<String>,
+    /// Who may do what.
+    pub auth: auth::Auth,
     /// Largest accepted body.
     pub max_body_bytes: usize,
 }
@@ -58,8 +62,8 @@ impl AppState {
     }
 
     /// Counts an error response by code.
-    pub fn count_error(&self, code: &str) {
-        self.metrics.errors.with_label_values(&[code]).inc();
+    pub fn count_error(&self, code: ErrorCode) {
+        self.metrics.errors.with_label_values(&[code.name()]).inc();
     }
 
     /// Copies the decision log's counters into the metrics.
@@ -85,8 +89,19 @@ impl AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The parts do not fit together (the default policy, the models and the catalog).
     #[error("{0}")]
-    Config(String),
+    Parts(#[from] crate::engine::EngineError),
+    /// The address cannot be bound.
+    #[error("bind {bind}: {cause}")]
+    Bind {
+        /// The address.
+        bind: String,
+        /// Why.
+        cause: std::io::Error,
+    },
     /// A part failed to load.
     #[error("{what}: {cause}")]
     Load {
@@ -124,14 +139,18 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
         store: Arc::new(store),
         limits: config.limits.clone(),
         record_exposures: config.record_exposures,
-    })
-    .map_err(|e| ServeError::Config(e.to_string()))?;
-    crate::decision::engine::check_models(&engine.models(), engine.catalog())
-        .map_err(|e| load("models", e.to_string()))?;
+    })?;
+    // An id a policy names that the catalog lacks never matches: worth a word, not a refusal
+    // (requests may bring their own candidates).
+    for policy in engine.policies().iter() {
+        for problem in policy.check_against(engine.catalog()) {
+            tracing::warn!(policy = policy.name(), %problem, "policy names an action the catalog lacks or misclassifies");
+        }
+    }
     Ok(AppState {
         engine,
         metrics: Metrics::new().map_err(|e| load("metrics", e.to_string()))?,
-        api_token: config.api_token.clone(),
+        auth: auth::Auth::new(config.api_token.clone()),
         max_body_bytes: config.max_body_bytes,
     })
 }
@@ -153,7 +172,7 @@ pub fn app(
         .configure(routes::configure)
         .default_service(web::to(|| async {
             HttpResponse::NotFound().json(error::ErrorBody {
-                code: "not_found".into(),
+                code: ErrorCode::NotFound,
                 message: "no such route (see /openapi.json)".into(),
                 field: None,
             })
@@ -185,7 +204,7 @@ pub fn app(
                         .error()
                         .and_then(|e| e.as_error::<ApiError>())
                     {
-                        state.count_error(&api.body.code);
+                        state.count_error(api.body.code);
                         if status.is_server_error() {
                             tracing::error!(route, code = %api.body.code, message = %api.body.message, "request failed");
                         } else {
@@ -208,13 +227,16 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         policies = ?state.engine.policies().names().collect::<Vec<_>>(),
         default_policy = %config.default_policy,
         database = %config.database.display(),
-        auth = state.api_token.is_some(),
+        auth = state.auth.enabled(),
         "nextbest serve starting"
     );
     let shared = state.clone();
     let mut server = HttpServer::new(move || app(shared.clone()))
         .bind(&config.bind)
-        .map_err(|e| ServeError::Config(format!("bind {}: {e}", config.bind)))?
+        .map_err(|cause| ServeError::Bind {
+            bind: config.bind.clone(),
+            cause,
+        })?
         .shutdown_timeout(10);
     if let Some(workers) = config.workers {
         server = server.workers(workers);

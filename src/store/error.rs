@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::error::ErrorCode;
+
 /// A problem with the embedded store or with what was handed to it.
 ///
 /// Every variant maps to a stable [`code`](StoreError::code) that the service puts in its JSON
@@ -70,31 +72,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// A stable identifier for the kind of error: `store_io`, `store_overloaded`,
-    /// `unknown_decision`, `invalid_outcome`, `invalid_decision`, `invalid_event` or
-    /// `store_schema`.
-    pub fn code(&self) -> &'static str {
+    /// Its code in the catalogue: `store_io`, `store_overloaded`, `unknown_decision`,
+    /// `invalid_outcome`, `invalid_decision`, `invalid_event` or `store_schema`. Whether the
+    /// caller caused it (4xx) follows from the code ([`ErrorCode::is_client_error`]).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            StoreError::Io { .. } => "store_io",
-            StoreError::Overloaded { .. } => "store_overloaded",
-            StoreError::UnknownDecision { .. } => "unknown_decision",
-            StoreError::InvalidOutcome { .. } => "invalid_outcome",
-            StoreError::InvalidDecision { .. } => "invalid_decision",
-            StoreError::InvalidEvent { .. } => "invalid_event",
-            StoreError::Schema { .. } => "store_schema",
+            StoreError::Io { .. } => ErrorCode::StoreIo,
+            StoreError::Overloaded { .. } => ErrorCode::StoreOverloaded,
+            StoreError::UnknownDecision { .. } => ErrorCode::UnknownDecision,
+            StoreError::InvalidOutcome { .. } => ErrorCode::InvalidOutcome,
+            StoreError::InvalidDecision { .. } => ErrorCode::InvalidDecision,
+            StoreError::InvalidEvent { .. } => ErrorCode::InvalidEvent,
+            StoreError::Schema { .. } => ErrorCode::StoreSchema,
         }
-    }
-
-    /// Whether the error is the caller's fault (bad input or an unknown id) rather than the
-    /// store's: the HTTP layer answers 4xx for these and 5xx (503 when overloaded) otherwise.
-    pub fn is_client_error(&self) -> bool {
-        matches!(
-            self,
-            StoreError::UnknownDecision { .. }
-                | StoreError::InvalidOutcome { .. }
-                | StoreError::InvalidDecision { .. }
-                | StoreError::InvalidEvent { .. }
-        )
     }
 
     /// An I/O error with its context.
@@ -120,22 +110,22 @@ mod tests {
 
     #[test]
     fn codes_are_stable() {
-        assert_eq!(StoreError::io("x", "y").code(), "store_io");
+        assert_eq!(StoreError::io("x", "y").code().name(), "store_io");
         assert_eq!(
-            StoreError::Overloaded { capacity: 1 }.code(),
+            StoreError::Overloaded { capacity: 1 }.code().name(),
             "store_overloaded"
         );
         let unknown = StoreError::UnknownDecision {
             decision_id: "d".into(),
         };
-        assert_eq!(unknown.code(), "unknown_decision");
-        assert!(unknown.is_client_error());
+        assert_eq!(unknown.code().name(), "unknown_decision");
+        assert!(unknown.code().is_client_error());
         assert_eq!(unknown.to_string(), "unknown decision 'd'");
         let schema = StoreError::Schema {
             path: "a.db".into(),
             problem: "newer".into(),
         };
-        assert_eq!(schema.code(), "store_schema");
-        assert!(!schema.is_client_error());
+        assert_eq!(schema.code().name(), "store_schema");
+        assert!(!schema.code().is_client_error());
     }
 }

@@ -137,6 +137,35 @@ impl Store {
         }
     }
 
+    /// Logs a decision together with the `action` events it caused (its exposures, see
+    /// `serve.record_exposures`) in one transaction, and waits for the commit: both are stored
+    /// or neither is, so a caller told of a failure knows the decision was not logged. Errors
+    /// as [`Store::record_decision`] and [`Store::append_events`] (`invalid_decision`,
+    /// `invalid_event`, `store_io`); it waits for room rather than answer `store_overloaded`.
+    pub fn record_decision_with_events(
+        &self,
+        record: DecisionRecord,
+        events: Vec<Event>,
+    ) -> Result<(), StoreError> {
+        record.validate()?;
+        for (index, event) in events.iter().enumerate() {
+            types::validate_event(index, event)?;
+        }
+        let sender = self.sender()?;
+        let counters = &self.shared.counters;
+        let (reply, answer) = mpsc::sync_channel(1);
+        // Counted before sending so that the writer can never count it written first.
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        if sender
+            .send(Message::DecisionWithEvents(Box::new(record), events, reply))
+            .is_err()
+        {
+            counters.accepted.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::writer_stopped());
+        }
+        answer.recv().map_err(|_| StoreError::writer_stopped())?
+    }
+
     /// Queues a message and waits until the writer has committed it. Blocks while the queue
     /// is full: these calls wait for the disk anyway, and are rare next to decisions.
     fn send_and_wait(&self, make: impl FnOnce(writer::Reply) -> Message) -> Result<(), StoreError> {
@@ -237,6 +266,7 @@ impl Store {
         let written = load(&c.written);
         let duplicate = load(&c.duplicate);
         let lost = load(&c.lost);
+        let failed = load(&c.failed);
         StoreStats {
             decisions_accepted: accepted,
             decisions_written: written,
@@ -244,7 +274,8 @@ impl Store {
             decisions_lost: lost,
             decisions_rejected_overloaded: load(&c.rejected),
             batches_committed: load(&c.batches),
-            queue_depth: accepted.saturating_sub(written + duplicate + lost),
+            decisions_failed: failed,
+            queue_depth: accepted.saturating_sub(written + duplicate + lost + failed),
             queue_capacity: self.capacity as u64,
             profile_cache_hits: load(&c.cache_hits),
             profile_cache_misses: load(&c.cache_misses),

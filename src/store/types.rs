@@ -145,6 +145,9 @@ pub struct StoreStats {
     pub decisions_duplicate: u64,
     /// Accepted records that could not be written after retries (see the writer's errors).
     pub decisions_lost: u64,
+    /// Decisions logged with their exposures that failed to commit; their callers were told
+    /// (see [`Store::record_decision_with_events`](super::Store::record_decision_with_events)).
+    pub decisions_failed: u64,
     /// Calls refused with `store_overloaded`.
     pub decisions_rejected_overloaded: u64,
     /// Transactions committed by the writer.

@@ -30,6 +30,9 @@ pub(crate) enum Message {
     Outcome(Box<OutcomeRecord>, Reply),
     /// Append journey events to profiles.
     Events(Vec<Event>, Reply),
+    /// Log a decision together with the events it caused (its exposures), in one transaction;
+    /// the caller waits for the commit.
+    DecisionWithEvents(Box<DecisionRecord>, Vec<Event>, Reply),
     /// Answer once everything queued before has been committed.
     Flush(Reply),
 }
@@ -49,6 +52,8 @@ pub(crate) struct Counters {
     pub(crate) duplicate: AtomicU64,
     pub(crate) lost: AtomicU64,
     pub(crate) rejected: AtomicU64,
+    /// Decisions refused at commit with their caller told (logged with their exposures).
+    pub(crate) failed: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
@@ -184,7 +189,9 @@ impl Writer {
             // A caller that gave up waiting has dropped its receiver; nothing to tell it.
             match message {
                 Message::Decision(_) => {}
-                Message::Outcome(_, reply) | Message::Events(_, reply) => {
+                Message::Outcome(_, reply)
+                | Message::Events(_, reply)
+                | Message::DecisionWithEvents(_, _, reply) => {
                     let _ = reply.send(verdict);
                 }
                 Message::Flush(reply) => {
@@ -251,15 +258,20 @@ impl Writer {
     }
 
     fn failed(&mut self, batch: &[Message], error: StoreError) -> Vec<Result<(), StoreError>> {
-        let decisions = batch
+        let counters = &self.shared.counters;
+        let unanswered = batch
             .iter()
             .filter(|m| matches!(m, Message::Decision(_)))
             .count() as u64;
-        if decisions > 0 {
-            self.shared
-                .counters
-                .lost
-                .fetch_add(decisions, Ordering::Relaxed);
+        // A decision whose caller waits is told of the failure and answered as failed: it is
+        // not lost unreported, but it is not written either.
+        let answered = batch
+            .iter()
+            .filter(|m| matches!(m, Message::DecisionWithEvents(..)))
+            .count() as u64;
+        counters.lost.fetch_add(unanswered, Ordering::Relaxed);
+        counters.failed.fetch_add(answered, Ordering::Relaxed);
+        if unanswered > 0 {
             self.unreported = Some(error.clone());
         }
         vec![Err(error); batch.len()]
@@ -269,7 +281,8 @@ impl Writer {
     fn update_cache(&self, batch: &[Message]) {
         let mut by_customer: HashMap<&str, Vec<Event>> = HashMap::new();
         for message in batch {
-            if let Message::Events(events, _) = message {
+            if let Message::Events(events, _) | Message::DecisionWithEvents(_, events, _) = message
+            {
                 for event in events {
                     by_customer
                         .entry(event.customer_id.as_str())
@@ -333,6 +346,17 @@ fn write_batch(
             Message::Events(events, _) => {
                 insert_events(&tx, events)?;
                 touched.extend(events.iter().map(|e| e.customer_id.as_str()));
+                Ok(())
+            }
+            Message::DecisionWithEvents(record, events, _) => {
+                // A retried request (same id) must not send its exposures twice either.
+                if insert_decision(&tx, record)? {
+                    committed.written += 1;
+                    insert_events(&tx, events)?;
+                    touched.extend(events.iter().map(|e| e.customer_id.as_str()));
+                } else {
+                    committed.duplicate += 1;
+                }
                 Ok(())
             }
             Message::Flush(_) => Ok(()),

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod sentiment;
 
 use crate::catalog::Catalog;
+use crate::error::ErrorCode;
 use crate::features::{FeatureSpec, TextScorer};
 use crate::journey::{CustomerTable, JourneyError};
 use crate::models::gbdt::{GbdtFitReport, GbdtModel};
@@ -36,9 +37,9 @@ pub enum TrainError {
 
 impl TrainError {
     /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            TrainError::Config(_) | TrainError::ConfigFile(_) => "invalid_config",
+            TrainError::Config(_) | TrainError::ConfigFile(_) => ErrorCode::InvalidConfig,
             TrainError::Data(e) => e.code(),
             TrainError::Model(e) => e.code(),
         }

@@ -3,9 +3,12 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{blocking, read_body};
-use crate::decision::engine::{DecisionRequest, DecisionResponse};
-use crate::server::error::{parse_json, ApiError, ErrorBody};
+use super::blocking;
+use crate::engine::{DecisionRequest, DecisionResponse};
+use crate::error::ErrorCode;
+use crate::server::auth::Decide;
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::extract::{Authorized, Json};
 use crate::server::AppState;
 
 /// Decide for one customer.
@@ -22,11 +25,12 @@ use crate::server::AppState;
 )]
 pub async fn decide(
     state: web::Data<AppState>,
-    payload: web::Payload,
+    _: Authorized<Decide>,
+    Json(request): Json<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, state.max_body_bytes).await?;
-    let request: DecisionRequest = parse_json(&body)?;
-    let response = state.engine.decide(&request)?;
+    // Featurising and scoring is CPU work, and a profile not in memory is a SQLite read.
+    let engine = state.clone();
+    let response = blocking(move || engine.engine.decide(&request)).await??;
     state.observe(&response);
     Ok(HttpResponse::Ok().json(response))
 }
@@ -74,14 +78,13 @@ pub struct BatchResponse {
 )]
 pub async fn decide_batch(
     state: web::Data<AppState>,
-    payload: web::Payload,
+    _: Authorized<Decide>,
+    Json(batch): Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, state.max_body_bytes).await?;
-    let batch: BatchRequest = parse_json(&body)?;
     let max = state.engine.limits().max_batch;
     if batch.requests.len() > max {
-        return Err(ApiError::bad_field(
-            "too_many",
+        return Err(ApiError::field(
+            ErrorCode::TooMany,
             "requests",
             format!("at most {max} decisions per batch"),
         ));
@@ -94,18 +97,16 @@ pub async fn decide_batch(
             .requests
             .iter()
             .enumerate()
-            .map(|(i, request)| {
-                match worker.engine.decide_at(request, &format!("requests[{i}].")) {
-                    Ok(response) => {
-                        worker.observe(&response);
-                        BatchItem::Decision(Box::new(response))
-                    }
-                    Err(e) => {
-                        errors += 1;
-                        let error = ApiError::from(e);
-                        worker.count_error(&error.body.code);
-                        BatchItem::Error { error: error.body }
-                    }
+            .map(|(i, request)| match worker.engine.decide(request) {
+                Ok(response) => {
+                    worker.observe(&response);
+                    BatchItem::Decision(Box::new(response))
+                }
+                Err(e) => {
+                    errors += 1;
+                    let error = ApiError::from(e.within(&format!("requests[{i}].")));
+                    worker.count_error(error.body.code);
+                    BatchItem::Error { error: error.body }
                 }
             })
             .collect();

@@ -1,12 +1,15 @@
 //! `POST /v1/events`: journey events into the profile store.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{authorize, blocking, read_body};
-use crate::decision::engine::{event_from_payload, EventPayload};
+use super::blocking;
+use crate::engine::{event_from_payload, EventPayload};
+use crate::error::ErrorCode;
 use crate::journey::Event;
-use crate::server::error::{parse_json, ApiError, ErrorBody};
+use crate::server::auth::Ingest;
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::extract::{Authorized, Json};
 use crate::server::AppState;
 
 /// Events to ingest.
@@ -40,16 +43,13 @@ pub struct EventsResponse {
 )]
 pub async fn ingest(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    payload: web::Payload,
+    _: Authorized<Ingest>,
+    Json(parsed): Json<EventsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&state, &request)?;
-    let body = read_body(payload, state.max_body_bytes).await?;
-    let parsed: EventsRequest = parse_json(&body)?;
     let limits = state.engine.limits();
     if parsed.events.len() > limits.max_events {
-        return Err(ApiError::bad_field(
-            "too_many",
+        return Err(ApiError::field(
+            ErrorCode::TooMany,
             "events",
             format!("at most {} events per call", limits.max_events),
         ));

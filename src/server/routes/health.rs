@@ -3,11 +3,13 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use crate::server::auth::Public;
+use crate::server::extract::Authorized;
 use crate::server::AppState;
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")))]
-pub async fn healthz() -> HttpResponse {
+pub async fn healthz(_: Authorized<Public>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
@@ -20,7 +22,7 @@ pub async fn healthz() -> HttpResponse {
         (status = 503, description = "Not ready (no models, or the decision log's queue is full)")
     )
 )]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>, _: Authorized<Public>) -> HttpResponse {
     let models = state.engine.models();
     let stats = state.engine.store().stats();
     let versions: std::collections::BTreeMap<String, String> =
@@ -41,7 +43,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>, _: Authorized<Public>) -> HttpResponse {
     state.refresh_store_metrics();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -1,4 +1,8 @@
-//! One module per resource: handlers parse, call the library, map errors.
+//! One module per resource: handlers take the guard ([`Authorized`]) and the body ([`Json`]),
+//! call the library off the async workers ([`blocking`]), and map errors.
+//!
+//! [`Authorized`]: super::extract::Authorized
+//! [`Json`]: super::extract::Json
 
 pub mod decisions;
 pub mod events;
@@ -9,79 +13,18 @@ pub mod outcomes;
 pub mod policies;
 
 use actix_web::web;
-use futures_util::StreamExt;
 
 use super::error::ApiError;
-use super::AppState;
+use crate::error::ErrorCode;
 
-/// Reads a request body up to the configured limit; larger bodies get a JSON 413.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "invalid_body",
-                e.to_string(),
-                None,
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body exceeds {limit} bytes (server.max_body_bytes)"),
-                None,
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-/// Runs blocking work (SQLite, a model reload, a long batch) on actix's blocking pool, so the
-/// worker that accepts requests stays free.
+/// Runs blocking work (SQLite, model scoring, a model reload, a long batch) on actix's blocking
+/// pool, so the workers that accept requests stay free.
 pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    web::block(work).await.map_err(|e| {
-        ApiError::new(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-            None,
-        )
-    })
-}
-
-/// Refuses the request unless it carries the configured bearer token (when one is configured).
-pub fn authorize(state: &AppState, request: &actix_web::HttpRequest) -> Result<(), ApiError> {
-    let Some(token) = &state.api_token else {
-        return Ok(());
-    };
-    let given = request
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then_some(token.trim())
-        });
-    // Compare in constant time so the token cannot be guessed byte by byte from timings.
-    let matches = given.is_some_and(|g| {
-        g.len() == token.len()
-            && g.bytes()
-                .zip(token.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized())
-    }
+    web::block(work)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string(), None))
 }
 
 /// Registers every route.

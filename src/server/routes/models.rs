@@ -1,11 +1,13 @@
 //! `GET /v1/models` and `POST /v1/models/reload`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::{authorize, blocking, read_body};
+use super::blocking;
 use crate::models::registry::{ModelInfo, ModelPathsUpdate};
-use crate::server::error::{parse_json, ApiError, ErrorBody};
+use crate::server::auth::{Admin, Decide};
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::extract::{Authorized, OptionalJson};
 use crate::server::AppState;
 
 /// The models serving now.
@@ -22,7 +24,7 @@ pub struct ModelsResponse {
     path = "/v1/models",
     responses((status = 200, description = "Loaded models", body = ModelsResponse))
 )]
-pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+pub async fn list(state: web::Data<AppState>, _: Authorized<Decide>) -> HttpResponse {
     HttpResponse::Ok().json(ModelsResponse {
         models: state.engine.models().info(),
     })
@@ -44,16 +46,9 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
 )]
 pub async fn reload(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    payload: web::Payload,
+    _: Authorized<Admin>,
+    OptionalJson(paths): OptionalJson<ModelPathsUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&state, &request)?;
-    let body = read_body(payload, state.max_body_bytes).await?;
-    let paths: Option<ModelPathsUpdate> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        Some(parse_json(&body)?)
-    };
     let engine = state.clone();
     let result = blocking(move || engine.engine.reload(paths.as_ref())).await?;
     match result {

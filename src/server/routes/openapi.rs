@@ -4,15 +4,19 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
 use super::{decisions, events, health, models, outcomes, policies};
-use crate::decision::engine::{
-    CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
-    EventPayload, Explanation, FeatureContribution,
-};
+use crate::catalog::ActionKind;
 use crate::decision::{
-    ActionKind, Components, Decision, Exploration, Formula, Ineligible, PassedOver, RankedAction,
-    ReasonCode,
+    Components, Decision, Exploration, Formula, Ineligible, PassedOver, RankedAction, ReasonCode,
 };
+use crate::engine::{
+    CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
+    EventPayload,
+};
+use crate::error::ErrorCode;
+use crate::models::explain::{Explanation, FeatureContribution};
+use crate::server::auth::Public;
 use crate::server::error::ErrorBody;
+use crate::server::extract::Authorized;
 
 /// Adds the bearer-token scheme the write endpoints use.
 struct BearerAuth;
@@ -46,7 +50,7 @@ impl utoipa::Modify for BearerAuth {
     ),
     components(schemas(
         DecisionRequest, DecisionResponse, DecisionContext, CustomerPayload, EventPayload,
-        CandidatePayload, Explanation, FeatureContribution, ErrorBody,
+        CandidatePayload, Explanation, FeatureContribution, ErrorBody, ErrorCode,
         Decision, RankedAction, Components, Ineligible, PassedOver, ReasonCode, Formula,
         Exploration, ActionKind,
         decisions::BatchRequest, decisions::BatchResponse, decisions::BatchItem,
@@ -59,6 +63,6 @@ impl utoipa::Modify for BearerAuth {
 pub struct ApiDoc;
 
 /// Serve the document.
-pub async fn document() -> HttpResponse {
+pub async fn document(_: Authorized<Public>) -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }

@@ -3,9 +3,12 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{blocking, read_body};
+use super::blocking;
+use crate::error::ErrorCode;
 use crate::journey::Timestamp;
-use crate::server::error::{parse_json, ApiError, ErrorBody};
+use crate::server::auth::Decide;
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::extract::{Authorized, Json};
 use crate::server::AppState;
 use crate::store::{OutcomeRecord, StoreError};
 
@@ -54,13 +57,12 @@ pub struct OutcomeResponse {
 )]
 pub async fn record(
     state: web::Data<AppState>,
-    payload: web::Payload,
+    _: Authorized<Decide>,
+    Json(request): Json<OutcomeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, state.max_body_bytes).await?;
-    let request: OutcomeRequest = parse_json(&body)?;
     let at = match &request.timestamp {
         Some(text) => Timestamp::parse_date_or_datetime(text)
-            .map_err(|e| ApiError::bad_field("invalid_field", "timestamp", e))?,
+            .map_err(|e| ApiError::field(ErrorCode::InvalidField, "timestamp", e.to_string()))?,
         None => Timestamp::now(),
     };
     let record = OutcomeRecord {
@@ -76,16 +78,7 @@ pub async fn record(
         store.record_outcome(record)?;
         Ok(store.outcomes_for(&decision_id)?.len())
     })
-    .await?
-    .map_err(|e| match e {
-        StoreError::UnknownDecision { .. } => ApiError::new(
-            actix_web::http::StatusCode::NOT_FOUND,
-            e.code(),
-            e.to_string(),
-            Some("decision_id".into()),
-        ),
-        other => ApiError::from(other),
-    })?;
+    .await??;
     Ok(HttpResponse::Created().json(OutcomeResponse {
         decision_id: request.decision_id,
         outcome_type: request.outcome_type,

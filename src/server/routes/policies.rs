@@ -3,6 +3,9 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
+use crate::decision::PolicySpec;
+use crate::server::auth::Decide;
+use crate::server::extract::Authorized;
 use crate::server::AppState;
 
 /// One policy.
@@ -14,7 +17,7 @@ pub struct PolicyInfo {
     pub default: bool,
     /// The full policy (eligibility, contact, arbitration, exploration).
     #[schema(value_type = Object)]
-    pub spec: serde_json::Value,
+    pub spec: PolicySpec,
 }
 
 /// The policies.
@@ -30,7 +33,7 @@ pub struct PoliciesResponse {
     path = "/v1/policies",
     responses((status = 200, description = "Policies", body = PoliciesResponse))
 )]
-pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+pub async fn list(state: web::Data<AppState>, _: Authorized<Decide>) -> HttpResponse {
     let engine = &state.engine;
     let policies = engine
         .policies()
@@ -38,7 +41,7 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
         .map(|p| PolicyInfo {
             name: p.name().to_string(),
             default: p.name() == engine.default_policy(),
-            spec: serde_json::to_value(p.spec()).unwrap_or_default(),
+            spec: p.spec().clone(),
         })
         .collect();
     HttpResponse::Ok().json(PoliciesResponse { policies })

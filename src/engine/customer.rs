@@ -1,0 +1,113 @@
+//! The customer at the decision instant, from one pass over the history: the feature vector
+//! (the training function), the model scores, and the facts the policy needs (contacts,
+//! opt-outs, support, sentiment, value), read from the same accumulator through typed
+//! accessors.
+
+use crate::decision::{CustomerState, Exposure, Unsubscribes};
+use crate::features::{ContactHistory, FeatureAccumulator, TextScorer};
+use crate::journey::{Event, Timestamp};
+use crate::models::registry::ModelSet;
+use crate::models::{ModelError, Scorer};
+
+use super::request::DecisionRequest;
+use super::validate::{attributes_from_json, ValidRequest};
+use super::EngineError;
+
+/// What the engine knows of one customer once featurised and scored.
+pub(super) struct ScoredCustomer {
+    /// The feature vector, in the models' order.
+    pub features: Vec<f32>,
+    /// P(churn), when a churn model is loaded.
+    pub p_churn: Option<f64>,
+    /// Mean sentiment of the last 90 days' texts, when there were any.
+    pub sentiment: Option<f64>,
+    /// A year's revenue so far: what losing the customer would cost.
+    pub customer_value: f64,
+    /// The last support contact before the decision.
+    pub last_support_contact: Option<Timestamp>,
+    /// Past sends and opt-outs.
+    pub contacts: ContactHistory,
+}
+
+/// Featurises the history at `now` and scores churn.
+pub(super) fn score(
+    models: &ModelSet,
+    request: &DecisionRequest,
+    history: &[Event],
+    now: Timestamp,
+) -> Result<ScoredCustomer, EngineError> {
+    let Some(spec) = &models.spec else {
+        // The engine refuses such a set when built or reloaded; this only keeps the path total.
+        return Err(EngineError::Model(ModelError::Invalid {
+            path: "models".into(),
+            problem: "no churn or conversion model: decisions would have no scores".into(),
+        }));
+    };
+    let attributes = match &request.customer {
+        Some(customer) => Some(attributes_from_json(spec, &customer.attributes)?),
+        None => None,
+    };
+    // Fill the sentiment slots only if the models were trained with them filled (the registry
+    // checked that it is the same sentiment model).
+    let scorer = models
+        .sentiment
+        .as_ref()
+        .filter(|_| spec.sentiment_model.is_some())
+        .map(|s| s as &dyn TextScorer);
+    let mut accumulator = FeatureAccumulator::new(spec, now, scorer).recording_contacts();
+    for event in history {
+        accumulator.observe(event);
+    }
+    let features = accumulator.finish(attributes.as_deref());
+    let p_churn = match &models.churn {
+        Some(churn) => churn
+            .scorer
+            .predict_proba(&features, features.len())?
+            .first()
+            .copied(),
+        None => None,
+    };
+    let customer_value = Some(accumulator.revenue_365d())
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0)
+        .max(0.0);
+    Ok(ScoredCustomer {
+        p_churn,
+        sentiment: accumulator.recent_sentiment(),
+        customer_value,
+        last_support_contact: accumulator.last_support_contact(),
+        contacts: accumulator.take_contacts(),
+        features,
+    })
+}
+
+/// The policy's view of the customer.
+pub(super) fn state(
+    valid: &ValidRequest<'_>,
+    request: &DecisionRequest,
+    customer: &mut ScoredCustomer,
+) -> CustomerState {
+    let contacts = std::mem::take(&mut customer.contacts);
+    let mut state = CustomerState::new(valid.now);
+    state.context_channel = valid.context_channel.clone();
+    state.placement = request.context.placement.clone();
+    state.p_churn = customer.p_churn;
+    state.sentiment = customer.sentiment;
+    state.customer_value = customer.customer_value;
+    state.consent = valid.consent.clone();
+    state.unsubscribed = Unsubscribes {
+        all: contacts.unsubscribed_all,
+        channels: contacts.unsubscribed_channels,
+    };
+    state.last_support_contact = customer.last_support_contact;
+    state.exposures = contacts
+        .sends
+        .into_iter()
+        .map(|send| Exposure {
+            at: send.at,
+            action_id: send.action_id,
+            channel: send.channel,
+        })
+        .collect();
+    state
+}

@@ -1,0 +1,138 @@
+//! What a decision leaves behind: its id, its record in the decision log and, when the service
+//! records exposures, the `action` events of what it chose — stored together or not at all.
+
+use std::collections::BTreeMap;
+
+use rand::RngCore;
+
+use crate::catalog::ActionKind;
+use crate::decision::Decision;
+use crate::journey::{Event, EventType, Timestamp};
+use crate::store::{DecisionRecord, LoggedAction, Store, StoreError};
+
+use super::request::DecisionRequest;
+
+/// A 128-bit id in hex, laid out as a UUIDv7: 48 bits of milliseconds since the epoch, then 80
+/// random bits. Unique without coordination between replicas, sortable by time, and, because
+/// new ids land at the end of the decision log's index instead of anywhere in it, cheap to
+/// insert however large the log grows. The random part seeds the decision's exploration, so a
+/// logged decision can be replayed.
+pub(super) fn new_decision_id() -> (String, u64) {
+    let mut rng = rand::rng();
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let time = (millis as u64) & 0xffff_ffff_ffff;
+    let (random_high, random_low) = (rng.next_u64() & 0xffff, rng.next_u64());
+    let id = format!("{time:012x}{random_high:04x}{random_low:016x}");
+    (id, random_low ^ (random_high << 48))
+}
+
+/// One decision to log.
+pub(super) struct Logged<'a> {
+    pub decision_id: &'a str,
+    pub request: &'a DecisionRequest,
+    pub policy_name: &'a str,
+    pub decision: &'a Decision,
+    pub model_versions: &'a BTreeMap<String, String>,
+    pub now: Timestamp,
+    pub latency_us: u64,
+}
+
+/// Logs the decision. With `record_exposures` (and the history coming from the profile store)
+/// its chosen actions are appended to the customer's profile in the same transaction, and the
+/// call waits for the commit: a caller told of an error knows nothing was logged.
+pub(super) fn log(
+    store: &Store,
+    logged: Logged<'_>,
+    record_exposures: bool,
+) -> Result<(), StoreError> {
+    let Logged {
+        decision_id,
+        request,
+        policy_name,
+        decision,
+        model_versions,
+        now,
+        latency_us,
+    } = logged;
+    let context =
+        serde_json::to_value(&request.context).map_err(|e| StoreError::InvalidDecision {
+            field: "context".into(),
+            problem: format!("cannot be stored as JSON: {e}"),
+        })?;
+    let record = DecisionRecord {
+        decision_id: decision_id.to_string(),
+        customer_id: request.customer_id.clone(),
+        policy: policy_name.to_string(),
+        experiment: None,
+        actions: decision
+            .actions
+            .iter()
+            .map(|a| LoggedAction {
+                action_id: a.action_id.clone(),
+                rank: a.rank,
+                score: a.score,
+                propensity: a.propensity,
+            })
+            .collect(),
+        model_versions: model_versions.clone(),
+        context,
+        created: now,
+        latency_us,
+        dry_run: false,
+    };
+    // An inline history is the caller's own record of the customer: the profile is not ours to
+    // append to.
+    let exposures = if record_exposures && request.history.is_none() {
+        exposure_events(&request.customer_id, decision, now)
+    } else {
+        Vec::new()
+    };
+    if exposures.is_empty() {
+        store.record_decision(record)
+    } else {
+        store.record_decision_with_events(record, exposures)
+    }
+}
+
+/// The chosen actions as `action` events (doing nothing is not a contact).
+fn exposure_events(customer_id: &str, decision: &Decision, now: Timestamp) -> Vec<Event> {
+    decision
+        .actions
+        .iter()
+        .filter(|a| a.kind != ActionKind::None)
+        .map(|a| Event {
+            customer_id: customer_id.to_string(),
+            timestamp: now,
+            event_type: EventType::Action,
+            channel: Some(a.channel.clone()),
+            action_id: Some(a.action_id.clone()),
+            value: None,
+            text: None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_ids_are_32_hex_digits_led_by_the_time() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let (id, _) = new_decision_id();
+        let (other, _) = new_decision_id();
+        assert_eq!(id.len(), 32);
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(id, other);
+        let millis = u64::from_str_radix(&id[..12], 16).unwrap_or(0);
+        assert!(millis >= before && millis < before + 60_000, "{id}");
+        // Lexical order follows time: an id from an earlier millisecond sorts first.
+        assert!(format!("{:012x}", before - 1).as_str() < &id[..12]);
+    }
+}

@@ -1,0 +1,328 @@
+//! The engine room: one decision end to end. [`Engine::decide`] checks the request
+//! ([`validate`]), featurises the customer's history at the decision instant with the training
+//! function and scores churn and sentiment ([`customer`]), scores every candidate's conversion
+//! with and without the action, asks the policy ([`crate::decision`]) and logs the decision
+//! ([`log`]). No HTTP here: the server's routes and the batch scorer call it.
+//!
+//! It may import `decision`, `models`, `features`, `catalog`, `journey` and `store`; nothing
+//! imports it but the surfaces (`server`, `cli`, and the batch scorer).
+
+mod customer;
+mod log;
+pub mod request;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+pub use request::{
+    CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
+    EventPayload, Limits,
+};
+pub use validate::{event_from_payload, MAX_EVENT_VALUE};
+
+use crate::catalog::Catalog;
+use crate::decision::{CandidateScores, DecideOptions, DecisionError, PolicySet};
+use crate::error::ErrorCode;
+use crate::journey::Event;
+use crate::models::explain::explain;
+use crate::models::registry::{ModelPathsUpdate, ModelSet};
+use crate::models::ModelError;
+use crate::store::{Store, StoreError};
+
+/// A client mistake or a server failure while deciding; [`EngineError::code`] is stable.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A field of the request is invalid.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// What kind of mistake (`invalid_field`, `too_many`, `unknown_action`, …).
+        code: ErrorCode,
+        /// The field, as a JSON path relative to the request (`candidates[3]`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A model failed to score.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+impl EngineError {
+    pub(crate) fn field(
+        code: ErrorCode,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        EngineError::InvalidField {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Its code in the catalogue.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::InvalidField { code, .. } => *code,
+            EngineError::Store(e) => e.code(),
+            EngineError::Model(e) => e.code(),
+        }
+    }
+
+    /// The offending field, when there is one.
+    pub fn field_name(&self) -> Option<&str> {
+        match self {
+            EngineError::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The same error with its field placed under `prefix` (`requests[3].`), for a request
+    /// nested in a larger body.
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            EngineError::InvalidField {
+                code,
+                field,
+                message,
+            } => EngineError::InvalidField {
+                code,
+                field: format!("{prefix}{field}"),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+impl From<DecisionError> for EngineError {
+    fn from(e: DecisionError) -> Self {
+        let field = match &e {
+            DecisionError::InvalidInput { field, .. } => field.clone(),
+            DecisionError::DuplicateCandidate { index, .. } => format!("candidates[{index}]"),
+        };
+        EngineError::field(e.code(), field, e.to_string())
+    }
+}
+
+/// Everything the engine serves with.
+pub struct Engine {
+    models: RwLock<Arc<ModelSet>>,
+    catalog: Catalog,
+    policies: PolicySet,
+    default_policy: String,
+    store: Arc<Store>,
+    limits: Limits,
+    record_exposures: bool,
+    reloading: Mutex<()>,
+}
+
+/// Where the engine gets its parts.
+pub struct EngineParts {
+    /// Loaded models.
+    pub models: ModelSet,
+    /// The action catalog.
+    pub catalog: Catalog,
+    /// The decision policies.
+    pub policies: PolicySet,
+    /// Name of the policy used when a request names none.
+    pub default_policy: String,
+    /// The embedded database.
+    pub store: Arc<Store>,
+    /// Request limits.
+    pub limits: Limits,
+    /// Record each logged decision's chosen actions as `action` events in the customer's profile,
+    /// so contact caps see them before the orchestration engine reports the send. Off by
+    /// default: a decision is not a send (previews would burn caps, and reported sends would
+    /// count twice).
+    pub record_exposures: bool,
+}
+
+impl Engine {
+    /// Builds an engine from its parts; fails when the default policy does not exist or the
+    /// models cannot serve with the catalog ([`ModelSet::check_servable`]).
+    pub fn new(parts: EngineParts) -> Result<Self, EngineError> {
+        if parts.policies.get(&parts.default_policy).is_none() {
+            return Err(EngineError::field(
+                ErrorCode::UnknownPolicy,
+                "default_policy",
+                format!(
+                    "no policy named '{}' (have: {})",
+                    parts.default_policy,
+                    parts.policies.names().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        parts.models.check_servable(&parts.catalog)?;
+        Ok(Engine {
+            models: RwLock::new(Arc::new(parts.models)),
+            catalog: parts.catalog,
+            policies: parts.policies,
+            default_policy: parts.default_policy,
+            store: parts.store,
+            limits: parts.limits,
+            record_exposures: parts.record_exposures,
+            reloading: Mutex::new(()),
+        })
+    }
+
+    /// The models serving now.
+    pub fn models(&self) -> Arc<ModelSet> {
+        match self.models.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Loads new models (the current folders, with `update`'s replacing them), checks them, and
+    /// swaps them in whole; on any error the old ones keep serving. Reloads run one at a time,
+    /// so a slow reload cannot overwrite a newer one.
+    pub fn reload(&self, update: Option<&ModelPathsUpdate>) -> Result<Arc<ModelSet>, ModelError> {
+        let _one_at_a_time = match self.reloading.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let current = self.models();
+        let paths = match update {
+            Some(update) => current.paths.merged(update),
+            None => current.paths.clone(),
+        };
+        let fresh = Arc::new(ModelSet::load(&paths)?);
+        fresh.check_servable(&self.catalog)?;
+        match self.models.write() {
+            Ok(mut guard) => *guard = Arc::clone(&fresh),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&fresh),
+        }
+        Ok(fresh)
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The policies.
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// The default policy's name.
+    pub fn default_policy(&self) -> &str {
+        &self.default_policy
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A shared handle on the store, for work moved off the request thread.
+    pub fn store_handle(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Decides for one request. Blocking: it may read the store (a profile not in memory) and
+    /// wait for a commit (`record_exposures`); from async code, run it on a blocking pool.
+    pub fn decide(&self, request: &DecisionRequest) -> Result<DecisionResponse, EngineError> {
+        let started = Instant::now();
+        let checks = validate::Checks {
+            limits: &self.limits,
+            catalog: &self.catalog,
+            policies: &self.policies,
+            default_policy: &self.default_policy,
+        };
+        let valid = checks.request(request)?;
+        let now = valid.now;
+
+        let stored;
+        let history: &[Event] = match &valid.history {
+            Some(inline) => inline,
+            None => {
+                stored = self.store.history(&request.customer_id)?;
+                stored.as_slice()
+            }
+        };
+
+        let models = self.models();
+        let mut customer = customer::score(&models, request, history, now)?;
+        let model_ids: Vec<&str> = valid
+            .candidates
+            .iter()
+            .map(|a| a.model_as.as_deref().unwrap_or(&a.id))
+            .collect();
+        let (p_none, p_actions) = match &models.conversion {
+            Some(conversion) => {
+                let (none, per) = conversion.score(&customer.features, &model_ids)?;
+                (Some(none), per)
+            }
+            None => (None, vec![None; model_ids.len()]),
+        };
+        let scored: Vec<CandidateScores<'_>> = valid
+            .candidates
+            .iter()
+            .zip(&p_actions)
+            .map(|(action, p)| CandidateScores {
+                action,
+                p_convert: *p,
+                p_convert_no_action: p.and(p_none),
+            })
+            .collect();
+        let state = customer::state(&valid, request, &mut customer);
+        let (decision_id, seed) = log::new_decision_id();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let options = DecideOptions {
+            max_actions: valid.max_actions,
+            explain: request.explain,
+        };
+        let decision = valid
+            .policy
+            .decide_with(&state, &scored, options, &mut rng)?;
+        let explanations = if request.explain {
+            explain(&models, &customer.features)
+        } else {
+            Vec::new()
+        };
+        let model_versions: BTreeMap<String, String> = models.versions().into_iter().collect();
+        if !request.dry_run {
+            let logged = log::Logged {
+                decision_id: &decision_id,
+                request,
+                policy_name: valid.policy_name,
+                decision: &decision,
+                model_versions: &model_versions,
+                now,
+                latency_us: elapsed_us(started),
+            };
+            log::log(&self.store, logged, self.record_exposures)?;
+        }
+        Ok(DecisionResponse {
+            decision_id,
+            customer_id: request.customer_id.clone(),
+            policy: valid.policy_name.to_string(),
+            decision,
+            p_churn: customer.p_churn,
+            sentiment: customer.sentiment,
+            model_versions,
+            explanations,
+            dry_run: request.dry_run,
+            latency_us: elapsed_us(started),
+        })
+    }
+}
+
+fn elapsed_us(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}

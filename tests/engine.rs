@@ -1,0 +1,183 @@
+//! The engine without HTTP: the customer's state comes from the same pass as the features,
+//! decisions with `record_exposures` are logged only together with their exposures, and
+//! explanations are built only when asked for.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use nextbest::catalog::Catalog;
+use nextbest::decision::PolicySet;
+use nextbest::engine::{DecisionRequest, Engine, EngineParts, Limits};
+use nextbest::models::registry::{ModelPaths, ModelSet};
+use nextbest::store::Store;
+use serde_json::json;
+
+fn engine(dir: &Path, record_exposures: bool) -> Engine {
+    Engine::new(EngineParts {
+        models: ModelSet::load(&ModelPaths::defaults_in(Path::new("models"))).unwrap(),
+        catalog: Catalog::load("datasets/sample/catalog.toml").unwrap(),
+        policies: PolicySet::load_dir("policies").unwrap(),
+        default_policy: "default".into(),
+        store: Arc::new(Store::open(dir.join("engine.db")).unwrap()),
+        limits: Limits::default(),
+        record_exposures,
+    })
+    .unwrap()
+}
+
+fn request(value: serde_json::Value) -> DecisionRequest {
+    serde_json::from_value(value).unwrap()
+}
+
+/// A customer with consent everywhere and a purchase, so that sales actions are eligible.
+fn stored_customer(engine: &Engine, id: &str) {
+    let events: Vec<nextbest::journey::Event> = [
+        ("2025-10-01T09:00:00Z", "visit", None),
+        ("2025-10-01T09:05:00Z", "purchase", Some(120.0)),
+    ]
+    .iter()
+    .map(|(ts, kind, value)| nextbest::journey::Event {
+        customer_id: id.into(),
+        timestamp: nextbest::journey::Timestamp::parse_rfc3339(ts).unwrap(),
+        event_type: nextbest::journey::EventType::parse(kind),
+        channel: Some(nextbest::journey::Channel::parse("web")),
+        action_id: None,
+        value: *value,
+        text: None,
+    })
+    .collect();
+    engine.store().append_events(&events).unwrap();
+}
+
+fn decide_for(id: &str) -> DecisionRequest {
+    request(json!({
+        "customer_id": id,
+        "context": {"timestamp": "2025-11-20T10:00:00Z"},
+        "customer": {"attributes": {"email_consent": true, "sms_consent": true, "push_consent": true}},
+        "policy": "propensity"
+    }))
+}
+
+#[test]
+fn exposures_are_stored_with_their_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), true);
+    stored_customer(&engine, "C-1");
+    let answer = engine.decide(&decide_for("C-1")).unwrap();
+    let sent: Vec<&str> = answer
+        .decision
+        .actions
+        .iter()
+        .filter(|a| a.kind != nextbest::catalog::ActionKind::None)
+        .map(|a| a.action_id.as_str())
+        .collect();
+    assert!(!sent.is_empty(), "{answer:?}");
+    // Once answered, both the decision and its exposures are stored (no flush needed).
+    let logged = engine.store().decision(&answer.decision_id).unwrap();
+    assert!(logged.is_some());
+    let profile = engine.store().history("C-1").unwrap();
+    let exposed: Vec<&str> = profile
+        .iter()
+        .filter_map(|e| e.action_id.as_deref())
+        .collect();
+    assert_eq!(exposed, sent);
+}
+
+#[test]
+fn a_decision_whose_exposures_fail_is_not_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), true);
+    stored_customer(&engine, "C-2");
+    engine.store().flush().unwrap();
+    // From now on the database refuses every journey event, as a full disk would.
+    let conn = rusqlite::Connection::open(dir.path().join("engine.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON events \
+         BEGIN SELECT RAISE(ABORT, 'events refused (test)'); END;",
+    )
+    .unwrap();
+    drop(conn);
+    let error = engine.decide(&decide_for("C-2")).unwrap_err();
+    assert_eq!(error.code(), "store_io", "{error}");
+    engine.store().flush().unwrap();
+    // The caller was told; nothing of the decision may be in the log.
+    let counts = engine.store().counts().unwrap();
+    assert_eq!(counts.decisions, 0, "{counts:?}");
+    assert_eq!(engine.store().stats().decisions_failed, 1);
+    assert_eq!(engine.store().stats().queue_depth, 0);
+    // A dry run logs nothing and records nothing, so it still answers.
+    let mut dry = decide_for("C-2");
+    dry.dry_run = true;
+    assert!(engine.decide(&dry).is_ok());
+}
+
+#[test]
+fn opt_outs_and_contacts_reach_the_policy_from_the_feature_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), false);
+    // Unsubscribed from WhatsApp (a channel the features do not track), and sent three e-mails
+    // this week (the policy's e-mail cap); the candidates are a WhatsApp offer and the newsletter.
+    let answer = engine
+        .decide(&request(json!({
+            "customer_id": "C-3",
+            "context": {"timestamp": "2025-11-20T10:00:00Z"},
+            "customer": {"attributes": {"email_consent": true}},
+            "policy": "propensity",
+            "explain": true,
+            "history": [
+                {"timestamp": "2025-11-01T09:05:00Z", "event_type": "purchase", "value": 30.0},
+                {"timestamp": "2025-11-02T09:00:00Z", "event_type": "unsubscribe", "channel": "whatsapp"},
+                {"timestamp": "2025-11-15T09:00:00Z", "event_type": "action", "channel": "email",
+                 "action_id": "email_newsletter"},
+                {"timestamp": "2025-11-17T09:00:00Z", "event_type": "action", "channel": "email",
+                 "action_id": "email_discount"},
+                {"timestamp": "2025-11-19T09:00:00Z", "event_type": "action", "channel": "email",
+                 "action_id": "email_newsletter"}
+            ],
+            "candidates": [
+                "email_newsletter",
+                {"id": "whatsapp_offer", "channel": "whatsapp", "kind": "sales", "value": 10, "cost": 0.1,
+                 "model_as": "email_discount"}
+            ]
+        })))
+        .unwrap();
+    let reason = |id: &str| {
+        answer
+            .decision
+            .ineligible
+            .iter()
+            .find(|i| i.action_id == id)
+            .map(|i| i.reason_code.as_str().to_string())
+    };
+    assert_eq!(reason("whatsapp_offer").as_deref(), Some("unsubscribed"));
+    assert!(
+        matches!(
+            reason("email_newsletter").as_deref(),
+            Some("cooldown" | "cap_7d" | "channel_cap" | "global_cap")
+        ),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn reasons_and_passed_over_candidates_only_when_explaining() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), false);
+    let mut ask = decide_for("C-4");
+    ask.dry_run = true;
+    ask.history = Some(Vec::new());
+    ask.max_actions = Some(1);
+    let plain = engine.decide(&ask).unwrap();
+    assert!(plain.decision.actions.iter().all(|a| a.reasons.is_empty()));
+    assert!(plain.decision.passed_over.is_empty());
+    assert!(plain.explanations.is_empty());
+    ask.explain = true;
+    let explained = engine.decide(&ask).unwrap();
+    assert!(explained
+        .decision
+        .actions
+        .iter()
+        .all(|a| !a.reasons.is_empty()));
+    assert!(!explained.decision.passed_over.is_empty());
+    assert!(!explained.explanations.is_empty());
+}
