@@ -86,6 +86,26 @@ pub struct Action {
     pub model_as: Option<String>,
 }
 
+/// What is wrong with a catalog or one of its actions: the key (`cost`,
+/// `action[2] ('email_discount').caps.cooldown_days`) and the problem.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {problem}")]
+pub struct CatalogProblem {
+    /// The key, relative to what was checked.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl CatalogProblem {
+    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        CatalogProblem {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
 }
@@ -93,13 +113,16 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 impl Action {
     /// Checks that the id is not empty and numbers are finite and in range; an error gives the
     /// field (e.g. `caps.cooldown_days`) and the problem.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), CatalogProblem> {
         if self.id.trim().is_empty() {
-            return Err(("id", "must not be empty".into()));
+            return Err(CatalogProblem::new("id", "must not be empty"));
         }
         for (field, number) in [("value", self.value), ("cost", self.cost)] {
             if !number.is_finite() || number < 0.0 {
-                return Err((field, format!("must be a finite number ≥ 0, got {number}")));
+                return Err(CatalogProblem::new(
+                    field,
+                    format!("must be a finite number ≥ 0, got {number}"),
+                ));
             }
         }
         let rules = &self.eligibility;
@@ -110,7 +133,10 @@ impl Action {
         ] {
             if let Some(b) = bound {
                 if !(0.0..=1.0).contains(&b) {
-                    return Err((field, format!("must be within 0..1, got {b}")));
+                    return Err(CatalogProblem::new(
+                        field,
+                        format!("must be within 0..1, got {b}"),
+                    ));
                 }
             }
         }
@@ -123,7 +149,10 @@ impl Action {
         ] {
             if let Some(d) = days {
                 if !d.is_finite() || d < 0.0 {
-                    return Err((field, format!("must be a finite number ≥ 0, got {d}")));
+                    return Err(CatalogProblem::new(
+                        field,
+                        format!("must be a finite number ≥ 0, got {d}"),
+                    ));
                 }
             }
         }
@@ -171,28 +200,31 @@ impl Catalog {
             .validate()
             .map_err(|problem| JourneyError::Invalid {
                 file: path.to_path_buf(),
-                problem,
+                problem: problem.to_string(),
             })?;
         Ok(catalog)
     }
 
     /// Checks ids are unique and non-empty and numbers are finite and in range.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CatalogProblem> {
         if self.actions.is_empty() {
-            return Err("the catalog has no actions".into());
+            return Err(CatalogProblem::new("action", "the catalog has no actions"));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, action) in self.actions.iter().enumerate() {
             let at = |field: &str| format!("action[{i}] ('{}').{field}", action.id);
             if action.id.trim().is_empty() {
-                return Err(format!("action[{i}].id: must not be empty"));
+                return Err(CatalogProblem::new(
+                    format!("action[{i}].id"),
+                    "must not be empty",
+                ));
             }
             if !seen.insert(action.id.as_str()) {
-                return Err(format!("{}: duplicate id", at("id")));
+                return Err(CatalogProblem::new(at("id"), "duplicate id"));
             }
             action
                 .validate()
-                .map_err(|(field, problem)| format!("{}: {problem}", at(field)))?;
+                .map_err(|p| CatalogProblem::new(at(&p.key), p.problem))?;
         }
         Ok(())
     }
@@ -203,8 +235,8 @@ impl Catalog {
     }
 
     /// Writes the catalog as TOML.
-    pub fn to_toml(&self) -> Result<String, String> {
-        toml::to_string_pretty(self).map_err(|e| e.to_string())
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
     }
 }
 
@@ -239,10 +271,14 @@ cost = 0.0
 
         let mut bad = catalog.clone();
         bad.actions[0].cost = -1.0;
-        assert!(bad.validate().unwrap_err().contains("cost"));
+        assert!(bad.validate().unwrap_err().to_string().contains("cost"));
         let mut dup = catalog.clone();
         dup.actions[1].id = "email_discount".into();
-        assert!(dup.validate().unwrap_err().contains("duplicate"));
+        assert!(dup
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate"));
         let unknown = text.replace("cost = 2.5", "cost = 2.5\ncolour = \"red\"");
         assert!(toml::from_str::<Catalog>(&unknown)
             .unwrap_err()

@@ -81,8 +81,6 @@ pub enum ErrorCode {
     DuplicatePolicy,
     /// A policy folder holds no policy.
     NoPolicies,
-    /// The action catalog is invalid.
-    InvalidCatalog,
     // --- journey data files
     /// A file could not be read or written.
     IoError,
@@ -109,7 +107,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in catalogue order.
-    pub const ALL: [ErrorCode; 42] = [
+    pub const ALL: [ErrorCode; 41] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidBody,
         ErrorCode::BodyTooLarge,
@@ -141,7 +139,6 @@ impl ErrorCode {
         ErrorCode::InvalidPolicyName,
         ErrorCode::DuplicatePolicy,
         ErrorCode::NoPolicies,
-        ErrorCode::InvalidCatalog,
         ErrorCode::IoError,
         ErrorCode::UnknownFormat,
         ErrorCode::MissingColumn,
@@ -189,7 +186,6 @@ impl ErrorCode {
             InvalidPolicyName => "invalid_policy_name",
             DuplicatePolicy => "duplicate_policy",
             NoPolicies => "no_policies",
-            InvalidCatalog => "invalid_catalog",
             IoError => "io_error",
             UnknownFormat => "unknown_format",
             MissingColumn => "missing_column",
@@ -218,9 +214,8 @@ impl ErrorCode {
             // A model named by a reload that cannot be used: the request named the files.
             ModelIo | ModelInvalid | ModelFeatureMismatch => 422,
             InvalidConfig | InvalidPolicyFile | InvalidPolicy | InvalidPolicyName
-            | DuplicatePolicy | NoPolicies | InvalidCatalog | UnknownFormat | MissingColumn
-            | ColumnType | InvalidValue | EmptyFile | DuplicateCustomer | MalformedFile
-            | InvalidFile => 422,
+            | DuplicatePolicy | NoPolicies | UnknownFormat | MissingColumn | ColumnType
+            | InvalidValue | EmptyFile | DuplicateCustomer | MalformedFile | InvalidFile => 422,
             StoreOverloaded => 503,
             StoreIo
             | StoreSchema
@@ -275,7 +270,6 @@ impl ErrorCode {
             InvalidPolicyName => "a policy file's name is not a valid policy name",
             DuplicatePolicy => "two policy files define the same policy",
             NoPolicies => "the policy folder holds no policy",
-            InvalidCatalog => "the action catalog is invalid",
             IoError => "a file could not be read or written",
             UnknownFormat => "a file's format could not be told from its name",
             MissingColumn => "a required column is absent",

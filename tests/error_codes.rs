@@ -40,7 +40,6 @@ const EXPECTED: &[(&str, u16)] = &[
     ("invalid_policy_name", 422),
     ("duplicate_policy", 422),
     ("no_policies", 422),
-    ("invalid_catalog", 422),
     ("io_error", 500),
     ("unknown_format", 422),
     ("missing_column", 422),

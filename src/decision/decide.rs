@@ -114,12 +114,10 @@ fn check_inputs(
     warn(state.sentiment, &|| "sentiment".into());
     for (i, candidate) in candidates.iter().enumerate() {
         let action = candidate.action;
-        action
-            .validate()
-            .map_err(|(field, problem)| DecisionError::InvalidInput {
-                field: format!("candidates[{i}].{field}"),
-                problem,
-            })?;
+        action.validate().map_err(|p| DecisionError::InvalidInput {
+            field: format!("candidates[{i}].{}", p.key),
+            problem: p.problem,
+        })?;
         let at = |name: &str| format!("candidates[{i}] ('{}').{name}", action.id);
         warn(candidate.p_convert, &|| at("p_convert"));
         warn(candidate.p_convert_no_action, &|| at("p_convert_no_action"));

@@ -137,11 +137,11 @@ impl<'a> Checks<'a> {
                 }),
                 CandidatePayload::Inline(action) => {
                     id_too_long(format_args!("candidates[{i}].id"), &action.id)?;
-                    action.validate().map_err(|(key, problem)| {
+                    action.validate().map_err(|p| {
                         EngineError::field(
                             ErrorCode::InvalidField,
-                            format!("candidates[{i}].{key}"),
-                            problem,
+                            format!("candidates[{i}].{}", p.key),
+                            p.problem,
                         )
                     })?;
                     Ok((**action).clone())

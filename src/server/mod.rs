@@ -78,6 +78,7 @@ impl AppState {
         gauge("accepted", s.decisions_accepted);
         gauge("written", s.decisions_written);
         gauge("lost", s.decisions_lost);
+        gauge("failed", s.decisions_failed);
         gauge("rejected_overloaded", s.decisions_rejected_overloaded);
         gauge("queue_depth", s.queue_depth);
         gauge("profile_cache_hits", s.profile_cache_hits);

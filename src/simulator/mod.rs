@@ -252,7 +252,9 @@ pub fn generate(
     customers.finish()?;
     truth.finish()?;
     traits.finish()?;
-    let catalog_text = catalog.to_toml().map_err(SimulatorError::Config)?;
+    let catalog_text = catalog
+        .to_toml()
+        .map_err(|e| SimulatorError::Config(e.to_string()))?;
     let catalog_header =
         "# Action catalog of the nextbest journey simulator (columns explained in datasets/README.md).\n";
     std::fs::write(

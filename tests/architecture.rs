@@ -1,0 +1,164 @@
+//! The layout is the architecture (docs/architecture.md): each folder of `src/` may import only
+//! the parts below it. This test reads the sources and fails on an import that crosses the
+//! line — e.g. `decision/` reaching for `models/` or `store/` — and on a library file that has
+//! grown past the size a reader can hold in their head.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Folder (or ground-level file) → the parts of the crate it may name. `error` (the code
+/// catalogue) and `fnv` (a hash) are ground level: anyone may use them.
+const MAY_IMPORT: &[(&str, &[&str])] = &[
+    ("journey", &[]),
+    ("catalog", &["journey"]),
+    ("features", &["journey", "catalog"]),
+    ("stats", &[]),
+    ("models", &["features", "stats", "catalog", "journey"]),
+    (
+        "training",
+        &["features", "models", "stats", "catalog", "journey"],
+    ),
+    ("simulator", &["journey", "catalog", "features"]),
+    ("decision", &["catalog", "stats", "journey"]),
+    ("store", &["journey"]),
+    (
+        "engine",
+        &[
+            "decision", "models", "features", "store", "catalog", "journey",
+        ],
+    ),
+];
+
+const GROUND: &[&str] = &["error", "fnv"];
+
+/// Library files longer than this (before their tests) are split by concept.
+const MAX_LINES: usize = 700;
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The code of a file before its unit tests, without comments.
+fn code_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .take_while(|line| !line.starts_with("#[cfg(test)]"))
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect()
+}
+
+/// The top-level parts of the crate a file names (`crate::models::…` → `models`).
+fn named_parts(lines: &[&str]) -> BTreeSet<String> {
+    let mut parts = BTreeSet::new();
+    for line in lines {
+        let mut rest = *line;
+        while let Some(at) = rest.find("crate::") {
+            let after = &rest[at + "crate::".len()..];
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                parts.insert(name);
+            }
+            rest = after;
+        }
+    }
+    parts
+}
+
+/// Which part a source file belongs to: its folder under `src/`, or its own name.
+fn part_of(path: &Path) -> String {
+    let relative = path.strip_prefix("src").unwrap();
+    let first = relative.components().next().unwrap().as_os_str();
+    first.to_string_lossy().trim_end_matches(".rs").to_string()
+}
+
+#[test]
+fn every_part_imports_only_what_lies_below_it() {
+    let mut files = Vec::new();
+    sources(Path::new("src"), &mut files);
+    let mut violations = Vec::new();
+    for file in &files {
+        let part = part_of(file);
+        let Some((_, allowed)) = MAY_IMPORT.iter().find(|(name, _)| *name == part) else {
+            continue; // server, cli, main, lib: the surfaces may use everything
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        for named in named_parts(&code_lines(&text)) {
+            let fine = named == part
+                || allowed.contains(&named.as_str())
+                || GROUND.contains(&named.as_str());
+            if !fine {
+                violations.push(format!("{} names crate::{named}", file.display()));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[test]
+fn the_pure_decision_library_stays_pure() {
+    // The rule above, spelled out for the part that matters most: policies never load a model,
+    // read a store or know about HTTP.
+    let mut files = Vec::new();
+    sources(Path::new("src/decision"), &mut files);
+    assert!(!files.is_empty());
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let named = named_parts(&code_lines(&text));
+        for forbidden in ["models", "store", "engine", "server"] {
+            assert!(
+                !named.contains(forbidden),
+                "{} names crate::{forbidden}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn library_files_stay_readable() {
+    let mut files = Vec::new();
+    sources(Path::new("src"), &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let lines = text
+                .lines()
+                .take_while(|line| !line.starts_with("#[cfg(test)]"))
+                .count();
+            (lines > MAX_LINES).then(|| format!("{}: {lines} lines", file.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these by concept: {long:#?}");
+}
+
+#[test]
+fn no_string_errors_in_the_library() {
+    let mut files = Vec::new();
+    sources(Path::new("src"), &mut files);
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|file| !file.starts_with("src/cli") && !file.ends_with("main.rs"))
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            code_lines(&text)
+                .into_iter()
+                .filter(|line| {
+                    let compact: String = line.split_whitespace().collect();
+                    compact.contains(",String>") && compact.contains("Result<")
+                })
+                .map(|line| format!("{}: {}", file.display(), line.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(offenders.is_empty(), "use a typed error: {offenders:#?}");
+}
