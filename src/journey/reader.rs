@@ -89,16 +89,24 @@ impl Format {
     }
 }
 
+/// A format name that is none of `parquet`, `csv` or `jsonl` (`ndjson`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format '{name}' (expected parquet, csv or jsonl)")]
+pub struct UnknownFormatName {
+    /// The name as given, in lower case.
+    pub name: String,
+}
+
 impl FromStr for Format {
-    type Err = String;
+    type Err = UnknownFormatName;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "parquet" => Ok(Format::Parquet),
             "csv" => Ok(Format::Csv),
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
-            other => Err(format!(
-                "unknown format '{other}' (expected parquet, csv or jsonl)"
-            )),
+            other => Err(UnknownFormatName {
+                name: other.to_string(),
+            }),
         }
     }
 }
@@ -242,5 +250,20 @@ impl Iterator for EventReader {
                 Some(Err(error))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_parse_in_any_case_and_unknown_ones_say_what_is_expected() {
+        assert_eq!("JSONL".parse::<Format>(), Ok(Format::Jsonl));
+        assert_eq!("ndjson".parse::<Format>(), Ok(Format::Jsonl));
+        assert_eq!(
+            "XML".parse::<Format>().unwrap_err().to_string(),
+            "unknown format 'xml' (expected parquet, csv or jsonl)"
+        );
     }
 }

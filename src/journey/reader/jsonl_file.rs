@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::row::{build_event, parse_time_text, RawFields, VocabularyCache};
+use super::row::{build_event, parse_time_text, CellError, RawFields, VocabularyCache};
 use super::{ChunkSource, EventChunk, Progress, ProgressUnit};
 use crate::journey::error::{JourneyError, Result, RowProblem};
 use crate::journey::event::Event;
@@ -95,7 +95,7 @@ fn jsonl_event(
     let value = match object.get("value") {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
-        Some(other) => Err(format!("expected a number, found {}", json_kind(other))),
+        Some(other) => Err(CellError::NotAJsonNumber(json_kind(other))),
     };
     build_event(
         row,

@@ -8,7 +8,7 @@ use arrow_array::RecordBatchReader;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 
-use super::row::{build_event, RawFields, VocabularyCache};
+use super::row::{build_event, CellError, RawFields, VocabularyCache};
 use super::{
     ChunkSource, EventChunk, Progress, ProgressUnit, DEFAULT_CHUNK_ROWS, EVENT_COLUMNS,
     REQUIRED_EVENT_COLUMNS,
@@ -128,7 +128,10 @@ impl ParquetEvents {
             let text = texts.as_ref().and_then(|c| c.get(i));
             let fields = RawFields {
                 customer_id: id.as_deref(),
-                timestamp: times.as_ref().map_or(Ok(None), |c| c.get(i)),
+                timestamp: times
+                    .as_ref()
+                    .map_or(Ok(None), |c| c.get(i))
+                    .map_err(|problem| CellError::Timestamp(problem.to_string())),
                 event_type: event_type.as_deref(),
                 channel: channel.as_deref(),
                 action_id: action.as_deref(),

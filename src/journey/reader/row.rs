@@ -4,15 +4,31 @@
 use crate::journey::error::RowProblem;
 use crate::journey::event::{Channel, Event, EventType, Timestamp};
 
-/// The fields of one row as text, before validation.
+/// The fields of one row as text, before validation. A timestamp or value that could not be
+/// read keeps its error until [`build_event`] reports it, so a row's problems are reported in
+/// the same column order whatever the format.
 pub(super) struct RawFields<'a> {
     pub(super) customer_id: Option<&'a str>,
-    pub(super) timestamp: std::result::Result<Option<Timestamp>, String>,
+    pub(super) timestamp: std::result::Result<Option<Timestamp>, CellError>,
     pub(super) event_type: Option<&'a str>,
     pub(super) channel: Option<&'a str>,
     pub(super) action_id: Option<&'a str>,
-    pub(super) value: std::result::Result<Option<f64>, String>,
+    pub(super) value: std::result::Result<Option<f64>, CellError>,
     pub(super) text: Option<&'a str>,
+}
+
+/// Why a cell could not be read as its column's type; the text becomes the row problem.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum CellError {
+    /// Text in the number column that does not parse as a number.
+    #[error("'{0}' is not a number")]
+    NotANumber(String),
+    /// A JSON value of another type in the number column (the value is its kind, e.g. `a string`).
+    #[error("expected a number, found {0}")]
+    NotAJsonNumber(&'static str),
+    /// A timestamp that does not parse or is out of range, as the timestamp parser explains it.
+    #[error("{0}")]
+    Timestamp(String),
 }
 
 /// The trimmed text, or `None` when absent or blank. Most cells need no trimming, so check the
@@ -79,7 +95,7 @@ pub(super) fn build_event(
     let timestamp = match fields.timestamp {
         Ok(Some(ts)) => ts,
         Ok(None) => return Err(RowProblem::new(row, "timestamp", "is empty")),
-        Err(problem) => return Err(RowProblem::new(row, "timestamp", problem)),
+        Err(problem) => return Err(RowProblem::new(row, "timestamp", problem.to_string())),
     };
     let event_type = non_empty(fields.event_type)
         .ok_or_else(|| RowProblem::new(row, "event_type", "is empty"))?;
@@ -92,7 +108,7 @@ pub(super) fn build_event(
             ))
         }
         Ok(v) => v,
-        Err(problem) => return Err(RowProblem::new(row, "value", problem)),
+        Err(problem) => return Err(RowProblem::new(row, "value", problem.to_string())),
     };
     Ok(Event {
         customer_id: customer_id.to_string(),
@@ -109,21 +125,59 @@ pub(super) fn build_event(
     })
 }
 
-pub(super) fn parse_number_text(text: Option<&str>) -> std::result::Result<Option<f64>, String> {
+/// A number cell's text: `None` when blank.
+pub(super) fn parse_number_text(text: Option<&str>) -> std::result::Result<Option<f64>, CellError> {
     match non_empty(text) {
         None => Ok(None),
         Some(t) => t
             .parse::<f64>()
             .map(Some)
-            .map_err(|_| format!("'{t}' is not a number")),
+            .map_err(|_| CellError::NotANumber(t.to_string())),
     }
 }
 
+/// A timestamp cell's text (a date or a date-time): `None` when blank.
 pub(super) fn parse_time_text(
     text: Option<&str>,
-) -> std::result::Result<Option<Timestamp>, String> {
+) -> std::result::Result<Option<Timestamp>, CellError> {
     match non_empty(text) {
         None => Ok(None),
-        Some(t) => Timestamp::parse_date_or_datetime(t).map(Some),
+        Some(t) => Timestamp::parse_date_or_datetime(t)
+            .map(Some)
+            .map_err(|problem| CellError::Timestamp(problem.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem_of(timestamp: &str, value: &str) -> RowProblem {
+        let fields = RawFields {
+            customer_id: Some("c1"),
+            timestamp: parse_time_text(Some(timestamp)),
+            event_type: Some("purchase"),
+            channel: None,
+            action_id: None,
+            value: parse_number_text(Some(value)),
+            text: None,
+        };
+        build_event(7, fields, &mut VocabularyCache::default()).unwrap_err()
+    }
+
+    #[test]
+    fn unreadable_cells_are_reported_in_column_order_with_their_text() {
+        let problem = problem_of("2024-01-01", "abc");
+        assert_eq!(
+            problem,
+            RowProblem::new(7, "value", "'abc' is not a number")
+        );
+        // The timestamp comes before the value, whichever the format noticed first.
+        let problem = problem_of("yesterday", "abc");
+        assert_eq!((problem.row, problem.column.as_str()), (7, "timestamp"));
+        assert_eq!(
+            CellError::NotAJsonNumber("a string").to_string(),
+            "expected a number, found a string"
+        );
     }
 }
