@@ -357,12 +357,25 @@ mod tests {
                 window_days: 3650.0,
             }],
         };
-        let caps = ContactCaps {
-            cooldown_days: Some(1.0),
-            per_7_days: Some(1),
-            per_30_days: Some(1),
-        };
-        let offer = action("offer", Channel::Email, caps);
+        // One action per rule, so each window and the cool-down are checked on their own.
+        let cooled = action(
+            "offer",
+            Channel::Email,
+            ContactCaps {
+                cooldown_days: Some(1.0),
+                ..Default::default()
+            },
+        );
+        let capped = action(
+            "offer",
+            Channel::Email,
+            ContactCaps {
+                per_7_days: Some(1),
+                per_30_days: Some(1),
+                cooldown_days: None,
+            },
+        );
+        let uncapped = action("offer", Channel::Email, ContactCaps::default());
         for now in [Timestamp(i64::MIN), Timestamp(i64::MAX)] {
             for at in [Timestamp(i64::MIN), Timestamp(i64::MAX)] {
                 let s = CustomerState {
@@ -373,7 +386,23 @@ mod tests {
                     }],
                     ..CustomerState::new(now)
                 };
-                let _ = ContactLedger::new(&spec, &s).check(&offer);
+                let ledger = ContactLedger::new(&spec, &s);
+                // An exposure at or after `now` counts as made now, so every rule holds; one
+                // dated at the far end of time before `now` is outside every window and
+                // cool-down. A wrapped subtraction would get either case wrong (or panic).
+                let (want_cooled, want_capped, want_uncapped) = if at >= now {
+                    (
+                        Some(ReasonCode::Cooldown),
+                        Some(ReasonCode::Cap7d),
+                        Some(ReasonCode::GlobalCap),
+                    )
+                } else {
+                    (None, None, None)
+                };
+                let case = format!("now {}, exposure at {}", now.0, at.0);
+                assert_eq!(code(&ledger, &cooled), want_cooled, "{case}");
+                assert_eq!(code(&ledger, &capped), want_capped, "{case}");
+                assert_eq!(code(&ledger, &uncapped), want_uncapped, "{case}");
             }
         }
     }

@@ -1,0 +1,186 @@
+//! Parquet: Arrow record batches, with column types checked when the file is opened.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use arrow_array::RecordBatchReader;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+
+use super::row::{build_event, CellError, RawFields, VocabularyCache};
+use super::{
+    ChunkSource, EventChunk, Progress, ProgressUnit, DEFAULT_CHUNK_ROWS, EVENT_COLUMNS,
+    REQUIRED_EVENT_COLUMNS,
+};
+use crate::journey::arrow_columns::{
+    accepts_numbers, accepts_strings, accepts_times, NumberColumn, StrColumn, TimeColumn, ID_TYPES,
+    NUMBER_TYPES, STRING_TYPES, TIMESTAMP_TYPES,
+};
+use crate::journey::error::{JourneyError, Result};
+
+/// Opens a Parquet file for Arrow batch reading, projecting to the `wanted` columns present.
+pub(crate) fn open_parquet(
+    path: &Path,
+    wanted: Option<&[&str]>,
+    required: &[&str],
+    batch_rows: usize,
+) -> Result<(ParquetRecordBatchReader, u64)> {
+    let handle = File::open(path).map_err(|e| JourneyError::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(handle)
+        .map_err(|e| JourneyError::malformed(path, format!("not a readable Parquet file: {e}")))?;
+    let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let schema = builder.schema().clone();
+    let present: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    for name in required {
+        if !present.iter().any(|p| p == name) {
+            return Err(JourneyError::MissingColumn {
+                file: path.to_path_buf(),
+                column: name.to_string(),
+                present: present.join(", "),
+            });
+        }
+    }
+    let builder = match wanted {
+        Some(wanted) => {
+            let indices: Vec<usize> = present
+                .iter()
+                .enumerate()
+                .filter(|(_, name)| wanted.contains(&name.as_str()))
+                .map(|(i, _)| i)
+                .collect();
+            let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+            builder.with_projection(mask)
+        }
+        None => builder,
+    };
+    let reader = builder
+        .with_batch_size(batch_rows)
+        .build()
+        .map_err(|e| JourneyError::malformed(path, e))?;
+    Ok((reader, total_rows))
+}
+
+pub(super) struct ParquetEvents {
+    path: PathBuf,
+    reader: ParquetRecordBatchReader,
+    total_rows: u64,
+    row: u64,
+    pending: Option<(RecordBatch, usize)>,
+    cache: VocabularyCache,
+}
+
+impl ParquetEvents {
+    pub(super) fn open(path: &Path) -> Result<Self> {
+        let (reader, total_rows) = open_parquet(
+            path,
+            Some(&EVENT_COLUMNS),
+            &REQUIRED_EVENT_COLUMNS,
+            DEFAULT_CHUNK_ROWS,
+        )?;
+        let events = ParquetEvents {
+            path: path.to_path_buf(),
+            reader,
+            total_rows,
+            row: 0,
+            pending: None,
+            cache: VocabularyCache::default(),
+        };
+        // Check column types up front so a wrong schema fails before any work is done.
+        let schema = events.reader.schema();
+        for field in schema.fields() {
+            let data_type = field.data_type();
+            let (ok, expected) = match field.name().as_str() {
+                "customer_id" | "action_id" => (accepts_strings(data_type, true), ID_TYPES),
+                "timestamp" => (accepts_times(data_type), TIMESTAMP_TYPES),
+                "value" => (accepts_numbers(data_type), NUMBER_TYPES),
+                _ => (accepts_strings(data_type, false), STRING_TYPES),
+            };
+            if !ok {
+                return Err(JourneyError::ColumnType {
+                    file: path.to_path_buf(),
+                    column: field.name().clone(),
+                    found: data_type.to_string(),
+                    expected: expected.to_string(),
+                });
+            }
+        }
+        Ok(events)
+    }
+
+    fn convert(&mut self, batch: &RecordBatch, start: usize, end: usize, chunk: &mut EventChunk) {
+        let column = |name: &str| batch.column_by_name(name);
+        // Types were checked at open; a missing optional column is simply absent.
+        let ids = column("customer_id").and_then(|c| StrColumn::new(c, true));
+        let times = column("timestamp").and_then(TimeColumn::new);
+        let types = column("event_type").and_then(|c| StrColumn::new(c, false));
+        let channels = column("channel").and_then(|c| StrColumn::new(c, false));
+        let actions = column("action_id").and_then(|c| StrColumn::new(c, true));
+        let values = column("value").and_then(NumberColumn::new);
+        let texts = column("text").and_then(|c| StrColumn::new(c, false));
+        for i in start..end {
+            let row = self.row + 1;
+            self.row = row;
+            let id = ids.as_ref().and_then(|c| c.get(i));
+            let event_type = types.as_ref().and_then(|c| c.get(i));
+            let channel = channels.as_ref().and_then(|c| c.get(i));
+            let action = actions.as_ref().and_then(|c| c.get(i));
+            let text = texts.as_ref().and_then(|c| c.get(i));
+            let fields = RawFields {
+                customer_id: id.as_deref(),
+                timestamp: times
+                    .as_ref()
+                    .map_or(Ok(None), |c| c.get(i))
+                    .map_err(|problem| CellError::Timestamp(problem.to_string())),
+                event_type: event_type.as_deref(),
+                channel: channel.as_deref(),
+                action_id: action.as_deref(),
+                value: Ok(values.as_ref().and_then(|c| c.get(i))),
+                text: text.as_deref(),
+            };
+            match build_event(row, fields, &mut self.cache) {
+                Ok(event) => chunk.events.push(event),
+                Err(problem) => chunk.problems.push(problem),
+            }
+        }
+    }
+}
+
+impl ChunkSource for ParquetEvents {
+    fn next_chunk(&mut self, max_rows: usize) -> Result<Option<EventChunk>> {
+        let mut chunk = EventChunk::default();
+        while chunk.events.len() + chunk.problems.len() < max_rows {
+            let (batch, offset) = match self.pending.take() {
+                Some(pending) => pending,
+                None => match self.reader.next() {
+                    None => break,
+                    Some(Ok(batch)) => (batch, 0),
+                    Some(Err(e)) => {
+                        return Err(JourneyError::malformed(
+                            &self.path,
+                            format!("cannot decode after row {}: {e}", self.row),
+                        ))
+                    }
+                },
+            };
+            let room = max_rows - chunk.events.len() - chunk.problems.len();
+            let end = batch.num_rows().min(offset + room);
+            self.convert(&batch, offset, end, &mut chunk);
+            if end < batch.num_rows() {
+                self.pending = Some((batch, end));
+            }
+        }
+        if chunk.events.is_empty() && chunk.problems.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(chunk))
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            done: self.row,
+            total: Some(self.total_rows),
+            unit: ProgressUnit::Rows,
+        }
+    }
+}
