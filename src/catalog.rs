@@ -191,9 +191,9 @@ impl Catalog {
                 problem: e.to_string(),
             })?
         } else {
-            toml::from_str(&text).map_err(|e| JourneyError::Invalid {
+            crate::config_file::from_toml_str(&text).map_err(|p| JourneyError::Invalid {
                 file: path.to_path_buf(),
-                problem: e.to_string().trim().to_string(),
+                problem: p.to_string(),
             })?
         };
         catalog

@@ -2,6 +2,7 @@
 //! decisions and experiments out. See DESIGN.md for the shape; each module is one part of it.
 
 pub mod catalog;
+pub mod config_file;
 pub mod decision;
 pub mod engine;
 pub mod error;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config_file::{read_toml, ConfigFileError};
 use crate::engine::Limits;
 use crate::error::ErrorCode;
 use crate::models::registry::ModelPaths;
@@ -13,13 +14,8 @@ use crate::models::registry::ModelPaths;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read or parsed.
-    #[error("{}: {problem}", file.display())]
-    File {
-        /// The file.
-        file: PathBuf,
-        /// What is wrong.
-        problem: String,
-    },
+    #[error(transparent)]
+    File(#[from] ConfigFileError),
     /// A value is out of range (from the file, the environment or a flag).
     #[error("{key}: {problem}")]
     Invalid {
@@ -98,15 +94,7 @@ impl ServeConfig {
     /// Defaults, overridden by `file` (when given) and then by the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match file {
-            Some(path) => {
-                let problem = |problem: String| ConfigError::File {
-                    file: path.to_path_buf(),
-                    problem,
-                };
-                let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
-                toml::from_str(&text)
-                    .map_err(|e| problem(e.to_string().trim().replace('\n', " ")))?
-            }
+            Some(path) => read_toml(path)?,
             None => ServeConfig::default(),
         };
         config.apply_env(|key| std::env::var(key).ok())?;

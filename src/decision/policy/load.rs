@@ -1,5 +1,6 @@
 //! Reading policies: one file (TOML or JSON, named by its stem), a folder of them, or TOML text;
-//! TOML errors are described by the dotted key and line where they happen.
+//! TOML errors are described by the dotted key and line where they happen
+//! ([`crate::config_file`]).
 
 use std::path::{Path, PathBuf};
 
@@ -44,9 +45,9 @@ impl Policy {
                 problem: e.to_string(),
             })?
         } else {
-            toml::from_str(text).map_err(|e| PolicyError::Parse {
+            crate::config_file::from_toml_str(text).map_err(|p| PolicyError::Parse {
                 file: file.to_path_buf(),
-                problem: describe_toml_error(text, &e),
+                problem: p.to_string(),
             })?
         };
         spec.validate().map_err(|p| PolicyError::Invalid {
@@ -58,62 +59,6 @@ impl Policy {
             name: name.to_string(),
             spec,
         })
-    }
-}
-
-/// Turns a TOML error into `section.key: message (line L, column C)`, naming the key where the
-/// text tells it: the table header above the error and the key on the error's line.
-fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim();
-    let Some(span) = error.span() else {
-        return message.to_string();
-    };
-    let start = span.start.min(text.len());
-    let before = text.get(..start).unwrap_or("");
-    let line_no = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    let line = text[line_start..].lines().next().unwrap_or("");
-
-    // The innermost table header at or above the error, with an index for arrays of tables.
-    let mut table = String::new();
-    let mut headers_seen: Vec<(String, usize)> = Vec::new();
-    for header_line in text[..line_start].lines().chain(std::iter::once(line)) {
-        let trimmed = header_line.trim();
-        if let Some(inner) = trimmed
-            .strip_prefix("[[")
-            .and_then(|t| t.split("]]").next())
-        {
-            let name = inner.trim().to_string();
-            let count = match headers_seen.iter_mut().find(|(n, _)| *n == name) {
-                Some(entry) => {
-                    entry.1 += 1;
-                    entry.1
-                }
-                None => {
-                    headers_seen.push((name.clone(), 0));
-                    0
-                }
-            };
-            table = format!("{name}[{count}]");
-        } else if let Some(inner) = trimmed.strip_prefix('[').and_then(|t| t.split(']').next()) {
-            table = inner.trim().to_string();
-        }
-    }
-    let key = line
-        .split_once('=')
-        .map(|(k, _)| k.trim())
-        .filter(|k| !k.is_empty() && !k.starts_with('[') && !k.starts_with('#'));
-    let path = match (table.is_empty(), key) {
-        (true, Some(k)) => k.to_string(),
-        (false, Some(k)) => format!("{table}.{k}"),
-        (false, None) => table,
-        (true, None) => String::new(),
-    };
-    if path.is_empty() {
-        format!("{message} (line {line_no}, column {column})")
-    } else {
-        format!("{path}: {message} (line {line_no}, column {column})")
     }
 }
 
