@@ -3,6 +3,9 @@
 //!
 //! Run with `cargo bench --bench decision` (from the repository root: it loads `policies/`).
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use nextbest::catalog::{Action, ActionKind, ContactCaps, Eligibility};
 use nextbest::decision::{CandidateScores, ConsentMap, CustomerState, Exposure, Policy};

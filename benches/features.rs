@@ -3,6 +3,9 @@
 //!
 //! Run with `cargo bench --bench features`; numbers for this machine are in README.md.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -3,6 +3,9 @@
 //! line — e.g. `decision/` reaching for `models/` or `store/` — and on a library file that has
 //! grown past the size a reader can hold in their head.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,9 @@
 //! The `nextbest` binary end to end: generate → inspect → features, and bad input exits non-zero
 //! with file, row and column, leaving no partial output.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

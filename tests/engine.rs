@@ -2,6 +2,9 @@
 //! decisions with `record_exposures` are logged only together with their exposures, and
 //! explanations are built only when asked for.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::Arc;
 

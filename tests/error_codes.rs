@@ -5,6 +5,9 @@
 //! After a deliberate change, `NEXTBEST_BLESS=1 cargo test --test error_codes` rewrites the
 //! manual's table.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use nextbest::error::ErrorCode;
 use utoipa::OpenApi;
 

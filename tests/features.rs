@@ -1,6 +1,9 @@
 //! Features: point-in-time correctness, order independence, exact values, and one code path for
 //! single customers, customer matrices and decision matrices.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use nextbest::catalog::Catalog;

@@ -1,5 +1,8 @@
 //! Journey I/O: the three formats agree, and every kind of bad input gets its defined behaviour.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use nextbest::journey::inspect::JourneySummary;

@@ -5,6 +5,9 @@
 //! `.ort/py/…` from `./scripts/setup.sh`). Without it they say so and pass, except on CI
 //! (`CI` set), where the setup script must have installed it and its absence fails them.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use nextbest::catalog::Catalog;

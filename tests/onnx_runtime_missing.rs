@@ -4,6 +4,9 @@
 //! Its own test binary (one process): ONNX Runtime, once loaded, stays loaded for the process,
 //! so this must run before anything loads it, and it changes `ORT_DYLIB_PATH`.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use nextbest::models::onnx::find_library;
 use nextbest::models::Artifact;
 

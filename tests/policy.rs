@@ -1,6 +1,9 @@
 //! Decision policies end to end: the shipped policy files, every ineligibility reason, each
 //! formula's order, exploration probabilities against empirical frequencies, and bad numbers.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use nextbest::catalog::{Action, ActionKind, Catalog, ContactCaps, Eligibility};
 use nextbest::decision::exploration::probabilities;
 use nextbest::decision::{

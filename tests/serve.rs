@@ -2,6 +2,9 @@
 //! committed models and policies, events into the profile store, outcomes, hot reload that
 //! refuses a broken model, auth, limits and errors that name the field, metrics and OpenAPI.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use actix_web::http::StatusCode;

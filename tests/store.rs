@@ -1,6 +1,9 @@
 //! The embedded store: decision log round trips, outcomes, bounded profiles, persistence,
 //! concurrency, back-pressure and schema versions.
 
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
