@@ -76,11 +76,22 @@ def describe_history(h):
     )
 
 
-def print_answer(customer, answer):
+def describe_exploration(exploration):
+    # Serialised as {"strategy": "epsilon_greedy", "epsilon": 0.05} (or a bare string).
+    if not isinstance(exploration, dict):
+        return str(exploration)
+    settings = ", ".join(f"{k} {v}" for k, v in exploration.items() if k != "strategy")
+    return exploration.get("strategy", "?") + (f" ({settings})" if settings else "")
+
+
+def print_answer(answer):
     decision = answer["decision"]
-    print(f"  models     P(churn) {fmt(answer['p_churn'])}, recent sentiment "
-          f"{fmt(answer['sentiment'])} (P(positive) of the customer's recent texts)")
-    print(f"  policy     {decision['policy']} ({decision['formula']}, {decision['exploration']}); "
+    sentiment = answer["sentiment"]
+    print(f"  models     P(churn) {fmt(answer['p_churn'])}; recent sentiment "
+          + (f"{sentiment:.3f} (P(positive) of the customer's recent texts)"
+             if sentiment is not None else "– (no recent text)"))
+    print(f"  policy     {decision['policy']}: {decision['formula']}, "
+          f"{describe_exploration(decision['exploration'])}; "
           f"decision {answer['decision_id']} in {answer['latency_us']} µs")
     print("  ranked answer:")
     for action in decision["actions"]:
@@ -100,7 +111,7 @@ def print_answer(customer, answer):
         top = explanation["top_features"][:SHOW_FEATURES]
         if top:
             features = ", ".join(
-                f"{f['feature']}={f['value']:g} ({f['contribution']:+.3f})" for f in top
+                f"{f['feature']}={f['value']:.4g} ({f['contribution']:+.3f})" for f in top
             )
             print(f"  why {explanation['model']} = {explanation['prediction']:.3f}: {features}")
 
@@ -116,7 +127,7 @@ def run(base, path):
     print(f"POST /v1/events: stored {stored['accepted']} events of {stored['customers']} customers "
           f"(their whole 2025 histories from datasets/sample)")
 
-    for customer in picked["customers"]:
+    for index, customer in enumerate(picked["customers"]):
         request = {
             "customer_id": customer["customer_id"],
             "context": {"channel": "web", "placement": "homepage", "timestamp": instant},
@@ -132,7 +143,11 @@ def run(base, path):
         print(f"  history    {describe_history(customer['history'])}")
         print("  (hidden)   simulator's latent traits, never seen by the engine: "
               + ", ".join(f"{k} {v:.2f}" for k, v in traits.items()))
-        print_answer(customer, answer)
+        if index == 0:
+            print(f"  asked      POST /v1/decisions {json.dumps(request)}")
+        else:
+            print("  asked      the same, with this customer's id and attributes")
+        print_answer(answer)
 
 
 def main(argv):
