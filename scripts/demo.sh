@@ -65,14 +65,15 @@ $NB serve --bind "127.0.0.1:$PORT" --database "$SERVE_DIR/nextbest.db" \
   --policies policies --catalog datasets/sample/catalog.toml >"$SERVE_DIR/serve.log" 2>&1 &
 SERVE_PID=$!
 echo "nextbest serve on $URL (pid $SERVE_PID, database $SERVE_DIR/nextbest.db)"
-if ! python3 scripts/demo/decide.py wait "$URL" "$SERVE_PID"; then
-  echo "--- the service's log:" >&2; cat "$SERVE_DIR/serve.log" >&2; exit 1
-fi
+show_log_and_fail() {
+  echo "--- the service's log ($SERVE_DIR/serve.log):" >&2; cat "$SERVE_DIR/serve.log" >&2; exit 1
+}
+python3 scripts/demo/decide.py wait "$URL" "$SERVE_PID" || show_log_and_fail
 # The customers were picked from datasets/sample by their histories (the rules are in
 # scripts/demo/pick_customers.py, which wrote scripts/demo/customers.json once: it needs pyarrow,
 # the demo does not). Their events go to POST /v1/events; each decision is asked at the
 # sample's end (2026-01-01) with "explain": true.
-python3 scripts/demo/decide.py run "$URL" scripts/demo/customers.json
+python3 scripts/demo/decide.py run "$URL" scripts/demo/customers.json || show_log_and_fail
 
 stop_service
 SERVE_PID=
