@@ -17,9 +17,9 @@ are copied beside each pick as a check, never used to choose):
   among those, the most purchases over the year wins (a customer worth keeping).
 - lapsing: bought at least 5 times until 120 days before the decision instant, then not once in
   the last 90 days, yet still seen (an event of their own, not a contact of ours) in the last
-  60 days, never cancelled; the most
-  purchases before the lull wins.
-Ties go to the smaller customer id. Nobody who cancelled is picked.
+  60 days, never cancelled; the most purchases before the lull wins.
+Ties go to the smaller customer id. Nobody who cancelled is picked. The decision instant is the
+sample's end, 2026-01-01T00:00:00Z; each customer's events are their whole history.
 """
 
 import datetime as dt
@@ -150,9 +150,23 @@ def main():
     )
 
     picks = [
-        ("happy loyal buyer", loyal, "never complained, no support contact in 90 days, bought in the last 14 days; most purchases over the year"),
-        ("just complained", complained, "a complaint in the last 7 days, not cancelled; most purchases over the year"),
-        ("lapsing", lapsing, "5+ purchases until 120 days ago, none in the last 90, still seen in the last 60 days; most purchases before the lull"),
+        (
+            "happy loyal buyer",
+            loyal,
+            "never complained, no support contact in 90 days, bought in the last 14 days; "
+            "most purchases over the year",
+        ),
+        (
+            "just complained",
+            complained,
+            "a complaint in the last 7 days, not cancelled; most purchases over the year",
+        ),
+        (
+            "lapsing",
+            lapsing,
+            "5+ purchases until 120 days ago, none in the last 90, still seen in the last 60 days; "
+            "most purchases before the lull",
+        ),
     ]
     out = {
         "generated_by": "scripts/demo/pick_customers.py (see its docstring for how to rerun it)",
