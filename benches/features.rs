@@ -1,7 +1,7 @@
 //! Feature pipeline benchmarks: batch throughput (Parquet → feature matrix, events/s) and the
 //! online path (one customer with 500 events, latency).
 //!
-//! Run with `cargo bench --bench features`; numbers for this machine are in README.md.
+//! Run with `cargo bench --bench features`; numbers for this machine are in docs/performance.md.
 
 // Tests and benchmarks may panic on a broken fixture: that is their way of failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

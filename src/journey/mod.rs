@@ -1,4 +1,4 @@
-//! Journey data in: the event and customer contracts of DESIGN.md, read from Parquet, CSV and
+//! Journey data in: the event and customer contracts of docs/architecture.md, read from Parquet, CSV and
 //! JSONL with validation that names file, row and column, and written back as Parquet.
 
 mod arrow_columns;
