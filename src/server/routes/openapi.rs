@@ -4,13 +4,13 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
 use super::{decisions, events, health, models, outcomes, policies};
+use crate::catalog::ActionKind;
 use crate::decision::engine::{
     CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
     EventPayload, Explanation, FeatureContribution,
 };
 use crate::decision::{
-    ActionKind, Components, Decision, Exploration, Formula, Ineligible, PassedOver, RankedAction,
-    ReasonCode,
+    Components, Decision, Exploration, Formula, Ineligible, PassedOver, RankedAction, ReasonCode,
 };
 use crate::server::error::ErrorBody;
 
