@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use nextbest::models::calibration::CalibrationMethod;
+use nextbest::models::params::InvalidSetting;
 use nextbest::training::config::{
-    Algorithm, ChurnConfig, ConversionConfig, ModelConfig, SentimentConfig,
+    Algorithm, ChurnConfig, ConfigError, ConversionConfig, ModelConfig, SentimentConfig,
 };
 use nextbest::training::{churn, conversion, sentiment};
 
@@ -54,6 +55,20 @@ impl Args {
             model.calibration = calibration;
         }
     }
+
+    /// The config after the flags, checked once; an error names the file, and says when flags
+    /// changed the model settings it was checked with.
+    fn checked<V>(&self, checked: Result<V, InvalidSetting>) -> Result<V, ConfigError> {
+        let flagged = self.algorithm.is_some() || self.calibration.is_some();
+        checked.map_err(|e| {
+            let file = if flagged {
+                PathBuf::from(format!("{} (with flags)", self.config.display()))
+            } else {
+                self.config.clone()
+            };
+            ConfigError::invalid(&file, e)
+        })
+    }
 }
 
 fn parse_calibration(text: &str) -> Result<CalibrationMethod, String> {
@@ -86,9 +101,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let began = Instant::now();
     match role_of(&args.config)?.as_str() {
         "churn" => {
-            let mut config = ChurnConfig::load(&args.config)?;
+            let mut config = ChurnConfig::read(&args.config)?;
             args.override_run(&mut config.output, &mut config.seed);
             args.override_model(&mut config.model);
+            let config = args.checked(config.check())?;
             let spinner = super::progress::spinner("reading events");
             let read = std::sync::atomic::AtomicU64::new(0);
             let outcome = churn::train(&config, args.export.as_deref(), &|n| {
@@ -102,7 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 m.algorithm,
                 m.calibration,
                 began.elapsed().as_secs_f64(),
-                config.output.display()
+                config.config().output.display()
             );
             println!(
                 "  train {} rows ({} churned) from {}; holdout {} rows ({} churned) at {}",
@@ -149,15 +165,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         "conversion" => {
-            let mut config = ConversionConfig::load(&args.config)?;
+            let mut config = ConversionConfig::read(&args.config)?;
             args.override_run(&mut config.output, &mut config.seed);
             args.override_model(&mut config.model);
             if args.export.is_some() {
                 anyhow::bail!("--export: only churn configs export their matrices so far");
             }
-            config
-                .validate()
-                .map_err(|e| anyhow::anyhow!("{} (with flags): {e}", args.config.display()))?;
+            let config = args.checked(config.check())?;
             let spinner = super::progress::spinner("reading events");
             let read = std::sync::atomic::AtomicU64::new(0);
             let outcome = conversion::train(&config, &|n| {
@@ -171,7 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 m.algorithm,
                 m.calibration,
                 began.elapsed().as_secs_f64(),
-                config.output.display()
+                config.config().output.display()
             );
             println!(
                 "  decision points: {} train ({} converted), {} holdout ({} converted, {} control)",
@@ -217,8 +231,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         "sentiment" => {
-            let mut config = SentimentConfig::load(&args.config)?;
+            let mut config = SentimentConfig::read(&args.config)?;
             args.override_run(&mut config.output, &mut config.seed);
+            let config = args.checked(config.check())?;
             let spinner = super::progress::spinner("training sentiment");
             let outcome = sentiment::train(&config)?;
             spinner.finish_and_clear();
@@ -226,7 +241,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             println!(
                 "trained sentiment in {:.1} s → {}",
                 began.elapsed().as_secs_f64(),
-                config.output.display()
+                config.config().output.display()
             );
             println!(
                 "  holdout {} texts: accuracy {:.4}, AUC {}",

@@ -363,7 +363,7 @@ fn too_long(field: impl std::fmt::Display, text: &str, limits: &Limits) -> Resul
 
 fn parse_time(field: impl std::fmt::Display, text: &str) -> Result<Timestamp, EngineError> {
     Timestamp::parse_date_or_datetime(text)
-        .map_err(|e| EngineError::field("invalid_field", field.to_string(), e))
+        .map_err(|e| EngineError::field("invalid_field", field.to_string(), e.to_string()))
 }
 
 /// Converts an event payload into an event, naming the field of any problem.

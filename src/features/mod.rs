@@ -9,4 +9,4 @@ pub use compute::{featurize, FeatureAccumulator, TextScorer};
 pub use matrix::{
     CustomerMatrixBuilder, DecisionMatrixBuilder, DecisionPoints, MatrixRow, MatrixStats,
 };
-pub use spec::{FeatureDef, FeatureSpec, FeatureType, FEATURE_SET_VERSION};
+pub use spec::{FeatureDef, FeatureSpec, FeatureType, SpecError, FEATURE_SET_VERSION};

@@ -199,12 +199,14 @@ impl<'a> TimeColumn<'a> {
                 };
                 micros
                     .ok_or_else(|| "is out of range".to_string())
-                    .and_then(|m| Timestamp(m).validated())
+                    .and_then(|m| Timestamp(m).validated().map_err(|e| e.to_string()))
                     .map(Some)
             }
             TimeColumn::Text(text) => match text.get(row) {
                 None => Ok(None),
-                Some(s) => Timestamp::parse_date_or_datetime(&s).map(Some),
+                Some(s) => Timestamp::parse_date_or_datetime(&s)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
             },
         }
     }

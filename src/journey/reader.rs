@@ -415,7 +415,9 @@ fn parse_number_text(text: Option<&str>) -> std::result::Result<Option<f64>, Str
 fn parse_time_text(text: Option<&str>) -> std::result::Result<Option<Timestamp>, String> {
     match non_empty(text) {
         None => Ok(None),
-        Some(t) => Timestamp::parse_date_or_datetime(t).map(Some),
+        Some(t) => Timestamp::parse_date_or_datetime(t)
+            .map(Some)
+            .map_err(|e| e.to_string()),
     }
 }
 

@@ -60,7 +60,7 @@ pub async fn record(
     let request: OutcomeRequest = parse_json(&body)?;
     let at = match &request.timestamp {
         Some(text) => Timestamp::parse_date_or_datetime(text)
-            .map_err(|e| ApiError::bad_field("invalid_field", "timestamp", e))?,
+            .map_err(|e| ApiError::bad_field("invalid_field", "timestamp", e.to_string()))?,
         None => Timestamp::now(),
     };
     let record = OutcomeRecord {
