@@ -2,6 +2,9 @@
 //! judged against the simulator's exact truth, artifacts that reload bit-identically, and clear
 //! config errors.
 
+// Helpers outside `#[test]` functions are test code too; clippy.toml only covers test bodies.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use nextbest::features::FeatureSpec;

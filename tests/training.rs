@@ -1,6 +1,9 @@
 //! Training: churn models from a simulated world, artifacts that reload bit-identically, checked
 //! feature lists, deterministic fits, sentiment on real-shaped text, and clear config errors.
 
+// Helpers outside `#[test]` functions are test code too; clippy.toml only covers test bodies.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use nextbest::catalog::Catalog;

@@ -88,7 +88,7 @@ pub struct Fitted {
 
 impl Learner {
     /// Which algorithm this is.
-    pub fn algorithm(&self) -> Algorithm {
+    pub fn kind(&self) -> Algorithm {
         match self {
             Learner::Gbdt(_) => Algorithm::Gbdt,
             Learner::Logistic(_) => Algorithm::Logistic,

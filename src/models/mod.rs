@@ -129,13 +129,18 @@ pub enum Estimator {
 }
 
 impl Estimator {
+    /// The algorithm that fitted it.
+    pub fn kind(&self) -> learner::Algorithm {
+        match self {
+            Estimator::Gbdt(_) => learner::Algorithm::Gbdt,
+            Estimator::Logistic(_) => learner::Algorithm::Logistic,
+            Estimator::Tree(_) => learner::Algorithm::Tree,
+        }
+    }
+
     /// The algorithm's name as in configs and manifests.
     pub fn algorithm(&self) -> &'static str {
-        match self {
-            Estimator::Gbdt(_) => "gbdt",
-            Estimator::Logistic(_) => "logistic",
-            Estimator::Tree(_) => "tree",
-        }
+        self.kind().as_str()
     }
 
     /// The number of features the fitted model takes, when it records it.
