@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::params::{require, InvalidSetting, ParamGuard};
 use super::{check_rows, ModelError};
 
-/// Hyper-parameters.
+/// Hyper-parameters as a config states them (unchecked); [`ParamGuard::check`] makes them
+/// [`LogisticValidParams`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogisticParams {

@@ -35,7 +35,8 @@ pub enum SplitQuality {
     Entropy,
 }
 
-/// Hyper-parameters, validated before fitting.
+/// Hyper-parameters as a config states them (unchecked); [`ParamGuard::check`] makes them
+/// [`TreeValidParams`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TreeParams {
