@@ -1,6 +1,6 @@
 //! Pure statistics over predictions and outcomes: ranking and probability quality
 //! ([`classification`]), calibration tables ([`calibration`]), uplift ranking quality
-//! ([`uplift`]) and association ([`correlation`]).
+//! ([`uplift`]) and association ([`mod@correlation`]).
 //!
 //! Nothing here knows about customers, features or models: every function takes plain slices
 //! of scores and labels, so the trainer, the model reports and (next) the experiment analysis
