@@ -14,7 +14,7 @@ use nextbest::models::{Artifact, Scorer};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn predict(c: &mut Criterion) {
-    let churn = Artifact::load("models/churn").expect("models/churn");
+    let churn = Artifact::load("models/churn").unwrap_or_else(|e| panic!("models/churn: {e}"));
     let n = churn.manifest.features.as_ref().map_or(0, |s| s.len());
     let LoadedModel::Tabular(model) = &churn.model else {
         panic!("models/churn is not tabular")
@@ -41,7 +41,8 @@ fn predict(c: &mut Criterion) {
         Err(e) => panic!("models/churn_onnx: {e}"),
     }
 
-    let sentiment = Artifact::load("models/sentiment").expect("models/sentiment");
+    let sentiment =
+        Artifact::load("models/sentiment").unwrap_or_else(|e| panic!("models/sentiment: {e}"));
     let LoadedModel::Sentiment(text_model) = &sentiment.model else {
         panic!("models/sentiment is not a sentiment model")
     };

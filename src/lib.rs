@@ -12,5 +12,6 @@ pub mod journey;
 pub mod models;
 pub mod server;
 pub mod simulator;
+pub mod stats;
 pub mod store;
 pub mod training;

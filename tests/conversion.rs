@@ -2,6 +2,9 @@
 //! judged against the simulator's exact truth, artifacts that reload bit-identically, and clear
 //! config errors.
 
+// Helpers outside `#[test]` functions are test code too; clippy.toml only covers test bodies.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use nextbest::features::FeatureSpec;
@@ -163,12 +166,10 @@ algorithm = "logistic"
         d = dir.path().display()
     );
     let config = ConversionConfig::load(&write_config(dir.path(), &text)).unwrap();
-    let windows = config.validate().unwrap();
-    let inputs = TabularInputs::load(&config.data).unwrap();
+    let inputs = TabularInputs::load(&config.config().data).unwrap();
     let (treatments, controls) = conversion::treatments(inputs.catalog.as_ref().unwrap());
     assert_eq!(controls, ["no_action"]);
-    let data = conversion::build_points(&config, windows, &inputs, &treatments, &controls, &|_| {})
-        .unwrap();
+    let data = conversion::build_points(&config, &inputs, &treatments, &controls, &|_| {}).unwrap();
     assert_eq!(
         data.counts,
         PointCounts {
@@ -276,6 +277,41 @@ fn conversion_configs_name_the_bad_key() {
             .to_string();
         assert!(error.contains(key), "expected '{key}' in: {error}");
     }
+}
+
+#[test]
+fn bad_tree_settings_in_a_conversion_config_fail_when_the_config_is_read() {
+    // The events file does not exist: the error must come from reading the config, before
+    // any event is read, and name the key.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-data");
+    let out = dir.path().join("m");
+    for (tree, expected) in [
+        (
+            "[model.tree]\nmax_depth = 0",
+            "model.tree.max_depth: must be within 1..=32, got 0",
+        ),
+        (
+            "[model.tree]\nmin_samples_leaf = 0",
+            "model.tree.min_samples_leaf: must be ≥ 1, got 0",
+        ),
+        (
+            "[model.tree]\nmin_weight_split = 1",
+            "model.tree.min_weight_split: must be ≥ 2, got 1",
+        ),
+    ] {
+        let path = write_config(dir.path(), &config_text(&missing, &out, tree));
+        let error = ConversionConfig::load(&path).unwrap_err().to_string();
+        assert_eq!(error, format!("{}: {expected}", path.display()));
+    }
+    // Even when the algorithm is not the tree: every algorithm's settings are checked.
+    let text = config_text(&missing, &out, "[model.tree]\nmax_depth = 99")
+        .replace("algorithm = \"gbdt\"", "algorithm = \"logistic\"");
+    let error = ConversionConfig::load(&write_config(dir.path(), &text)).unwrap_err();
+    assert!(
+        error.to_string().contains("model.tree.max_depth"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -622,6 +622,7 @@ fn spec_attributes_are_matched_by_name_and_type() {
     assert!(spec
         .attribute_mapping(&wrong)
         .unwrap_err()
+        .to_string()
         .contains("'plan'"));
 }
 
@@ -663,7 +664,7 @@ fn clashing_feature_names_are_refused() {
     )
     .unwrap();
     let error = FeatureSpec::new(Some(&clash), Some(&table)).unwrap_err();
-    assert!(error.contains("attr_plan=basic"), "{error}");
+    assert!(error.to_string().contains("attr_plan=basic"), "{error}");
     let signup = FeatureSpec::new(None, Some(&table)).map(|s| s.with_signup_attribute("plan"));
     assert!(signup.is_err() || signup.unwrap().is_err());
 }

@@ -1,6 +1,9 @@
 //! Training: churn models from a simulated world, artifacts that reload bit-identically, checked
 //! feature lists, deterministic fits, sentiment on real-shaped text, and clear config errors.
 
+// Helpers outside `#[test]` functions are test code too; clippy.toml only covers test bodies.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use nextbest::catalog::Catalog;
@@ -11,7 +14,7 @@ use nextbest::models::gbdt::Monotone;
 use nextbest::models::{validate_training_data, Artifact, Scorer, TabularModel};
 use nextbest::simulator::{generate, SimulatorConfig};
 use nextbest::training::config::{ChurnConfig, SentimentConfig};
-use nextbest::training::{churn, sentiment};
+use nextbest::training::{churn, sentiment, TrainError};
 
 fn world(dir: &Path) {
     let config = SimulatorConfig {
@@ -52,7 +55,13 @@ max_depth = 3
     );
     let path = dir.join(format!("{out}.toml"));
     std::fs::write(&path, text).unwrap();
-    ChurnConfig::load(&path).unwrap()
+    // Unchecked, so tests can edit it; `train` checks it, as `nextbest train` does after flags.
+    ChurnConfig::read(&path).unwrap()
+}
+
+/// Checks the config once and trains.
+fn train(config: &ChurnConfig) -> Result<churn::TrainOutcome, TrainError> {
+    churn::train(&config.clone().check()?, None, &|_| {})
 }
 
 fn spec_for(dir: &Path) -> FeatureSpec {
@@ -73,7 +82,7 @@ fn churn_models_train_reload_bit_identically_and_check_features() {
     ] {
         let out = format!("{algorithm}_{calibration}");
         let config = churn_config(dir.path(), &out, algorithm, calibration);
-        let outcome = churn::train(&config, None, &|_| {}).unwrap();
+        let outcome = train(&config).unwrap();
         let m = &outcome.metrics;
         assert_eq!(m.algorithm, algorithm);
         // The holdout is the configured snapshot; the last training snapshot calibrates.
@@ -143,8 +152,8 @@ fn training_is_deterministic_per_seed_and_the_artifact_round_trips() {
     world(dir.path());
     let a = churn_config(dir.path(), "a", "gbdt", "isotonic");
     let b = churn_config(dir.path(), "b", "gbdt", "isotonic");
-    churn::train(&a, None, &|_| {}).unwrap();
-    churn::train(&b, None, &|_| {}).unwrap();
+    train(&a).unwrap();
+    train(&b).unwrap();
     let read = |name: &str| std::fs::read(dir.path().join(name).join("model.json")).unwrap();
     assert_eq!(
         read("a"),
@@ -173,7 +182,7 @@ fn gbdt_early_stopping_picks_its_size_on_training_customers_only() {
         config.model.gbdt.iterations = 300;
         config.model.gbdt.early_stopping_rounds = Some(10);
         config.model.gbdt.max_depth_candidates = vec![2];
-        churn::train(&config, None, &|_| {}).unwrap().metrics
+        train(&config).unwrap().metrics
     };
     let m = stopped("es_a");
     let search = m.gbdt_early_stopping.as_ref().unwrap();
@@ -194,7 +203,7 @@ fn gbdt_early_stopping_picks_its_size_on_training_customers_only() {
     assert_eq!(read("es_a"), read("es_b"));
     // Without early stopping the report says so and every iteration is used.
     let plain = churn_config(dir.path(), "plain", "gbdt", "none");
-    let m = churn::train(&plain, None, &|_| {}).unwrap().metrics;
+    let m = train(&plain).unwrap().metrics;
     assert_eq!(m.gbdt_iterations_used, Some(60));
     assert!(m.gbdt_early_stopping.is_none());
 }
@@ -216,7 +225,7 @@ fn gbdt_cross_validation_and_monotone_constraints_train_deterministically() {
             ("events_total".to_string(), Monotone::Decreasing),
         ]
         .into();
-        churn::train(&config, None, &|_| {}).unwrap()
+        train(&config).unwrap()
     };
     let outcome = fit("cv_a");
     let m = &outcome.metrics;
@@ -348,7 +357,7 @@ fn bad_training_input_gets_clear_errors() {
         train_cutoffs: vec!["2025-03-01".into(), "2025-04-01".into()],
         holdout_cutoff: "2025-08-20".into(),
     };
-    let error = churn::train(&late, None, &|_| {}).unwrap_err().to_string();
+    let error = train(&late).unwrap_err().to_string();
     assert!(
         error.contains("split.holdout_cutoff") && error.contains("censored"),
         "{error}"
@@ -361,7 +370,7 @@ fn bad_training_input_gets_clear_errors() {
         .monotone
         .insert("days_since_last_purchace".into(), Monotone::Increasing);
     typo.data.events = dir.path().join("no-such-events.parquet");
-    let error = churn::train(&typo, None, &|_| {}).unwrap_err().to_string();
+    let error = train(&typo).unwrap_err().to_string();
     assert!(
         error.starts_with("model.gbdt.monotone.days_since_last_purchace: not a feature"),
         "{error}"
@@ -371,9 +380,7 @@ fn bad_training_input_gets_clear_errors() {
     let mut single = churn_config(dir.path(), "single", "logistic", "none");
     single.label.definition = nextbest::training::config::ChurnDefinition::Inactivity;
     single.label.activity_events = vec!["teleport".into()];
-    let error = churn::train(&single, None, &|_| {})
-        .unwrap_err()
-        .to_string();
+    let error = train(&single).unwrap_err().to_string();
     assert!(error.contains("both classes"), "{error}");
 
     // Non-finite features are refused with row and column.
@@ -597,7 +604,8 @@ fn a_customer_split_holds_out_customers_of_one_snapshot() {
         cutoff: "2025-05-01".into(),
         holdout_fraction: 0.3,
     };
-    let outcome = churn::train(&config, Some(dir.path()), &|_| {}).unwrap();
+    let outcome =
+        churn::train(&config.clone().check().unwrap(), Some(dir.path()), &|_| {}).unwrap();
     let m = &outcome.metrics;
     assert_eq!(m.holdout.cutoffs, ["2025-05-01T00:00:00Z"]);
     assert_eq!(m.train.cutoffs, ["2025-05-01T00:00:00Z"]);
@@ -616,5 +624,27 @@ fn a_customer_split_holds_out_customers_of_one_snapshot() {
     assert_eq!(count("holdout.parquet"), m.holdout.rows);
     // Calibration needs a later snapshot, which a customer split does not have.
     config.model.calibration = nextbest::models::calibration::CalibrationMethod::Isotonic;
-    assert!(config.validate().unwrap_err().contains("model.calibration"));
+    assert!(config
+        .check()
+        .unwrap_err()
+        .to_string()
+        .contains("model.calibration"));
+}
+
+#[test]
+fn a_config_without_a_json_form_fails_instead_of_writing_null_into_the_manifest() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    world(dir.path());
+    let mut config = churn_config(dir.path(), "json", "logistic", "none");
+    // A folder name that is not UTF-8 is fine for the file system but has no JSON form.
+    config.output = dir.path().join(std::ffi::OsStr::from_bytes(b"model-\xff"));
+    let error = train(&config).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("manifest.config: cannot be written as JSON"),
+        "{error}"
+    );
+    assert!(!config.output.exists(), "no artifact with a null config");
 }

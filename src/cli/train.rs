@@ -1,12 +1,15 @@
 //! `nextbest train`: fit a model from a training config and write its artifact.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
 use nextbest::models::calibration::CalibrationMethod;
+use nextbest::models::params::InvalidSetting;
+use nextbest::models::Role;
 use nextbest::training::config::{
-    Algorithm, ChurnConfig, ConversionConfig, ModelConfig, SentimentConfig,
+    Algorithm, ChurnConfig, ConfigError, ConversionConfig, ModelConfig, SentimentConfig,
 };
 use nextbest::training::{churn, conversion, sentiment};
 
@@ -54,6 +57,20 @@ impl Args {
             model.calibration = calibration;
         }
     }
+
+    /// The config after the flags, checked once; an error names the file, and says when flags
+    /// changed the model settings it was checked with.
+    fn checked<V>(&self, checked: Result<V, InvalidSetting>) -> Result<V, ConfigError> {
+        let flagged = self.algorithm.is_some() || self.calibration.is_some();
+        checked.map_err(|e| {
+            let file = if flagged {
+                PathBuf::from(format!("{} (with flags)", self.config.display()))
+            } else {
+                self.config.clone()
+            };
+            ConfigError::invalid(&file, e)
+        })
+    }
 }
 
 fn parse_calibration(text: &str) -> Result<CalibrationMethod, String> {
@@ -68,13 +85,19 @@ fn parse_calibration(text: &str) -> Result<CalibrationMethod, String> {
 }
 
 /// The `role` a config declares, read before the full parse picks the config type.
-fn role_of(path: &PathBuf) -> anyhow::Result<String> {
+fn role_of(path: &PathBuf) -> anyhow::Result<Role> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let table: toml::Table = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
     match table.get("role").and_then(|r| r.as_str()) {
-        Some(role) => Ok(role.to_string()),
+        Some("churn") => Ok(Role::Churn),
+        Some("conversion") => Ok(Role::Conversion),
+        Some("sentiment") => Ok(Role::Sentiment),
+        Some(other) => anyhow::bail!(
+            "{}: role: '{other}' cannot be trained by this build (churn, conversion, sentiment)",
+            path.display()
+        ),
         None => anyhow::bail!(
             "{}: role: missing (churn, conversion or sentiment)",
             path.display()
@@ -84,170 +107,180 @@ fn role_of(path: &PathBuf) -> anyhow::Result<String> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let began = Instant::now();
-    match role_of(&args.config)?.as_str() {
-        "churn" => {
-            let mut config = ChurnConfig::load(&args.config)?;
-            args.override_run(&mut config.output, &mut config.seed);
-            args.override_model(&mut config.model);
-            let spinner = super::progress::spinner("reading events");
-            let read = std::sync::atomic::AtomicU64::new(0);
-            let outcome = churn::train(&config, args.export.as_deref(), &|n| {
-                let total = read.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
-                spinner.set_message(format!("{total} events read"));
-            })?;
-            spinner.finish_and_clear();
-            let m = &outcome.metrics;
-            println!(
-                "trained churn/{} ({}) in {:.1} s → {}",
-                m.algorithm,
-                m.calibration,
-                began.elapsed().as_secs_f64(),
-                config.output.display()
-            );
-            println!(
-                "  train {} rows ({} churned) from {}; holdout {} rows ({} churned) at {}",
-                m.train.rows,
-                m.train.positives,
-                m.train.cutoffs.join(", "),
-                m.holdout.rows,
-                m.holdout.positives,
-                m.holdout.cutoffs.join(", ")
-            );
-            println!(
-                "  holdout AUC {} (recency alone {}{}), log loss {:.4}, Brier {:.4}, calibration error {:.4}",
-                fmt_opt(m.auc),
-                fmt_opt(m.recency_baseline_auc),
-                m.bgnbd_baseline_auc.map_or_else(String::new, |a| format!(", BG/NBD {a:.4}")),
-                m.log_loss,
-                m.brier,
-                m.expected_calibration_error
-            );
-            if let (Some(trees), Some(depth)) = (m.gbdt_iterations_used, m.gbdt_max_depth_used) {
-                let weight = m
-                    .gbdt_min_leaf_weight_used
-                    .map_or_else(String::new, |w| format!(", min leaf weight {w}"));
-                let stopping = match (&m.gbdt_early_stopping, &m.gbdt_cross_validation) {
-                    (Some(e), _) => format!(
-                        ", chosen by early stopping on {} validation rows",
-                        e.validation_rows
-                    ),
-                    (_, Some(cv)) => {
-                        let loss = cv
-                            .trials
-                            .iter()
-                            .map(|t| t.log_loss)
-                            .fold(f64::INFINITY, f64::min);
-                        format!(
-                            ", chosen from {} settings by {}-fold cross-validation (log loss {loss:.4})",
-                            cv.trials.len(),
-                            cv.folds
-                        )
-                    }
-                    _ => String::new(),
-                };
-                println!("  {trees} trees of depth ≤ {depth}{weight}{stopping}");
+    match role_of(&args.config)? {
+        Role::Churn => train_churn(&args, began),
+        Role::Conversion => train_conversion(&args, began),
+        Role::Sentiment => train_sentiment(&args, began),
+    }
+}
+
+/// A spinner counting the events read.
+fn events_progress() -> (indicatif::ProgressBar, AtomicU64) {
+    (
+        super::progress::spinner("reading events"),
+        AtomicU64::new(0),
+    )
+}
+
+fn train_churn(args: &Args, began: Instant) -> anyhow::Result<()> {
+    let mut config = ChurnConfig::read(&args.config)?;
+    args.override_run(&mut config.output, &mut config.seed);
+    args.override_model(&mut config.model);
+    let config = args.checked(config.check())?;
+    let (spinner, read) = events_progress();
+    let outcome = churn::train(&config, args.export.as_deref(), &|n| {
+        let total = read.fetch_add(n, Ordering::Relaxed) + n;
+        spinner.set_message(format!("{total} events read"));
+    })?;
+    spinner.finish_and_clear();
+    let m = &outcome.metrics;
+    println!(
+        "trained churn/{} ({}) in {:.1} s → {}",
+        m.algorithm,
+        m.calibration,
+        began.elapsed().as_secs_f64(),
+        config.config().output.display()
+    );
+    println!(
+        "  train {} rows ({} churned) from {}; holdout {} rows ({} churned) at {}",
+        m.train.rows,
+        m.train.positives,
+        m.train.cutoffs.join(", "),
+        m.holdout.rows,
+        m.holdout.positives,
+        m.holdout.cutoffs.join(", ")
+    );
+    println!(
+        "  holdout AUC {} (recency alone {}{}), log loss {:.4}, Brier {:.4}, calibration error {:.4}",
+        fmt_opt(m.auc),
+        fmt_opt(m.recency_baseline_auc),
+        m.bgnbd_baseline_auc.map_or_else(String::new, |a| format!(", BG/NBD {a:.4}")),
+        m.log_loss,
+        m.brier,
+        m.expected_calibration_error
+    );
+    if let (Some(trees), Some(depth)) = (m.gbdt_iterations_used, m.gbdt_max_depth_used) {
+        let weight = m
+            .gbdt_min_leaf_weight_used
+            .map_or_else(String::new, |w| format!(", min leaf weight {w}"));
+        let stopping = match (&m.gbdt_early_stopping, &m.gbdt_cross_validation) {
+            (Some(e), _) => format!(
+                ", chosen by early stopping on {} validation rows",
+                e.validation_rows
+            ),
+            (_, Some(cv)) => {
+                let loss = cv
+                    .trials
+                    .iter()
+                    .map(|t| t.log_loss)
+                    .fold(f64::INFINITY, f64::min);
+                format!(
+                    ", chosen from {} settings by {}-fold cross-validation (log loss {loss:.4})",
+                    cv.trials.len(),
+                    cv.folds
+                )
             }
+            _ => String::new(),
+        };
+        println!("  {trees} trees of depth ≤ {depth}{weight}{stopping}");
+    }
+    Ok(())
+}
+
+fn train_conversion(args: &Args, began: Instant) -> anyhow::Result<()> {
+    let mut config = ConversionConfig::read(&args.config)?;
+    args.override_run(&mut config.output, &mut config.seed);
+    args.override_model(&mut config.model);
+    if args.export.is_some() {
+        anyhow::bail!("--export: only churn configs export their matrices so far");
+    }
+    let config = args.checked(config.check())?;
+    let (spinner, read) = events_progress();
+    let outcome = conversion::train(&config, &|n| {
+        let total = read.fetch_add(n, Ordering::Relaxed) + n;
+        spinner.set_message(format!("{total} events read"));
+    })?;
+    spinner.finish_and_clear();
+    let m = &outcome.metrics;
+    println!(
+        "trained conversion/{} ({}) in {:.1} s → {}",
+        m.algorithm,
+        m.calibration,
+        began.elapsed().as_secs_f64(),
+        config.config().output.display()
+    );
+    println!(
+        "  decision points: {} train ({} converted), {} holdout ({} converted, {} control)",
+        m.train.rows,
+        m.train.positives,
+        m.holdout.rows,
+        m.holdout.positives,
+        m.holdout_control_rows
+    );
+    println!(
+        "  holdout AUC {}, log loss {:.4}, Brier {:.4}, calibration error {:.4}, mean Qini {}",
+        fmt_opt(m.auc),
+        m.log_loss,
+        m.brier,
+        m.expected_calibration_error,
+        fmt_opt(m.mean_qini)
+    );
+    println!(
+        "  {:<24} {:>6} {:>8} {:>8} {:>8} {:>9}",
+        "action", "rows", "rate", "AUC", "Qini", "truth r"
+    );
+    for a in &m.per_action {
+        let truth = m
+            .ground_truth
+            .as_ref()
+            .and_then(|t| t.actions.iter().find(|t| t.action_id == a.action_id))
+            .and_then(|t| t.uplift_correlation);
+        println!(
+            "  {:<24} {:>6} {:>8.4} {:>8} {:>8} {:>9}",
+            a.action_id,
+            a.rows,
+            a.conversion_rate,
+            fmt_opt(a.auc),
+            fmt_opt(a.qini),
+            fmt_opt(truth)
+        );
+    }
+    if let Some(t) = &m.ground_truth {
+        println!(
+            "  true uplift per decision on {} holdout points: model policy {:.4}, random {:.4}, oracle {:.4}",
+            t.points, t.model_policy_uplift, t.random_policy_uplift, t.oracle_policy_uplift
+        );
+    }
+    Ok(())
+}
+
+fn train_sentiment(args: &Args, began: Instant) -> anyhow::Result<()> {
+    let mut config = SentimentConfig::read(&args.config)?;
+    args.override_run(&mut config.output, &mut config.seed);
+    let config = args.checked(config.check())?;
+    let spinner = super::progress::spinner("training sentiment");
+    let outcome = sentiment::train(&config)?;
+    spinner.finish_and_clear();
+    let m = &outcome.metrics;
+    println!(
+        "trained sentiment in {:.1} s → {}",
+        began.elapsed().as_secs_f64(),
+        config.config().output.display()
+    );
+    println!(
+        "  holdout {} texts: accuracy {:.4}, AUC {}",
+        m.model.texts,
+        m.model.accuracy,
+        fmt_opt(m.model.auc)
+    );
+    for (name, baseline) in [("VADER", &m.vader), ("AFINN", &m.afinn)] {
+        if let Some(b) = baseline {
+            println!(
+                "  {name} lexicon baseline: accuracy {:.4}, AUC {}",
+                b.accuracy,
+                fmt_opt(b.auc)
+            );
         }
-        "conversion" => {
-            let mut config = ConversionConfig::load(&args.config)?;
-            args.override_run(&mut config.output, &mut config.seed);
-            args.override_model(&mut config.model);
-            if args.export.is_some() {
-                anyhow::bail!("--export: only churn configs export their matrices so far");
-            }
-            config
-                .validate()
-                .map_err(|e| anyhow::anyhow!("{} (with flags): {e}", args.config.display()))?;
-            let spinner = super::progress::spinner("reading events");
-            let read = std::sync::atomic::AtomicU64::new(0);
-            let outcome = conversion::train(&config, &|n| {
-                let total = read.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
-                spinner.set_message(format!("{total} events read"));
-            })?;
-            spinner.finish_and_clear();
-            let m = &outcome.metrics;
-            println!(
-                "trained conversion/{} ({}) in {:.1} s → {}",
-                m.algorithm,
-                m.calibration,
-                began.elapsed().as_secs_f64(),
-                config.output.display()
-            );
-            println!(
-                "  decision points: {} train ({} converted), {} holdout ({} converted, {} control)",
-                m.train.rows,
-                m.train.positives,
-                m.holdout.rows,
-                m.holdout.positives,
-                m.holdout_control_rows
-            );
-            println!(
-                "  holdout AUC {}, log loss {:.4}, Brier {:.4}, calibration error {:.4}, mean Qini {}",
-                fmt_opt(m.auc),
-                m.log_loss,
-                m.brier,
-                m.expected_calibration_error,
-                fmt_opt(m.mean_qini)
-            );
-            println!(
-                "  {:<24} {:>6} {:>8} {:>8} {:>8} {:>9}",
-                "action", "rows", "rate", "AUC", "Qini", "truth r"
-            );
-            for a in &m.per_action {
-                let truth = m
-                    .ground_truth
-                    .as_ref()
-                    .and_then(|t| t.actions.iter().find(|t| t.action_id == a.action_id))
-                    .and_then(|t| t.uplift_correlation);
-                println!(
-                    "  {:<24} {:>6} {:>8.4} {:>8} {:>8} {:>9}",
-                    a.action_id,
-                    a.rows,
-                    a.conversion_rate,
-                    fmt_opt(a.auc),
-                    fmt_opt(a.qini),
-                    fmt_opt(truth)
-                );
-            }
-            if let Some(t) = &m.ground_truth {
-                println!(
-                    "  true uplift per decision on {} holdout points: model policy {:.4}, random {:.4}, oracle {:.4}",
-                    t.points, t.model_policy_uplift, t.random_policy_uplift, t.oracle_policy_uplift
-                );
-            }
-        }
-        "sentiment" => {
-            let mut config = SentimentConfig::load(&args.config)?;
-            args.override_run(&mut config.output, &mut config.seed);
-            let spinner = super::progress::spinner("training sentiment");
-            let outcome = sentiment::train(&config)?;
-            spinner.finish_and_clear();
-            let m = &outcome.metrics;
-            println!(
-                "trained sentiment in {:.1} s → {}",
-                began.elapsed().as_secs_f64(),
-                config.output.display()
-            );
-            println!(
-                "  holdout {} texts: accuracy {:.4}, AUC {}",
-                m.model.texts,
-                m.model.accuracy,
-                fmt_opt(m.model.auc)
-            );
-            for (name, baseline) in [("VADER", &m.vader), ("AFINN", &m.afinn)] {
-                if let Some(b) = baseline {
-                    println!(
-                        "  {name} lexicon baseline: accuracy {:.4}, AUC {}",
-                        b.accuracy,
-                        fmt_opt(b.auc)
-                    );
-                }
-            }
-        }
-        other => anyhow::bail!(
-            "{}: role: '{other}' cannot be trained by this build (churn, conversion, sentiment)",
-            args.config.display()
-        ),
     }
     Ok(())
 }

@@ -212,7 +212,7 @@ impl DecisionPoints {
                 AttrValue::Missing => "is empty".to_string(),
                 AttrValue::Category(text) => match Timestamp::parse_date_or_datetime(text) {
                     Ok(_) => continue,
-                    Err(e) => e,
+                    Err(e) => e.to_string(),
                 },
                 AttrValue::Number(_) | AttrValue::Bool(_) => "is not a timestamp".to_string(),
             };

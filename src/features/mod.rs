@@ -12,4 +12,4 @@ pub use contacts::{ContactHistory, PastSend};
 pub use matrix::{
     CustomerMatrixBuilder, DecisionMatrixBuilder, DecisionPoints, MatrixRow, MatrixStats,
 };
-pub use spec::{FeatureDef, FeatureSpec, FeatureType, FEATURE_SET_VERSION};
+pub use spec::{FeatureDef, FeatureSpec, FeatureType, SpecError, FEATURE_SET_VERSION};

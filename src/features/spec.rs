@@ -98,6 +98,42 @@ pub struct FeatureSpec {
     pub features: Vec<FeatureDef>,
 }
 
+/// Why a feature spec cannot be built, or does not fit a customer table.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// Two features would share a name.
+    #[error(
+        "two features would be named '{0}': rename the customer column or action that makes the second"
+    )]
+    DuplicateFeature(String),
+    /// The signup attribute is not a date column.
+    #[error("signup attribute '{name}' is {kind}, not a date")]
+    SignupNotDate {
+        /// The attribute.
+        name: String,
+        /// Its kind.
+        kind: &'static str,
+    },
+    /// The signup attribute is not a column of the customer table.
+    #[error("signup attribute '{0}' is not a column of the customer table")]
+    SignupMissing(String),
+    /// An attribute has another kind in the customer table than in the spec.
+    #[error(
+        "attribute '{name}' is {in_table} in the customer table but {in_spec} in the feature spec"
+    )]
+    AttributeKind {
+        /// The attribute.
+        name: String,
+        /// Its kind in the table.
+        in_table: &'static str,
+        /// Its kind in the spec.
+        in_spec: &'static str,
+    },
+    /// An attribute of the spec is not a column of the customer table.
+    #[error("attribute '{0}' of the feature spec is not a column of the customer table")]
+    AttributeMissing(String),
+}
+
 impl FeatureSpec {
     /// Builds a spec from an optional catalog and customer table. A date attribute named
     /// `signup_date` is the signup attribute unless [`Self::with_signup_attribute`] says otherwise.
@@ -105,7 +141,7 @@ impl FeatureSpec {
     pub fn new(
         catalog: Option<&Catalog>,
         customers: Option<&CustomerTable>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SpecError> {
         let actions = catalog
             .map(|c| {
                 c.actions
@@ -153,19 +189,17 @@ impl FeatureSpec {
     }
 
     /// Names the date attribute that marks signup (see [`FeatureSpec::signup_attribute`]).
-    pub fn with_signup_attribute(mut self, name: &str) -> Result<Self, String> {
+    pub fn with_signup_attribute(mut self, name: &str) -> Result<Self, SpecError> {
         match self.attributes.iter().find(|a| a.name == name) {
             Some(a) if a.kind == AttributeKind::Date => {
                 self.signup_attribute = Some(name.to_string());
                 Ok(self)
             }
-            Some(a) => Err(format!(
-                "signup attribute '{name}' is {}, not a date",
-                a.kind.as_str()
-            )),
-            None => Err(format!(
-                "signup attribute '{name}' is not a column of the customer table"
-            )),
+            Some(a) => Err(SpecError::SignupNotDate {
+                name: name.to_string(),
+                kind: a.kind.as_str(),
+            }),
+            None => Err(SpecError::SignupMissing(name.to_string())),
         }
     }
 
@@ -177,14 +211,11 @@ impl FeatureSpec {
             .position(|a| a.name == name && a.kind == AttributeKind::Date)
     }
 
-    fn check_unique_names(&self) -> Result<(), String> {
+    fn check_unique_names(&self) -> Result<(), SpecError> {
         let mut seen = std::collections::HashSet::new();
         for feature in &self.features {
             if !seen.insert(feature.name.as_str()) {
-                return Err(format!(
-                    "two features would be named '{}': rename the customer column or action that makes the second",
-                    feature.name
-                ));
+                return Err(SpecError::DuplicateFeature(feature.name.clone()));
             }
         }
         Ok(())
@@ -232,7 +263,8 @@ impl FeatureSpec {
                 spec.version
             )));
         }
-        spec.check_unique_names().map_err(&invalid)?;
+        spec.check_unique_names()
+            .map_err(|e| invalid(e.to_string()))?;
         let expected = super::compute::feature_defs(&spec);
         if expected != spec.features {
             let first = expected
@@ -263,7 +295,7 @@ impl FeatureSpec {
     }
 
     /// Maps this spec's attributes onto a customer table's columns by name, checking types.
-    pub fn attribute_mapping(&self, table: &CustomerTable) -> Result<AttributeMapping, String> {
+    pub fn attribute_mapping(&self, table: &CustomerTable) -> Result<AttributeMapping, SpecError> {
         let mut positions = Vec::with_capacity(self.attributes.len());
         for encoding in &self.attributes {
             match table
@@ -272,20 +304,14 @@ impl FeatureSpec {
                 .position(|c| c.name == encoding.name)
             {
                 Some(i) if table.attributes[i].kind != encoding.kind => {
-                    return Err(format!(
-                        "attribute '{}' is {} in the customer table but {} in the feature spec",
-                        encoding.name,
-                        table.attributes[i].kind.as_str(),
-                        encoding.kind.as_str()
-                    ))
+                    return Err(SpecError::AttributeKind {
+                        name: encoding.name.clone(),
+                        in_table: table.attributes[i].kind.as_str(),
+                        in_spec: encoding.kind.as_str(),
+                    })
                 }
                 Some(i) => positions.push(Some(i)),
-                None => {
-                    return Err(format!(
-                        "attribute '{}' of the feature spec is not a column of the customer table",
-                        encoding.name
-                    ))
-                }
+                None => return Err(SpecError::AttributeMissing(encoding.name.clone())),
             }
         }
         let identity = positions.len() == table.attributes.len()

@@ -15,7 +15,7 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, TimeUnit};
 
-use super::event::Timestamp;
+use super::event::{TimeError, Timestamp};
 
 /// The type names the views accept, for error messages.
 pub(crate) const STRING_TYPES: &str =
@@ -181,7 +181,7 @@ impl<'a> TimeColumn<'a> {
     }
 
     /// The instant at `row`: `Ok(None)` when null, `Err` when text does not parse.
-    pub(crate) fn get(&self, row: usize) -> Result<Option<Timestamp>, String> {
+    pub(crate) fn get(&self, row: usize) -> Result<Option<Timestamp>, TimeError> {
         match self {
             TimeColumn::Scaled(array, scaled) => {
                 if array.is_null(row) {
@@ -198,7 +198,7 @@ impl<'a> TimeColumn<'a> {
                     ScaledTimes::Date64(a) => a.value(row).checked_mul(1_000),
                 };
                 micros
-                    .ok_or_else(|| "is out of range".to_string())
+                    .ok_or(TimeError::Overflow)
                     .and_then(|m| Timestamp(m).validated())
                     .map(Some)
             }

@@ -168,6 +168,24 @@ impl TypedTable {
     }
 }
 
+/// Why in-memory customer rows do not form a table.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CustomerRowError {
+    /// A row with more or fewer values than the table has attributes.
+    #[error("customer '{customer_id}' has {values} values for {attributes} attributes")]
+    Width {
+        /// The customer.
+        customer_id: String,
+        /// Values in the row.
+        values: usize,
+        /// Attributes of the table.
+        attributes: usize,
+    },
+    /// A customer listed twice.
+    #[error("customer '{0}' appears twice")]
+    Duplicate(String),
+}
+
 impl CustomerTable {
     /// Reads a customer table from Parquet, CSV or JSONL. Duplicate ids are an error.
     pub fn read(path: impl AsRef<Path>, format: Option<Format>) -> Result<Self> {
@@ -201,21 +219,21 @@ impl CustomerTable {
     pub fn from_rows(
         attributes: Vec<AttributeColumn>,
         rows: Vec<(String, Vec<AttrValue>)>,
-    ) -> std::result::Result<Self, String> {
+    ) -> std::result::Result<Self, CustomerRowError> {
         let mut table = CustomerTable {
             attributes,
             ..Default::default()
         };
         for (id, values) in rows {
             if values.len() != table.attributes.len() {
-                return Err(format!(
-                    "customer '{id}' has {} values for {} attributes",
-                    values.len(),
-                    table.attributes.len()
-                ));
+                return Err(CustomerRowError::Width {
+                    customer_id: id,
+                    values: values.len(),
+                    attributes: table.attributes.len(),
+                });
             }
             if table.index.insert(id.clone(), table.ids.len()).is_some() {
-                return Err(format!("customer '{id}' appears twice"));
+                return Err(CustomerRowError::Duplicate(id));
             }
             table.ids.push(id);
             table.rows.push(values);
@@ -540,9 +558,9 @@ fn parquet_cells(
     ) {
         if let Some(times) = TimeColumn::new(array) {
             for i in 0..n {
-                let cell = times
-                    .get(i)
-                    .map_err(|p| RowProblem::new(out.len() as u64 + 1, name, p).into_error(file))?;
+                let cell = times.get(i).map_err(|p| {
+                    RowProblem::new(out.len() as u64 + 1, name, p.to_string()).into_error(file)
+                })?;
                 out.push(cell.map_or(RawCell::Null, RawCell::Time));
             }
             return Ok(());

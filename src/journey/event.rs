@@ -1,9 +1,54 @@
-//! The journey event: one row of the data contract in DESIGN.md.
+//! The journey event: one row of the data contract in docs/architecture.md.
 
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+
+/// Why a time is not accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// A stored instant too large to be one (an integer timestamp that overflows microseconds).
+    #[error("is out of range")]
+    Overflow,
+    /// An instant outside years 1000–9999.
+    #[error("{micros} µs since 1970 is outside years 1000–9999")]
+    OutOfRange {
+        /// Microseconds since the epoch.
+        micros: i64,
+    },
+    /// Text that is not an RFC 3339 date-time.
+    #[error("'{text}' is not an RFC 3339 timestamp ({cause}{})", zone_hint(text))]
+    NotRfc3339 {
+        /// The text as given.
+        text: String,
+        /// The parser's complaint.
+        cause: chrono::ParseError,
+    },
+    /// An RFC 3339 date-time outside years 1000–9999.
+    #[error("'{text}' is outside years 1000–9999")]
+    TextOutOfRange {
+        /// The text as given.
+        text: String,
+    },
+    /// Text that is neither a `YYYY-MM-DD` date nor an RFC 3339 date-time.
+    #[error("'{text}' is neither a YYYY-MM-DD date nor an RFC 3339 timestamp ({cause})")]
+    NotDateOrTime {
+        /// The text as given.
+        text: String,
+        /// Why it is not a date-time.
+        cause: Box<TimeError>,
+    },
+}
+
+/// A date-time without a zone is the usual mistake: say how to add one.
+fn zone_hint(text: &str) -> &'static str {
+    if text.contains('T') || text.contains(' ') {
+        "; add a zone such as Z or +01:00"
+    } else {
+        ""
+    }
+}
 
 /// An instant, as microseconds since the Unix epoch (UTC).
 ///
@@ -25,42 +70,39 @@ impl Timestamp {
 
     /// This instant if it lies within years 1000–9999 (the RFC 3339 range), so that time
     /// arithmetic can never overflow; an error otherwise.
-    pub fn validated(self) -> Result<Self, String> {
+    pub fn validated(self) -> Result<Self, TimeError> {
         if (Self::MIN_VALID..=Self::MAX_VALID).contains(&self) {
             Ok(self)
         } else {
-            Err(format!(
-                "{} µs since 1970 is outside years 1000–9999",
-                self.0
-            ))
+            Err(TimeError::OutOfRange { micros: self.0 })
         }
     }
 
     /// Parses an RFC 3339 date-time (`2024-03-01T12:00:00Z`, any offset).
-    pub fn parse_rfc3339(text: &str) -> Result<Self, String> {
-        let parsed = DateTime::parse_from_rfc3339(text.trim()).map_err(|e| {
-            let hint = if text.contains('T') || text.contains(' ') {
-                "; add a zone such as Z or +01:00"
-            } else {
-                ""
-            };
-            format!("'{text}' is not an RFC 3339 timestamp ({e}{hint})")
-        })?;
+    pub fn parse_rfc3339(text: &str) -> Result<Self, TimeError> {
+        let parsed =
+            DateTime::parse_from_rfc3339(text.trim()).map_err(|cause| TimeError::NotRfc3339 {
+                text: text.to_string(),
+                cause,
+            })?;
         Timestamp(parsed.timestamp_micros())
             .validated()
-            .map_err(|_| format!("'{text}' is outside years 1000–9999"))
+            .map_err(|_| TimeError::TextOutOfRange {
+                text: text.to_string(),
+            })
     }
 
     /// Parses either an RFC 3339 date-time or a plain `YYYY-MM-DD` date (midnight UTC).
-    pub fn parse_date_or_datetime(text: &str) -> Result<Self, String> {
+    pub fn parse_date_or_datetime(text: &str) -> Result<Self, TimeError> {
         let trimmed = text.trim();
         if trimmed.len() == 10 {
             if let Ok(date) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
                 return Self::from_date(date).validated();
             }
         }
-        Self::parse_rfc3339(trimmed).map_err(|e| {
-            format!("'{text}' is neither a YYYY-MM-DD date nor an RFC 3339 timestamp ({e})")
+        Self::parse_rfc3339(trimmed).map_err(|cause| TimeError::NotDateOrTime {
+            text: text.to_string(),
+            cause: Box::new(cause),
         })
     }
 
@@ -326,6 +368,27 @@ mod tests {
         assert!((a.plus_days(1.5).days_since(a) - 1.5).abs() < 1e-12);
         assert!(Timestamp::parse_rfc3339("2024-13-01T00:00:00Z").is_err());
         assert!(Timestamp::parse_date_or_datetime("yesterday").is_err());
+    }
+
+    #[test]
+    fn time_errors_say_what_was_expected() {
+        let error = Timestamp::parse_date_or_datetime(" 2024-03-01 10:00").unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with("' 2024-03-01 10:00' is neither a YYYY-MM-DD date nor an RFC 3339 timestamp ('2024-03-01 10:00' is not an RFC 3339 timestamp (")
+                && text.ends_with("; add a zone such as Z or +01:00))"),
+            "{text}"
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("0999-12-31T00:00:00Z")
+                .unwrap_err()
+                .to_string(),
+            "'0999-12-31T00:00:00Z' is outside years 1000–9999"
+        );
+        assert_eq!(
+            Timestamp(i64::MAX).validated().unwrap_err().to_string(),
+            format!("{} µs since 1970 is outside years 1000–9999", i64::MAX)
+        );
     }
 
     #[test]

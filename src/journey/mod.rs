@@ -9,7 +9,9 @@ pub mod inspect;
 pub mod reader;
 pub mod writer;
 
-pub use customers::{AttrValue, AttributeColumn, AttributeKind, CustomerTable, TypedTable};
+pub use customers::{
+    AttrValue, AttributeColumn, AttributeKind, CustomerRowError, CustomerTable, TypedTable,
+};
 pub use error::{JourneyError, RowProblem};
-pub use event::{Channel, Event, EventType, Timestamp};
+pub use event::{Channel, Event, EventType, TimeError, Timestamp};
 pub use reader::{EventChunk, EventReader, Format, ReadOptions};

@@ -38,6 +38,17 @@ pub enum CalibrationMethod {
     Isotonic,
 }
 
+impl CalibrationMethod {
+    /// The name in configs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CalibrationMethod::None => "none",
+            CalibrationMethod::Platt => "platt",
+            CalibrationMethod::Isotonic => "isotonic",
+        }
+    }
+}
+
 fn logit(p: f64) -> f64 {
     let p = p.clamp(1e-12, 1.0 - 1e-12);
     (p / (1.0 - p)).ln()

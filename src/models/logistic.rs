@@ -8,9 +8,11 @@ use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
-use super::ModelError;
+use super::params::{require, InvalidSetting, ParamGuard};
+use super::{check_rows, ModelError};
 
-/// Hyper-parameters.
+/// Hyper-parameters as a config states them (unchecked); [`ParamGuard::check`] makes them
+/// [`LogisticValidParams`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogisticParams {
@@ -29,22 +31,36 @@ impl Default for LogisticParams {
     }
 }
 
-impl LogisticParams {
+/// Checked [`LogisticParams`]: what [`LogisticModel::fit`] takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogisticValidParams(LogisticParams);
+
+impl std::ops::Deref for LogisticValidParams {
+    type Target = LogisticParams;
+
+    fn deref(&self) -> &LogisticParams {
+        &self.0
+    }
+}
+
+impl ParamGuard for LogisticParams {
+    type Checked = LogisticValidParams;
+
     /// Checks every range, naming the offending key.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
-            return Err(format!(
-                "logistic.l2: must be a finite number ≥ 0, got {}",
-                self.l2
-            ));
-        }
-        if !(1..=10_000).contains(&self.max_iterations) {
-            return Err(format!(
-                "logistic.max_iterations: must be within 1..=10000, got {}",
-                self.max_iterations
-            ));
-        }
-        Ok(())
+    fn check(&self) -> Result<LogisticValidParams, InvalidSetting> {
+        require(
+            self.l2 >= 0.0 && self.l2.is_finite(),
+            "logistic.l2",
+            "a finite number ≥ 0",
+            self.l2,
+        )?;
+        require(
+            (1..=10_000).contains(&self.max_iterations),
+            "logistic.max_iterations",
+            "within 1..=10000",
+            self.max_iterations,
+        )?;
+        Ok(LogisticValidParams(self.clone()))
     }
 }
 
@@ -63,9 +79,8 @@ impl LogisticModel {
         rows: &[f32],
         n_features: usize,
         labels: &[bool],
-        params: &LogisticParams,
+        params: &LogisticValidParams,
     ) -> Result<Self, ModelError> {
-        params.validate().map_err(ModelError::Training)?;
         super::validate_training_data(rows, n_features, labels)?;
         let n = labels.len();
         let mut means = vec![0.0; n_features];
@@ -113,9 +128,12 @@ impl LogisticModel {
         self.means.len()
     }
 
-    /// P(positive) per row.
-    pub fn predict_proba(&self, rows: &[f32], n_features: usize) -> Vec<f64> {
-        rows.chunks_exact(n_features.max(1))
+    /// P(positive) per row; an error unless `rows` holds whole rows of exactly the model's
+    /// features.
+    pub fn predict_proba(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError> {
+        check_rows(rows, n_features, Some(self.n_features()))?;
+        Ok(rows
+            .chunks_exact(n_features)
             .map(|row| {
                 let z = row
                     .iter()
@@ -127,7 +145,7 @@ impl LogisticModel {
                     + self.intercept;
                 1.0 / (1.0 + (-z).exp())
             })
-            .collect()
+            .collect())
     }
 
     /// |coefficient| on the standardised scale, normalised to sum to 1.
@@ -137,5 +155,55 @@ impl LogisticModel {
             .iter()
             .map(|c| if total > 0.0 { c.abs() / total } else { 0.0 })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fitted() -> LogisticModel {
+        let rows: Vec<f32> = (0..40).map(|i| (i % 7) as f32).collect();
+        let labels: Vec<bool> = (0..20).map(|i| i % 3 == 0).collect();
+        let params = LogisticParams::default().check().unwrap();
+        LogisticModel::fit(&rows, 2, &labels, &params).unwrap()
+    }
+
+    #[test]
+    fn short_or_wide_rows_are_errors_not_panics() {
+        let model = fitted();
+        assert_eq!(
+            model.predict_proba(&[1.0, 2.0, 3.0, 4.0], 2).unwrap().len(),
+            2
+        );
+        // Three values are not whole rows of two.
+        let error = model.predict_proba(&[1.0, 2.0, 3.0], 2).unwrap_err();
+        assert_eq!(error.code(), "model_scoring_failed");
+        // Rows of three features for a model of two: the coefficients would be read past
+        // their end.
+        let error = model.predict_proba(&[1.0, 2.0, 3.0], 3).unwrap_err();
+        assert!(error.to_string().contains("the model takes 2"), "{error}");
+        assert!(model.predict_proba(&[], 0).is_err());
+    }
+
+    #[test]
+    fn bad_params_name_the_key() {
+        let params = LogisticParams {
+            l2: -1.0,
+            ..LogisticParams::default()
+        };
+        assert_eq!(
+            params.check().unwrap_err().to_string(),
+            "logistic.l2: must be a finite number ≥ 0, got -1"
+        );
+        let params = LogisticParams {
+            max_iterations: 0,
+            ..LogisticParams::default()
+        };
+        assert!(params
+            .check()
+            .unwrap_err()
+            .to_string()
+            .starts_with("logistic.max_iterations: must be within 1..=10000"));
     }
 }

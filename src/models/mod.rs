@@ -5,8 +5,10 @@ pub mod artifact;
 pub mod calibration;
 pub mod explain;
 pub mod gbdt;
+pub mod learner;
 pub mod logistic;
 pub mod onnx;
+pub mod params;
 pub mod registry;
 pub mod sentiment;
 pub mod tree;
@@ -130,13 +132,18 @@ pub enum Estimator {
 }
 
 impl Estimator {
+    /// The algorithm that fitted it.
+    pub fn kind(&self) -> learner::Algorithm {
+        match self {
+            Estimator::Gbdt(_) => learner::Algorithm::Gbdt,
+            Estimator::Logistic(_) => learner::Algorithm::Logistic,
+            Estimator::Tree(_) => learner::Algorithm::Tree,
+        }
+    }
+
     /// The algorithm's name as in configs and manifests.
     pub fn algorithm(&self) -> &'static str {
-        match self {
-            Estimator::Gbdt(_) => "gbdt",
-            Estimator::Logistic(_) => "logistic",
-            Estimator::Tree(_) => "tree",
-        }
+        self.kind().as_str()
     }
 
     /// The number of features the fitted model takes, when it records it.
@@ -148,8 +155,9 @@ impl Estimator {
         }
     }
 
-    /// Uncalibrated probabilities.
-    pub fn raw_proba(&self, rows: &[f32], n_features: usize) -> Vec<f64> {
+    /// Uncalibrated probabilities; an error unless `rows` holds whole rows of the model's
+    /// features.
+    pub fn raw_proba(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError> {
         match self {
             Estimator::Gbdt(m) => m.predict_proba(rows, n_features),
             Estimator::Logistic(m) => m.predict_proba(rows, n_features),
@@ -169,8 +177,7 @@ impl Estimator {
 
 impl Scorer for NativeModel {
     fn predict_proba(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError> {
-        check_rows(rows, n_features, self.estimator.n_features())?;
-        let raw = self.estimator.raw_proba(rows, n_features);
+        let raw = self.estimator.raw_proba(rows, n_features)?;
         Ok(raw.into_iter().map(|p| self.calibration.apply(p)).collect())
     }
 
@@ -180,10 +187,9 @@ impl Scorer for NativeModel {
         n_features: usize,
         shared: usize,
     ) -> Result<Vec<f64>, ModelError> {
-        check_rows(rows, n_features, self.estimator.n_features())?;
         let raw = match &self.estimator {
-            Estimator::Gbdt(m) => m.predict_proba_shared(rows, n_features, shared),
-            other => other.raw_proba(rows, n_features),
+            Estimator::Gbdt(m) => m.predict_proba_shared(rows, n_features, shared)?,
+            other => other.raw_proba(rows, n_features)?,
         };
         Ok(raw.into_iter().map(|p| self.calibration.apply(p)).collect())
     }

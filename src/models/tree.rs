@@ -21,7 +21,8 @@ use linfa_trees::{DecisionTree, SplitQuality as LinfaQuality};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
-use super::ModelError;
+use super::params::{require, InvalidSetting, ParamGuard};
+use super::{check_rows, ModelError};
 
 /// The impurity measure a split minimises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +35,8 @@ pub enum SplitQuality {
     Entropy,
 }
 
-/// Hyper-parameters, validated before fitting.
+/// Hyper-parameters as a config states them (unchecked); [`ParamGuard::check`] makes them
+/// [`TreeValidParams`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TreeParams {
@@ -62,34 +64,43 @@ impl Default for TreeParams {
     }
 }
 
-impl TreeParams {
+/// Checked [`TreeParams`]: what [`TreeModel::fit`] takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TreeValidParams(TreeParams);
+
+impl std::ops::Deref for TreeValidParams {
+    type Target = TreeParams;
+
+    fn deref(&self) -> &TreeParams {
+        &self.0
+    }
+}
+
+impl ParamGuard for TreeParams {
+    type Checked = TreeValidParams;
+
     /// Checks every range, naming the offending key.
-    pub fn validate(&self) -> Result<(), String> {
-        let within = |key: &str, ok: bool, expected: &str, got: String| {
-            if ok {
-                Ok(())
-            } else {
-                Err(format!("tree.{key}: must be {expected}, got {got}"))
-            }
-        };
-        within(
-            "max_depth",
+    fn check(&self) -> Result<TreeValidParams, InvalidSetting> {
+        require(
             (1..=32).contains(&self.max_depth),
+            "tree.max_depth",
             "within 1..=32",
-            self.max_depth.to_string(),
+            self.max_depth,
         )?;
-        within(
-            "min_samples_leaf",
+        require(
             self.min_samples_leaf >= 1,
+            "tree.min_samples_leaf",
             "≥ 1",
-            self.min_samples_leaf.to_string(),
+            self.min_samples_leaf,
         )?;
         if let Some(split) = self.min_weight_split {
-            within("min_weight_split", split >= 2, "≥ 2", split.to_string())?;
+            require(split >= 2, "tree.min_weight_split", "≥ 2", split)?;
         }
-        Ok(())
+        Ok(TreeValidParams(self.clone()))
     }
+}
 
+impl TreeParams {
     /// The effective minimum rows to split a node.
     fn split_rows(&self) -> usize {
         self.min_weight_split
@@ -146,13 +157,41 @@ struct RawTree {
     nodes: Vec<Node>,
 }
 
+/// Why a serialised tree was refused.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum MalformedTree {
+    /// The node list is empty.
+    #[error("tree: no nodes")]
+    NoNodes,
+    /// A split reads a feature the model does not have.
+    #[error("tree node {node}: feature {feature} ≥ n_features {n_features}")]
+    FeatureOutOfRange {
+        /// The split's index.
+        node: usize,
+        /// The feature it reads.
+        feature: usize,
+        /// The model's feature count.
+        n_features: usize,
+    },
+    /// A child that does not come after its parent (a loop) or lies outside the list.
+    #[error("tree node {node}: child {child} must come after it, within {nodes} nodes")]
+    ChildOutOfOrder {
+        /// The split's index.
+        node: usize,
+        /// The offending child index.
+        child: usize,
+        /// Nodes in the list.
+        nodes: usize,
+    },
+}
+
 impl TryFrom<RawTree> for TreeModel {
-    type Error = String;
+    type Error = MalformedTree;
 
     /// Refuses trees whose walks could leave the node list, loop, or read a missing feature.
     fn try_from(raw: RawTree) -> Result<Self, Self::Error> {
         if raw.nodes.is_empty() {
-            return Err("tree: no nodes".into());
+            return Err(MalformedTree::NoNodes);
         }
         for (i, node) in raw.nodes.iter().enumerate() {
             if let Node::Split {
@@ -163,17 +202,19 @@ impl TryFrom<RawTree> for TreeModel {
             } = *node
             {
                 if feature >= raw.n_features {
-                    return Err(format!(
-                        "tree node {i}: feature {feature} ≥ n_features {}",
-                        raw.n_features
-                    ));
+                    return Err(MalformedTree::FeatureOutOfRange {
+                        node: i,
+                        feature,
+                        n_features: raw.n_features,
+                    });
                 }
                 for child in [left, right] {
                     if child <= i || child >= raw.nodes.len() {
-                        return Err(format!(
-                            "tree node {i}: child {child} must come after it, within {} nodes",
-                            raw.nodes.len()
-                        ));
+                        return Err(MalformedTree::ChildOutOfOrder {
+                            node: i,
+                            child,
+                            nodes: raw.nodes.len(),
+                        });
                     }
                 }
             }
@@ -212,7 +253,7 @@ struct Grower<'a> {
     rows: &'a [f32],
     n_features: usize,
     labels: &'a [bool],
-    params: &'a TreeParams,
+    params: &'a TreeValidParams,
     nodes: Vec<Node>,
 }
 
@@ -294,9 +335,8 @@ impl TreeModel {
         rows: &[f32],
         n_features: usize,
         labels: &[bool],
-        params: &TreeParams,
+        params: &TreeValidParams,
     ) -> Result<Self, ModelError> {
-        params.validate().map_err(ModelError::Training)?;
         super::validate_training_data(rows, n_features, labels)?;
         let mut grower = Grower {
             rows,
@@ -347,11 +387,14 @@ impl TreeModel {
         }
     }
 
-    /// P(positive) per row.
-    pub fn predict_proba(&self, rows: &[f32], n_features: usize) -> Vec<f64> {
-        rows.chunks_exact(n_features.max(1))
+    /// P(positive) per row; an error unless `rows` holds whole rows of exactly the model's
+    /// features.
+    pub fn predict_proba(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError> {
+        check_rows(rows, n_features, Some(self.n_features))?;
+        Ok(rows
+            .chunks_exact(n_features)
             .map(|row| self.predict_one(row))
-            .collect()
+            .collect())
     }
 
     /// Total impurity decrease per feature (each split's decrease × its training rows),
@@ -406,7 +449,7 @@ impl TreeModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::training::metrics::auc;
+    use crate::stats::auc;
     use rand::{Rng, SeedableRng};
 
     /// `n` rows of 3 uniform features in [0, 1); the label is `x1 > cut` (feature 0 and 2 are
@@ -424,11 +467,17 @@ mod tests {
         (rows, labels)
     }
 
-    fn small_leaves() -> TreeParams {
+    fn small_leaves() -> TreeValidParams {
         TreeParams {
             min_samples_leaf: 5,
             ..TreeParams::default()
         }
+        .check()
+        .unwrap()
+    }
+
+    fn defaults() -> TreeValidParams {
+        TreeParams::default().check().unwrap()
     }
 
     /// Every leaf's probability is the smoothed share of the training rows routed to it.
@@ -449,7 +498,7 @@ mod tests {
         assert_eq!(total as usize, labels.len());
         for (row, p) in rows
             .chunks_exact(3)
-            .zip(model.predict_proba(rows, 3))
+            .zip(model.predict_proba(rows, 3).unwrap())
             .take(200)
         {
             let (n, pos) = counts[model.leaf_of(row)];
@@ -461,7 +510,7 @@ mod tests {
     fn a_threshold_rule_is_learned_with_leaf_frequencies_as_probabilities() {
         let (rows, labels) = threshold_data(2000, 0.4, 0.0, 1);
         let model = TreeModel::fit(&rows, 3, &labels, &small_leaves()).unwrap();
-        let scores = model.predict_proba(&rows, 3);
+        let scores = model.predict_proba(&rows, 3).unwrap();
         let a = auc(&scores, &labels).unwrap();
         assert!(a > 0.999, "AUC {a}");
         // The root splits on feature 1 near the cut, and that split carries the importance.
@@ -479,7 +528,7 @@ mod tests {
         assert_leaves_match_training_rows(&model, &rows, &labels);
         // A fresh sample from the same rule is ranked just as well.
         let (test_rows, test_labels) = threshold_data(1000, 0.4, 0.0, 2);
-        let a = auc(&model.predict_proba(&test_rows, 3), &test_labels).unwrap();
+        let a = auc(&model.predict_proba(&test_rows, 3).unwrap(), &test_labels).unwrap();
         assert!(a > 0.99, "test AUC {a}");
     }
 
@@ -506,7 +555,7 @@ mod tests {
         let (feature, value, gain) = whole.root_node().split();
         assert!(feature == 1 && (value - 0.8).abs() < 0.02 && gain > 0.0);
 
-        let model = TreeModel::fit(&rows, 3, &labels, &TreeParams::default()).unwrap();
+        let model = TreeModel::fit(&rows, 3, &labels, &defaults()).unwrap();
         let Node::Split {
             feature, threshold, ..
         } = model.nodes[0]
@@ -514,7 +563,7 @@ mod tests {
             panic!("no split: {model:?}")
         };
         assert!(feature == 1 && (threshold - 0.8).abs() < 0.02, "{model:?}");
-        let a = auc(&model.predict_proba(&rows, 3), &labels).unwrap();
+        let a = auc(&model.predict_proba(&rows, 3).unwrap(), &labels).unwrap();
         assert!(a > 0.7, "AUC {a}");
         assert_leaves_match_training_rows(&model, &rows, &labels);
         assert!(model.depth() <= TreeParams::default().max_depth);
@@ -527,7 +576,9 @@ mod tests {
             max_depth: 3,
             min_samples_leaf: 120,
             ..TreeParams::default()
-        };
+        }
+        .check()
+        .unwrap();
         let model = TreeModel::fit(&rows, 3, &labels, &params).unwrap();
         assert!(model.depth() <= 3 && model.leaves() > 1);
         for node in model.nodes() {
@@ -563,9 +614,14 @@ mod tests {
             ],
         };
         assert_eq!(
-            model.predict_proba(&[0.5, 0.50001, f32::NAN, -1.0], 1),
+            model
+                .predict_proba(&[0.5, 0.50001, f32::NAN, -1.0], 1)
+                .unwrap(),
             [0.25, 0.75, 0.75, 0.25]
         );
+        // Rows must be whole rows of the model's features.
+        assert!(model.predict_proba(&[0.5, 0.5], 2).is_err());
+        assert!(model.predict_proba(&[0.5], 0).is_err());
         // A row missing the feature reads as NaN instead of panicking.
         assert_eq!(model.predict_one(&[]), 0.75);
     }
@@ -595,6 +651,7 @@ mod tests {
         let (probe, _) = threshold_data(500, 0.3, 0.0, 6);
         let bits = |m: &TreeModel| -> Vec<u64> {
             m.predict_proba(&probe, 3)
+                .unwrap()
                 .iter()
                 .map(|p| p.to_bits())
                 .collect()
@@ -608,8 +665,11 @@ mod tests {
         let (rows, labels) = threshold_data(2000, 0.6, 0.15, 7);
         let params = TreeParams {
             split_quality: SplitQuality::Entropy,
-            ..small_leaves()
-        };
+            min_samples_leaf: 5,
+            ..TreeParams::default()
+        }
+        .check()
+        .unwrap();
         let a = TreeModel::fit(&rows, 3, &labels, &params).unwrap();
         let b = TreeModel::fit(&rows, 3, &labels, &params).unwrap();
         assert_eq!(
@@ -650,13 +710,10 @@ mod tests {
                 "tree.min_weight_split: must be ≥ 2, got 1",
             ),
         ];
-        let (rows, labels) = threshold_data(100, 0.5, 0.0, 8);
         for (params, message) in cases {
-            assert_eq!(params.validate().unwrap_err(), message);
-            let error = TreeModel::fit(&rows, 3, &labels, &params).unwrap_err();
-            assert!(error.to_string().contains(message), "{error}");
+            assert_eq!(params.check().unwrap_err().to_string(), message);
         }
-        assert!(TreeParams::default().validate().is_ok());
+        assert!(TreeParams::default().check().is_ok());
         // Unknown keys and unknown criteria are refused by the config parser.
         assert!(toml::from_str::<TreeParams>("depth = 3").is_err());
         assert!(toml::from_str::<TreeParams>("split_quality = \"variance\"").is_err());
@@ -670,7 +727,7 @@ mod tests {
     fn non_finite_rows_are_refused() {
         let (mut rows, labels) = threshold_data(100, 0.5, 0.0, 9);
         rows[4] = f32::NAN;
-        let error = TreeModel::fit(&rows, 3, &labels, &TreeParams::default()).unwrap_err();
+        let error = TreeModel::fit(&rows, 3, &labels, &defaults()).unwrap_err();
         assert!(error.to_string().contains("row 2, feature 1"), "{error}");
     }
 

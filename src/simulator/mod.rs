@@ -191,7 +191,7 @@ pub fn generate(
         .iter()
         .position(|a| a.id == NO_ACTION)
         .ok_or_else(|| SimulatorError::Config("the catalog lacks the no_action entry".into()))?;
-    let distributions = Distributions::new().map_err(SimulatorError::Config)?;
+    let distributions = Distributions::new().map_err(|e| SimulatorError::Config(e.to_string()))?;
     // Everything is written into a staging folder and moved into place at the very end, so a
     // failed run never leaves new events beside old ground truth.
     let staging = Staging::create(out_dir)?;

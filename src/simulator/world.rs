@@ -8,7 +8,7 @@
 //! rates the simulation draws from.
 
 use rand::Rng;
-use rand_distr::{Beta, Distribution, LogNormal, Poisson};
+use rand_distr::{Beta, BetaError, Distribution, LogNormal, Poisson};
 
 use super::text::{compose, Tone};
 use crate::catalog::{Action, ActionKind, Catalog, ContactCaps, Eligibility};
@@ -188,8 +188,8 @@ pub struct Distributions {
 
 impl Distributions {
     /// Builds the trait distributions (constant, valid parameters).
-    pub fn new() -> Result<Self, String> {
-        let beta = |a: f64, b: f64| Beta::new(a, b).map_err(|e| e.to_string());
+    pub fn new() -> Result<Self, BetaError> {
+        let beta = Beta::new;
         Ok(Distributions {
             engagement: beta(2.0, 3.0)?,
             price: beta(2.0, 2.0)?,

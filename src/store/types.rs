@@ -240,7 +240,7 @@ impl DecisionRecord {
         }
         self.created
             .validated()
-            .map_err(|e| invalid_decision("created".into(), e))?;
+            .map_err(|e| invalid_decision("created".into(), e.to_string()))?;
         if self.latency_us > i64::MAX as u64 {
             return Err(invalid_decision(
                 "latency_us".into(),
@@ -300,7 +300,9 @@ impl OutcomeRecord {
                 ));
             }
         }
-        self.at.validated().map_err(|e| invalid("at", e))?;
+        self.at
+            .validated()
+            .map_err(|e| invalid("at", e.to_string()))?;
         Ok(())
     }
 }
@@ -325,7 +327,7 @@ pub(crate) fn validate_event(index: usize, event: &Event) -> Result<(), StoreErr
     event
         .timestamp
         .validated()
-        .map_err(|e| invalid("timestamp", e))?;
+        .map_err(|e| invalid("timestamp", e.to_string()))?;
     if event.event_type.as_str().trim().is_empty() {
         return Err(invalid("event_type", "must not be empty".into()));
     }

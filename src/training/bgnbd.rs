@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::models::params::{require, InvalidSetting};
+
 /// BG/NBD parameters: purchase rates ~ Gamma(r, α), dropout probabilities ~ Beta(a, b).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,16 +33,19 @@ impl BgNbdParams {
     };
 
     /// Checks that every parameter is a finite positive number, naming the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         for (key, value) in [
             ("r", self.r),
             ("alpha", self.alpha),
             ("a", self.a),
             ("b", self.b),
         ] {
-            if !(value > 0.0 && value.is_finite()) {
-                return Err(format!("{key}: must be a finite number > 0, got {value}"));
-            }
+            require(
+                value > 0.0 && value.is_finite(),
+                key,
+                "a finite number > 0",
+                value,
+            )?;
         }
         Ok(())
     }
@@ -147,6 +152,19 @@ pub fn expected_purchases(p: &BgNbdParams, c: &Recency, t: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_parameters_name_the_key() {
+        assert_eq!(BgNbdParams::CDNOW_2005.validate(), Ok(()));
+        let bad = BgNbdParams {
+            alpha: 0.0,
+            ..BgNbdParams::CDNOW_2005
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().to_string(),
+            "alpha: must be a finite number > 0, got 0"
+        );
+    }
 
     #[test]
     fn ln_gamma_matches_known_values() {

@@ -7,20 +7,23 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::{expected_purchases, p_alive, BgNbdParams, Recency};
-use super::config::{ChurnConfig, ChurnDefinition, Snapshots};
-use super::metrics::{
-    auc, brier, calibration_deciles, expected_calibration_error, log_loss, CalibrationBin,
+use super::config::{ChurnDefinition, ValidChurnConfig};
+use super::pipeline::{
+    evaluate, fingerprint, fit_and_calibrate, training_data, write_artifact, ArtifactSpec,
+    LabelledRows, SetSummary,
 };
-use super::{fit_estimator, TabularInputs, TrainError};
+use super::{TabularInputs, TrainError};
 use crate::features::matrix::Attributes;
-use crate::features::{CustomerMatrixBuilder, FeatureSpec, MatrixRow, TextScorer};
+use crate::features::{CustomerMatrixBuilder, FeatureSpec, MatrixRow};
 use crate::fnv::Fnv1a;
-use crate::journey::{CustomerTable, EventReader, EventType, ReadOptions, Timestamp};
+use crate::journey::{EventReader, EventType, ReadOptions, Timestamp};
 use crate::models::artifact::{LoadedModel, TrainingData};
-use crate::models::calibration::{Calibration, CalibrationMethod};
 use crate::models::gbdt::{CrossValidation, EarlyStopping};
+use crate::models::learner::TrainingRows;
+use crate::models::params::InvalidSetting;
 use crate::models::sentiment::NamedSentimentModel;
-use crate::models::{Artifact, Backend, Manifest, NativeModel, Role, Scorer, TabularModel};
+use crate::models::{Artifact, Manifest, NativeModel, Role, TabularModel};
+use crate::stats::{auc, CalibrationBin};
 
 /// A labelled snapshot: features as of `cutoff`, churn within the horizon after it.
 #[derive(Clone, Debug)]
@@ -39,17 +42,6 @@ impl LabelledSnapshot {
     fn positives(&self) -> usize {
         self.labels.iter().filter(|&&y| y).count()
     }
-}
-
-/// Summary of one evaluation set.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SetSummary {
-    /// Feature cutoffs of the snapshots in the set.
-    pub cutoffs: Vec<String>,
-    /// Rows.
-    pub rows: usize,
-    /// Positive labels.
-    pub positives: usize,
 }
 
 /// Metrics of a tabular model on its holdout, written as `metrics.json`.
@@ -123,20 +115,6 @@ pub struct TrainOutcome {
     pub metrics: TabularMetrics,
 }
 
-/// 64-bit FNV-1a over feature bytes and labels.
-pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = (&'a [f32], &'a [bool])>) -> String {
-    let mut hash = Fnv1a::default();
-    for (rows, labels) in parts {
-        for value in rows {
-            hash.update(&value.to_le_bytes());
-        }
-        for &label in labels {
-            hash.update(&[u8::from(label)]);
-        }
-    }
-    hash.hex()
-}
-
 /// Loads a sentiment artifact as a text scorer.
 pub fn load_sentiment(dir: &Path) -> Result<NamedSentimentModel, TrainError> {
     let artifact = Artifact::load(dir)?;
@@ -145,23 +123,25 @@ pub fn load_sentiment(dir: &Path) -> Result<NamedSentimentModel, TrainError> {
             model,
             name: format!("sentiment/{}", artifact.manifest.version),
         }),
-        LoadedModel::Tabular(_) => Err(TrainError::Config(format!(
-            "data.sentiment_model: {} is a {} model, not a sentiment model",
-            dir.display(),
-            artifact.manifest.role.as_str()
-        ))),
+        LoadedModel::Tabular(_) => Err(InvalidSetting::new(
+            "data.sentiment_model",
+            format!(
+                "{} is a {} model, not a sentiment model",
+                dir.display(),
+                artifact.manifest.role.as_str()
+            ),
+        )
+        .into()),
     }
 }
 
 /// Builds the labelled snapshots of a churn config in one pass over the events.
 pub fn build_snapshots(
-    config: &ChurnConfig,
-    snapshots: &Snapshots,
-    spec: &FeatureSpec,
-    customers: Option<&CustomerTable>,
-    scorer: Option<&dyn TextScorer>,
+    valid: &ValidChurnConfig,
+    inputs: &TabularInputs,
     progress: &dyn Fn(u64),
 ) -> Result<(Vec<LabelledSnapshot>, FxHashMap<String, Recency>), TrainError> {
+    let (config, snapshots, spec) = (valid.config(), valid.snapshots(), &inputs.spec);
     let customer_split = snapshots.holdout_customers.is_some();
     let cutoffs: Vec<Timestamp> = snapshots
         .train
@@ -176,16 +156,15 @@ pub fn build_snapshots(
         .iter()
         .map(|e| EventType::parse(e))
         .collect();
-    let mapping = customers
-        .map(|table| spec.attribute_mapping(table))
-        .transpose()
-        .map_err(|e| TrainError::Config(format!("data.customers: {e}")))?;
-    let attributes = customers
+    let mapping = inputs.attribute_mapping()?;
+    let attributes = inputs
+        .customers
+        .as_ref()
         .zip(mapping.as_ref())
         .map(|(t, m)| Attributes::new(t, m));
     let mut builders: Vec<CustomerMatrixBuilder> = cutoffs
         .iter()
-        .map(|&c| CustomerMatrixBuilder::new(spec, c, scorer))
+        .map(|&c| CustomerMatrixBuilder::new(spec, c, inputs.scorer()))
         .collect();
     // Per customer and snapshot: bit 0 = cancelled in the window, bit 1 = active in the window.
     let mut windows: FxHashMap<String, Vec<u8>> = FxHashMap::default();
@@ -239,12 +218,16 @@ pub fn build_snapshots(
     // that ends at the start of its last day.
     let needed = Timestamp(snapshots.holdout.0 + horizon - 7 * Timestamp::MICROS_PER_DAY);
     if last_event < needed {
-        return Err(TrainError::Config(format!(
-            "split.holdout_cutoff: its {}-day horizon ends {} but the events end {}; churn labels would be censored",
-            config.label.horizon_days,
-            Timestamp(snapshots.holdout.0 + horizon),
-            last_event
-        )));
+        return Err(InvalidSetting::new(
+            "split.holdout_cutoff",
+            format!(
+                "its {}-day horizon ends {} but the events end {}; churn labels would be censored",
+                config.label.horizon_days,
+                Timestamp(snapshots.holdout.0 + horizon),
+                last_event
+            ),
+        )
+        .into());
     }
     let cancelled = spec.index_of("cancelled");
     let mut out = Vec::with_capacity(cutoffs.len() + 1);
@@ -388,20 +371,21 @@ fn p_alive_auc(
 /// Fits the configured estimator on the training snapshots (all but the last when calibrating),
 /// calibrates on the last one, and evaluates on the holdout.
 pub fn fit_and_evaluate(
-    config: &ChurnConfig,
+    valid: &ValidChurnConfig,
     spec: &FeatureSpec,
     snapshots: &[LabelledSnapshot],
     recency: &FxHashMap<String, Recency>,
 ) -> Result<(NativeModel, TabularMetrics, TrainingData), TrainError> {
+    let (config, model_config) = (valid.config(), valid.model());
     let Some((holdout, train_all)) = snapshots.split_last() else {
-        return Err(TrainError::Config("split: no snapshots".into()));
+        return Err(InvalidSetting::new("split", "no snapshots").into());
     };
-    let calibrating = config.model.calibration != CalibrationMethod::None;
+    let calibrating = model_config.calibrating();
     let (fit_sets, calibration_sets): (Vec<&LabelledSnapshot>, Vec<&LabelledSnapshot>) =
         if calibrating {
             let (last, rest) = train_all
                 .split_last()
-                .ok_or_else(|| TrainError::Config("split.train_cutoffs: empty".into()))?;
+                .ok_or_else(|| InvalidSetting::new("split.train_cutoffs", "empty"))?;
             (rest.iter().collect(), vec![last])
         } else {
             (train_all.iter().collect(), Vec::new())
@@ -414,37 +398,44 @@ pub fn fit_and_evaluate(
         .flat_map(|s| s.customers.iter().cloned())
         .collect();
     let names: Vec<String> = spec.names().map(str::to_string).collect();
-    let (estimator, gbdt_report) = fit_estimator(
-        &config.model,
-        &rows,
-        n,
-        &labels,
-        Some(&customers),
-        &names,
+    let (cal_rows, cal_labels) = concat(&calibration_sets);
+    let fitted = fit_and_calibrate(
+        model_config,
+        &TrainingRows {
+            rows: &rows,
+            n_features: n,
+            labels: &labels,
+            groups: Some(&customers),
+            names: &names,
+        },
+        calibrating.then_some(LabelledRows {
+            rows: &cal_rows,
+            labels: &cal_labels,
+        }),
         config.seed,
     )?;
-    let calibration = if calibrating {
-        let (cal_rows, cal_labels) = concat(&calibration_sets);
-        Calibration::fit(
-            config.model.calibration,
-            &estimator.raw_proba(&cal_rows, n),
-            &cal_labels,
-        )
-    } else {
-        Calibration::None
-    };
-    let model = NativeModel {
-        estimator,
-        calibration,
-    };
     if holdout.labels.is_empty() {
-        return Err(TrainError::Config(
-            "split.holdout_cutoff: the holdout snapshot has no customers".into(),
-        ));
+        return Err(InvalidSetting::new(
+            "split.holdout_cutoff",
+            "the holdout snapshot has no customers",
+        )
+        .into());
     }
-    let predicted = model.predict_proba(&holdout.rows, n)?;
-    let deciles = calibration_deciles(&predicted, &holdout.labels);
-    let importance = super::ranked_importance(names, model.estimator.feature_importance(n));
+    let model = fitted.model;
+    let gbdt_report = fitted.gbdt_report;
+    let evaluation = evaluate(
+        &model,
+        &names,
+        n,
+        LabelledRows {
+            rows: &rows,
+            labels: &labels,
+        },
+        LabelledRows {
+            rows: &holdout.rows,
+            labels: &holdout.labels,
+        },
+    )?;
     let recency_days = spec.index_of("days_since_last_event").map(|i| {
         holdout
             .rows
@@ -452,19 +443,18 @@ pub fn fit_and_evaluate(
             .map(|r| f64::from(r[i]))
             .collect::<Vec<f64>>()
     });
-    let train_predicted = model.predict_proba(&rows, n)?;
     let metrics = TabularMetrics {
         role: Role::Churn,
         algorithm: model.estimator.algorithm().into(),
-        calibration: format!("{:?}", config.model.calibration).to_lowercase(),
+        calibration: model_config.calibration.as_str().into(),
         holdout: summary(&[holdout]),
         train: summary(&fit_sets),
         calibration_set: calibrating.then(|| summary(&calibration_sets)),
-        auc: auc(&predicted, &holdout.labels),
-        log_loss: log_loss(&predicted, &holdout.labels),
-        brier: brier(&predicted, &holdout.labels),
-        expected_calibration_error: expected_calibration_error(&deciles),
-        calibration_deciles: deciles,
+        auc: evaluation.auc,
+        log_loss: evaluation.log_loss,
+        brier: evaluation.brier,
+        expected_calibration_error: evaluation.expected_calibration_error,
+        calibration_deciles: evaluation.calibration_deciles,
         recency_baseline_auc: recency_days.and_then(|r| auc(&r, &holdout.labels)),
         bgnbd_baseline_auc: config.baseline.bgnbd.and_then(|params| {
             // Churn score = −(expected purchases over the horizon); no purchase history = 0.
@@ -488,31 +478,28 @@ pub fn fit_and_evaluate(
             .baseline
             .bgnbd
             .and_then(|params| p_alive_auc(&params, recency, holdout, true)),
-        train_auc: auc(&train_predicted, &labels),
+        train_auc: evaluation.train_auc,
         gbdt_iterations_used: gbdt_report.as_ref().map(|r| r.iterations_used),
         gbdt_max_depth_used: gbdt_report.as_ref().map(|r| r.max_depth_used),
         gbdt_min_leaf_weight_used: gbdt_report.as_ref().map(|r| r.min_leaf_weight_used),
         gbdt_early_stopping: gbdt_report.as_ref().and_then(|r| r.early_stopping.clone()),
         gbdt_cross_validation: gbdt_report.and_then(|r| r.cross_validation),
-        feature_importance: importance,
-        holdout_fingerprint: fingerprint([(holdout.rows.as_slice(), holdout.labels.as_slice())]),
+        feature_importance: evaluation.feature_importance,
+        holdout_fingerprint: evaluation.holdout_fingerprint,
     };
-    let data = TrainingData {
-        files: config.data.files(),
-        fingerprint: fingerprint(
+    let data = training_data(
+        config.data.files(),
+        fingerprint(
             snapshots
                 .iter()
                 .map(|s| (s.rows.as_slice(), s.labels.as_slice())),
         ),
-        train_rows: labels.len() as u64,
-        holdout_rows: holdout.labels.len() as u64,
-        train_positive_rate: labels.iter().filter(|&&y| y).count() as f64
-            / labels.len().max(1) as f64,
-    };
+        &labels,
+        holdout.labels.len(),
+    );
     Ok((model, metrics, data))
 }
 
-/// Trains a churn model from a config and writes its artifact.
 /// Writes the training and holdout matrices with their labels (`train.parquet`,
 /// `holdout.parquet`) so other tools can be judged on exactly the same rows.
 pub fn export_snapshots(
@@ -554,54 +541,37 @@ pub fn export_snapshots(
     Ok(())
 }
 
-/// Trains a churn model from a config and writes its artifact (and, with `export`, the labelled
-/// matrices).
+/// Trains a churn model from a checked config and writes its artifact (and, with `export`, the
+/// labelled matrices).
 pub fn train(
-    config: &ChurnConfig,
+    valid: &ValidChurnConfig,
     export: Option<&Path>,
     progress: &dyn Fn(u64),
 ) -> Result<TrainOutcome, TrainError> {
-    let snapshots = config.validate().map_err(TrainError::Config)?;
+    let config = valid.config();
     let inputs = TabularInputs::load(&config.data)?;
     // Unknown monotone feature names fail here, before the events are read.
     let names: Vec<String> = inputs.spec.names().map(str::to_string).collect();
-    config
-        .model
-        .gbdt
-        .monotone_columns(&names)
-        .map_err(|e| TrainError::Config(format!("model.{e}")))?;
-    let (labelled, recency) = build_snapshots(
-        config,
-        &snapshots,
-        &inputs.spec,
-        inputs.customers.as_ref(),
-        inputs.scorer(),
-        progress,
-    )?;
+    config.model.check_feature_names(&names)?;
+    let (labelled, recency) = build_snapshots(valid, &inputs, progress)?;
     let spec = inputs.spec;
     if let Some(dir) = export {
         export_snapshots(dir, &spec, &labelled)?;
     }
-    let (model, metrics, training_data) = fit_and_evaluate(config, &spec, &labelled, &recency)?;
-    let created = Timestamp::now();
-    let manifest = Manifest {
-        role: Role::Churn,
-        version: created.to_rfc3339(),
-        backend: Backend::Native,
-        algorithm: model.estimator.algorithm().into(),
-        model_file: "model.json".into(),
-        features: Some(spec),
-        treatments: None,
-        label: serde_json::to_value(&config.label).unwrap_or_default(),
-        training_data,
-        config: serde_json::to_value(config).unwrap_or_default(),
-        seed: config.seed,
-        created,
-        crate_version: env!("CARGO_PKG_VERSION").into(),
-    };
-    Artifact::save(
+    let (model, metrics, training_data) = fit_and_evaluate(valid, &spec, &labelled, &recency)?;
+    let manifest = write_artifact(
         &config.output,
-        &manifest,
+        ArtifactSpec {
+            role: Role::Churn,
+            algorithm: model.estimator.algorithm(),
+            model_file: "model.json",
+            features: Some(spec),
+            treatments: None,
+            training_data,
+            seed: config.seed,
+        },
+        &config.label,
+        config,
         &LoadedModel::Tabular(TabularModel::Native(Box::new(model))),
         &metrics,
     )?;

@@ -1,29 +1,36 @@
-//! Training: configs, point-in-time labels, fitting, and honest metrics on a time-based holdout.
+//! Training: configs, point-in-time labels, one pipeline (fit → calibrate → evaluate → write the
+//! artifact), and honest metrics on a time-based holdout.
+//!
+//! - [`config`]: the `training/*.toml` files, read unchecked and checked once;
+//! - [`churn`], [`conversion`], [`sentiment`]: how each role builds its rows and what it reports;
+//! - [`pipeline`]: the steps every role shares;
+//! - [`bgnbd`]: the classic "is this customer still alive?" baseline.
+//!
+//! The statistics the reports use live in [`crate::stats`].
 
 pub mod bgnbd;
 pub mod churn;
 pub mod config;
 pub mod conversion;
-pub mod metrics;
+pub mod pipeline;
 pub mod sentiment;
 
 use crate::catalog::Catalog;
 use crate::error::ErrorCode;
+use crate::features::spec::AttributeMapping;
 use crate::features::{FeatureSpec, TextScorer};
 use crate::journey::{CustomerTable, JourneyError};
-use crate::models::gbdt::{GbdtFitReport, GbdtModel};
-use crate::models::logistic::LogisticModel;
+use crate::models::params::InvalidSetting;
 use crate::models::sentiment::NamedSentimentModel;
-use crate::models::tree::TreeModel;
-use crate::models::{Estimator, ModelError};
-use config::{Algorithm, DataConfig, ModelConfig};
+use crate::models::ModelError;
+use config::DataConfig;
 
 /// Why training failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// The configuration is invalid (the message starts with the key).
-    #[error("{0}")]
-    Config(String),
+    /// The configuration is invalid, or does not fit the data (names the key).
+    #[error(transparent)]
+    Config(#[from] InvalidSetting),
     /// A config file is invalid.
     #[error(transparent)]
     ConfigFile(#[from] config::ConfigError),
@@ -33,6 +40,14 @@ pub enum TrainError {
     /// Fitting or saving the model failed.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A part of the manifest has no JSON form (e.g. a path that is not UTF-8).
+    #[error("manifest.{field}: cannot be written as JSON: {source}")]
+    Manifest {
+        /// The manifest field.
+        field: &'static str,
+        /// The serialiser's complaint.
+        source: serde_json::Error,
+    },
 }
 
 impl TrainError {
@@ -42,6 +57,7 @@ impl TrainError {
             TrainError::Config(_) | TrainError::ConfigFile(_) => ErrorCode::InvalidConfig,
             TrainError::Data(e) => e.code(),
             TrainError::Model(e) => e.code(),
+            TrainError::Manifest { .. } => ErrorCode::TrainingFailed,
         }
     }
 }
@@ -74,12 +90,12 @@ impl TabularInputs {
             .map(churn::load_sentiment)
             .transpose()?;
         let mut spec = FeatureSpec::new(catalog.as_ref(), customers.as_ref())
-            .map_err(|e| TrainError::Config(format!("data: {e}")))?
+            .map_err(|e| InvalidSetting::new("data", e.to_string()))?
             .with_sentiment_model(sentiment.as_ref().map(|s| s.name()));
         if let Some(column) = &data.signup_column {
             spec = spec
                 .with_signup_attribute(column)
-                .map_err(|e| TrainError::Config(format!("data.signup_column: {e}")))?;
+                .map_err(|e| InvalidSetting::new("data.signup_column", e.to_string()))?;
         }
         Ok(TabularInputs {
             customers,
@@ -93,59 +109,14 @@ impl TabularInputs {
     pub fn scorer(&self) -> Option<&dyn TextScorer> {
         self.sentiment.as_ref().map(|s| s as &dyn TextScorer)
     }
-}
 
-/// Fits the configured algorithm on a row-major matrix. `groups` (a customer id per row) keeps
-/// each customer's rows on one side of the GBDT's early-stopping validation split or folds;
-/// `names` (one per column) resolve the GBDT's monotone constraints.
-pub fn fit_estimator(
-    model: &ModelConfig,
-    rows: &[f32],
-    n_features: usize,
-    labels: &[bool],
-    groups: Option<&[String]>,
-    names: &[String],
-    seed: u64,
-) -> Result<(Estimator, Option<GbdtFitReport>), ModelError> {
-    Ok(match model.algorithm {
-        Algorithm::Gbdt => {
-            let (fitted, report) = GbdtModel::fit_grouped(
-                rows,
-                n_features,
-                labels,
-                groups,
-                Some(names),
-                &model.gbdt,
-                seed,
-            )?;
-            (Estimator::Gbdt(fitted), Some(report))
-        }
-        Algorithm::Logistic => (
-            Estimator::Logistic(LogisticModel::fit(
-                rows,
-                n_features,
-                labels,
-                &model.logistic,
-            )?),
-            None,
-        ),
-        Algorithm::Tree => (
-            Estimator::Tree(TreeModel::fit(rows, n_features, labels, &model.tree)?),
-            None,
-        ),
-    })
-}
-
-/// Features with a non-zero importance, highest first (ties by name), for `metrics.json`.
-pub(crate) fn ranked_importance(
-    names: impl IntoIterator<Item = String>,
-    importance: Vec<f64>,
-) -> Vec<(String, f64)> {
-    let mut ranked: Vec<(String, f64)> = names
-        .into_iter()
-        .zip(importance)
-        .filter(|(_, v)| *v > 0.0)
-        .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    ranked
+    /// Where the spec's attributes sit in the customer table (none without a table); build
+    /// the rows' [`crate::features::matrix::Attributes`] from it.
+    pub fn attribute_mapping(&self) -> Result<Option<AttributeMapping>, TrainError> {
+        self.customers
+            .as_ref()
+            .map(|table| self.spec.attribute_mapping(table))
+            .transpose()
+            .map_err(|e| InvalidSetting::new("data.customers", e.to_string()).into())
+    }
 }

@@ -7,11 +7,15 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::config::SentimentParams;
-use super::metrics::{auc, log_loss};
+use super::config::{SentimentValidParams, ValidSentimentConfig};
+use super::pipeline::{training_data, write_artifact, ArtifactSpec};
+use super::TrainError;
 use crate::fnv::Fnv1a;
+use crate::models::artifact::LoadedModel;
+use crate::models::params::InvalidSetting;
 use crate::models::sentiment::{hashed_features, tokenize, SentimentModel};
-use crate::models::ModelError;
+use crate::models::{Manifest, ModelError, Role};
+use crate::stats::{auc, log_loss};
 
 /// A labelled text.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,7 +99,7 @@ fn corpus_fingerprint(corpus: &[LabelledText]) -> String {
 /// Fits the hashed logistic model with AdaGrad; deterministic for a seed.
 pub fn fit(
     train: &[&LabelledText],
-    params: &SentimentParams,
+    params: &SentimentValidParams,
     seed: u64,
 ) -> Result<SentimentModel, ModelError> {
     let positives = train.iter().filter(|d| d.positive).count();
@@ -245,19 +249,14 @@ pub struct SentimentMetrics {
 #[derive(Clone, Debug)]
 pub struct SentimentOutcome {
     /// The artifact's manifest.
-    pub manifest: crate::models::Manifest,
+    pub manifest: Manifest,
     /// Holdout metrics.
     pub metrics: SentimentMetrics,
 }
 
-/// Trains the sentiment model from a config and writes its artifact.
-pub fn train(
-    config: &super::config::SentimentConfig,
-) -> Result<SentimentOutcome, super::TrainError> {
-    use crate::models::artifact::{LoadedModel, TrainingData};
-    use crate::models::{Artifact, Backend, Manifest, Role};
-
-    config.validate().map_err(super::TrainError::Config)?;
+/// Trains the sentiment model from a checked config and writes its artifact.
+pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainError> {
+    let config = valid.config();
     let corpus = read_corpus(
         &config.data.texts,
         &config.data.text_column,
@@ -265,11 +264,9 @@ pub fn train(
     )?;
     let (train_docs, holdout) = split_by_text(&corpus, config.holdout_fraction);
     if holdout.is_empty() {
-        return Err(super::TrainError::Config(
-            "holdout_fraction: the holdout is empty".into(),
-        ));
+        return Err(InvalidSetting::new("holdout_fraction", "the holdout is empty").into());
     }
-    let model = fit(&train_docs, &config.model, config.seed)?;
+    let model = fit(&train_docs, valid.model(), config.seed)?;
     let score_all = |docs: &[&LabelledText]| -> Vec<f64> {
         docs.iter()
             .map(|d| f64::from(model.probability(&d.text)))
@@ -294,33 +291,25 @@ pub fn train(
             config.holdout_fraction * 100.0
         ),
     };
-    let created = crate::journey::Timestamp::now();
     let train_labels: Vec<bool> = train_docs.iter().map(|d| d.positive).collect();
-    let manifest = Manifest {
-        role: Role::Sentiment,
-        version: created.to_rfc3339(),
-        backend: Backend::Native,
-        algorithm: "hashed_logistic".into(),
-        model_file: "model.bin".into(),
-        features: None,
-        treatments: None,
-        label: serde_json::json!({"column": config.data.label_column, "positive": "1 or positive"}),
-        training_data: TrainingData {
-            files: vec![config.data.texts.display().to_string()],
-            fingerprint: corpus_fingerprint(&corpus),
-            train_rows: train_docs.len() as u64,
-            holdout_rows: holdout.len() as u64,
-            train_positive_rate: train_labels.iter().filter(|&&y| y).count() as f64
-                / train_labels.len().max(1) as f64,
-        },
-        config: serde_json::to_value(config).unwrap_or_default(),
-        seed: config.seed,
-        created,
-        crate_version: env!("CARGO_PKG_VERSION").into(),
-    };
-    Artifact::save(
+    let manifest = write_artifact(
         &config.output,
-        &manifest,
+        ArtifactSpec {
+            role: Role::Sentiment,
+            algorithm: "hashed_logistic",
+            model_file: "model.bin",
+            features: None,
+            treatments: None,
+            training_data: training_data(
+                vec![config.data.texts.display().to_string()],
+                corpus_fingerprint(&corpus),
+                &train_labels,
+                holdout.len(),
+            ),
+            seed: config.seed,
+        },
+        &serde_json::json!({"column": config.data.label_column, "positive": "1 or positive"}),
+        config,
         &LoadedModel::Sentiment(model),
         &metrics,
     )?;

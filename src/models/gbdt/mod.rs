@@ -1,0 +1,94 @@
+//! Gradient-boosted trees through `forust-ml` (pure Rust, Apache-2.0; the XGBoost algorithm).
+//!
+//! - [`params`]: hyper-parameters, unchecked as read and checked once ([`GbdtValidParams`]);
+//! - `fit` and `early_stopping`: fitting, with the number of trees and the setting chosen on a
+//!   validation split or by cross-validation, then a refit on every training row;
+//! - `forest`: the flat forest that predicts bit-identically to forust, faster;
+//! - [`report`]: what a fit chose and tried;
+//! - serialisation: [`GbdtModel`] is saved as forust's booster (the flat forest is rebuilt on
+//!   first use), so a reloaded model predicts bit-identically.
+
+mod early_stopping;
+mod fit;
+mod forest;
+pub mod params;
+pub mod report;
+#[cfg(test)]
+mod tests;
+
+use std::sync::OnceLock;
+
+use forust_ml::gradientbooster::ImportanceMethod;
+use forust_ml::GradientBooster;
+use serde::{Deserialize, Serialize};
+
+use forest::FlatForest;
+pub use params::{GbdtParams, GbdtValidParams, Monotone, DEFAULT_VALIDATION_FRACTION};
+pub use report::{CrossValidation, CvTrial, DepthTrial, EarlyStopping, GbdtFitReport};
+
+use super::{check_rows, ModelError};
+
+/// A fitted booster.
+#[derive(Serialize, Deserialize)]
+pub struct GbdtModel {
+    booster: Box<GradientBooster>,
+    /// The trees laid out flat for prediction, built on first use.
+    #[serde(skip)]
+    flat: OnceLock<FlatForest>,
+}
+
+impl std::fmt::Debug for GbdtModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GbdtModel")
+            .field("trees", &self.booster.trees.len())
+            .finish()
+    }
+}
+
+impl GbdtModel {
+    /// P(positive) per row; an error unless `rows` holds whole rows of `n_features` values.
+    /// Rows narrower than the features the trees split on read the absent ones as missing.
+    pub fn predict_proba(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError> {
+        self.predict_proba_shared(rows, n_features, 0)
+    }
+
+    /// P(positive) per row, for rows whose first `shared` columns are identical (see
+    /// [`crate::models::Scorer::predict_proba_shared`]).
+    pub fn predict_proba_shared(
+        &self,
+        rows: &[f32],
+        n_features: usize,
+        shared: usize,
+    ) -> Result<Vec<f64>, ModelError> {
+        check_rows(rows, n_features, None)?;
+        if shared > n_features {
+            return Err(ModelError::Scoring(format!(
+                "{shared} shared columns in rows of {n_features} features"
+            )));
+        }
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flat = self.flat.get_or_init(|| FlatForest::new(&self.booster));
+        Ok(flat
+            .logits(rows, n_features, shared)
+            .into_iter()
+            .map(|logit| 1.0 / (1.0 + (-logit).exp()))
+            .collect())
+    }
+
+    /// Total split gain per feature, normalised to sum to 1.
+    pub fn feature_importance(&self, n_features: usize) -> Vec<f64> {
+        let map = self
+            .booster
+            .calculate_feature_importance(ImportanceMethod::TotalGain, true);
+        (0..n_features)
+            .map(|i| f64::from(map.get(&i).copied().unwrap_or(0.0)))
+            .collect()
+    }
+
+    /// Number of trees.
+    pub fn trees(&self) -> usize {
+        self.booster.trees.len()
+    }
+}
