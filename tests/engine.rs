@@ -184,3 +184,33 @@ fn reasons_and_passed_over_candidates_only_when_explaining() {
     assert!(!explained.decision.passed_over.is_empty());
     assert!(!explained.explanations.is_empty());
 }
+
+#[test]
+fn only_decisions_that_never_wait_are_made_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = engine(dir.path(), false);
+        stored_customer(&engine, "C-5");
+    }
+    // A fresh engine on the same database: the profile is on disk, not in memory.
+    let engine = engine(dir.path(), false);
+    let ask = decide_for("C-5");
+    let misses = engine.store().stats().profile_cache_misses;
+    assert!(engine.decide_in_memory(&ask).is_none());
+    assert_eq!(engine.store().stats().profile_cache_misses, misses, "no SQLite read");
+    // Deciding the blocking way loads the profile; then it is in memory.
+    let first = engine.decide(&ask).unwrap();
+    let again = engine.decide_in_memory(&ask).expect("cached now").unwrap();
+    assert_eq!(again.decision.actions.len(), first.decision.actions.len());
+
+    let mut inline = decide_for("C-6");
+    inline.history = Some(Vec::new());
+    assert!(engine.decide_in_memory(&inline).is_some());
+    inline.explain = true;
+    assert!(engine.decide_in_memory(&inline).is_none(), "explaining costs more");
+
+    // Exposures to commit: the answer waits for the disk, so never in memory.
+    let other = tempfile::tempdir().unwrap();
+    let recording = self::engine(other.path(), true);
+    assert!(recording.decide_in_memory(&decide_for("C-5")).is_none());
+}

@@ -253,6 +253,17 @@ impl Store {
         Ok(profile)
     }
 
+    /// The customer's profile if it is in memory, without touching SQLite (`None` otherwise:
+    /// call [`Store::history`], which may read the database, off any async worker).
+    pub fn cached_history(&self, customer_id: &str) -> Option<Profile> {
+        let profile = self.shared.cache.get(customer_id).ok()?;
+        self.shared
+            .counters
+            .cache_hits
+            .fetch_add(1, Ordering::Relaxed);
+        Some(profile)
+    }
+
     /// Row counts of the database (full counts: for tests and administration).
     pub fn counts(&self) -> Result<StoreCounts, StoreError> {
         read::counts(&self.readers)

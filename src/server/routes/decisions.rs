@@ -28,9 +28,15 @@ pub async fn decide(
     _: Authorized<Decide>,
     Json(request): Json<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    // Featurising and scoring is CPU work, and a profile not in memory is a SQLite read.
-    let engine = state.clone();
-    let response = blocking(move || engine.engine.decide(&request)).await??;
+    // A small decision on a profile in memory never waits: it runs here. Anything that may
+    // read SQLite, wait for a commit or take long goes to the blocking pool.
+    let response = match state.engine.decide_in_memory(&request) {
+        Some(decided) => decided?,
+        None => {
+            let engine = state.clone();
+            blocking(move || engine.engine.decide(&request)).await??
+        }
+    };
     state.observe(&response);
     Ok(HttpResponse::Ok().json(response))
 }
