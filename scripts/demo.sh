@@ -19,7 +19,7 @@ mkdir -p "$OUT"
 if [ -z "${NB:-}" ]; then
   echo "== building (release; several minutes the first time)"
   cargo build --release --locked --quiet
-  NB=./target/release/nextbest
+  NB="${CARGO_TARGET_DIR:-./target}/release/nextbest"
 fi
 
 echo; echo "== inspect the committed sample (datasets/sample)"
