@@ -197,7 +197,11 @@ fn only_decisions_that_never_wait_are_made_in_memory() {
     let ask = decide_for("C-5");
     let misses = engine.store().stats().profile_cache_misses;
     assert!(engine.decide_in_memory(&ask).is_none());
-    assert_eq!(engine.store().stats().profile_cache_misses, misses, "no SQLite read");
+    assert_eq!(
+        engine.store().stats().profile_cache_misses,
+        misses,
+        "no SQLite read"
+    );
     // Deciding the blocking way loads the profile; then it is in memory.
     let first = engine.decide(&ask).unwrap();
     let again = engine.decide_in_memory(&ask).expect("cached now").unwrap();
@@ -207,7 +211,10 @@ fn only_decisions_that_never_wait_are_made_in_memory() {
     inline.history = Some(Vec::new());
     assert!(engine.decide_in_memory(&inline).is_some());
     inline.explain = true;
-    assert!(engine.decide_in_memory(&inline).is_none(), "explaining costs more");
+    assert!(
+        engine.decide_in_memory(&inline).is_none(),
+        "explaining costs more"
+    );
 
     // Exposures to commit: the answer waits for the disk, so never in memory.
     let other = tempfile::tempdir().unwrap();

@@ -668,3 +668,49 @@ fn clashing_feature_names_are_refused() {
     let signup = FeatureSpec::new(None, Some(&table)).map(|s| s.with_signup_attribute("plan"));
     assert!(signup.is_err() || signup.unwrap().is_err());
 }
+
+/// The decision engine reads the customer's state through typed accessors of the same
+/// accumulator that computes the features, never by feature name: each accessor must say what
+/// the feature it stands for says, and the contacts must be every send and opt-out.
+#[test]
+fn the_accumulator_s_accessors_agree_with_the_features() {
+    use nextbest::features::{FeatureAccumulator, PastSend};
+    let cutoff = ts("2024-07-01");
+    let spec = spec();
+    let history = history(cutoff);
+    let mut accumulator =
+        FeatureAccumulator::new(&spec, cutoff, Some(&WordScorer)).recording_contacts();
+    for event in &history {
+        accumulator.observe(event);
+    }
+    let v = accumulator.finish(None);
+    assert!(value(&spec, &v, "texts_90d") > 0.0);
+    assert_eq!(
+        accumulator.recent_sentiment(),
+        Some(f64::from(value(&spec, &v, "sentiment_mean_90d")))
+    );
+    assert_eq!(
+        accumulator.revenue_365d(),
+        f64::from(value(&spec, &v, "revenue_365d"))
+    );
+    let support_days = cutoff.days_since(accumulator.last_support_contact().unwrap()) as f32;
+    assert_eq!(support_days, value(&spec, &v, "days_since_last_support"));
+    let contacts = accumulator.take_contacts();
+    assert_eq!(contacts.unsubscribed_channels, [Channel::Sms]);
+    assert!(!contacts.unsubscribed_all);
+    let sends: Vec<&PastSend> = contacts.sends.iter().collect();
+    assert_eq!(sends.len(), 2);
+    assert_eq!(
+        (sends[0].action_id.as_str(), &sends[0].channel),
+        ("email_discount", &Channel::Email)
+    );
+    // Without recording, nothing is kept (training pays nothing for it).
+    let mut plain = FeatureAccumulator::new(&spec, cutoff, None);
+    for event in &history {
+        plain.observe(event);
+    }
+    assert_eq!(plain.take_contacts(), Default::default());
+    // No text in the last 90 days: no recent sentiment, whatever the neutral feature says.
+    let quiet = FeatureAccumulator::new(&spec, cutoff, Some(&WordScorer));
+    assert_eq!(quiet.recent_sentiment(), None);
+}
