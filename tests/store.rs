@@ -163,6 +163,29 @@ fn a_duplicate_decision_id_keeps_the_first_record() {
 }
 
 #[test]
+fn a_duplicate_decision_with_exposures_adds_them_neither_to_disk_nor_to_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nb.db");
+    let store = open(&path);
+    let mut exposure =
+        Event::new("alice", Timestamp(T0), EventType::Action).with_channel(Channel::Email);
+    exposure.action_id = Some("discount_10".into());
+    store.append_events(&[event("alice", T0 - 10, 0)]).unwrap();
+    assert_eq!(store.history("alice").unwrap().len(), 1); // now in memory
+    for _ in 0..2 {
+        store
+            .record_decision_with_events(decision("d-1", "alice", T0), vec![exposure.clone()])
+            .unwrap();
+    }
+    let stats = store.stats();
+    assert_eq!((stats.decisions_written, stats.decisions_duplicate), (1, 1));
+    let in_memory = store.cached_history("alice").expect("cached");
+    assert_eq!(in_memory.len(), 2, "{:?}", *in_memory);
+    store.close().unwrap();
+    assert_eq!(*open(&path).history("alice").unwrap(), *in_memory);
+}
+
+#[test]
 fn an_outcome_for_an_unknown_decision_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("nb.db"));

@@ -138,6 +138,9 @@ struct Committed {
     transaction: bool,
     /// One verdict per message of the batch (outcomes can be refused on their own).
     verdicts: Vec<Result<(), StoreError>>,
+    /// Messages of the batch whose events were not written (a decision with exposures whose id
+    /// was already logged): the cache must not gain them either.
+    events_skipped: Vec<usize>,
 }
 
 impl Writer {
@@ -253,7 +256,7 @@ impl Writer {
         if committed.transaction {
             counters.batches.fetch_add(1, Ordering::Relaxed);
         }
-        self.update_cache(batch);
+        self.update_cache(batch, &committed.events_skipped);
         committed.verdicts
     }
 
@@ -278,9 +281,12 @@ impl Writer {
     }
 
     /// Merges the batch's committed events into cached profiles, per customer in arrival order.
-    fn update_cache(&self, batch: &[Message]) {
+    fn update_cache(&self, batch: &[Message], events_skipped: &[usize]) {
         let mut by_customer: HashMap<&str, Vec<Event>> = HashMap::new();
-        for message in batch {
+        for (index, message) in batch.iter().enumerate() {
+            if events_skipped.contains(&index) {
+                continue;
+            }
             if let Message::Events(events, _) | Message::DecisionWithEvents(_, events, _) = message
             {
                 for event in events {
@@ -323,6 +329,7 @@ fn write_batch(
         duplicate: 0,
         transaction: false,
         verdicts: Vec::with_capacity(batch.len()),
+        events_skipped: Vec::new(),
     };
     // Flushes alone write nothing: answering them needs no transaction.
     if batch.iter().all(|m| matches!(m, Message::Flush(_))) {
@@ -332,7 +339,7 @@ fn write_batch(
     // Immediate: take the write lock up front rather than fail to upgrade a read lock later.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut touched: Vec<&str> = Vec::new();
-    for message in batch {
+    for (index, message) in batch.iter().enumerate() {
         let verdict = match message {
             Message::Decision(record) => {
                 if insert_decision(&tx, record)? {
@@ -356,6 +363,7 @@ fn write_batch(
                     touched.extend(events.iter().map(|e| e.customer_id.as_str()));
                 } else {
                     committed.duplicate += 1;
+                    committed.events_skipped.push(index);
                 }
                 Ok(())
             }
