@@ -1,6 +1,6 @@
 //! `nextbest train`: fit a model from a training config and write its artifact.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -115,11 +115,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// A spinner counting the events read.
-fn events_progress() -> (indicatif::ProgressBar, AtomicU64) {
-    (
-        super::progress::spinner("reading events"),
-        AtomicU64::new(0),
-    )
+struct EventsProgress {
+    spinner: indicatif::ProgressBar,
+    read: AtomicU64,
+}
+
+impl EventsProgress {
+    fn start() -> Self {
+        EventsProgress {
+            spinner: super::progress::spinner("reading events"),
+            read: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts `n` more events read.
+    fn add(&self, n: u64) {
+        let total = self.read.fetch_add(n, Ordering::Relaxed) + n;
+        self.spinner.set_message(format!("{total} events read"));
+    }
+
+    fn finish(self) {
+        self.spinner.finish_and_clear();
+    }
+}
+
+/// The first line of a tabular model's summary.
+fn print_trained(role: &str, algorithm: &str, calibration: &str, began: Instant, output: &Path) {
+    println!(
+        "trained {role}/{algorithm} ({calibration}) in {:.1} s → {}",
+        began.elapsed().as_secs_f64(),
+        output.display()
+    );
 }
 
 fn train_churn(args: &Args, began: Instant) -> anyhow::Result<()> {
@@ -127,19 +153,16 @@ fn train_churn(args: &Args, began: Instant) -> anyhow::Result<()> {
     args.override_run(&mut config.output, &mut config.seed);
     args.override_model(&mut config.model);
     let config = args.checked(config.check())?;
-    let (spinner, read) = events_progress();
-    let outcome = churn::train(&config, args.export.as_deref(), &|n| {
-        let total = read.fetch_add(n, Ordering::Relaxed) + n;
-        spinner.set_message(format!("{total} events read"));
-    })?;
-    spinner.finish_and_clear();
+    let progress = EventsProgress::start();
+    let outcome = churn::train(&config, args.export.as_deref(), &|n| progress.add(n))?;
+    progress.finish();
     let m = &outcome.metrics;
-    println!(
-        "trained churn/{} ({}) in {:.1} s → {}",
-        m.algorithm,
-        m.calibration,
-        began.elapsed().as_secs_f64(),
-        config.config().output.display()
+    print_trained(
+        "churn",
+        &m.algorithm,
+        &m.calibration,
+        began,
+        &config.config().output,
     );
     println!(
         "  train {} rows ({} churned) from {}; holdout {} rows ({} churned) at {}",
@@ -195,19 +218,16 @@ fn train_conversion(args: &Args, began: Instant) -> anyhow::Result<()> {
         anyhow::bail!("--export: only churn configs export their matrices so far");
     }
     let config = args.checked(config.check())?;
-    let (spinner, read) = events_progress();
-    let outcome = conversion::train(&config, &|n| {
-        let total = read.fetch_add(n, Ordering::Relaxed) + n;
-        spinner.set_message(format!("{total} events read"));
-    })?;
-    spinner.finish_and_clear();
+    let progress = EventsProgress::start();
+    let outcome = conversion::train(&config, &|n| progress.add(n))?;
+    progress.finish();
     let m = &outcome.metrics;
-    println!(
-        "trained conversion/{} ({}) in {:.1} s → {}",
-        m.algorithm,
-        m.calibration,
-        began.elapsed().as_secs_f64(),
-        config.config().output.display()
+    print_trained(
+        "conversion",
+        &m.algorithm,
+        &m.calibration,
+        began,
+        &config.config().output,
     );
     println!(
         "  decision points: {} train ({} converted), {} holdout ({} converted, {} control)",

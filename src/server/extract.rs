@@ -38,12 +38,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = body_limit(request);
-        let payload = payload.take();
-        Box::pin(async move {
-            let body = read_body(payload, limit).await?;
-            parse_json(&body).map(Json)
-        })
+        let body = read_body(payload.take(), body_limit(request));
+        Box::pin(async move { parse_json(&body.await?).map(Json) })
     }
 }
 
@@ -52,10 +48,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = body_limit(request);
-        let payload = payload.take();
+        let body = read_body(payload.take(), body_limit(request));
         Box::pin(async move {
-            let body = read_body(payload, limit).await?;
+            let body = body.await?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(OptionalJson(None));
             }

@@ -13,7 +13,6 @@ use super::pipeline::{
     LabelledRows, SetSummary,
 };
 use super::{TabularInputs, TrainError};
-use crate::features::matrix::Attributes;
 use crate::features::{CustomerMatrixBuilder, FeatureSpec, MatrixRow};
 use crate::fnv::Fnv1a;
 use crate::journey::{EventReader, EventType, ReadOptions, Timestamp};
@@ -157,11 +156,7 @@ pub fn build_snapshots(
         .map(|e| EventType::parse(e))
         .collect();
     let mapping = inputs.attribute_mapping()?;
-    let attributes = inputs
-        .customers
-        .as_ref()
-        .zip(mapping.as_ref())
-        .map(|(t, m)| Attributes::new(t, m));
+    let attributes = inputs.attributes(mapping.as_ref());
     let mut builders: Vec<CustomerMatrixBuilder> = cutoffs
         .iter()
         .map(|&c| CustomerMatrixBuilder::new(spec, c, inputs.scorer()))

@@ -119,4 +119,16 @@ impl TabularInputs {
             .transpose()
             .map_err(|e| InvalidSetting::new("data.customers", e.to_string()).into())
     }
+
+    /// The customer table paired with its `mapping` (from [`TabularInputs::attribute_mapping`]),
+    /// when both exist.
+    pub fn attributes<'a>(
+        &'a self,
+        mapping: Option<&'a AttributeMapping>,
+    ) -> Option<crate::features::matrix::Attributes<'a>> {
+        self.customers
+            .as_ref()
+            .zip(mapping)
+            .map(|(table, mapping)| crate::features::matrix::Attributes::new(table, mapping))
+    }
 }

@@ -25,7 +25,6 @@ use super::pipeline::{
 };
 use super::{TabularInputs, TrainError};
 use crate::catalog::{ActionKind, Catalog};
-use crate::features::matrix::Attributes;
 use crate::features::FeatureSpec;
 use crate::models::artifact::LoadedModel;
 use crate::models::learner::TrainingRows;
@@ -141,11 +140,7 @@ pub fn train(
     let per_action = evaluation::evaluate_actions(&model, holdout, width, &treatments)?;
     let qinis: Vec<f64> = per_action.iter().filter_map(|a| a.qini).collect();
     let mapping = inputs.attribute_mapping()?;
-    let attributes = inputs
-        .customers
-        .as_ref()
-        .zip(mapping.as_ref())
-        .map(|(t, m)| Attributes::new(t, m));
+    let attributes = inputs.attributes(mapping.as_ref());
     let ground_truth = config
         .evaluation
         .ground_truth

@@ -6,7 +6,6 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::features::matrix::Attributes;
 use crate::features::{FeatureAccumulator, FeatureSpec, TextScorer};
 use crate::journey::{AttrValue, Event, EventReader, EventType, ReadOptions, Timestamp};
 use crate::training::config::{ConversionWindows, ValidConversionConfig};
@@ -309,11 +308,7 @@ pub fn build_points(
         .par_iter_mut()
         .for_each(|(_, h)| h.sort_by_key(|e| e.timestamp));
     let mapping = inputs.attribute_mapping()?;
-    let attributes = inputs
-        .customers
-        .as_ref()
-        .zip(mapping.as_ref())
-        .map(|(t, m)| Attributes::new(t, m));
+    let attributes = inputs.attributes(mapping.as_ref());
     let mut actions: FxHashMap<&str, ActionLookup> = FxHashMap::default();
     for (i, id) in treatments.iter().enumerate() {
         actions.insert(id, ActionLookup::Treatment(i));
