@@ -57,24 +57,62 @@ fn code_lines(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The top-level parts of the crate a file names (`crate::models::…` → `models`).
+/// The top-level parts of the crate a file names (`crate::models::…` → `models`), including
+/// grouped imports (`use crate::{models::X, store::Y};`, over several lines too).
 fn named_parts(lines: &[&str]) -> BTreeSet<String> {
+    let code = lines.join("\n");
     let mut parts = BTreeSet::new();
-    for line in lines {
-        let mut rest = *line;
-        while let Some(at) = rest.find("crate::") {
-            let after = &rest[at + "crate::".len()..];
-            let name: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                parts.insert(name);
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("crate::") {
+        let after = &rest[at + "crate::".len()..];
+        match after.strip_prefix('{') {
+            Some(group) => {
+                // The group's top-level items, each led by the part it names.
+                let mut depth = 0usize;
+                let mut item_start = true;
+                for (i, c) in group.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => item_start = true,
+                        c if item_start && (c.is_ascii_alphanumeric() || c == '_') => {
+                            item_start = false;
+                            parts.insert(leading_name(&group[i..]));
+                        }
+                        _ => {}
+                    }
+                }
             }
-            rest = after;
+            None => {
+                let name = leading_name(after);
+                if !name.is_empty() {
+                    parts.insert(name);
+                }
+            }
         }
+        rest = after;
     }
     parts
+}
+
+fn leading_name(text: &str) -> String {
+    text.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+#[test]
+fn grouped_imports_are_seen() {
+    let code = [
+        "use crate::{",
+        "    models::{ModelSet, Scorer},",
+        "    store::Store, journey,",
+        "};",
+        "let x = crate::stats::auc(&a, &b);",
+    ];
+    let named: Vec<String> = named_parts(&code).into_iter().collect();
+    assert_eq!(named, ["journey", "models", "stats", "store"]);
 }
 
 /// Which part a source file belongs to: its folder under `src/`, or its own name.
