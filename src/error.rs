@@ -3,284 +3,157 @@
 //! client-facing change is a change to this file — and `tests/error_codes.rs` lists every code
 //! so that the change is deliberate. The service's manual (`docs/service.md`) and its OpenAPI
 //! document take their lists from here.
+//!
+//! The codes are written once, in the `catalogue!` invocation below: the enum, its list
+//! ([`ErrorCode::ALL`]), names, statuses and meanings all come from that one table, so a code
+//! cannot exist without being listed.
 
 use serde::Serialize;
 
-/// A stable, machine-readable kind of error.
-///
-/// The name ([`ErrorCode::name`], also the serde form) is part of the API: clients switch on it
-/// and metrics are labelled with it. Messages that go with a code are for people and may change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
+/// Declares [`ErrorCode`] from one table of `Variant = (name, HTTP status, meaning)`.
+macro_rules! catalogue {
+    ($( $(#[$doc:meta])* $variant:ident = ($name:literal, $status:literal, $meaning:literal), )*) => {
+        /// A stable, machine-readable kind of error.
+        ///
+        /// The name ([`ErrorCode::name`], also the serde form) is part of the API: clients
+        /// switch on it and metrics are labelled with it. Messages that go with a code are for
+        /// people and may change.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in catalogue order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The stable name clients see (`invalid_field`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)*
+                }
+            }
+
+            /// The HTTP status an answer with this code carries: 4xx when the caller can fix
+            /// it, 5xx when the service failed. A model named by a reload that cannot be used
+            /// is 422 (the request named the files). Codes only the command line meets today
+            /// (data files, configuration) have one too, so nothing is left undecided if they
+            /// ever reach HTTP.
+            pub const fn http_status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)*
+                }
+            }
+
+            /// What the code means, for people (the manual's table).
+            pub const fn meaning(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $meaning,)*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
     // --- a request's body
     /// The body is not well-formed JSON.
-    InvalidJson,
+    InvalidJson = ("invalid_json", 400, "the body is not well-formed JSON"),
     /// The body could not be read (the connection failed mid-body).
-    InvalidBody,
+    InvalidBody = ("invalid_body", 400, "the body could not be read"),
     /// The body exceeds `server.max_body_bytes`.
-    BodyTooLarge,
+    BodyTooLarge = ("body_too_large", 413, "the body exceeds server.max_body_bytes"),
     // --- a field of a request or an input
     /// A field has the wrong type or a value outside its range; `field` names it.
-    InvalidField,
+    InvalidField = ("invalid_field", 400, "a field has the wrong type or an invalid value; `field` names it"),
     /// A required field is absent.
-    MissingField,
+    MissingField = ("missing_field", 400, "a required field is absent; `field` names it"),
     /// A list is longer than its limit (candidates, history, batch, events, actions).
-    TooMany,
+    TooMany = ("too_many", 400, "a list is longer than its limit (candidates, history, batch, events, max_actions)"),
     /// A string is longer than its limit.
-    TooLong,
+    TooLong = ("too_long", 400, "a string is longer than its limit (ids: 256 characters)"),
     /// A candidate names an action the catalog lacks.
-    UnknownAction,
+    UnknownAction = ("unknown_action", 400, "a candidate names an action the catalog lacks"),
     /// The request names a policy that is not loaded.
-    UnknownPolicy,
+    UnknownPolicy = ("unknown_policy", 400, "no policy of that name is loaded"),
     /// The same candidate action appears twice.
-    DuplicateCandidate,
+    DuplicateCandidate = ("duplicate_candidate", 400, "the same candidate action appears twice"),
     // --- routes and callers
     /// No such route.
-    NotFound,
+    NotFound = ("not_found", 404, "no such route"),
     /// A token is configured and the request lacks it.
-    Unauthorized,
+    Unauthorized = ("unauthorized", 401, "a token is configured and the request lacks it"),
     // --- the store
     /// An outcome names a decision that was never logged.
-    UnknownDecision,
+    UnknownDecision = ("unknown_decision", 404, "the outcome names a decision that was never logged"),
     /// An outcome is invalid.
-    InvalidOutcome,
+    InvalidOutcome = ("invalid_outcome", 400, "the outcome is invalid (e.g. an action_id not in the decision)"),
     /// A decision record is invalid.
-    InvalidDecision,
+    InvalidDecision = ("invalid_decision", 400, "a decision record is invalid"),
     /// A journey event is invalid.
-    InvalidEvent,
+    InvalidEvent = ("invalid_event", 400, "a journey event is invalid"),
     /// The decision log's queue is full: try again shortly.
-    StoreOverloaded,
+    StoreOverloaded = ("store_overloaded", 503, "the decision log's queue is full; retry shortly"),
     /// The database failed (disk, lock, writer stopped).
-    StoreIo,
+    StoreIo = ("store_io", 500, "the database failed (disk, lock, writer stopped)"),
     /// The database file is not one this build can use.
-    StoreSchema,
+    StoreSchema = ("store_schema", 500, "the database file is not one this build can use"),
     // --- models
     /// A model's files could not be read.
-    ModelIo,
+    ModelIo = ("model_io", 422, "a model's files could not be read"),
     /// A model's files are not a valid artifact.
-    ModelInvalid,
+    ModelInvalid = ("model_invalid", 422, "a model's files are not a valid artifact"),
     /// A model's features, actions or sentiment model disagree with this build or the catalog.
-    ModelFeatureMismatch,
+    ModelFeatureMismatch = ("model_feature_mismatch", 422, "a model's features, actions or sentiment model disagree with this build or the catalog"),
     /// A loaded model failed to score.
-    ModelScoringFailed,
+    ModelScoringFailed = ("model_scoring_failed", 500, "a loaded model failed to score"),
     /// ONNX Runtime's shared library could not be found or loaded.
-    OnnxRuntimeUnavailable,
+    OnnxRuntimeUnavailable = ("onnx_runtime_unavailable", 500, "ONNX Runtime's library could not be loaded"),
     /// Fitting a model failed.
-    TrainingFailed,
+    TrainingFailed = ("training_failed", 500, "fitting a model failed"),
     // --- configuration files
     /// A configuration file (training, serving) is invalid.
-    InvalidConfig,
+    InvalidConfig = ("invalid_config", 422, "a configuration file is invalid"),
     /// A policy file could not be parsed.
-    InvalidPolicyFile,
+    InvalidPolicyFile = ("invalid_policy_file", 422, "a policy file could not be parsed"),
     /// A policy is invalid.
-    InvalidPolicy,
+    InvalidPolicy = ("invalid_policy", 422, "a policy is invalid"),
     /// A policy file's name is not a valid policy name.
-    InvalidPolicyName,
+    InvalidPolicyName = ("invalid_policy_name", 422, "a policy file's name is not a valid policy name"),
     /// Two policy files define the same policy.
-    DuplicatePolicy,
+    DuplicatePolicy = ("duplicate_policy", 422, "two policy files define the same policy"),
     /// A policy folder holds no policy.
-    NoPolicies,
+    NoPolicies = ("no_policies", 422, "the policy folder holds no policy"),
     // --- journey data files
     /// A file could not be read or written.
-    IoError,
+    IoError = ("io_error", 500, "a file could not be read or written"),
     /// A file's format could not be told from its name.
-    UnknownFormat,
+    UnknownFormat = ("unknown_format", 422, "a file's format could not be told from its name"),
     /// A required column is absent.
-    MissingColumn,
+    MissingColumn = ("missing_column", 422, "a required column is absent"),
     /// A column has the wrong type.
-    ColumnType,
+    ColumnType = ("column_type", 422, "a column has the wrong type"),
     /// A cell holds an invalid value.
-    InvalidValue,
+    InvalidValue = ("invalid_value", 422, "a cell holds an invalid value (file, row and column are named)"),
     /// A file holds no data rows.
-    EmptyFile,
+    EmptyFile = ("empty_file", 422, "a file holds no data rows"),
     /// A customer appears twice in a customer table.
-    DuplicateCustomer,
+    DuplicateCustomer = ("duplicate_customer", 422, "a customer appears twice in a customer table"),
     /// A file is not valid in its format.
-    MalformedFile,
+    MalformedFile = ("malformed_file", 422, "a file is not valid in its format"),
     /// A file is invalid as a whole.
-    InvalidFile,
+    InvalidFile = ("invalid_file", 422, "a file is invalid as a whole"),
     // --- everything else
     /// A failure inside the service.
-    Internal,
+    Internal = ("internal", 500, "a failure inside the service"),
 }
 
 impl ErrorCode {
-    /// Every code, in catalogue order.
-    pub const ALL: [ErrorCode; 41] = [
-        ErrorCode::InvalidJson,
-        ErrorCode::InvalidBody,
-        ErrorCode::BodyTooLarge,
-        ErrorCode::InvalidField,
-        ErrorCode::MissingField,
-        ErrorCode::TooMany,
-        ErrorCode::TooLong,
-        ErrorCode::UnknownAction,
-        ErrorCode::UnknownPolicy,
-        ErrorCode::DuplicateCandidate,
-        ErrorCode::NotFound,
-        ErrorCode::Unauthorized,
-        ErrorCode::UnknownDecision,
-        ErrorCode::InvalidOutcome,
-        ErrorCode::InvalidDecision,
-        ErrorCode::InvalidEvent,
-        ErrorCode::StoreOverloaded,
-        ErrorCode::StoreIo,
-        ErrorCode::StoreSchema,
-        ErrorCode::ModelIo,
-        ErrorCode::ModelInvalid,
-        ErrorCode::ModelFeatureMismatch,
-        ErrorCode::ModelScoringFailed,
-        ErrorCode::OnnxRuntimeUnavailable,
-        ErrorCode::TrainingFailed,
-        ErrorCode::InvalidConfig,
-        ErrorCode::InvalidPolicyFile,
-        ErrorCode::InvalidPolicy,
-        ErrorCode::InvalidPolicyName,
-        ErrorCode::DuplicatePolicy,
-        ErrorCode::NoPolicies,
-        ErrorCode::IoError,
-        ErrorCode::UnknownFormat,
-        ErrorCode::MissingColumn,
-        ErrorCode::ColumnType,
-        ErrorCode::InvalidValue,
-        ErrorCode::EmptyFile,
-        ErrorCode::DuplicateCustomer,
-        ErrorCode::MalformedFile,
-        ErrorCode::InvalidFile,
-        ErrorCode::Internal,
-    ];
-
-    /// The stable name clients see (`invalid_field`).
-    pub const fn name(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            InvalidJson => "invalid_json",
-            InvalidBody => "invalid_body",
-            BodyTooLarge => "body_too_large",
-            InvalidField => "invalid_field",
-            MissingField => "missing_field",
-            TooMany => "too_many",
-            TooLong => "too_long",
-            UnknownAction => "unknown_action",
-            UnknownPolicy => "unknown_policy",
-            DuplicateCandidate => "duplicate_candidate",
-            NotFound => "not_found",
-            Unauthorized => "unauthorized",
-            UnknownDecision => "unknown_decision",
-            InvalidOutcome => "invalid_outcome",
-            InvalidDecision => "invalid_decision",
-            InvalidEvent => "invalid_event",
-            StoreOverloaded => "store_overloaded",
-            StoreIo => "store_io",
-            StoreSchema => "store_schema",
-            ModelIo => "model_io",
-            ModelInvalid => "model_invalid",
-            ModelFeatureMismatch => "model_feature_mismatch",
-            ModelScoringFailed => "model_scoring_failed",
-            OnnxRuntimeUnavailable => "onnx_runtime_unavailable",
-            TrainingFailed => "training_failed",
-            InvalidConfig => "invalid_config",
-            InvalidPolicyFile => "invalid_policy_file",
-            InvalidPolicy => "invalid_policy",
-            InvalidPolicyName => "invalid_policy_name",
-            DuplicatePolicy => "duplicate_policy",
-            NoPolicies => "no_policies",
-            IoError => "io_error",
-            UnknownFormat => "unknown_format",
-            MissingColumn => "missing_column",
-            ColumnType => "column_type",
-            InvalidValue => "invalid_value",
-            EmptyFile => "empty_file",
-            DuplicateCustomer => "duplicate_customer",
-            MalformedFile => "malformed_file",
-            InvalidFile => "invalid_file",
-            Internal => "internal",
-        }
-    }
-
-    /// The HTTP status an answer with this code carries: 4xx when the caller can fix it, 5xx
-    /// when the service failed. Codes that only the command line meets (data files,
-    /// configuration) still have one, so that nothing is left undecided if they ever reach HTTP.
-    pub const fn http_status(self) -> u16 {
-        use ErrorCode::*;
-        match self {
-            InvalidJson | InvalidBody | InvalidField | MissingField | TooMany | TooLong
-            | UnknownAction | UnknownPolicy | DuplicateCandidate | InvalidOutcome
-            | InvalidDecision | InvalidEvent => 400,
-            Unauthorized => 401,
-            NotFound | UnknownDecision => 404,
-            BodyTooLarge => 413,
-            // A model named by a reload that cannot be used: the request named the files.
-            ModelIo | ModelInvalid | ModelFeatureMismatch => 422,
-            InvalidConfig | InvalidPolicyFile | InvalidPolicy | InvalidPolicyName
-            | DuplicatePolicy | NoPolicies | UnknownFormat | MissingColumn | ColumnType
-            | InvalidValue | EmptyFile | DuplicateCustomer | MalformedFile | InvalidFile => 422,
-            StoreOverloaded => 503,
-            StoreIo
-            | StoreSchema
-            | ModelScoringFailed
-            | OnnxRuntimeUnavailable
-            | TrainingFailed
-            | IoError
-            | Internal => 500,
-        }
-    }
-
     /// Whether the caller caused it (a 4xx status).
     pub const fn is_client_error(self) -> bool {
         let status = self.http_status();
         status >= 400 && status < 500
-    }
-
-    /// What the code means, for people (the manual's table).
-    pub fn meaning(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            InvalidJson => "the body is not well-formed JSON",
-            InvalidBody => "the body could not be read",
-            BodyTooLarge => "the body exceeds server.max_body_bytes",
-            InvalidField => "a field has the wrong type or an invalid value; `field` names it",
-            MissingField => "a required field is absent; `field` names it",
-            TooMany => "a list is longer than its limit (candidates, history, batch, events, max_actions)",
-            TooLong => "a string is longer than its limit (ids: 256 characters)",
-            UnknownAction => "a candidate names an action the catalog lacks",
-            UnknownPolicy => "no policy of that name is loaded",
-            DuplicateCandidate => "the same candidate action appears twice",
-            NotFound => "no such route",
-            Unauthorized => "a token is configured and the request lacks it",
-            UnknownDecision => "the outcome names a decision that was never logged",
-            InvalidOutcome => "the outcome is invalid (e.g. an action_id not in the decision)",
-            InvalidDecision => "a decision record is invalid",
-            InvalidEvent => "a journey event is invalid",
-            StoreOverloaded => "the decision log's queue is full; retry shortly",
-            StoreIo => "the database failed (disk, lock, writer stopped)",
-            StoreSchema => "the database file is not one this build can use",
-            ModelIo => "a model's files could not be read",
-            ModelInvalid => "a model's files are not a valid artifact",
-            ModelFeatureMismatch => {
-                "a model's features, actions or sentiment model disagree with this build or the catalog"
-            }
-            ModelScoringFailed => "a loaded model failed to score",
-            OnnxRuntimeUnavailable => "ONNX Runtime's library could not be loaded",
-            TrainingFailed => "fitting a model failed",
-            InvalidConfig => "a configuration file is invalid",
-            InvalidPolicyFile => "a policy file could not be parsed",
-            InvalidPolicy => "a policy is invalid",
-            InvalidPolicyName => "a policy file's name is not a valid policy name",
-            DuplicatePolicy => "two policy files define the same policy",
-            NoPolicies => "the policy folder holds no policy",
-            IoError => "a file could not be read or written",
-            UnknownFormat => "a file's format could not be told from its name",
-            MissingColumn => "a required column is absent",
-            ColumnType => "a column has the wrong type",
-            InvalidValue => "a cell holds an invalid value (file, row and column are named)",
-            EmptyFile => "a file holds no data rows",
-            DuplicateCustomer => "a customer appears twice in a customer table",
-            MalformedFile => "a file is not valid in its format",
-            InvalidFile => "a file is invalid as a whole",
-            Internal => "a failure inside the service",
-        }
     }
 
     /// The catalogue as a Markdown table (`| code | HTTP status | meaning |`), as the manual

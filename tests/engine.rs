@@ -221,3 +221,17 @@ fn only_decisions_that_never_wait_are_made_in_memory() {
     let recording = self::engine(other.path(), true);
     assert!(recording.decide_in_memory(&decide_for("C-5")).is_none());
 }
+
+#[test]
+fn a_bad_attribute_is_refused_before_the_store_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), false);
+    let mut ask = decide_for("C-7");
+    ask.customer =
+        Some(serde_json::from_value(json!({"attributes": {"signup_date": 12}})).unwrap());
+    let misses = engine.store().stats().profile_cache_misses;
+    let error = engine.decide(&ask).unwrap_err();
+    assert_eq!(error.code(), "invalid_field");
+    assert_eq!(error.field_name(), Some("customer.attributes.signup_date"));
+    assert_eq!(engine.store().stats().profile_cache_misses, misses);
+}

@@ -5,12 +5,12 @@
 
 use crate::decision::{CustomerState, Exposure, Unsubscribes};
 use crate::features::{ContactHistory, FeatureAccumulator, TextScorer};
-use crate::journey::{Event, Timestamp};
+use crate::journey::{AttrValue, Event, Timestamp};
 use crate::models::registry::ModelSet;
 use crate::models::{ModelError, Scorer};
 
 use super::request::DecisionRequest;
-use super::validate::{attributes_from_json, ValidRequest};
+use super::validate::ValidRequest;
 use super::EngineError;
 
 /// What the engine knows of one customer once featurised and scored.
@@ -32,7 +32,7 @@ pub(super) struct ScoredCustomer {
 /// Featurises the history at `now` and scores churn.
 pub(super) fn score(
     models: &ModelSet,
-    request: &DecisionRequest,
+    attributes: Option<&[AttrValue]>,
     history: &[Event],
     now: Timestamp,
 ) -> Result<ScoredCustomer, EngineError> {
@@ -42,10 +42,6 @@ pub(super) fn score(
             path: "models".into(),
             problem: "no churn or conversion model: decisions would have no scores".into(),
         }));
-    };
-    let attributes = match &request.customer {
-        Some(customer) => Some(attributes_from_json(spec, &customer.attributes)?),
-        None => None,
     };
     // Fill the sentiment slots only if the models were trained with them filled (the registry
     // checked that it is the same sentiment model).
@@ -58,7 +54,7 @@ pub(super) fn score(
     for event in history {
         accumulator.observe(event);
     }
-    let features = accumulator.finish(attributes.as_deref());
+    let features = accumulator.finish(attributes);
     let p_churn = match &models.churn {
         Some(churn) => churn
             .scorer

@@ -11,6 +11,7 @@ use crate::journey::{Event, EventType, Timestamp};
 use crate::store::{DecisionRecord, LoggedAction, Store, StoreError};
 
 use super::request::DecisionRequest;
+use super::EngineError;
 
 /// A 128-bit id in hex, laid out as a UUIDv7: 48 bits of milliseconds since the epoch, then 80
 /// random bits. Unique without coordination between replicas, sortable by time, and, because
@@ -46,7 +47,18 @@ pub(super) fn log(
     store: &Store,
     logged: Logged<'_>,
     record_exposures: bool,
-) -> Result<(), StoreError> {
+) -> Result<(), EngineError> {
+    write(store, logged, record_exposures).map_err(|e| match e {
+        // The record and the exposures are the engine's own making: if the store refuses them
+        // the service is at fault, and the caller must not read it as their mistake.
+        StoreError::InvalidDecision { .. } | StoreError::InvalidEvent { .. } => {
+            EngineError::Internal(e.to_string())
+        }
+        other => EngineError::Store(other),
+    })
+}
+
+fn write(store: &Store, logged: Logged<'_>, record_exposures: bool) -> Result<(), StoreError> {
     let Logged {
         decision_id,
         request,
@@ -117,6 +129,51 @@ fn exposure_events(customer_id: &str, decision: &Decision, now: Timestamp) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::ActionKind;
+    use crate::decision::{Components, Exploration, Formula, RankedAction};
+    use crate::journey::Channel;
+
+    #[test]
+    fn a_record_the_store_refuses_is_the_service_s_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("log.db")).unwrap();
+        let request: DecisionRequest =
+            serde_json::from_value(serde_json::json!({"customer_id": "C-1"})).unwrap();
+        // A score no policy produces: the record fails the store's checks.
+        let decision = Decision {
+            policy: "default".into(),
+            formula: Formula::ExpectedValue,
+            exploration: Exploration::None,
+            actions: vec![RankedAction {
+                action_id: "email_discount".into(),
+                kind: ActionKind::Sales,
+                channel: Channel::Email,
+                rank: 1,
+                score: f64::NAN,
+                components: Components::default(),
+                propensity: 1.0,
+                explored: false,
+                reasons: Vec::new(),
+            }],
+            propensity: 1.0,
+            passed_over: Vec::new(),
+            ineligible: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let versions = BTreeMap::new();
+        let logged = Logged {
+            decision_id: "d-1",
+            request: &request,
+            policy_name: "default",
+            decision: &decision,
+            model_versions: &versions,
+            now: Timestamp(1_750_000_000_000_000),
+            latency_us: 1,
+        };
+        let error = log(&store, logged, false).unwrap_err();
+        assert_eq!(error.code(), "internal", "{error}");
+        assert_eq!(error.code().http_status(), 500);
+    }
 
     #[test]
     fn decision_ids_are_32_hex_digits_led_by_the_time() {

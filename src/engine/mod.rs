@@ -59,6 +59,10 @@ pub enum EngineError {
     /// A model failed to score.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Something the engine built itself was refused (a decision record, an exposure): a
+    /// fault of the service, not of the request.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl EngineError {
@@ -80,6 +84,7 @@ impl EngineError {
             EngineError::InvalidField { code, .. } => *code,
             EngineError::Store(e) => e.code(),
             EngineError::Model(e) => e.code(),
+            EngineError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -287,12 +292,15 @@ impl Engine {
         cached: Option<crate::store::Profile>,
     ) -> Result<DecisionResponse, EngineError> {
         let started = Instant::now();
+        let models = self.models();
         let checks = validate::Checks {
             limits: &self.limits,
             catalog: &self.catalog,
             policies: &self.policies,
             default_policy: &self.default_policy,
+            spec: models.spec.as_ref(),
         };
+        // Everything the request says is checked before the store is read.
         let valid = checks.request(request)?;
         let now = valid.now;
 
@@ -308,8 +316,7 @@ impl Engine {
             }
         };
 
-        let models = self.models();
-        let mut customer = customer::score(&models, request, history, now)?;
+        let mut customer = customer::score(&models, valid.attributes.as_deref(), history, now)?;
         let model_ids: Vec<&str> = valid
             .candidates
             .iter()

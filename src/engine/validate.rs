@@ -31,6 +31,9 @@ pub struct ValidRequest<'a> {
     pub consent: ConsentMap,
     /// The channel the customer is on now.
     pub context_channel: Option<Channel>,
+    /// The customer's attributes in the models' order, typed as their spec says (`None` when
+    /// the request sends none).
+    pub attributes: Option<Vec<AttrValue>>,
 }
 
 /// What the checks need from the engine.
@@ -43,6 +46,8 @@ pub struct Checks<'a> {
     pub policies: &'a PolicySet,
     /// The policy of a request that names none.
     pub default_policy: &'a str,
+    /// The models' feature spec, which types the customer's attributes.
+    pub spec: Option<&'a FeatureSpec>,
 }
 
 impl<'a> Checks<'a> {
@@ -102,6 +107,10 @@ impl<'a> Checks<'a> {
             Some(events) => Some(self.inline_history(&request.customer_id, events)?),
             None => None,
         };
+        let attributes = match (&request.customer, self.spec) {
+            (Some(customer), Some(spec)) => Some(attributes_from_json(spec, &customer.attributes)?),
+            _ => None,
+        };
         Ok(ValidRequest {
             policy,
             policy_name,
@@ -111,6 +120,7 @@ impl<'a> Checks<'a> {
             history,
             consent: consent(request),
             context_channel: request.context.channel.as_deref().map(Channel::parse),
+            attributes,
         })
     }
 
