@@ -268,7 +268,7 @@ async fn bad_requests_get_4xx_naming_the_field() {
     // Malformed JSON, an oversized body, an unknown route.
     let request = test::TestRequest::post()
         .uri("/v1/decisions")
-        .set_payload("{\"customer_id\": ")
+        .set_payload("{\"customer_id\": \"C-1\" \"policy\": 1}")
         .to_request();
     let response = test::call_service(&service, request).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -461,4 +461,84 @@ async fn health_metrics_openapi_and_listings() {
     for field in ["action_id", "rank", "score", "components", "propensity"] {
         assert!(ranked[field].is_object(), "RankedAction.{field}: {ranked}");
     }
+}
+
+#[actix_web::test]
+async fn what_a_caller_sends_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _state) = service!(config(dir.path()));
+    // Context extras are logged with the decision: bounded in size and in keys.
+    let mut body = customer();
+    body["context"]["note"] = json!("x".repeat(5_000));
+    let (status, error) = post(&service, "/v1/decisions", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(
+        (error["code"].as_str(), error["field"].as_str()),
+        (Some("too_long"), Some("context"))
+    );
+    let mut body = customer();
+    for i in 0..40 {
+        body["context"][format!("k{i}")] = json!(i);
+    }
+    let (status, error) = post(&service, "/v1/decisions", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(
+        (error["code"].as_str(), error["field"].as_str()),
+        (Some("too_many"), Some("context"))
+    );
+    let mut body = customer();
+    body["context"]["campaign"] = json!("spring");
+    assert_eq!(
+        post(&service, "/v1/decisions", body).await.0,
+        StatusCode::OK
+    );
+
+    // Far-future events would push a customer's real history out of the store.
+    let (status, error) = post(
+        &service,
+        "/v1/events",
+        json!({"events": [
+            {"customer_id": "C-9", "timestamp": "2025-11-01T09:00:00Z", "event_type": "visit"},
+            {"customer_id": "C-9", "timestamp": "9999-01-01T00:00:00Z", "event_type": "purchase", "value": 1.0}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["field"], "events[1].timestamp", "{error}");
+
+    // Ids with control characters, and bodies that are not objects.
+    let mut body = customer();
+    body["customer_id"] = json!("C-1\u{0}\n");
+    let (status, error) = post(&service, "/v1/decisions", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["field"], "customer_id", "{error}");
+    let (status, error) = post(&service, "/v1/decisions", json!(["C-1", {}])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["code"], "invalid_json", "{error}");
+    let request = test::TestRequest::post()
+        .uri("/v1/decisions")
+        .set_payload("{\"customer_id\": \"C-1\" \"policy\": 1}")
+        .insert_header(("content-type", "application/json"))
+        .to_request();
+    let response = test::call_service(&service, request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = test::read_body_json(response).await;
+    assert_eq!(error["code"], "invalid_json", "{error}");
+    assert_ne!(error["field"], "?", "{error}");
+
+    // An invented HTTP method does not become a metric label.
+    let request = test::TestRequest::default()
+        .method(actix_web::http::Method::from_bytes(b"BREW").unwrap())
+        .uri("/v1/decisions")
+        .to_request();
+    let _ = test::call_service(&service, request).await;
+    let metrics = test::TestRequest::get().uri("/metrics").to_request();
+    let text = String::from_utf8(
+        test::read_body(test::call_service(&service, metrics).await)
+            .await
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(!text.contains("BREW"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
 }

@@ -23,7 +23,7 @@ pub use request::{
     CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
     EventPayload, Limits,
 };
-pub use validate::{event_from_payload, MAX_EVENT_VALUE};
+pub use validate::{event_from_payload, events_for_store, MAX_EVENT_VALUE};
 
 use crate::catalog::Catalog;
 use crate::decision::{CandidateScores, DecideOptions, DecisionError, PolicySet};

@@ -26,6 +26,14 @@ pub struct Limits {
     pub max_batch: usize,
     /// Events per `POST /v1/events`.
     pub max_events: usize,
+    /// Keys of a decision's `context` beyond `channel`, `placement` and `timestamp` (they are
+    /// logged with the decision).
+    pub max_context_keys: usize,
+    /// Bytes of a decision's `context` extras as JSON (they are logged with the decision).
+    pub max_context_bytes: usize,
+    /// How far past the server's clock a stored event may be dated, in seconds: the profile
+    /// store keeps each customer's newest events, so far-future ones would push real history out.
+    pub max_future_event_secs: u64,
 }
 
 impl Default for Limits {
@@ -37,6 +45,9 @@ impl Default for Limits {
             max_actions: 10,
             max_batch: 1_000,
             max_events: 10_000,
+            max_context_keys: 32,
+            max_context_bytes: 4_096,
+            max_future_event_secs: 86_400,
         }
     }
 }

@@ -85,6 +85,7 @@ impl<'a> Checks<'a> {
                 too_long(name, text, limits)?;
             }
         }
+        context_extras(request, limits)?;
         let max_actions = match request.max_actions {
             Some(0) => {
                 return Err(EngineError::field(
@@ -189,6 +190,36 @@ impl<'a> Checks<'a> {
     }
 }
 
+/// The caller's extra context keys are logged with the decision: bounded in number and size.
+fn context_extras(request: &DecisionRequest, limits: &Limits) -> Result<(), EngineError> {
+    let extra = &request.context.extra;
+    if extra.is_empty() {
+        return Ok(());
+    }
+    if extra.len() > limits.max_context_keys {
+        return Err(EngineError::field(
+            ErrorCode::TooMany,
+            "context",
+            format!(
+                "at most {} keys beside channel, placement and timestamp",
+                limits.max_context_keys
+            ),
+        ));
+    }
+    let bytes = serde_json::to_vec(extra).map_or(usize::MAX, |json| json.len());
+    if bytes > limits.max_context_bytes {
+        return Err(EngineError::field(
+            ErrorCode::TooLong,
+            "context",
+            format!(
+                "the extra keys take {bytes} bytes as JSON; at most {}",
+                limits.max_context_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Consent per channel from the customer's `<channel>_consent` boolean attributes.
 fn consent(request: &DecisionRequest) -> ConsentMap {
     let mut consent = ConsentMap::new();
@@ -205,6 +236,7 @@ fn consent(request: &DecisionRequest) -> ConsentMap {
 
 /// Ids (customers, actions) longer than the decision log accepts are refused up front.
 /// Field names are built only on error (`format_args!`), so a valid request allocates none.
+/// Control characters in an id are refused too: ids are echoed in answers, logs and pages.
 pub(crate) fn id_too_long(field: impl std::fmt::Display, text: &str) -> Result<(), EngineError> {
     if longer_than(text, crate::store::MAX_ID_CHARS) {
         return Err(EngineError::field(
@@ -213,7 +245,54 @@ pub(crate) fn id_too_long(field: impl std::fmt::Display, text: &str) -> Result<(
             format!("ids are at most {} characters", crate::store::MAX_ID_CHARS),
         ));
     }
+    if text.chars().any(char::is_control) {
+        return Err(EngineError::field(
+            ErrorCode::InvalidField,
+            field.to_string(),
+            "ids must not contain control characters",
+        ));
+    }
     Ok(())
+}
+
+/// Journey events for the profile store (`POST /v1/events`): each checked as an inline event,
+/// at most `limits.max_events`, and none dated more than `limits.max_future_event_secs` past
+/// `now` — the store keeps each customer's newest events, so a far-future event would push
+/// real history out.
+pub fn events_for_store(
+    payloads: &[EventPayload],
+    limits: &Limits,
+    now: Timestamp,
+) -> Result<Vec<Event>, EngineError> {
+    if payloads.len() > limits.max_events {
+        return Err(EngineError::field(
+            ErrorCode::TooMany,
+            "events",
+            format!("at most {} events per call", limits.max_events),
+        ));
+    }
+    let skew_us = i64::try_from(limits.max_future_event_secs)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000);
+    let latest = Timestamp(now.0.saturating_add(skew_us));
+    payloads
+        .iter()
+        .enumerate()
+        .map(|(i, payload)| {
+            let event = event_from_payload(payload, None, format_args!("events[{i}]"), limits)?;
+            if event.timestamp > latest {
+                return Err(EngineError::field(
+                    ErrorCode::InvalidField,
+                    format!("events[{i}].timestamp"),
+                    format!(
+                        "is more than {} s past the server's clock (limits.max_future_event_secs)",
+                        limits.max_future_event_secs
+                    ),
+                ));
+            }
+            Ok(event)
+        })
+        .collect()
 }
 
 /// Largest money amount accepted on an event: beyond it sums would overflow the features.

@@ -178,6 +178,8 @@ impl ServeConfig {
             ("limits.max_actions", l.max_actions),
             ("limits.max_batch", l.max_batch),
             ("limits.max_events", l.max_events),
+            ("limits.max_context_keys", l.max_context_keys),
+            ("limits.max_context_bytes", l.max_context_bytes),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "must be at least 1"));

@@ -77,8 +77,26 @@ async fn read_body(mut payload: Payload, limit: usize) -> Result<web::Bytes, Api
     Ok(body.freeze())
 }
 
-/// Parses a JSON body, naming the field of any type error.
+/// Parses a JSON body, naming the field of any type error. Every body of the API is a JSON
+/// object: an array is refused even where serde could read one as a struct.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidJson,
+                "the body must be a JSON object",
+                None,
+            ))
+        }
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidJson,
+                "the body is empty; expected a JSON object",
+                None,
+            ))
+        }
+    }
     // Tracking the path costs a fifth of a decision's time, and valid bodies never need it:
     // parse plainly, and parse again with tracking only to describe a mistake.
     if let Ok(value) = serde_json::from_slice(body) {
@@ -105,7 +123,8 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             } else {
                 ErrorCode::InvalidField
             };
-            let field = (path != "." && !path.is_empty()).then_some(path);
+            // "?" is serde_path_to_error's "somewhere unknown": no field rather than a false one.
+            let field = (path != "." && path != "?" && !path.is_empty()).then_some(path);
             Err(ApiError::new(code, inner.to_string(), field))
         }
     }

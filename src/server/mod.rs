@@ -182,7 +182,13 @@ pub fn app(
             let route = req
                 .match_pattern()
                 .unwrap_or_else(|| "unmatched".to_string());
-            let method = req.method().to_string();
+            // A label per method the API knows; anything invented shares one, so a caller cannot
+            // grow the metrics without end.
+            let method = match req.method().as_str() {
+                known @ ("GET" | "POST" | "PUT" | "DELETE" | "HEAD" | "OPTIONS" | "PATCH") => known,
+                _ => "other",
+            }
+            .to_string();
             let state = req.app_data::<web::Data<AppState>>().cloned();
             let started = Instant::now();
             let response = service.call(req);

@@ -4,9 +4,8 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::blocking;
-use crate::engine::{event_from_payload, EventPayload};
-use crate::error::ErrorCode;
-use crate::journey::Event;
+use crate::engine::{events_for_store, EventPayload};
+use crate::journey::Timestamp;
 use crate::server::auth::Ingest;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Authorized, Json};
@@ -46,20 +45,7 @@ pub async fn ingest(
     _: Authorized<Ingest>,
     Json(parsed): Json<EventsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let limits = state.engine.limits();
-    if parsed.events.len() > limits.max_events {
-        return Err(ApiError::field(
-            ErrorCode::TooMany,
-            "events",
-            format!("at most {} events per call", limits.max_events),
-        ));
-    }
-    let events = parsed
-        .events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| event_from_payload(e, None, format_args!("events[{i}]"), limits))
-        .collect::<Result<Vec<Event>, _>>()?;
+    let events = events_for_store(&parsed.events, state.engine.limits(), Timestamp::now())?;
     let customers = events
         .iter()
         .map(|e| e.customer_id.as_str())
