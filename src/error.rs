@@ -84,6 +84,8 @@ catalogue! {
     NotFound = ("not_found", 404, "no such route"),
     /// A token is configured and the request lacks it.
     Unauthorized = ("unauthorized", 401, "a token is configured and the request lacks it"),
+    /// The request's token lacks the scope the operation needs.
+    Forbidden = ("forbidden", 403, "the request's token lacks the scope the operation needs"),
     // --- the store
     /// An outcome names a decision that was never logged.
     UnknownDecision = ("unknown_decision", 404, "the outcome names a decision that was never logged"),

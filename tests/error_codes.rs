@@ -24,6 +24,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("duplicate_candidate", 400),
     ("not_found", 404),
     ("unauthorized", 401),
+    ("forbidden", 403),
     ("unknown_decision", 404),
     ("invalid_outcome", 400),
     ("invalid_decision", 400),

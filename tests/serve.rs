@@ -10,6 +10,7 @@ use std::path::Path;
 use actix_web::http::StatusCode;
 use actix_web::{test, web};
 use nextbest::models::registry::ModelPaths;
+use nextbest::server::auth::{Scope, TokenConfig};
 use nextbest::server::{app, build_state, ServeConfig};
 use serde_json::{json, Value};
 
@@ -345,8 +346,15 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
     let error: Value = test::read_body_json(response).await;
     assert_eq!(error["code"], "model_feature_mismatch", "{error}");
     assert_eq!(state.engine.models().versions(), before);
-    let (status, _) = post(&service, "/v1/decisions", customer()).await;
-    assert_eq!(status, StatusCode::OK);
+    let decide = test::TestRequest::post()
+        .uri("/v1/decisions")
+        .insert_header(("authorization", "Bearer s3cret"))
+        .set_payload(customer().to_string())
+        .to_request();
+    assert_eq!(
+        test::call_service(&service, decide).await.status(),
+        StatusCode::OK
+    );
 
     // The same folders reload fine with the token; unloading every scoring model is refused.
     let response = test::call_service(&service, reload(json!({}))).await;
@@ -395,8 +403,14 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
             ("sentiment", "native")
         ]
     );
-    let (status, answer) = post(&service, "/v1/decisions", customer()).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    let decide = test::TestRequest::post()
+        .uri("/v1/decisions")
+        .insert_header(("authorization", "Bearer s3cret"))
+        .set_payload(customer().to_string())
+        .to_request();
+    let response = test::call_service(&service, decide).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = test::read_body_json(response).await;
     let p_churn = answer["p_churn"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&p_churn));
 }
@@ -541,4 +555,132 @@ async fn what_a_caller_sends_is_bounded() {
     .unwrap();
     assert!(!text.contains("BREW"), "{text}");
     assert!(text.contains("method=\"other\""), "{text}");
+}
+
+#[actix_web::test]
+async fn each_token_has_only_its_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = |name: &str, token: &str, scopes: &[Scope]| TokenConfig {
+        name: name.into(),
+        token: token.into(),
+        scopes: scopes.to_vec(),
+    };
+    let (service, _state) = service!(ServeConfig {
+        tokens: vec![
+            token("orchestrator", "t-decide", &[Scope::Decide]),
+            token("collector", "t-ingest", &[Scope::Ingest]),
+            token("data-science", "t-admin", &[Scope::Decide, Scope::Admin]),
+        ],
+        ..config(dir.path())
+    });
+    let call = |path: &str, body: Value, bearer: Option<&str>| {
+        let mut request = test::TestRequest::post()
+            .uri(path)
+            .insert_header(("content-type", "application/json"))
+            .set_payload(body.to_string());
+        if let Some(bearer) = bearer {
+            request = request.insert_header(("authorization", format!("Bearer {bearer}")));
+        }
+        request.to_request()
+    };
+    let status = |response: actix_web::dev::ServiceResponse| response.status();
+    let events = json!({"events": [
+        {"customer_id": "C-5", "timestamp": "2025-11-01T09:00:00Z", "event_type": "purchase", "value": 30.0}
+    ]});
+    // Nobody without a token, beyond the public routes.
+    let anonymous = test::call_service(&service, call("/v1/decisions", customer(), None)).await;
+    assert_eq!(status(anonymous), StatusCode::UNAUTHORIZED);
+    let health = test::TestRequest::get().uri("/healthz").to_request();
+    assert_eq!(
+        status(test::call_service(&service, health).await),
+        StatusCode::OK
+    );
+    // Each token its scope: 403 for the others.
+    let ingest = call("/v1/events", events.clone(), Some("t-decide"));
+    assert_eq!(
+        status(test::call_service(&service, ingest).await),
+        StatusCode::FORBIDDEN
+    );
+    let ingest = call("/v1/events", events, Some("t-ingest"));
+    assert_eq!(
+        status(test::call_service(&service, ingest).await),
+        StatusCode::OK
+    );
+    let decide = call("/v1/decisions", customer(), Some("t-ingest"));
+    assert_eq!(
+        status(test::call_service(&service, decide).await),
+        StatusCode::FORBIDDEN
+    );
+    let decide = call("/v1/decisions", customer(), Some("t-decide"));
+    assert_eq!(
+        status(test::call_service(&service, decide).await),
+        StatusCode::OK
+    );
+    let reload = call("/v1/models/reload", json!({}), Some("t-decide"));
+    assert_eq!(
+        status(test::call_service(&service, reload).await),
+        StatusCode::FORBIDDEN
+    );
+    // Explaining a stored customer's scores shows what the store holds: admin only. A caller
+    // that sends the history may have its own numbers explained.
+    let stored = json!({"customer_id": "C-5", "explain": true, "dry_run": true,
+                        "context": {"timestamp": "2025-11-20T10:00:00Z"}});
+    let response = test::call_service(
+        &service,
+        call("/v1/decisions", stored.clone(), Some("t-decide")),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let error: Value = test::read_body_json(response).await;
+    assert_eq!(error["code"], "forbidden", "{error}");
+    let mut inline = customer();
+    inline["explain"] = json!(true);
+    let own = call("/v1/decisions", inline, Some("t-decide"));
+    assert_eq!(
+        status(test::call_service(&service, own).await),
+        StatusCode::OK
+    );
+    let admin = call("/v1/decisions", stored.clone(), Some("t-admin"));
+    assert_eq!(
+        status(test::call_service(&service, admin).await),
+        StatusCode::OK
+    );
+    // In a batch the refused item fails alone.
+    let batch = json!({"requests": [stored, customer()]});
+    let response = test::call_service(
+        &service,
+        call("/v1/decisions/batch", batch, Some("t-decide")),
+    )
+    .await;
+    let answer: Value = test::read_body_json(response).await;
+    assert_eq!(answer["errors"], 1, "{answer}");
+    assert_eq!(
+        answer["results"][0]["error"]["code"], "forbidden",
+        "{answer}"
+    );
+}
+
+#[actix_web::test]
+async fn an_open_service_binds_only_to_loopback() {
+    let open = |bind: &str, insecure: bool| ServeConfig {
+        bind: bind.into(),
+        insecure,
+        ..ServeConfig::default()
+    };
+    assert!(open("127.0.0.1:8080", false).validate().is_ok());
+    assert!(open("[::1]:8080", false).validate().is_ok());
+    let error = open("0.0.0.0:8080", false)
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("bind: 0.0.0.0:8080 is reachable from other hosts"),
+        "{error}"
+    );
+    assert!(open("0.0.0.0:8080", true).validate().is_ok());
+    let with_token = ServeConfig {
+        api_token: Some("s3cret".into()),
+        ..open("0.0.0.0:8080", false)
+    };
+    assert!(with_token.validate().is_ok());
 }

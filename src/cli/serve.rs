@@ -26,6 +26,9 @@ pub struct Args {
     /// Worker threads.
     #[arg(long)]
     workers: Option<usize>,
+    /// Serve a non-loopback address without any token (everything open to the network).
+    #[arg(long)]
+    insecure: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -45,6 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.workers.is_some() {
         config.workers = args.workers;
     }
+    config.insecure |= args.insecure;
     config.validate()?;
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -95,23 +95,6 @@ impl EngineError {
             _ => None,
         }
     }
-
-    /// The same error with its field placed under `prefix` (`requests[3].`), for a request
-    /// nested in a larger body.
-    pub fn within(self, prefix: &str) -> Self {
-        match self {
-            EngineError::InvalidField {
-                code,
-                field,
-                message,
-            } => EngineError::InvalidField {
-                code,
-                field: format!("{prefix}{field}"),
-                message,
-            },
-            other => other,
-        }
-    }
 }
 
 impl From<DecisionError> for EngineError {

@@ -1,11 +1,16 @@
 //! Who may do what. Every route names the [`Scope`] it needs by taking an
 //! [`Authorized<S>`](super::extract::Authorized) argument; [`Auth`] decides.
 //!
-//! Today one optional bearer token (`server.api_token` / `NEXTBEST_API_TOKEN`) guards the
-//! `ingest` and `admin` scopes; `decide` and `public` routes are open.
+//! Tokens come from the configuration: `tokens = [{name, token, scopes}]`, and `api_token`
+//! (or `NEXTBEST_API_TOKEN`), a token with every scope. With no token at all everything is
+//! open — which the configuration allows only on a loopback address, or with `insecure`.
+//! `public` routes are always open.
+
+use serde::{Deserialize, Serialize};
 
 /// A right a route needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Liveness, readiness, metrics, the API description.
     Public,
@@ -13,8 +18,54 @@ pub enum Scope {
     Decide,
     /// Journey events into the profile store.
     Ingest,
-    /// Reloading models.
+    /// Reloading models, and explanations of a stored customer's scores.
     Admin,
+}
+
+/// One configured token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it (logged, never the token): `orchestrator`, `marketing`, `data-science`.
+    pub name: String,
+    /// The bearer token.
+    pub token: String,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("token", &"…")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+/// The scopes a caller holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    scopes: [bool; 4],
+}
+
+impl Caller {
+    const EVERYTHING: Caller = Caller { scopes: [true; 4] };
+
+    fn with(scopes: &[Scope]) -> Caller {
+        let mut held = [false; 4];
+        held[Scope::Public as usize] = true;
+        for scope in scopes {
+            held[*scope as usize] = true;
+        }
+        Caller { scopes: held }
+    }
+
+    /// Whether the caller may use `scope`.
+    pub fn may(&self, scope: Scope) -> bool {
+        self.scopes[scope as usize]
+    }
 }
 
 /// A scope as a type, so that a handler's signature states it.
@@ -55,42 +106,80 @@ use crate::error::ErrorCode;
 /// The configured credentials.
 #[derive(Clone, Debug, Default)]
 pub struct Auth {
-    token: Option<String>,
+    tokens: Vec<TokenConfig>,
 }
 
 impl Auth {
-    /// One bearer token for the guarded scopes, or none (everything open).
-    pub fn new(token: Option<String>) -> Self {
-        Auth { token }
+    /// The tokens of a configuration: `tokens`, plus `api_token` with every scope.
+    pub fn new(api_token: Option<String>, tokens: &[TokenConfig]) -> Self {
+        let mut all = tokens.to_vec();
+        if let Some(token) = api_token {
+            all.push(TokenConfig {
+                name: "api_token".into(),
+                token,
+                scopes: vec![Scope::Decide, Scope::Ingest, Scope::Admin],
+            });
+        }
+        Auth { tokens: all }
     }
 
-    /// Whether a token is configured.
+    /// Whether any token is configured (if not, everything is open).
     pub fn enabled(&self) -> bool {
-        self.token.is_some()
+        !self.tokens.is_empty()
     }
 
-    /// Checks an `Authorization` header value against what `scope` needs.
-    pub fn check(&self, scope: Scope, header: Option<&str>) -> Result<(), ApiError> {
-        let guarded = matches!(scope, Scope::Ingest | Scope::Admin);
-        let Some(token) = self.token.as_deref().filter(|_| guarded) else {
-            return Ok(());
-        };
+    /// Who the caller is, from an `Authorization` header value: 401 when a token is needed and
+    /// missing or unknown, 403 when it lacks `scope`.
+    pub fn check(&self, scope: Scope, header: Option<&str>) -> Result<Caller, ApiError> {
+        if !self.enabled() {
+            return Ok(Caller::EVERYTHING);
+        }
         let given = header.and_then(|v| {
             let (scheme, token) = v.split_once(' ')?;
             scheme
                 .eq_ignore_ascii_case("bearer")
                 .then_some(token.trim())
         });
-        if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
-            Ok(())
+        // Every configured token is compared, so the time taken does not tell which matched.
+        let mut found: Option<&TokenConfig> = None;
+        if let Some(given) = given {
+            for token in &self.tokens {
+                if constant_time_eq(given.as_bytes(), token.token.as_bytes()) {
+                    found = Some(token);
+                }
+            }
+        }
+        let caller =
+            match found {
+                Some(token) => Caller::with(&token.scopes),
+                None if scope == Scope::Public => Caller::with(&[]),
+                None => return Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "this endpoint needs `Authorization: Bearer <token>` with a configured token",
+                    None,
+                )),
+            };
+        if caller.may(scope) {
+            Ok(caller)
         } else {
-            Err(ApiError::new(
-                ErrorCode::Unauthorized,
-                "this endpoint needs `Authorization: Bearer <token>` (the token set by NEXTBEST_API_TOKEN or server.api_token)",
-                None,
-            ))
+            Err(forbidden(scope))
         }
     }
+}
+
+/// 403: the caller's token lacks `scope`.
+pub fn forbidden(scope: Scope) -> ApiError {
+    let name = match scope {
+        Scope::Public => "public",
+        Scope::Decide => "decide",
+        Scope::Ingest => "ingest",
+        Scope::Admin => "admin",
+    };
+    ApiError::new(
+        ErrorCode::Forbidden,
+        format!("this needs a token with the '{name}' scope"),
+        None,
+    )
 }
 
 /// Compares in constant time (for equal lengths) so a token cannot be guessed byte by byte
@@ -104,20 +193,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_token_guards_ingest_and_admin_only() {
-        let auth = Auth::new(Some("s3cret".into()));
-        for scope in [Scope::Public, Scope::Decide] {
-            assert!(auth.check(scope, None).is_ok(), "{scope:?}");
+    fn tokens_grant_their_scopes_and_nothing_else() {
+        let auth = Auth::new(
+            Some("s3cret".into()),
+            &[TokenConfig {
+                name: "orchestrator".into(),
+                token: "d3cide".into(),
+                scopes: vec![Scope::Decide],
+            }],
+        );
+        assert!(auth.check(Scope::Public, None).is_ok());
+        for scope in [Scope::Decide, Scope::Ingest, Scope::Admin] {
+            let code = |header| auth.check(scope, header).err().map(|e| e.body.code.name());
+            assert_eq!(code(None), Some("unauthorized"), "{scope:?}");
+            assert_eq!(code(Some("Bearer wrong")), Some("unauthorized"));
+            assert_eq!(code(Some("Bearer s3cret2")), Some("unauthorized"));
+            assert_eq!(code(Some("Basic s3cret")), Some("unauthorized"));
+            assert_eq!(code(Some("Bearer s3cret")), None);
+            assert_eq!(code(Some("bearer  s3cret ")), None);
+            let expected = (scope != Scope::Decide).then_some("forbidden");
+            assert_eq!(code(Some("Bearer d3cide")), expected, "{scope:?}");
         }
-        for scope in [Scope::Ingest, Scope::Admin] {
-            assert!(auth.check(scope, None).is_err(), "{scope:?}");
-            assert!(auth.check(scope, Some("Bearer wrong")).is_err());
-            assert!(auth.check(scope, Some("Bearer s3cret2")).is_err());
-            assert!(auth.check(scope, Some("Basic s3cret")).is_err());
-            assert!(auth.check(scope, Some("Bearer s3cret")).is_ok());
-            assert!(auth.check(scope, Some("bearer  s3cret ")).is_ok());
-        }
-        let open = Auth::new(None);
-        assert!(open.check(Scope::Admin, None).is_ok());
+        let open = Auth::new(None, &[]);
+        assert!(open.check(Scope::Admin, None).unwrap().may(Scope::Admin));
     }
 }

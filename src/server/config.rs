@@ -9,6 +9,7 @@ use crate::config_file::{read_toml, ConfigFileError};
 use crate::engine::Limits;
 use crate::error::ErrorCode;
 use crate::models::registry::ModelPaths;
+use crate::server::auth::TokenConfig;
 
 /// A configuration that cannot be used; the message starts with the file or the key.
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +51,14 @@ pub struct ServeConfig {
     pub workers: Option<usize>,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
-    /// Bearer token required by writes (`/v1/events`, `/v1/models/reload`); none = open.
-    /// Prefer the `NEXTBEST_API_TOKEN` environment variable to writing it in a file.
+    /// A bearer token with every scope. Prefer the `NEXTBEST_API_TOKEN` environment variable
+    /// to writing it in a file.
     pub api_token: Option<String>,
+    /// Bearer tokens, each with its scopes (`decide`, `ingest`, `admin`). With no token at all
+    /// every route is open, which is allowed only on a loopback address (or with `insecure`).
+    pub tokens: Vec<TokenConfig>,
+    /// Allow serving a non-loopback address without any token (`--insecure`).
+    pub insecure: bool,
     /// Model artifact folders.
     pub models: ModelPaths,
     /// Action catalog (TOML or JSON).
@@ -78,6 +84,8 @@ impl Default for ServeConfig {
             workers: None,
             max_body_bytes: 1 << 20,
             api_token: None,
+            tokens: Vec::new(),
+            insecure: false,
             models: ModelPaths::defaults_in(Path::new("models")),
             catalog: PathBuf::from("datasets/sample/catalog.toml"),
             policies: PathBuf::from("policies"),
@@ -133,7 +141,7 @@ impl ServeConfig {
 
     /// Checks ranges; the message starts with the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+        let Ok(address) = self.bind.parse::<std::net::SocketAddr>() else {
             return Err(ConfigError::invalid(
                 "bind",
                 format!(
@@ -141,6 +149,42 @@ impl ServeConfig {
                     self.bind
                 ),
             ));
+        };
+        let open = self.api_token.is_none() && self.tokens.is_empty();
+        if open && !address.ip().is_loopback() && !self.insecure {
+            return Err(ConfigError::invalid(
+                "bind",
+                format!(
+                    "{address} is reachable from other hosts and no token is configured, so anyone could read customers' data and reload models: configure tokens (or api_token / NEXTBEST_API_TOKEN), bind a loopback address, or pass --insecure"
+                ),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, token) in self.tokens.iter().enumerate() {
+            if token.name.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("tokens[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+            if token.token.trim().is_empty() || token.token.chars().any(char::is_whitespace) {
+                return Err(ConfigError::invalid(
+                    format!("tokens[{i}].token"),
+                    "must be non-empty, without spaces",
+                ));
+            }
+            if token.scopes.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("tokens[{i}].scopes"),
+                    "must name at least one scope",
+                ));
+            }
+            if !seen.insert(token.token.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("tokens[{i}].token"),
+                    "is the same as another token's",
+                ));
+            }
         }
         if self
             .api_token

@@ -69,6 +69,20 @@ impl ResponseError for ApiError {
     }
 }
 
+impl ApiError {
+    /// The same error with its field placed under `prefix` (`requests[3].`), message included.
+    pub fn within(mut self, prefix: &str) -> Self {
+        if let Some(field) = &self.body.field {
+            let prefixed = format!("{prefix}{field}");
+            if let Some(rest) = self.body.message.strip_prefix(field.as_str()) {
+                self.body.message = format!("{prefixed}{rest}");
+            }
+            self.body.field = Some(prefixed);
+        }
+        self
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let field = e.field_name().map(str::to_string);

@@ -10,7 +10,7 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use super::auth::{Scope, ScopeMarker};
+use super::auth::{Auth, Caller, Scope, ScopeMarker};
 use super::error::ApiError;
 use super::AppState;
 use crate::error::ErrorCode;
@@ -131,9 +131,20 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Proof that the caller may use scope `S` (see [`super::auth`]); a handler that takes it runs
-/// only for callers with the right, and others get 401 before their body is read.
+/// only for callers with the right, and others get 401 (or 403) before their body is read.
 #[derive(Debug)]
-pub struct Authorized<S>(PhantomData<S>);
+pub struct Authorized<S> {
+    caller: Caller,
+    scope: PhantomData<S>,
+}
+
+impl<S> Authorized<S> {
+    /// Every scope the caller holds, for rights that depend on the request (e.g. `admin` to
+    /// explain a stored customer's scores).
+    pub fn caller(&self) -> Caller {
+        self.caller
+    }
+}
 
 impl<S: ScopeMarker> FromRequest for Authorized<S> {
     type Error = ApiError;
@@ -147,13 +158,16 @@ impl<S: ScopeMarker> FromRequest for Authorized<S> {
         let verdict = match request.app_data::<web::Data<AppState>>() {
             Some(state) => state.auth.check(S::SCOPE, header),
             // Without the service's state nothing can be checked: only public routes answer.
-            None if S::SCOPE == Scope::Public => Ok(()),
+            None if S::SCOPE == Scope::Public => Auth::default().check(Scope::Public, None),
             None => Err(ApiError::new(
                 ErrorCode::Internal,
                 "the service's state is missing",
                 None,
             )),
         };
-        std::future::ready(verdict.map(|()| Authorized(PhantomData)))
+        std::future::ready(verdict.map(|caller| Authorized {
+            caller,
+            scope: PhantomData,
+        }))
     }
 }

@@ -151,7 +151,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
     Ok(AppState {
         engine,
         metrics: Metrics::new().map_err(|e| load("metrics", e.to_string()))?,
-        auth: auth::Auth::new(config.api_token.clone()),
+        auth: auth::Auth::new(config.api_token.clone(), &config.tokens),
         max_body_bytes: config.max_body_bytes,
     })
 }
@@ -237,6 +237,12 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         auth = state.auth.enabled(),
         "nextbest serve starting"
     );
+    if !state.auth.enabled() {
+        tracing::warn!(
+            bind = %config.bind,
+            "no token is configured: every route is open to whoever can reach this address (allowed on loopback, or with --insecure)"
+        );
+    }
     let shared = state.clone();
     let mut server = HttpServer::new(move || app(shared.clone()))
         .bind(&config.bind)

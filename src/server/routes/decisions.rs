@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::blocking;
 use crate::engine::{DecisionRequest, DecisionResponse};
 use crate::error::ErrorCode;
-use crate::server::auth::Decide;
+use crate::server::auth::{forbidden, Caller, Decide, Scope};
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Authorized, Json};
 use crate::server::AppState;
@@ -25,9 +25,10 @@ use crate::server::AppState;
 )]
 pub async fn decide(
     state: web::Data<AppState>,
-    _: Authorized<Decide>,
+    guard: Authorized<Decide>,
     Json(request): Json<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    may_explain(guard.caller(), &request)?;
     // A small decision on a profile in memory never waits: it runs here. Anything that may
     // read SQLite, wait for a commit or take long goes to the blocking pool.
     let response = match state.engine.decide_in_memory(&request) {
@@ -39,6 +40,16 @@ pub async fn decide(
     };
     state.observe(&response);
     Ok(HttpResponse::Ok().json(response))
+}
+
+/// Explaining scores computed from a stored profile shows what the store holds about a
+/// customer (churn risk, the sentiment of their tickets): that needs the `admin` scope. A
+/// caller that sends the history itself may always have it explained.
+fn may_explain(caller: Caller, request: &DecisionRequest) -> Result<(), ApiError> {
+    if request.explain && request.history.is_none() && !caller.may(Scope::Admin) {
+        return Err(forbidden(Scope::Admin));
+    }
+    Ok(())
 }
 
 /// Many decisions in one call.
@@ -84,9 +95,10 @@ pub struct BatchResponse {
 )]
 pub async fn decide_batch(
     state: web::Data<AppState>,
-    _: Authorized<Decide>,
+    guard: Authorized<Decide>,
     Json(batch): Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let caller = guard.caller();
     let max = state.engine.limits().max_batch;
     if batch.requests.len() > max {
         return Err(ApiError::field(
@@ -103,16 +115,20 @@ pub async fn decide_batch(
             .requests
             .iter()
             .enumerate()
-            .map(|(i, request)| match worker.engine.decide(request) {
-                Ok(response) => {
-                    worker.observe(&response);
-                    BatchItem::Decision(Box::new(response))
-                }
-                Err(e) => {
-                    errors += 1;
-                    let error = ApiError::from(e.within(&format!("requests[{i}].")));
-                    worker.count_error(error.body.code);
-                    BatchItem::Error { error: error.body }
+            .map(|(i, request)| {
+                let decided = may_explain(caller, request)
+                    .and_then(|()| worker.engine.decide(request).map_err(ApiError::from));
+                match decided {
+                    Ok(response) => {
+                        worker.observe(&response);
+                        BatchItem::Decision(Box::new(response))
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        let error = e.within(&format!("requests[{i}]."));
+                        worker.count_error(error.body.code);
+                        BatchItem::Error { error: error.body }
+                    }
                 }
             })
             .collect();
