@@ -5,7 +5,8 @@
 //! `.ort/py/onnxruntime/capi/libonnxruntime.so.<version>` (where `scripts/setup.sh` installs
 //! the PyPI `onnxruntime` wheel) in the working directory and each of its parents, then in the
 //! folder of the model being loaded and each of its parents (so `nextbest models show
-//! /repo/models/churn_onnx` works from anywhere). The first
+//! /repo/models/churn_onnx` works from anywhere) — except in the service, which searches only
+//! the locations its start-up configuration gives ([`search_only_startup_locations`]). The first
 //! ONNX model loaded initialises ONNX Runtime once per process ([`runtime`]); a missing or
 //! unloadable library is an error with the code `onnx_runtime_unavailable`, never a panic, and
 //! is not remembered, so a later load can succeed once the library is there.
@@ -30,7 +31,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use ort::environment::Environment;
@@ -50,6 +51,18 @@ const MAX_SESSIONS: usize = 8;
 
 static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
 
+/// Whether the library may also be looked for beside the model being loaded — the command
+/// line's convenience (`nextbest models show /repo/models/churn_onnx` from anywhere). The
+/// service turns it off at start-up ([`search_only_startup_locations`]): a folder a request
+/// names must never decide which code the process loads.
+static SEARCH_NEAR_MODELS: AtomicBool = AtomicBool::new(true);
+
+/// From now on the library is found only where the process's own configuration says:
+/// `ORT_DYLIB_PATH`, or `.ort/` in the working directory or its parents — never beside a model.
+pub fn search_only_startup_locations() {
+    SEARCH_NEAR_MODELS.store(false, Ordering::SeqCst);
+}
+
 /// Finds the ONNX Runtime library: `ORT_DYLIB_PATH` if set, else the newest
 /// `.ort/py/onnxruntime/capi/libonnxruntime.so.<version>` under the working directory or one of
 /// its parents. Errors (`onnx_runtime_unavailable`) say where it looked.
@@ -62,6 +75,7 @@ pub fn find_library() -> Result<PathBuf, ModelError> {
 pub fn find_library_near(near: Option<&Path>) -> Result<PathBuf, ModelError> {
     let mut starts = vec![std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))];
     if let Some(dir) = near
+        .filter(|_| SEARCH_NEAR_MODELS.load(Ordering::SeqCst))
         .and_then(|p| std::fs::canonicalize(p).ok())
         .and_then(|p| p.parent().map(Path::to_path_buf))
     {

@@ -118,6 +118,8 @@ pub enum ServeError {
 
 /// Loads models, catalog, policies and the database as configured.
 pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
+    // A reload names model folders; the runtime library must never come from one of them.
+    crate::models::onnx::search_only_startup_locations();
     let load = |what: &str, cause: String| ServeError::Load {
         what: what.to_string(),
         cause,
