@@ -24,6 +24,7 @@ fn engine(dir: &Path, record_exposures: bool) -> Engine {
         store: Arc::new(Store::open(dir.join("engine.db")).unwrap()),
         limits: Limits::default(),
         record_exposures,
+        models_dir: "models".into(),
     })
     .unwrap()
 }

@@ -308,8 +308,19 @@ async fn bad_requests_get_4xx_naming_the_field() {
 #[actix_web::test]
 async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
     let dir = tempfile::tempdir().unwrap();
+    // A models directory of the service's own, with copies of the committed models.
+    let models = dir.path().join("models");
+    for role in ["churn", "churn_onnx", "conversion", "sentiment"] {
+        std::fs::create_dir_all(models.join(role)).unwrap();
+        for file in std::fs::read_dir(Path::new("models").join(role)).unwrap() {
+            let file = file.unwrap().path();
+            std::fs::copy(&file, models.join(role).join(file.file_name().unwrap())).unwrap();
+        }
+    }
     let (service, state) = service!(ServeConfig {
         api_token: Some("s3cret".into()),
+        models: ModelPaths::defaults_in(&models),
+        models_dir: models.clone(),
         ..config(dir.path())
     });
     let before = state.engine.models().versions();
@@ -320,7 +331,7 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
     assert_eq!(error["code"], "unauthorized");
 
     // A churn artifact whose feature list differs from the conversion model's is refused.
-    let broken = dir.path().join("broken_churn");
+    let broken = models.join("broken_churn");
     std::fs::create_dir_all(&broken).unwrap();
     for file in ["model.json", "metrics.json"] {
         std::fs::copy(Path::new("models/churn").join(file), broken.join(file)).unwrap();
@@ -339,7 +350,7 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
     };
     let response = test::call_service(
         &service,
-        reload(json!({"churn": broken, "conversion": "models/conversion", "sentiment": "models/sentiment"})),
+        reload(json!({"churn": "broken_churn", "conversion": "conversion", "sentiment": broken.parent().unwrap().join("sentiment")})),
     )
     .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -360,9 +371,33 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
     let response = test::call_service(&service, reload(json!({}))).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(state.engine.models().versions(), before);
+    // The models the policies score with cannot be unloaded; folders outside the models
+    // directory are refused alike whether or not they exist (the answer does not probe the disk).
     let response =
         test::call_service(&service, reload(json!({"churn": null, "conversion": null}))).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = test::read_body_json(response).await;
+    assert_eq!(
+        (error["code"].as_str(), error["field"].as_str()),
+        (Some("invalid_field"), Some("churn"))
+    );
+    let outside = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    let mut messages = Vec::new();
+    for folder in [
+        json!(outside),
+        json!(dir.path().join("no_such_folder")),
+        json!("../models"),
+        json!("/etc"),
+        json!("models/../../"),
+    ] {
+        let response = test::call_service(&service, reload(json!({"churn": folder}))).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{folder}");
+        let error: Value = test::read_body_json(response).await;
+        assert_eq!(error["field"], "churn", "{error}");
+        messages.push(error["message"].clone());
+    }
+    assert!(messages.windows(2).all(|w| w[0] == w[1]), "{messages:?}");
     assert_eq!(state.engine.models().versions(), before);
     let wrong = test::TestRequest::post()
         .uri("/v1/models/reload")
@@ -377,8 +412,7 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
 
     // An ONNX churn model (scikit-learn, exported by training/export_onnx.py) serves beside the
     // native conversion model. Needs ONNX Runtime (scripts/setup.sh; CI installs it).
-    let response =
-        test::call_service(&service, reload(json!({"churn": "models/churn_onnx"}))).await;
+    let response = test::call_service(&service, reload(json!({"churn": "churn_onnx"}))).await;
     let status = response.status();
     let body: Value = test::read_body_json(response).await;
     if status == StatusCode::INTERNAL_SERVER_ERROR

@@ -13,6 +13,7 @@ pub mod request;
 pub mod validate;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -116,6 +117,7 @@ pub struct Engine {
     store: Arc<Store>,
     limits: Limits,
     record_exposures: bool,
+    models_dir: PathBuf,
     reloading: Mutex<()>,
 }
 
@@ -138,6 +140,8 @@ pub struct EngineParts {
     /// default: a decision is not a send (previews would burn caps, and reported sends would
     /// count twice).
     pub record_exposures: bool,
+    /// The folder a reload request may name models in (by folder name, or a path inside it).
+    pub models_dir: PathBuf,
 }
 
 impl Engine {
@@ -164,6 +168,7 @@ impl Engine {
             store: parts.store,
             limits: parts.limits,
             record_exposures: parts.record_exposures,
+            models_dir: parts.models_dir,
             reloading: Mutex::new(()),
         })
     }
@@ -196,6 +201,67 @@ impl Engine {
             Err(poisoned) => *poisoned.into_inner() = Arc::clone(&fresh),
         }
         Ok(fresh)
+    }
+
+    /// A reload a client asked for: each folder it names must be a folder of the models
+    /// directory (its name, or a path inside it) — never anywhere else on the host, and the
+    /// error never says whether some other path exists; the models the policies score with
+    /// (churn, conversion) cannot be unloaded with `null`. Then as [`Engine::reload`].
+    pub fn reload_requested(
+        &self,
+        update: &ModelPathsUpdate,
+    ) -> Result<Arc<ModelSet>, EngineError> {
+        let current = self.models();
+        let resolved = ModelPathsUpdate {
+            churn: self.requested_folder("churn", &update.churn, current.churn.is_some())?,
+            conversion: self.requested_folder(
+                "conversion",
+                &update.conversion,
+                current.conversion.is_some(),
+            )?,
+            sentiment: self.requested_folder("sentiment", &update.sentiment, false)?,
+        };
+        Ok(self.reload(Some(&resolved))?)
+    }
+
+    fn requested_folder(
+        &self,
+        role: &str,
+        requested: &Option<Option<PathBuf>>,
+        needed: bool,
+    ) -> Result<Option<Option<PathBuf>>, EngineError> {
+        let folder = match requested {
+            None => return Ok(None),
+            Some(None) if needed => {
+                return Err(EngineError::field(
+                    ErrorCode::InvalidField,
+                    role,
+                    "the policies score with this model: it can be replaced, not unloaded",
+                ))
+            }
+            Some(None) => return Ok(Some(None)),
+            Some(Some(folder)) => folder,
+        };
+        let outside = || {
+            EngineError::field(
+                ErrorCode::InvalidField,
+                role,
+                "must name a model folder of the models directory (e.g. \"churn_onnx\")",
+            )
+        };
+        let root = std::fs::canonicalize(&self.models_dir).map_err(|_| outside())?;
+        // A bare name is a folder of the models directory; a path must lead inside it.
+        let candidate = if folder.components().count() == 1 && folder.is_relative() {
+            self.models_dir.join(folder)
+        } else {
+            folder.clone()
+        };
+        let real = std::fs::canonicalize(&candidate).map_err(|_| outside())?;
+        let inside = real.strip_prefix(&root).map_err(|_| outside())?;
+        if inside.as_os_str().is_empty() || !real.is_dir() {
+            return Err(outside());
+        }
+        Ok(Some(Some(self.models_dir.join(inside))))
     }
 
     /// The catalog.

@@ -59,8 +59,10 @@ pub struct ServeConfig {
     pub tokens: Vec<TokenConfig>,
     /// Allow serving a non-loopback address without any token (`--insecure`).
     pub insecure: bool,
-    /// Model artifact folders.
+    /// Model artifact folders served at start-up.
     pub models: ModelPaths,
+    /// The folder reload requests may name models in (`POST /v1/models/reload`).
+    pub models_dir: PathBuf,
     /// Action catalog (TOML or JSON).
     pub catalog: PathBuf,
     /// Folder of policy files.
@@ -87,6 +89,7 @@ impl Default for ServeConfig {
             tokens: Vec::new(),
             insecure: false,
             models: ModelPaths::defaults_in(Path::new("models")),
+            models_dir: PathBuf::from("models"),
             catalog: PathBuf::from("datasets/sample/catalog.toml"),
             policies: PathBuf::from("policies"),
             default_policy: "default".into(),

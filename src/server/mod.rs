@@ -142,6 +142,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
         store: Arc::new(store),
         limits: config.limits.clone(),
         record_exposures: config.record_exposures,
+        models_dir: config.models_dir.clone(),
     })?;
     // An id a policy names that the catalog lacks never matches: worth a word, not a refusal
     // (requests may bring their own candidates).

@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use super::blocking;
+use crate::engine::EngineError;
 use crate::models::registry::{ModelInfo, ModelPathsUpdate};
 use crate::server::auth::{Admin, Decide};
 use crate::server::error::{ApiError, ErrorBody};
@@ -50,7 +51,11 @@ pub async fn reload(
     OptionalJson(paths): OptionalJson<ModelPathsUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let engine = state.clone();
-    let result = blocking(move || engine.engine.reload(paths.as_ref())).await?;
+    let result = blocking(move || match &paths {
+        Some(update) => engine.engine.reload_requested(update),
+        None => engine.engine.reload(None).map_err(EngineError::from),
+    })
+    .await?;
     match result {
         Ok(models) => {
             state.metrics.reloads.with_label_values(&["ok"]).inc();
