@@ -64,6 +64,8 @@ catalogue! {
     InvalidBody = ("invalid_body", 400, "the body could not be read"),
     /// The body exceeds `server.max_body_bytes`.
     BodyTooLarge = ("body_too_large", 413, "the body exceeds server.max_body_bytes"),
+    /// A body sent without `Content-Type: application/json`.
+    UnsupportedMediaType = ("unsupported_media_type", 415, "a body needs Content-Type: application/json (so a web page cannot post one without a preflight)"),
     // --- a field of a request or an input
     /// A field has the wrong type or a value outside its range; `field` names it.
     InvalidField = ("invalid_field", 400, "a field has the wrong type or an invalid value; `field` names it"),

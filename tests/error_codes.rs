@@ -15,6 +15,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("invalid_json", 400),
     ("invalid_body", 400),
     ("body_too_large", 413),
+    ("unsupported_media_type", 415),
     ("invalid_field", 400),
     ("missing_field", 400),
     ("too_many", 400),

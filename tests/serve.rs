@@ -269,6 +269,7 @@ async fn bad_requests_get_4xx_naming_the_field() {
     // Malformed JSON, an oversized body, an unknown route.
     let request = test::TestRequest::post()
         .uri("/v1/decisions")
+        .insert_header(("content-type", "application/json"))
         .set_payload("{\"customer_id\": \"C-1\" \"policy\": 1}")
         .to_request();
     let response = test::call_service(&service, request).await;
@@ -345,6 +346,7 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
         test::TestRequest::post()
             .uri("/v1/models/reload")
             .insert_header(("authorization", "Bearer s3cret"))
+            .insert_header(("content-type", "application/json"))
             .set_payload(body.to_string())
             .to_request()
     };
@@ -360,6 +362,7 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
     let decide = test::TestRequest::post()
         .uri("/v1/decisions")
         .insert_header(("authorization", "Bearer s3cret"))
+        .insert_header(("content-type", "application/json"))
         .set_payload(customer().to_string())
         .to_request();
     assert_eq!(
@@ -440,6 +443,7 @@ async fn reload_refuses_a_broken_model_and_writes_need_the_token() {
     let decide = test::TestRequest::post()
         .uri("/v1/decisions")
         .insert_header(("authorization", "Bearer s3cret"))
+        .insert_header(("content-type", "application/json"))
         .set_payload(customer().to_string())
         .to_request();
     let response = test::call_service(&service, decide).await;
@@ -717,4 +721,74 @@ async fn an_open_service_binds_only_to_loopback() {
         ..open("0.0.0.0:8080", false)
     };
     assert!(with_token.validate().is_ok());
+}
+
+#[actix_web::test]
+async fn cross_site_posts_and_impossible_values_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _state) = service!(config(dir.path()));
+    // A web page can post text/plain or a form without a preflight; the API takes only JSON.
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let mut request = test::TestRequest::post()
+            .uri("/v1/decisions")
+            .set_payload(customer().to_string());
+        if let Some(content_type) = content_type {
+            request = request.insert_header(("content-type", content_type));
+        }
+        let response = test::call_service(&service, request.to_request()).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+        let error: Value = test::read_body_json(response).await;
+        assert_eq!(error["code"], "unsupported_media_type");
+    }
+    let charset = test::TestRequest::post()
+        .uri("/v1/decisions")
+        .insert_header(("content-type", "application/json; charset=utf-8"))
+        .set_payload(customer().to_string())
+        .to_request();
+    assert_eq!(
+        test::call_service(&service, charset).await.status(),
+        StatusCode::OK
+    );
+
+    // An inline candidate scored as an action the model never saw would silently be ineligible.
+    let mut body = customer();
+    body["candidates"] = json!([{"id": "v2", "channel": "email", "kind": "sales", "value": 10,
+                                 "cost": 0.1, "model_as": "email_discont"}]);
+    let (status, error) = post(&service, "/v1/decisions", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["field"], "candidates[0].model_as", "{error}");
+
+    // Money in is not negative: a refund is its own event or outcome.
+    let mut body = customer();
+    body["history"][1]["value"] = json!(-80.0);
+    let (status, error) = post(&service, "/v1/decisions", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["field"], "history[1].value", "{error}");
+    let (status, answer) = post(&service, "/v1/decisions", customer()).await;
+    assert_eq!(status, StatusCode::OK);
+    let decision_id = answer["decision_id"].clone();
+    let (status, error) = post(
+        &service,
+        "/v1/outcomes",
+        json!({"decision_id": decision_id, "type": "conversion", "value": -5.0}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["field"], "value", "{error}");
+    let (status, error) = post(
+        &service,
+        "/v1/outcomes",
+        json!({"decision_id": decision_id, "type": " conversion"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["field"], "type", "{error}");
 }

@@ -347,7 +347,7 @@ impl Engine {
             catalog: &self.catalog,
             policies: &self.policies,
             default_policy: &self.default_policy,
-            spec: models.spec.as_ref(),
+            models: &models,
         };
         // Everything the request says is checked before the store is read.
         let valid = checks.request(request)?;

@@ -8,6 +8,7 @@ use crate::decision::{ConsentMap, Policy, PolicySet};
 use crate::error::ErrorCode;
 use crate::features::FeatureSpec;
 use crate::journey::{AttrValue, AttributeKind, Channel, Event, EventType, Timestamp};
+use crate::models::registry::ModelSet;
 
 use super::request::{CandidatePayload, DecisionRequest, EventPayload, Limits};
 use super::EngineError;
@@ -46,8 +47,9 @@ pub struct Checks<'a> {
     pub policies: &'a PolicySet,
     /// The policy of a request that names none.
     pub default_policy: &'a str,
-    /// The models' feature spec, which types the customer's attributes.
-    pub spec: Option<&'a FeatureSpec>,
+    /// The models serving: their feature spec types the customer's attributes, and the
+    /// conversion model must know what an inline candidate is scored as (`model_as`).
+    pub models: &'a ModelSet,
 }
 
 impl<'a> Checks<'a> {
@@ -108,7 +110,7 @@ impl<'a> Checks<'a> {
             Some(events) => Some(self.inline_history(&request.customer_id, events)?),
             None => None,
         };
-        let attributes = match (&request.customer, self.spec) {
+        let attributes = match (&request.customer, self.models.spec.as_ref()) {
             (Some(customer), Some(spec)) => Some(attributes_from_json(spec, &customer.attributes)?),
             _ => None,
         };
@@ -155,6 +157,21 @@ impl<'a> Checks<'a> {
                             p.problem,
                         )
                     })?;
+                    // Scored as an action the model never saw, it would silently be ineligible.
+                    if let (Some(model_as), Some(conversion)) =
+                        (&action.model_as, &self.models.conversion)
+                    {
+                        if !conversion.knows(model_as) {
+                            return Err(EngineError::field(
+                                ErrorCode::InvalidField,
+                                format!("candidates[{i}].model_as"),
+                                format!(
+                                    "the conversion model knows no action '{model_as}' (it knows: {})",
+                                    conversion.treatments.join(", ")
+                                ),
+                            ));
+                        }
+                    }
                     Ok((**action).clone())
                 }
             })
@@ -372,6 +389,18 @@ pub fn event_from_payload(
                 ErrorCode::InvalidField,
                 format!("{field}.value"),
                 format!("must be a finite number within ±{MAX_EVENT_VALUE:e}"),
+            ));
+        }
+        // Money in: a refund is an event of its own, not a negative sale.
+        let sale = matches!(
+            EventType::parse(&payload.event_type),
+            EventType::Purchase | EventType::Conversion
+        );
+        if sale && value < 0.0 {
+            return Err(EngineError::field(
+                ErrorCode::InvalidField,
+                format!("{field}.value"),
+                "must not be negative on a purchase or conversion (report a refund as an event of its own)",
             ));
         }
     }

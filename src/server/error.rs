@@ -92,8 +92,20 @@ impl From<EngineError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        // The store's field names, as the API's bodies spell them.
         let field = match &e {
             StoreError::UnknownDecision { .. } => Some("decision_id".to_string()),
+            StoreError::InvalidOutcome { field, .. } => Some(
+                match *field {
+                    "outcome_type" => "type",
+                    "at" => "timestamp",
+                    other => other,
+                }
+                .to_string(),
+            ),
+            StoreError::InvalidEvent { index, field, .. } => {
+                Some(format!("events[{index}].{field}"))
+            }
             _ => None,
         };
         ApiError::new(e.code(), e.to_string(), field)

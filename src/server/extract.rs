@@ -27,6 +27,36 @@ pub struct Json<T>(pub T);
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub Option<T>);
 
+/// Whether the request says its body is JSON (`application/json`, or `application/…+json`,
+/// parameters allowed). Browsers send `text/plain` and form types across sites without a
+/// preflight; JSON they do not, so insisting on it keeps a web page from posting decisions or
+/// outcomes on a visitor's behalf.
+fn says_json(request: &HttpRequest) -> bool {
+    let Some(value) = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        "send the body with Content-Type: application/json",
+        None,
+    )
+}
+
 fn body_limit(request: &HttpRequest) -> usize {
     request
         .app_data::<web::Data<AppState>>()
@@ -38,6 +68,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !says_json(request) {
+            return Box::pin(std::future::ready(Err(unsupported_media_type())));
+        }
         let body = read_body(payload.take(), body_limit(request));
         Box::pin(async move { parse_json(&body.await?).map(Json) })
     }
@@ -48,11 +81,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = says_json(request);
         let body = read_body(payload.take(), body_limit(request));
         Box::pin(async move {
             let body = body.await?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(OptionalJson(None));
+            }
+            if !json {
+                return Err(unsupported_media_type());
             }
             parse_json(&body).map(|value| OptionalJson(Some(value)))
         })

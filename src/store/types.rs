@@ -285,10 +285,12 @@ impl OutcomeRecord {
             ));
         }
         if let Some(value) = self.value {
-            if !value.is_finite() {
+            if !value.is_finite() || value < 0.0 {
                 return Err(invalid(
                     "value",
-                    format!("must be a finite number, got {value}"),
+                    format!(
+                        "must be a finite number ≥ 0, got {value} (report a refund as an outcome type of its own)"
+                    ),
                 ));
             }
         }
