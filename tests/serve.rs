@@ -117,7 +117,8 @@ async fn a_decision_ranks_explains_and_is_logged() {
     let (status, stored) = post(
         &service,
         "/v1/outcomes",
-        json!({"decision_id": id, "type": "conversion", "value": 42.5}),
+        json!({"decision_id": id, "type": "conversion", "value": 42.5,
+               "timestamp": "2025-11-21T08:00:00Z"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{stored}");

@@ -597,3 +597,34 @@ fn the_writer_thread_runs_at_a_lower_priority_than_its_caller() {
     );
     assert_eq!(nice_of(Path::new("/proc/thread-self")), Some(own));
 }
+
+#[test]
+fn an_outcome_counts_once_and_only_within_its_decision_s_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("nb.db"));
+    store.record_decision(decision("d-1", "alice", T0)).unwrap();
+    let conversion = outcome("d-1", "conversion", Some("discount_10"));
+    // Sent five times (a retrying client, or a forger): one conversion.
+    for _ in 0..5 {
+        store.record_outcome(conversion.clone()).unwrap();
+    }
+    assert_eq!(store.outcomes_for("d-1").unwrap(), vec![conversion]);
+    // Another type, or another action, is another outcome.
+    store
+        .record_outcome(outcome("d-1", "click", Some("discount_10")))
+        .unwrap();
+    assert_eq!(store.outcomes_for("d-1").unwrap().len(), 2);
+    // Before the decision (beyond clock skew), or years after it: refused, naming the time.
+    for at in [T0 - 3_600_000_000, T0 + 400 * Timestamp::MICROS_PER_DAY] {
+        let mut late = outcome("d-1", "purchase", None);
+        late.at = Timestamp(at);
+        let err = store.record_outcome(late).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::InvalidOutcome { field: "at", .. }),
+            "{err}"
+        );
+    }
+    let mut skewed = outcome("d-1", "purchase", None);
+    skewed.at = Timestamp(T0 - 60_000_000);
+    store.record_outcome(skewed).unwrap();
+}

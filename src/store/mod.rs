@@ -182,11 +182,11 @@ impl Store {
         self.send_and_wait(Message::Flush)
     }
 
-    /// Stores an outcome, synchronously. Errors: `invalid_outcome` (bad field, or an
-    /// `action_id` that is not one of the decision's actions), `unknown_decision` when no
-    /// decision with that id was logged or queued before this call, `store_io`. An outcome
-    /// dated before its decision is accepted (client and service clocks differ); attribution
-    /// windows are the analysis's business.
+    /// Stores an outcome, synchronously. Errors: `invalid_outcome` (bad field, an `action_id`
+    /// that is not one of the decision's actions, or a time outside the decision's window: from
+    /// 5 minutes before it — clocks differ — to 366 days after), `unknown_decision` when no
+    /// decision with that id was logged or queued before this call, `store_io`. An outcome is
+    /// counted once per (decision, type, action): a repeat is acknowledged and not stored again.
     pub fn record_outcome(&self, outcome: OutcomeRecord) -> Result<(), StoreError> {
         outcome.validate()?;
         self.send_and_wait(|reply| Message::Outcome(Box::new(outcome), reply))

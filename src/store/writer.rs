@@ -65,6 +65,12 @@ pub(crate) struct Shared {
     pub(crate) cache: ProfileCache,
 }
 
+/// How long before its decision an outcome may be dated: the caller's clock and the service's
+/// differ a little.
+const OUTCOME_CLOCK_SKEW_US: i64 = 5 * 60 * 1_000_000;
+/// How long after its decision an outcome may be dated.
+const OUTCOME_HORIZON_US: i64 = 366 * Timestamp::MICROS_PER_DAY;
+
 /// Attempts per batch before its records are given up on; the waits between attempts ride out
 /// a lock held a while by another process or a briefly full disk.
 const BACKOFF: [Duration; 3] = [
@@ -433,14 +439,27 @@ fn insert_outcome(
     conn: &Connection,
     o: &OutcomeRecord,
 ) -> rusqlite::Result<Result<(), StoreError>> {
-    let known = conn
-        .prepare_cached("SELECT 1 FROM decisions WHERE decision_id = ?1")?
-        .query_row([&o.decision_id], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if !known {
+    let created = conn
+        .prepare_cached("SELECT created_us FROM decisions WHERE decision_id = ?1")?
+        .query_row([&o.decision_id], |row| row.get::<_, i64>(0))
+        .optional()?;
+    let Some(created) = created else {
         return Ok(Err(StoreError::UnknownDecision {
             decision_id: o.decision_id.clone(),
+        }));
+    };
+    // What happened after a decision happened after it (give or take the clocks of the caller
+    // and of the service), and not years later.
+    let earliest = created.saturating_sub(OUTCOME_CLOCK_SKEW_US);
+    let latest = created.saturating_add(OUTCOME_HORIZON_US);
+    if o.at.0 < earliest || o.at.0 > latest {
+        return Ok(Err(StoreError::InvalidOutcome {
+            field: "at",
+            problem: format!(
+                "{} is not within the decision's window ({} − 5 minutes … + 366 days)",
+                o.at,
+                Timestamp(created)
+            ),
         }));
     }
     if let Some(action_id) = &o.action_id {
@@ -468,6 +487,21 @@ fn insert_outcome(
                 problem,
             }));
         }
+    }
+    // Counted once: a repeat of the same (decision, type, action) — a retried request, a
+    // forged duplicate — is acknowledged and not stored again; the first one stands.
+    let repeat = conn
+        .prepare_cached(
+            "SELECT 1 FROM outcomes WHERE decision_id = ?1 AND outcome_type = ?2
+             AND action_id IS ?3",
+        )?
+        .query_row(params![o.decision_id, o.outcome_type, o.action_id], |_| {
+            Ok(())
+        })
+        .optional()?
+        .is_some();
+    if repeat {
+        return Ok(Ok(()));
     }
     conn.prepare_cached(
         "INSERT INTO outcomes (decision_id, outcome_type, value, action_id, at_us, recorded_us)
