@@ -793,3 +793,39 @@ async fn cross_site_posts_and_impossible_values_are_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     assert_eq!(error["field"], "type", "{error}");
 }
+
+#[actix_web::test]
+async fn readiness_needs_the_models_the_default_policy_scores_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let without_churn = ModelPaths {
+        churn: None,
+        ..ModelPaths::defaults_in(Path::new("models"))
+    };
+    let ready = |default_policy: &str| ServeConfig {
+        models: without_churn.clone(),
+        default_policy: default_policy.into(),
+        ..config(dir.path())
+    };
+    // Expected value prices retention by P(churn): without a churn model, not ready.
+    let (service, _state) = service!(ready("default"));
+    let response = test::call_service(
+        &service,
+        test::TestRequest::get().uri("/readyz").to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = test::read_body_json(response).await;
+    assert_eq!(body["status"], "missing_models", "{body}");
+    assert_eq!(body["missing"], json!(["churn"]), "{body}");
+    // A propensity policy scores with conversion only: ready.
+    let (service, _state) = service!(ServeConfig {
+        database: dir.path().join("other.db"),
+        ..ready("propensity")
+    });
+    let response = test::call_service(
+        &service,
+        test::TestRequest::get().uri("/readyz").to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -147,6 +147,17 @@ pub enum Formula {
 }
 
 impl Formula {
+    /// Whether the formula scores with P(convert) (a conversion model).
+    pub fn needs_conversion(self) -> bool {
+        !matches!(self, Formula::Rules)
+    }
+
+    /// Whether the formula scores with P(churn) (a churn model): expected value prices
+    /// retention by it.
+    pub fn needs_churn(self) -> bool {
+        matches!(self, Formula::ExpectedValue)
+    }
+
     /// The name as written in policy files.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -19,25 +19,49 @@ pub async fn healthz(_: Authorized<Public>) -> HttpResponse {
     path = "/readyz",
     responses(
         (status = 200, description = "Ready"),
-        (status = 503, description = "Not ready (no models, or the decision log's queue is full)")
+        (status = 503, description = "Not ready: no models, a model the default policy scores with is missing (`missing`), or the decision log's queue is full")
     )
 )]
 pub async fn readyz(state: web::Data<AppState>, _: Authorized<Public>) -> HttpResponse {
-    let models = state.engine.models();
-    let stats = state.engine.store().stats();
+    let engine = &state.engine;
+    let models = engine.models();
+    let stats = engine.store().stats();
     let versions: std::collections::BTreeMap<String, String> =
         models.versions().into_iter().collect();
     let queue_full = stats.queue_depth >= stats.queue_capacity;
+    // The models the default policy scores with: without them it would quietly decide worse
+    // (every retention offer ineligible without churn, say), so the service is not ready.
+    let formula = engine
+        .policies()
+        .get(engine.default_policy())
+        .map(|p| p.spec().arbitration.formula);
+    let mut missing = Vec::new();
+    if formula.is_some_and(|f| f.needs_churn()) && models.churn.is_none() {
+        missing.push("churn");
+    }
+    if formula.is_some_and(|f| f.needs_conversion()) && models.conversion.is_none() {
+        missing.push("conversion");
+    }
     let no_models = models.spec.is_none();
+    let status = if no_models {
+        "no_models"
+    } else if !missing.is_empty() {
+        "missing_models"
+    } else if queue_full {
+        "overloaded"
+    } else {
+        "ready"
+    };
     let body = json!({
-        "status": if no_models { "no_models" } else if queue_full { "overloaded" } else { "ready" },
+        "status": status,
         "models": versions,
+        "missing": missing,
         "decision_log_queue": stats.queue_depth,
     });
-    if queue_full || no_models {
-        HttpResponse::ServiceUnavailable().json(body)
-    } else {
+    if status == "ready" {
         HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }
 
