@@ -84,6 +84,8 @@ catalogue! {
     // --- routes and callers
     /// No such route.
     NotFound = ("not_found", 404, "no such route"),
+    /// A known path asked with a method it does not take (`Allow` lists those it does).
+    MethodNotAllowed = ("method_not_allowed", 405, "the path does not take this method; `Allow` lists those it does"),
     /// A token is configured and the request lacks it.
     Unauthorized = ("unauthorized", 401, "a token is configured and the request lacks it"),
     /// The request's token lacks the scope the operation needs.

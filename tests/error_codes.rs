@@ -24,6 +24,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("unknown_policy", 400),
     ("duplicate_candidate", 400),
     ("not_found", 404),
+    ("method_not_allowed", 405),
     ("unauthorized", 401),
     ("forbidden", 403),
     ("unknown_decision", 404),
@@ -117,5 +118,36 @@ fn the_manual_lists_the_same_codes() {
         &text[start..end],
         table,
         "docs/service.md's error table is stale: run NEXTBEST_BLESS=1 cargo test --test error_codes"
+    );
+}
+
+#[test]
+fn every_operation_declares_the_statuses_it_can_answer() {
+    let doc = serde_json::to_value(nextbest::server::routes::openapi::ApiDoc::openapi()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 10);
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = &operation["responses"];
+            let mut needed = vec!["405"];
+            if path.starts_with("/v1/") {
+                needed.extend(["401", "403", "500"]);
+                assert!(operation["security"].is_array(), "{method} {path}");
+            }
+            if method == "post" {
+                needed.extend(["400", "413", "415"]);
+            }
+            for status in needed {
+                assert!(
+                    responses[status].is_object(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
+    }
+    let reload = &doc["paths"]["/v1/models/reload"]["post"]["requestBody"];
+    assert!(
+        reload["content"]["application/json"]["schema"]["properties"]["churn"].is_object(),
+        "{reload}"
     );
 }

@@ -829,3 +829,34 @@ async fn readiness_needs_the_models_the_default_policy_scores_with() {
     .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn a_known_path_with_another_method_is_405() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _state) = service!(config(dir.path()));
+    for (method, path, allow) in [
+        ("TRACE", "/v1/decisions", "POST"),
+        ("GET", "/v1/decisions", "POST"),
+        ("DELETE", "/v1/models", "GET"),
+        ("POST", "/healthz", "GET"),
+    ] {
+        let request = test::TestRequest::default()
+            .method(actix_web::http::Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path)
+            .to_request();
+        let response = test::call_service(&service, request).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.headers().get("allow").unwrap(), allow);
+        let error: Value = test::read_body_json(response).await;
+        assert_eq!(error["code"], "method_not_allowed");
+    }
+    let unknown = test::TestRequest::get().uri("/v1/nothing").to_request();
+    assert_eq!(
+        test::call_service(&service, unknown).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

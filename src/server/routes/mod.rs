@@ -27,21 +27,35 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string(), None))
 }
 
-/// Registers every route.
+/// Registers every route. A known path asked with a method it does not take answers 405 with
+/// the methods it does (`Allow`), not 404.
 pub fn configure(config: &mut web::ServiceConfig) {
+    let resource = |path: &'static str, allow: &'static str| {
+        web::resource(path).default_service(web::to(move || method_not_allowed(allow)))
+    };
     config
-        .route("/v1/decisions", web::post().to(decisions::decide))
-        .route(
-            "/v1/decisions/batch",
-            web::post().to(decisions::decide_batch),
+        .service(resource("/v1/decisions", "POST").route(web::post().to(decisions::decide)))
+        .service(
+            resource("/v1/decisions/batch", "POST").route(web::post().to(decisions::decide_batch)),
         )
-        .route("/v1/events", web::post().to(events::ingest))
-        .route("/v1/outcomes", web::post().to(outcomes::record))
-        .route("/v1/models", web::get().to(models::list))
-        .route("/v1/models/reload", web::post().to(models::reload))
-        .route("/v1/policies", web::get().to(policies::list))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
-        .route("/openapi.json", web::get().to(openapi::document));
+        .service(resource("/v1/events", "POST").route(web::post().to(events::ingest)))
+        .service(resource("/v1/outcomes", "POST").route(web::post().to(outcomes::record)))
+        .service(resource("/v1/models", "GET").route(web::get().to(models::list)))
+        .service(resource("/v1/models/reload", "POST").route(web::post().to(models::reload)))
+        .service(resource("/v1/policies", "GET").route(web::get().to(policies::list)))
+        .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
+        .service(resource("/openapi.json", "GET").route(web::get().to(openapi::document)));
+}
+
+async fn method_not_allowed(allow: &'static str) -> actix_web::HttpResponse {
+    let error = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("this path answers {allow} only"),
+        None,
+    );
+    actix_web::HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow))
+        .json(error.body)
 }

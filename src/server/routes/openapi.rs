@@ -32,6 +32,100 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Declares on every operation the statuses the service's common machinery can answer, so the
+/// document tells the truth without each handler repeating them: 405 for another method on
+/// the path; 401 and 403 where a scope is needed (`/v1/…`), with the bearer scheme; 400, 413
+/// and 415 where a JSON body is read; 500 where the library can fail. The reload's optional
+/// body is described too.
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::request_body::RequestBodyBuilder;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let guarded = path.starts_with("/v1/");
+            for (takes_body, operation) in [(false, item.get.as_mut()), (true, item.post.as_mut())]
+            {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description).into());
+                };
+                add(
+                    "405",
+                    "The path does not take this method (`Allow` lists those it does)",
+                );
+                if guarded {
+                    add(
+                        "401",
+                        "A token is configured and the request has none, or an unknown one",
+                    );
+                    add("403", "The request's token lacks the scope this needs");
+                    add(
+                        "500",
+                        "The service failed (`internal`, `store_io`, `model_scoring_failed`)",
+                    );
+                }
+                if takes_body {
+                    add("400", "The body or a field is invalid; `field` names it");
+                    add("413", "The body exceeds server.max_body_bytes");
+                    add(
+                        "415",
+                        "The body was not sent as Content-Type: application/json",
+                    );
+                }
+                if guarded && operation.security.is_none() {
+                    operation.security =
+                        Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                            "bearer",
+                            Vec::<String>::new(),
+                        )]);
+                }
+            }
+            if path == "/v1/models/reload" {
+                if let Some(operation) = item.post.as_mut() {
+                    let folders = ObjectBuilder::new()
+                        .schema_type(Type::Object)
+                        .description(Some(
+                            "Role → folder of the models directory (its name, e.g. \"churn_onnx\", or a path inside it); `null` unloads a role the policies do not score with. An empty body reloads the same folders.",
+                        ))
+                        .property("churn", ObjectBuilder::new().schema_type(Type::String))
+                        .property("conversion", ObjectBuilder::new().schema_type(Type::String))
+                        .property("sentiment", ObjectBuilder::new().schema_type(Type::String))
+                        .build();
+                    operation.request_body = Some(
+                        RequestBodyBuilder::new()
+                            .required(Some(Required::False))
+                            .content(
+                                "application/json",
+                                ContentBuilder::new().schema(Some(folders)).build(),
+                            )
+                            .build(),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The OpenAPI document of the service.
 #[derive(OpenApi)]
 #[openapi(
@@ -58,7 +152,7 @@ impl utoipa::Modify for BearerAuth {
         outcomes::OutcomeRequest, outcomes::OutcomeResponse,
         models::ModelsResponse, policies::PoliciesResponse, policies::PolicyInfo
     )),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonResponses)
 )]
 pub struct ApiDoc;
 
