@@ -103,20 +103,46 @@ impl ScopeMarker for Admin {
 use super::error::ApiError;
 use crate::error::ErrorCode;
 
+/// A configured token as the service keeps it: its SHA-256 digest (never the token itself)
+/// and what it may do.
+#[derive(Clone)]
+struct KnownToken {
+    digest: [u8; 32],
+    scopes: Vec<Scope>,
+}
+
+impl std::fmt::Debug for KnownToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnownToken")
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).into()
+}
+
 /// The configured credentials.
 #[derive(Clone, Debug, Default)]
 pub struct Auth {
-    tokens: Vec<TokenConfig>,
+    tokens: Vec<KnownToken>,
 }
 
 impl Auth {
     /// The tokens of a configuration: `tokens`, plus `api_token` with every scope.
     pub fn new(api_token: Option<String>, tokens: &[TokenConfig]) -> Self {
-        let mut all = tokens.to_vec();
+        let mut all: Vec<KnownToken> = tokens
+            .iter()
+            .map(|t| KnownToken {
+                digest: digest(&t.token),
+                scopes: t.scopes.clone(),
+            })
+            .collect();
         if let Some(token) = api_token {
-            all.push(TokenConfig {
-                name: "api_token".into(),
-                token,
+            all.push(KnownToken {
+                digest: digest(&token),
                 scopes: vec![Scope::Decide, Scope::Ingest, Scope::Admin],
             });
         }
@@ -140,11 +166,12 @@ impl Auth {
                 .eq_ignore_ascii_case("bearer")
                 .then_some(token.trim())
         });
-        // Every configured token is compared, so the time taken does not tell which matched.
-        let mut found: Option<&TokenConfig> = None;
-        if let Some(given) = given {
+        // Digests of equal length, every configured one compared in full: the time taken
+        // tells neither a token's length, nor how much of it matched, nor which one did.
+        let mut found: Option<&KnownToken> = None;
+        if let Some(given) = given.map(digest) {
             for token in &self.tokens {
-                if constant_time_eq(given.as_bytes(), token.token.as_bytes()) {
+                if constant_time_eq(&given, &token.digest) {
                     found = Some(token);
                 }
             }
@@ -182,10 +209,9 @@ pub fn forbidden(scope: Scope) -> ApiError {
     )
 }
 
-/// Compares in constant time (for equal lengths) so a token cannot be guessed byte by byte
-/// from timings.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares two digests in time that depends on neither's content.
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -216,5 +242,21 @@ mod tests {
         }
         let open = Auth::new(None, &[]);
         assert!(open.check(Scope::Admin, None).unwrap().may(Scope::Admin));
+    }
+
+    #[test]
+    fn tokens_are_kept_as_digests_and_compared_whole() {
+        let long = "k".repeat(10_000);
+        let auth = Auth::new(Some(long.clone()), &[]);
+        // The service keeps no token in the clear.
+        assert!(!format!("{auth:?}").contains("kkkk"));
+        let check = |given: &str| {
+            auth.check(Scope::Admin, Some(&format!("Bearer {given}")))
+                .is_ok()
+        };
+        assert!(check(&long));
+        assert!(!check(&long[..9_999]));
+        assert!(!check(&format!("{long}k")));
+        assert!(!check("k"));
     }
 }
