@@ -684,6 +684,31 @@ async fn each_token_has_only_its_scopes() {
         status(test::call_service(&service, admin).await),
         StatusCode::OK
     );
+    // What each scope may see: model folders and full policy settings are for admin.
+    let get = |path: &str, bearer: &str| {
+        test::TestRequest::get()
+            .uri(path)
+            .insert_header(("authorization", format!("Bearer {bearer}")))
+            .to_request()
+    };
+    let models: Value =
+        test::read_body_json(test::call_service(&service, get("/v1/models", "t-decide")).await)
+            .await;
+    assert!(models["models"][0]["version"].is_string(), "{models}");
+    assert!(models["models"][0].get("path").is_none(), "{models}");
+    let models: Value =
+        test::read_body_json(test::call_service(&service, get("/v1/models", "t-admin")).await)
+            .await;
+    assert!(models["models"][0]["path"].is_string(), "{models}");
+    let policies: Value =
+        test::read_body_json(test::call_service(&service, get("/v1/policies", "t-decide")).await)
+            .await;
+    assert!(policies["policies"][0]["name"].is_string(), "{policies}");
+    assert!(policies["policies"][0].get("spec").is_none(), "{policies}");
+    let policies: Value =
+        test::read_body_json(test::call_service(&service, get("/v1/policies", "t-admin")).await)
+            .await;
+    assert!(policies["policies"][0]["spec"].is_object(), "{policies}");
     // In a batch the refused item fails alone.
     let batch = json!({"requests": [stored, customer()]});
     let response = test::call_service(

@@ -228,8 +228,9 @@ pub struct ModelInfo {
     pub algorithm: String,
     /// Backend.
     pub backend: super::Backend,
-    /// Folder.
-    pub path: String,
+    /// Folder (shown to the `admin` scope only: it tells where the host keeps files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// Number of input features, for tabular models.
     pub features: Option<usize>,
     /// Treatments, for conversion models.
@@ -377,7 +378,7 @@ impl ModelSet {
             version: m.manifest.version.clone(),
             algorithm: m.manifest.algorithm.clone(),
             backend: m.manifest.backend,
-            path: m.dir.display().to_string(),
+            path: Some(m.dir.display().to_string()),
             features: m.manifest.features.as_ref().map(FeatureSpec::len),
             treatments: m.manifest.treatments.clone(),
         };
@@ -389,7 +390,7 @@ impl ModelSet {
                 version: s.name.trim_start_matches("sentiment/").to_string(),
                 algorithm: "hashed_logistic".into(),
                 backend: super::Backend::Native,
-                path: dir.display().to_string(),
+                path: Some(dir.display().to_string()),
                 features: None,
                 treatments: None,
             });

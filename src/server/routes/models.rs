@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::blocking;
 use crate::engine::EngineError;
 use crate::models::registry::{ModelInfo, ModelPathsUpdate};
-use crate::server::auth::{Admin, Decide};
+use crate::server::auth::{Admin, Caller, Decide, Scope};
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Authorized, OptionalJson};
 use crate::server::AppState;
@@ -25,10 +25,20 @@ pub struct ModelsResponse {
     path = "/v1/models",
     responses((status = 200, description = "Loaded models", body = ModelsResponse))
 )]
-pub async fn list(state: web::Data<AppState>, _: Authorized<Decide>) -> HttpResponse {
+pub async fn list(state: web::Data<AppState>, guard: Authorized<Decide>) -> HttpResponse {
     HttpResponse::Ok().json(ModelsResponse {
-        models: state.engine.models().info(),
+        models: visible(state.engine.models().info(), guard.caller()),
     })
+}
+
+/// Model folders tell where the host keeps files: the `admin` scope sees them, others do not.
+fn visible(mut models: Vec<ModelInfo>, caller: Caller) -> Vec<ModelInfo> {
+    if !caller.may(Scope::Admin) {
+        for model in &mut models {
+            model.path = None;
+        }
+    }
+    models
 }
 
 /// Load models again and swap them in atomically: from the same folders, or with the body's

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use crate::decision::PolicySpec;
-use crate::server::auth::Decide;
+use crate::server::auth::{Decide, Scope};
 use crate::server::extract::Authorized;
 use crate::server::AppState;
 
@@ -15,9 +15,14 @@ pub struct PolicyInfo {
     pub name: String,
     /// Whether requests without a policy get this one.
     pub default: bool,
-    /// The full policy (eligibility, contact, arbitration, exploration).
+    /// What it is for, from the policy file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The full policy (eligibility, contact, arbitration, exploration): for the `admin` scope
+    /// only — caps and thresholds tell a caller how to game them.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
-    pub spec: PolicySpec,
+    pub spec: Option<PolicySpec>,
 }
 
 /// The policies.
@@ -33,7 +38,8 @@ pub struct PoliciesResponse {
     path = "/v1/policies",
     responses((status = 200, description = "Policies", body = PoliciesResponse))
 )]
-pub async fn list(state: web::Data<AppState>, _: Authorized<Decide>) -> HttpResponse {
+pub async fn list(state: web::Data<AppState>, guard: Authorized<Decide>) -> HttpResponse {
+    let admin = guard.caller().may(Scope::Admin);
     let engine = &state.engine;
     let policies = engine
         .policies()
@@ -41,7 +47,8 @@ pub async fn list(state: web::Data<AppState>, _: Authorized<Decide>) -> HttpResp
         .map(|p| PolicyInfo {
             name: p.name().to_string(),
             default: p.name() == engine.default_policy(),
-            spec: p.spec().clone(),
+            description: p.spec().description.clone(),
+            spec: admin.then(|| p.spec().clone()),
         })
         .collect();
     HttpResponse::Ok().json(PoliciesResponse { policies })
