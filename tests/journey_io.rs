@@ -578,3 +578,21 @@ fn timestamps_outside_years_1000_to_9999_are_refused() {
         .to_string()
         .contains("outside years"));
 }
+
+#[test]
+fn a_huge_header_line_is_not_echoed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // A "CSV" whose header is 10 MB of columns, none of them the required ones.
+    let header: Vec<String> = (0..200_000)
+        .map(|i| format!("column_number_{i:08}"))
+        .collect();
+    let path = write(dir.path(), "huge.csv", &format!("{}\n", header.join(",")));
+    let message = read(&path).unwrap_err().to_string();
+    assert!(
+        message.contains("missing required column"),
+        "{}",
+        &message[..200]
+    );
+    assert!(message.len() < 2_000, "{} bytes", message.len());
+    assert!(message.contains("(200000 columns in all)"), "{message}");
+}

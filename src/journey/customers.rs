@@ -375,7 +375,7 @@ fn read_csv(path: &Path, key: &str) -> Result<RawTable> {
             .ok_or_else(|| JourneyError::MissingColumn {
                 file: path.to_path_buf(),
                 column: key.to_string(),
-                present: header.join(", "),
+                present: super::error::column_list(&header),
             })?;
     let names: Vec<String> = header
         .iter()

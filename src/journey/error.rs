@@ -93,6 +93,28 @@ pub enum JourneyError {
     },
 }
 
+/// A file's column names for an error message, bounded: a header line of megabytes (a file
+/// that is not what it claims) must not become a message of megabytes.
+pub(crate) fn column_list<S: AsRef<str>>(names: &[S]) -> String {
+    const MAX_NAMES: usize = 20;
+    const MAX_NAME_CHARS: usize = 64;
+    let mut listed: Vec<String> = names
+        .iter()
+        .take(MAX_NAMES)
+        .map(|name| {
+            let name = name.as_ref();
+            match name.char_indices().nth(MAX_NAME_CHARS) {
+                Some((cut, _)) => format!("{}…", &name[..cut]),
+                None => name.to_string(),
+            }
+        })
+        .collect();
+    if names.len() > MAX_NAMES {
+        listed.push(format!("… ({} columns in all)", names.len()));
+    }
+    listed.join(", ")
+}
+
 impl JourneyError {
     /// A stable, machine-readable code for this kind of error.
     pub fn code(&self) -> ErrorCode {

@@ -37,7 +37,7 @@ pub(crate) fn open_parquet(
             return Err(JourneyError::MissingColumn {
                 file: path.to_path_buf(),
                 column: name.to_string(),
-                present: present.join(", "),
+                present: crate::journey::error::column_list(&present),
             });
         }
     }
