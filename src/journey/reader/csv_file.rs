@@ -26,7 +26,7 @@ fn header_positions(
             return Err(JourneyError::MissingColumn {
                 file: file.to_path_buf(),
                 column: name.to_string(),
-                present: crate::journey::error::column_list(&header),
+                present: crate::journey::error::column_list(header),
             });
         }
     }
