@@ -634,56 +634,50 @@ async fn each_token_has_only_its_scopes() {
         status(test::call_service(&service, health).await),
         StatusCode::OK
     );
-    // Each token its scope: 403 for the others.
-    let ingest = call("/v1/events", events.clone(), Some("t-decide"));
-    assert_eq!(
-        status(test::call_service(&service, ingest).await),
-        StatusCode::FORBIDDEN
-    );
-    let ingest = call("/v1/events", events, Some("t-ingest"));
-    assert_eq!(
-        status(test::call_service(&service, ingest).await),
-        StatusCode::OK
-    );
-    let decide = call("/v1/decisions", customer(), Some("t-ingest"));
-    assert_eq!(
-        status(test::call_service(&service, decide).await),
-        StatusCode::FORBIDDEN
-    );
-    let decide = call("/v1/decisions", customer(), Some("t-decide"));
-    assert_eq!(
-        status(test::call_service(&service, decide).await),
-        StatusCode::OK
-    );
-    let reload = call("/v1/models/reload", json!({}), Some("t-decide"));
-    assert_eq!(
-        status(test::call_service(&service, reload).await),
-        StatusCode::FORBIDDEN
-    );
-    // Explaining a stored customer's scores shows what the store holds: admin only. A caller
-    // that sends the history may have its own numbers explained.
+    // Each token its scope: 403 for the others. Explaining a stored customer's scores shows
+    // what the store holds: admin only; a caller that sends the history may have its own
+    // numbers explained.
     let stored = json!({"customer_id": "C-5", "explain": true, "dry_run": true,
                         "context": {"timestamp": "2025-11-20T10:00:00Z"}});
-    let response = test::call_service(
-        &service,
-        call("/v1/decisions", stored.clone(), Some("t-decide")),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let error: Value = test::read_body_json(response).await;
-    assert_eq!(error["code"], "forbidden", "{error}");
     let mut inline = customer();
     inline["explain"] = json!(true);
-    let own = call("/v1/decisions", inline, Some("t-decide"));
-    assert_eq!(
-        status(test::call_service(&service, own).await),
-        StatusCode::OK
-    );
-    let admin = call("/v1/decisions", stored.clone(), Some("t-admin"));
-    assert_eq!(
-        status(test::call_service(&service, admin).await),
-        StatusCode::OK
-    );
+    for (path, body, token, expected) in [
+        (
+            "/v1/events",
+            events.clone(),
+            "t-decide",
+            StatusCode::FORBIDDEN,
+        ),
+        ("/v1/events", events, "t-ingest", StatusCode::OK),
+        (
+            "/v1/decisions",
+            customer(),
+            "t-ingest",
+            StatusCode::FORBIDDEN,
+        ),
+        ("/v1/decisions", customer(), "t-decide", StatusCode::OK),
+        (
+            "/v1/models/reload",
+            json!({}),
+            "t-decide",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "/v1/decisions",
+            stored.clone(),
+            "t-decide",
+            StatusCode::FORBIDDEN,
+        ),
+        ("/v1/decisions", inline, "t-decide", StatusCode::OK),
+        ("/v1/decisions", stored.clone(), "t-admin", StatusCode::OK),
+    ] {
+        let response = test::call_service(&service, call(path, body, Some(token))).await;
+        assert_eq!(response.status(), expected, "{path} with {token}");
+        if expected == StatusCode::FORBIDDEN {
+            let error: Value = test::read_body_json(response).await;
+            assert_eq!(error["code"], "forbidden", "{error}");
+        }
+    }
     // What each scope may see: model folders and full policy settings are for admin.
     let get = |path: &str, bearer: &str| {
         test::TestRequest::get()
