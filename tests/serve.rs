@@ -516,6 +516,13 @@ async fn health_metrics_openapi_and_listings() {
     }
 }
 
+/// A 400 answer's code and field.
+fn refusal((status, error): (StatusCode, Value)) -> (String, String) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let text = |key: &str| error[key].as_str().unwrap_or_default().to_string();
+    (text("code"), text("field"))
+}
+
 #[actix_web::test]
 async fn what_a_caller_sends_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
@@ -523,22 +530,14 @@ async fn what_a_caller_sends_is_bounded() {
     // Context extras are logged with the decision: bounded in size and in keys.
     let mut body = customer();
     body["context"]["note"] = json!("x".repeat(5_000));
-    let (status, error) = post(&service, "/v1/decisions", body).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
-    assert_eq!(
-        (error["code"].as_str(), error["field"].as_str()),
-        (Some("too_long"), Some("context"))
-    );
+    let refused = refusal(post(&service, "/v1/decisions", body).await);
+    assert_eq!(refused, ("too_long".into(), "context".into()));
     let mut body = customer();
     for i in 0..40 {
         body["context"][format!("k{i}")] = json!(i);
     }
-    let (status, error) = post(&service, "/v1/decisions", body).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
-    assert_eq!(
-        (error["code"].as_str(), error["field"].as_str()),
-        (Some("too_many"), Some("context"))
-    );
+    let refused = refusal(post(&service, "/v1/decisions", body).await);
+    assert_eq!(refused, ("too_many".into(), "context".into()));
     let mut body = customer();
     body["context"]["campaign"] = json!("spring");
     assert_eq!(
