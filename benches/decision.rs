@@ -133,6 +133,7 @@ fn engine(c: &mut Criterion) {
         store: Arc::new(Store::open(dir.path().join("bench.db")).expect("store")),
         limits: Limits::default(),
         record_exposures: true,
+        acknowledge: nextbest::engine::Acknowledge::Committed,
         models_dir: "models".into(),
     })
     .expect("engine");

@@ -141,7 +141,7 @@ fn profile_history(c: &mut Criterion) {
         let uncached = Store::open_with(
             store.path(),
             &StoreConfig {
-                profile_cache_events: 1,
+                profile_cache_bytes: 1,
                 ..StoreConfig::default()
             },
         )

@@ -24,6 +24,7 @@ fn engine(dir: &Path, record_exposures: bool) -> Engine {
         store: Arc::new(Store::open(dir.join("engine.db")).unwrap()),
         limits: Limits::default(),
         record_exposures,
+        acknowledge: nextbest::engine::Acknowledge::Committed,
         models_dir: "models".into(),
     })
     .unwrap()
@@ -60,6 +61,46 @@ fn decide_for(id: &str) -> DecisionRequest {
         "customer": {"attributes": {"email_consent": true, "sms_consent": true, "push_consent": true}},
         "policy": "propensity"
     }))
+}
+
+#[test]
+fn a_decision_is_answered_only_once_it_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), false);
+    let mut batch = Vec::new();
+    for i in 0..20 {
+        let mut ask = decide_for(&format!("D-{i}"));
+        if i % 2 == 0 {
+            ask.history = Some(Vec::new());
+        }
+        batch.push(ask);
+    }
+    for ask in &batch {
+        let answer = match engine.decide_in_memory(ask) {
+            Some(decided) => decided.unwrap().wait().unwrap(),
+            None => engine.decide(ask).unwrap(),
+        };
+        // No flush: the committed log is read directly, as after a crash.
+        let logged = engine.store().decisions_for(&ask.customer_id, 1).unwrap();
+        assert_eq!(logged.len(), 1, "{} not committed", answer.decision_id);
+        assert_eq!(logged[0].decision_id, answer.decision_id);
+    }
+    // Many decided first, answered after: all committed by then too.
+    let decided: Vec<_> = (20..40)
+        .map(|i| {
+            engine
+                .decide_logged(&decide_for(&format!("D-{i}")))
+                .unwrap()
+        })
+        .collect();
+    for d in decided {
+        let answer = d.wait().unwrap();
+        let logged = engine
+            .store()
+            .decisions_for(&answer.customer_id, 1)
+            .unwrap();
+        assert_eq!(logged.len(), 1);
+    }
 }
 
 #[test]
@@ -187,7 +228,7 @@ fn reasons_and_passed_over_candidates_only_when_explaining() {
 }
 
 #[test]
-fn only_decisions_that_never_wait_are_made_in_memory() {
+fn only_decisions_that_never_read_the_database_are_made_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     {
         let engine = engine(dir.path(), false);
@@ -205,7 +246,12 @@ fn only_decisions_that_never_wait_are_made_in_memory() {
     );
     // Deciding the blocking way loads the profile; then it is in memory.
     let first = engine.decide(&ask).unwrap();
-    let again = engine.decide_in_memory(&ask).expect("cached now").unwrap();
+    let again = engine
+        .decide_in_memory(&ask)
+        .expect("cached now")
+        .unwrap()
+        .wait()
+        .unwrap();
     assert_eq!(again.decision.actions.len(), first.decision.actions.len());
 
     let mut inline = decide_for("C-6");
@@ -217,10 +263,17 @@ fn only_decisions_that_never_wait_are_made_in_memory() {
         "explaining costs more"
     );
 
-    // Exposures to commit: the answer waits for the disk, so never in memory.
+    // Exposures to commit: decided in memory too, and answered once they are committed.
     let other = tempfile::tempdir().unwrap();
     let recording = self::engine(other.path(), true);
-    assert!(recording.decide_in_memory(&decide_for("C-5")).is_none());
+    stored_customer(&recording, "C-5");
+    recording.decide(&ask).unwrap();
+    let decided = recording.decide_in_memory(&ask).expect("cached").unwrap();
+    let answer = actix_web::rt::System::new()
+        .block_on(decided.answer())
+        .unwrap();
+    let logged = recording.store().decisions_for("C-5", 10).unwrap();
+    assert!(logged.iter().any(|d| d.decision_id == answer.decision_id));
 }
 
 #[test]

@@ -876,3 +876,30 @@ async fn a_known_path_with_another_method_is_405() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[actix_web::test]
+async fn durability_and_memory_are_configurable_and_checked() {
+    use nextbest::engine::Acknowledge;
+    let config: ServeConfig = nextbest::config_file::from_toml_str(
+        "acknowledge_decisions = \"queued\"\n[store]\nprofile_cache_mb = 64\nbatch_linger_ms = 5\n",
+    )
+    .unwrap();
+    assert_eq!(config.acknowledge_decisions, Acknowledge::Queued);
+    let store = config.store.store_config(config.max_events_per_customer);
+    assert_eq!(store.profile_cache_bytes, 64 << 20);
+    assert_eq!(store.batch_linger, std::time::Duration::from_millis(5));
+    // Answering once committed is the default.
+    assert_eq!(
+        ServeConfig::default().acknowledge_decisions,
+        Acknowledge::Committed
+    );
+    let bad: ServeConfig =
+        nextbest::config_file::from_toml_str("[store]\nbatch_linger_ms = 60000\n").unwrap();
+    let error = bad.validate().unwrap_err().to_string();
+    assert!(error.starts_with("store.batch_linger_ms:"), "{error}");
+    let unknown =
+        nextbest::config_file::from_toml_str::<ServeConfig>("acknowledge_decisions = \"later\"\n")
+            .unwrap_err()
+            .to_string();
+    assert!(unknown.contains("acknowledge_decisions"), "{unknown}");
+}

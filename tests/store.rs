@@ -509,7 +509,7 @@ fn the_cache_agrees_with_the_database_under_concurrent_reads_and_writes() {
         max_events_per_customer: 50,
         // Room for about four of the six profiles: some are evicted and reloaded while writes
         // go on, and stale ones would have a chance to stay until the end.
-        profile_cache_events: 400,
+        profile_cache_bytes: 400 * (std::mem::size_of::<nextbest::journey::Event>() + 8),
         ..StoreConfig::default()
     };
     let store = Arc::new(Store::open_with(&path, &config).unwrap());

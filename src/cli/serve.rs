@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use nextbest::engine::Acknowledge;
 use nextbest::server::{self, ServeConfig};
 
 /// Arguments of `nextbest serve`.
@@ -26,6 +27,10 @@ pub struct Args {
     /// Worker threads.
     #[arg(long)]
     workers: Option<usize>,
+    /// When a decision is answered: once its log record is committed (durable across a crash)
+    /// or once it is queued (a little faster; a crash loses the last few milliseconds').
+    #[arg(long, value_name = "WHEN", value_parser = ["committed", "queued"])]
+    acknowledge: Option<String>,
     /// Serve a non-loopback address without any token (everything open to the network).
     #[arg(long)]
     insecure: bool,
@@ -47,6 +52,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.workers.is_some() {
         config.workers = args.workers;
+    }
+    match args.acknowledge.as_deref() {
+        Some("queued") => config.acknowledge_decisions = Acknowledge::Queued,
+        Some(_) => config.acknowledge_decisions = Acknowledge::Committed,
+        None => {}
     }
     config.insecure |= args.insecure;
     config.validate()?;

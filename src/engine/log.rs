@@ -8,7 +8,7 @@ use rand::RngCore;
 use crate::catalog::ActionKind;
 use crate::decision::Decision;
 use crate::journey::{Event, EventType, Timestamp};
-use crate::store::{DecisionRecord, LoggedAction, Store, StoreError};
+use crate::store::{DecisionRecord, LoggedAction, PendingCommit, Store, StoreError, Waiter};
 
 use super::request::DecisionRequest;
 use super::EngineError;
@@ -40,25 +40,53 @@ pub(super) struct Logged<'a> {
     pub latency_us: u64,
 }
 
-/// Logs the decision. With `record_exposures` (and the history coming from the profile store)
-/// its chosen actions are appended to the customer's profile in the same transaction, and the
-/// call waits for the commit: a caller told of an error knows nothing was logged.
+/// When the service answers a decision that it logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Acknowledge {
+    /// Once its record is committed to the database: a crash of the service after the answer
+    /// loses nothing, and an outcome sent for it always finds it. The writer commits many
+    /// decisions per transaction (group commit), so this costs a wait, not throughput.
+    #[default]
+    Committed,
+    /// Once its record is queued for the writer: a little faster, and a crash (`kill -9`, out
+    /// of memory) loses the decisions still queued, normally the last few milliseconds'.
+    Queued,
+}
+
+/// Logs the decision and returns how to learn of its commit. With `record_exposures` (and the
+/// history coming from the profile store) its chosen actions are appended to the customer's
+/// profile in the same transaction, and the answer always waits for the commit: a caller told
+/// of an error knows nothing was logged.
 pub(super) fn log(
     store: &Store,
     logged: Logged<'_>,
     record_exposures: bool,
-) -> Result<(), EngineError> {
-    write(store, logged, record_exposures).map_err(|e| match e {
+    acknowledge: Acknowledge,
+    waiter: Waiter,
+) -> Result<PendingCommit, EngineError> {
+    write(store, logged, record_exposures, acknowledge, waiter).map_err(store_error)
+}
+
+/// The engine's reading of a store error met while logging a decision.
+pub(super) fn store_error(e: StoreError) -> EngineError {
+    match e {
         // The record and the exposures are the engine's own making: if the store refuses them
         // the service is at fault, and the caller must not read it as their mistake.
         StoreError::InvalidDecision { .. } | StoreError::InvalidEvent { .. } => {
             EngineError::Internal(e.to_string())
         }
         other => EngineError::Store(other),
-    })
+    }
 }
 
-fn write(store: &Store, logged: Logged<'_>, record_exposures: bool) -> Result<(), StoreError> {
+fn write(
+    store: &Store,
+    logged: Logged<'_>,
+    record_exposures: bool,
+    acknowledge: Acknowledge,
+    waiter: Waiter,
+) -> Result<PendingCommit, StoreError> {
     let Logged {
         decision_id,
         request,
@@ -101,11 +129,12 @@ fn write(store: &Store, logged: Logged<'_>, record_exposures: bool) -> Result<()
     } else {
         Vec::new()
     };
-    if exposures.is_empty() {
-        store.record_decision(record)
+    let waiter = if exposures.is_empty() && acknowledge == Acknowledge::Queued {
+        Waiter::Nobody
     } else {
-        store.record_decision_with_events(record, exposures)
-    }
+        waiter
+    };
+    store.log_decision(record, exposures, waiter)
 }
 
 /// The chosen actions as `action` events (doing nothing is not a contact).
@@ -170,7 +199,14 @@ mod tests {
             now: Timestamp(1_750_000_000_000_000),
             latency_us: 1,
         };
-        let error = log(&store, logged, false).unwrap_err();
+        let error = log(
+            &store,
+            logged,
+            false,
+            Acknowledge::Committed,
+            Waiter::Thread,
+        )
+        .unwrap_err();
         assert_eq!(error.code(), "internal", "{error}");
         assert_eq!(error.code().http_status(), 500);
     }

@@ -20,6 +20,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+pub use log::Acknowledge;
 pub use request::{
     CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
     EventPayload, Limits,
@@ -33,7 +34,7 @@ use crate::journey::Event;
 use crate::models::explain::explain;
 use crate::models::registry::{ModelPathsUpdate, ModelSet};
 use crate::models::ModelError;
-use crate::store::{Store, StoreError};
+use crate::store::{PendingCommit, Store, StoreError, Waiter};
 
 /// Most candidates of a decision [`Engine::decide_in_memory`] makes on the calling thread.
 pub const IN_MEMORY_MAX_CANDIDATES: usize = 32;
@@ -117,6 +118,7 @@ pub struct Engine {
     store: Arc<Store>,
     limits: Limits,
     record_exposures: bool,
+    acknowledge: Acknowledge,
     models_dir: PathBuf,
     reloading: Mutex<()>,
 }
@@ -140,6 +142,8 @@ pub struct EngineParts {
     /// default: a decision is not a send (previews would burn caps, and reported sends would
     /// count twice).
     pub record_exposures: bool,
+    /// When a logged decision is answered: once committed (the default) or once queued.
+    pub acknowledge: Acknowledge,
     /// The folder a reload request may name models in (by folder name, or a path inside it).
     pub models_dir: PathBuf,
 }
@@ -168,6 +172,7 @@ impl Engine {
             store: parts.store,
             limits: parts.limits,
             record_exposures: parts.record_exposures,
+            acknowledge: parts.acknowledge,
             models_dir: parts.models_dir,
             reloading: Mutex::new(()),
         })
@@ -294,27 +299,34 @@ impl Engine {
         &self.limits
     }
 
-    /// Decides for one request. Blocking: it may read the store (a profile not in memory) and
-    /// wait for a commit (`record_exposures`); from async code, run it on a blocking pool, or
+    /// Decides for one request and returns the answer once the decision is logged (committed,
+    /// unless the engine acknowledges when queued). Blocking: it may read the store (a profile
+    /// not in memory) and waits for the commit; from async code, run it on a blocking pool, or
     /// try [`Engine::decide_in_memory`] first.
     pub fn decide(&self, request: &DecisionRequest) -> Result<DecisionResponse, EngineError> {
-        self.decide_from(request, None)
+        self.decide_logged(request)?.wait()
     }
 
-    /// Decides now if that needs neither the database nor a wait, and little CPU: the history
-    /// is inline or its profile is in memory, no exposure is to be committed, and the request
-    /// is small (at most [`IN_MEMORY_MAX_CANDIDATES`] candidates and
-    /// [`IN_MEMORY_MAX_HISTORY`] inline events, no `explain`). `None` means: call
-    /// [`Engine::decide`] on a blocking pool.
+    /// Decides for one request and queues its log record without waiting for the commit:
+    /// [`Decided::wait`] gives the answer. Deciding many and then waiting for them all lets
+    /// one commit cover them. Blocking, as [`Engine::decide`].
+    pub fn decide_logged(&self, request: &DecisionRequest) -> Result<Decided, EngineError> {
+        self.decide_from(request, None, Waiter::Thread)
+    }
+
+    /// Decides now if that needs neither a database read nor much CPU: the history is inline or
+    /// its profile is in memory, and the request is small (at most
+    /// [`IN_MEMORY_MAX_CANDIDATES`] candidates and [`IN_MEMORY_MAX_HISTORY`] inline events, no
+    /// `explain`). The commit of its log record is awaited with [`Decided::answer`], which
+    /// never blocks the thread. `None` means: call [`Engine::decide`] on a blocking pool.
     ///
     /// Why not always the pool: such a decision costs about 140 µs of CPU, and handing it to
     /// another thread and back costs about 60 µs more on a 2-core machine (throughput 12,000 →
-    /// 7,500 decisions/s, `benches/load_test.sh`), for work that never waits.
+    /// 7,500 decisions/s, `benches/load_test.sh`), for work that never blocks.
     pub fn decide_in_memory(
         &self,
         request: &DecisionRequest,
-    ) -> Option<Result<DecisionResponse, EngineError>> {
-        let commits = self.record_exposures && !request.dry_run && request.history.is_none();
+    ) -> Option<Result<Decided, EngineError>> {
         let small = request
             .candidates
             .as_ref()
@@ -325,21 +337,22 @@ impl Engine {
                 .history
                 .as_ref()
                 .is_none_or(|h| h.len() <= IN_MEMORY_MAX_HISTORY);
-        if commits || !small || request.explain {
+        if !small || request.explain {
             return None;
         }
         let stored = match &request.history {
             Some(_) => None,
             None => Some(self.store.cached_history(&request.customer_id)?),
         };
-        Some(self.decide_from(request, stored))
+        Some(self.decide_from(request, stored, Waiter::Task))
     }
 
     fn decide_from(
         &self,
         request: &DecisionRequest,
         cached: Option<crate::store::Profile>,
-    ) -> Result<DecisionResponse, EngineError> {
+        waiter: Waiter,
+    ) -> Result<Decided, EngineError> {
         let started = Instant::now();
         let models = self.models();
         let checks = validate::Checks {
@@ -404,6 +417,7 @@ impl Engine {
             Vec::new()
         };
         let model_versions: BTreeMap<String, String> = models.versions().into_iter().collect();
+        let mut commit = PendingCommit::none();
         if !request.dry_run {
             let logged = log::Logged {
                 decision_id: &decision_id,
@@ -414,9 +428,15 @@ impl Engine {
                 now,
                 latency_us: elapsed_us(started),
             };
-            log::log(&self.store, logged, self.record_exposures)?;
+            commit = log::log(
+                &self.store,
+                logged,
+                self.record_exposures,
+                self.acknowledge,
+                waiter,
+            )?;
         }
-        Ok(DecisionResponse {
+        let response = DecisionResponse {
             decision_id,
             customer_id: request.customer_id.clone(),
             policy: valid.policy_name.to_string(),
@@ -427,7 +447,33 @@ impl Engine {
             explanations,
             dry_run: request.dry_run,
             latency_us: elapsed_us(started),
-        })
+        };
+        Ok(Decided { response, commit })
+    }
+}
+
+/// A decision made, whose log record may still be on its way to the database. The answer is
+/// given only once the record is committed (or queued, as the engine acknowledges), so that
+/// an acknowledged decision survives a crash of the service.
+#[derive(Debug)]
+#[must_use = "a decision is answered through `wait` or `answer`"]
+pub struct Decided {
+    response: DecisionResponse,
+    commit: PendingCommit,
+}
+
+impl Decided {
+    /// The answer, once the decision is logged; blocks the thread until then.
+    pub fn wait(self) -> Result<DecisionResponse, EngineError> {
+        self.commit.wait().map_err(log::store_error)?;
+        Ok(self.response)
+    }
+
+    /// The answer, once the decision is logged, without blocking the thread (for async
+    /// handlers; the decision came from [`Engine::decide_in_memory`]).
+    pub async fn answer(self) -> Result<DecisionResponse, EngineError> {
+        self.commit.committed().await.map_err(log::store_error)?;
+        Ok(self.response)
     }
 }
 

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config_file::{read_toml, ConfigFileError};
-use crate::engine::Limits;
+use crate::engine::{Acknowledge, Limits};
 use crate::error::ErrorCode;
 use crate::models::registry::ModelPaths;
 use crate::server::auth::TokenConfig;
+use crate::store::StoreConfig;
 
 /// A configuration that cannot be used; the message starts with the file or the key.
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +76,76 @@ pub struct ServeConfig {
     pub max_events_per_customer: usize,
     /// Record each logged decision's chosen actions as exposures in the customer's profile.
     pub record_exposures: bool,
+    /// When a decision is answered: `committed` (default: once its log record is in the
+    /// database, so a crash loses no acknowledged decision) or `queued` (once queued for the
+    /// writer: a little faster; a crash loses the last few milliseconds of decisions).
+    pub acknowledge_decisions: Acknowledge,
+    /// The embedded database's writer and caches.
+    pub store: StoreSettings,
     /// Request limits.
     pub limits: Limits,
+}
+
+/// `[store]`: how the decision log is written and how much memory profiles may take.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Memory for hot customer profiles, in MiB (events and their text). Profiles beyond it are
+    /// read from SQLite again when needed.
+    pub profile_cache_mb: usize,
+    /// Decisions that may wait for the writer before the service answers 503
+    /// `store_overloaded` (a stalled disk must not grow memory without end).
+    pub queue_capacity: usize,
+    /// How long the writer gathers decisions nobody waits for (acknowledged when queued) before
+    /// committing them, in milliseconds. Decisions whose answer waits for the commit never
+    /// wait for this: the writer commits as soon as it has taken what is queued.
+    pub batch_linger_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        let store = StoreConfig::default();
+        StoreSettings {
+            profile_cache_mb: store.profile_cache_bytes >> 20,
+            queue_capacity: store.queue_capacity,
+            batch_linger_ms: u64::try_from(store.batch_linger.as_millis()).unwrap_or(2),
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The store's configuration for these settings.
+    pub fn store_config(&self, max_events_per_customer: usize) -> StoreConfig {
+        StoreConfig {
+            max_events_per_customer,
+            profile_cache_bytes: self.profile_cache_mb.saturating_mul(1 << 20),
+            queue_capacity: self.queue_capacity,
+            batch_linger: std::time::Duration::from_millis(self.batch_linger_ms),
+            ..StoreConfig::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.queue_capacity == 0 || self.queue_capacity > 1_000_000 {
+            return Err(ConfigError::invalid(
+                "store.queue_capacity",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if self.batch_linger_ms > 1_000 {
+            return Err(ConfigError::invalid(
+                "store.batch_linger_ms",
+                "must be at most 1000 (milliseconds)",
+            ));
+        }
+        if self.profile_cache_mb > 1 << 20 {
+            return Err(ConfigError::invalid(
+                "store.profile_cache_mb",
+                "must be at most 1048576 (1 TiB)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServeConfig {
@@ -96,6 +165,8 @@ impl Default for ServeConfig {
             database: PathBuf::from("nextbest.db"),
             max_events_per_customer: 1_000,
             record_exposures: false,
+            acknowledge_decisions: Acknowledge::Committed,
+            store: StoreSettings::default(),
             limits: Limits::default(),
         }
     }
@@ -232,6 +303,6 @@ impl ServeConfig {
                 return Err(ConfigError::invalid(key, "must be at least 1"));
             }
         }
-        Ok(())
+        self.store.validate()
     }
 }

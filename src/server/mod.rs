@@ -25,7 +25,7 @@ use crate::decision::PolicySet;
 use crate::engine::{DecisionResponse, Engine, EngineParts};
 use crate::error::ErrorCode;
 use crate::models::registry::ModelSet;
-use crate::store::{Store, StoreConfig};
+use crate::store::Store;
 
 /// What every handler sees.
 pub struct AppState {
@@ -128,10 +128,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
     let catalog = Catalog::load(&config.catalog).map_err(|e| load("catalog", e.to_string()))?;
     let policies =
         PolicySet::load_dir(&config.policies).map_err(|e| load("policies", e.to_string()))?;
-    let store_config = StoreConfig {
-        max_events_per_customer: config.max_events_per_customer,
-        ..StoreConfig::default()
-    };
+    let store_config = config.store.store_config(config.max_events_per_customer);
     let store = Store::open_with(&config.database, &store_config)
         .map_err(|e| load("database", e.to_string()))?;
     let engine = Engine::new(EngineParts {
@@ -142,6 +139,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
         store: Arc::new(store),
         limits: config.limits.clone(),
         record_exposures: config.record_exposures,
+        acknowledge: config.acknowledge_decisions,
         models_dir: config.models_dir.clone(),
     })?;
     // An id a policy names that the catalog lacks never matches: worth a word, not a refusal

@@ -3,13 +3,17 @@
 //!
 //! # Writes
 //! One background thread owns the only write connection and applies a bounded FIFO queue in
-//! batches, one transaction per batch (flushed when [`StoreConfig::batch_max`] messages are
-//! gathered or [`StoreConfig::batch_linger`] has passed since the first). So:
+//! batches, one transaction per batch (group commit). A batch ends when
+//! [`StoreConfig::batch_max`] messages are gathered, when someone waits on a message in it and
+//! nothing more is queued, or [`StoreConfig::batch_linger`] after its first message. So:
 //!
-//! - [`Store::record_decision`] never blocks and never waits on the disk: it validates the
-//!   record and queues it, or answers `store_overloaded` at once when the queue is full. A
-//!   request path that must not stall cannot wait for room; shedding (or answering without a
-//!   log entry) is the caller's policy, and the refusal is counted in [`Store::stats`].
+//! - [`Store::log_decision`] never blocks: it validates the record and queues it, or answers
+//!   `store_overloaded` at once when the queue is full (a request path must not stall behind a
+//!   stalled disk; the refusal is counted in [`Store::stats`]). It returns a [`PendingCommit`]
+//!   that a thread waits on or a task awaits; the decision service answers only then. While one
+//!   transaction commits, the decisions arriving meanwhile queue up for the next, so waiting
+//!   costs each request about one commit, not one commit per request.
+//! - [`Store::record_decision`] queues without waiting (acknowledged when queued).
 //! - [`Store::record_outcome`] and [`Store::append_events`] go through the same queue and
 //!   return once committed. The queue's order is what lets an outcome sent right after its
 //!   decision find it, with no explicit flush.
@@ -18,11 +22,11 @@
 //!
 //! # Durability
 //! `synchronous=NORMAL` in WAL mode: a commit is written to the WAL but not fsynced, so a
-//! process crash loses nothing committed; a power cut or kernel crash can lose the commits
-//! since the last checkpoint. A decision is acknowledged when queued, not when committed: a
-//! crash (or `kill -9`) loses the decisions still in the queue — normally the last
-//! `batch_linger` plus one commit (a few ms), at worst a full queue when the disk has stalled.
-//! Outcomes and events are acknowledged only after their commit.
+//! process crash (`kill -9`, out of memory) loses nothing committed; a power cut or kernel
+//! crash can lose the commits since the last checkpoint. A decision whose commit was awaited
+//! survives the crash of the process (`tests/durability.rs`); one acknowledged when queued is
+//! lost if the process dies before the next commit — normally the last `batch_linger` plus
+//! one commit (a few ms).
 //!
 //! # Reads
 //! Reads use a pool of separate connections and see committed data only;
@@ -87,7 +91,7 @@ impl Store {
         let conn = schema::open_writer(&path, &config)?;
         let shared = Arc::new(Shared {
             counters: Counters::default(),
-            cache: ProfileCache::new(config.profile_cache_events),
+            cache: ProfileCache::new(config.profile_cache_bytes),
         });
         let (sender, queue) = mpsc::sync_channel(config.queue_capacity);
         let writer = writer::spawn(conn, queue, Arc::clone(&shared), &config)
@@ -111,17 +115,68 @@ impl Store {
         self.sender.as_ref().ok_or_else(StoreError::writer_stopped)
     }
 
-    /// Queues a decision for the log without blocking. Errors: `invalid_decision` (nothing
-    /// queued), `store_overloaded` when the queue is full, `store_io` if the writer has stopped.
-    /// A record whose `decision_id` was already logged is ignored (the first one is kept) and
-    /// counted in [`StoreStats::decisions_duplicate`].
+    /// Queues a decision for the log without blocking and without waiting for its commit (see
+    /// [`Store::log_decision`] for that). Errors: `invalid_decision` (nothing queued),
+    /// `store_overloaded` when the queue is full, `store_io` if the writer has stopped. A record
+    /// whose `decision_id` was already logged is ignored (the first one is kept) and counted in
+    /// [`StoreStats::decisions_duplicate`].
     pub fn record_decision(&self, record: DecisionRecord) -> Result<(), StoreError> {
+        self.log_decision(record, Vec::new(), Waiter::Nobody)
+            .map(|_| ())
+    }
+
+    /// Logs a decision together with the `action` events it caused (its exposures, see
+    /// `serve.record_exposures`) in one transaction, and waits for the commit: both are stored
+    /// or neither is, so a caller told of a failure knows the decision was not logged. Errors
+    /// as [`Store::log_decision`].
+    pub fn record_decision_with_events(
+        &self,
+        record: DecisionRecord,
+        events: Vec<Event>,
+    ) -> Result<(), StoreError> {
+        self.log_decision(record, events, Waiter::Thread)?.wait()
+    }
+
+    /// Queues a decision and the events it caused (possibly none) for one transaction, without
+    /// blocking, and returns how to learn of the commit: [`PendingCommit::wait`] for a
+    /// `Waiter::Thread`, [`PendingCommit::committed`] (a future) for a `Waiter::Task`; with
+    /// `Waiter::Nobody` the decision counts as done once queued. Errors before anything is
+    /// queued: `invalid_decision`, `invalid_event`, `store_overloaded` when the queue is full
+    /// (never a wait for room: a request must not stall behind a stalled disk), `store_io` if
+    /// the writer has stopped. The commit's own verdict is `store_io` or `ok`.
+    pub fn log_decision(
+        &self,
+        record: DecisionRecord,
+        events: Vec<Event>,
+        waiter: Waiter,
+    ) -> Result<PendingCommit, StoreError> {
         record.validate()?;
+        for (index, event) in events.iter().enumerate() {
+            types::validate_event(index, event)?;
+        }
+        let sender = self.sender()?;
+        let (reply, pending) = match waiter {
+            Waiter::Nobody => (None, PendingCommit(Pending::Queued)),
+            Waiter::Thread => {
+                let (reply, answer) = mpsc::sync_channel(1);
+                (
+                    Some(writer::Reply::Blocking(reply)),
+                    PendingCommit(Pending::Thread(answer)),
+                )
+            }
+            Waiter::Task => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                (
+                    Some(writer::Reply::Async(reply)),
+                    PendingCommit(Pending::Task(answer)),
+                )
+            }
+        };
         let counters = &self.shared.counters;
         // Counted before sending so that the writer can never count it written first.
         counters.accepted.fetch_add(1, Ordering::Relaxed);
-        match self.sender()?.try_send(Message::Decision(Box::new(record))) {
-            Ok(()) => Ok(()),
+        match sender.try_send(Message::Decision(Box::new(record), events, reply)) {
+            Ok(()) => Ok(pending),
             Err(refused) => {
                 counters.accepted.fetch_sub(1, Ordering::Relaxed);
                 match refused {
@@ -137,41 +192,12 @@ impl Store {
         }
     }
 
-    /// Logs a decision together with the `action` events it caused (its exposures, see
-    /// `serve.record_exposures`) in one transaction, and waits for the commit: both are stored
-    /// or neither is, so a caller told of a failure knows the decision was not logged. Errors
-    /// as [`Store::record_decision`] and [`Store::append_events`] (`invalid_decision`,
-    /// `invalid_event`, `store_io`); it waits for room rather than answer `store_overloaded`.
-    pub fn record_decision_with_events(
-        &self,
-        record: DecisionRecord,
-        events: Vec<Event>,
-    ) -> Result<(), StoreError> {
-        record.validate()?;
-        for (index, event) in events.iter().enumerate() {
-            types::validate_event(index, event)?;
-        }
-        let sender = self.sender()?;
-        let counters = &self.shared.counters;
-        let (reply, answer) = mpsc::sync_channel(1);
-        // Counted before sending so that the writer can never count it written first.
-        counters.accepted.fetch_add(1, Ordering::Relaxed);
-        if sender
-            .send(Message::DecisionWithEvents(Box::new(record), events, reply))
-            .is_err()
-        {
-            counters.accepted.fetch_sub(1, Ordering::Relaxed);
-            return Err(StoreError::writer_stopped());
-        }
-        answer.recv().map_err(|_| StoreError::writer_stopped())?
-    }
-
     /// Queues a message and waits until the writer has committed it. Blocks while the queue
     /// is full: these calls wait for the disk anyway, and are rare next to decisions.
     fn send_and_wait(&self, make: impl FnOnce(writer::Reply) -> Message) -> Result<(), StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.sender()?
-            .send(make(reply))
+            .send(make(writer::Reply::Blocking(reply)))
             .map_err(|_| StoreError::writer_stopped())?;
         answer.recv().map_err(|_| StoreError::writer_stopped())?
     }
@@ -309,6 +335,67 @@ impl Store {
             // A writer that panicked has nothing left to report; its counters say what was lost.
             let _ = writer.join();
         }
+    }
+}
+
+/// Who waits for a logged decision's commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiter {
+    /// Nobody: the decision is done once queued (a crash loses what is still queued).
+    Nobody,
+    /// A thread that may block (a blocking pool, a CLI).
+    Thread,
+    /// An async task, which must not block its worker.
+    Task,
+}
+
+/// A decision queued for the log, and the way to learn that it was committed.
+#[must_use = "a decision is durable only once its commit is awaited"]
+pub struct PendingCommit(Pending);
+
+enum Pending {
+    Queued,
+    Thread(mpsc::Receiver<writer::Verdict>),
+    Task(tokio::sync::oneshot::Receiver<writer::Verdict>),
+}
+
+impl PendingCommit {
+    /// Nothing to wait for (the decision was not logged, or counts as done once queued).
+    pub fn none() -> Self {
+        PendingCommit(Pending::Queued)
+    }
+
+    /// Blocks until the writer has committed the decision (at once with `Waiter::Nobody`).
+    /// For `Waiter::Thread`; never call it on an async worker.
+    pub fn wait(self) -> Result<(), StoreError> {
+        match self.0 {
+            Pending::Queued => Ok(()),
+            Pending::Thread(answer) => answer.recv().map_err(|_| StoreError::writer_stopped())?,
+            Pending::Task(answer) => answer
+                .blocking_recv()
+                .map_err(|_| StoreError::writer_stopped())?,
+        }
+    }
+
+    /// Resolves once the writer has committed the decision, without blocking the task's
+    /// thread. For `Waiter::Task`.
+    pub async fn committed(self) -> Result<(), StoreError> {
+        match self.0 {
+            Pending::Queued => Ok(()),
+            Pending::Task(answer) => answer.await.map_err(|_| StoreError::writer_stopped())?,
+            Pending::Thread(answer) => answer.recv().map_err(|_| StoreError::writer_stopped())?,
+        }
+    }
+}
+
+impl std::fmt::Debug for PendingCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.0 {
+            Pending::Queued => "queued",
+            Pending::Thread(_) => "awaited by a thread",
+            Pending::Task(_) => "awaited by a task",
+        };
+        f.debug_tuple("PendingCommit").field(&state).finish()
     }
 }
 

@@ -1,4 +1,5 @@
-//! The in-memory cache of hot customer profiles, bounded by the number of events it holds.
+//! The in-memory cache of hot customer profiles, bounded by the bytes it holds (events and
+//! their text: a profile of long support tickets weighs what it costs).
 //!
 //! Eviction is two-generation (an approximation of LRU that needs no linked list): hits are
 //! served from `hot` or promoted into it from `cold`; when `hot` outgrows half the budget it
@@ -26,8 +27,22 @@ fn stripe(customer_id: &str) -> usize {
     (Fnv1a::of(customer_id.as_bytes()) % STRIPES as u64) as usize
 }
 
-fn weight(profile: &Profile) -> usize {
-    profile.len() + 1
+/// What a cached profile costs besides its events: the map entry, the key, the `Arc` and the
+/// vector's header, roughly.
+const PROFILE_OVERHEAD_BYTES: usize = 128;
+
+/// Approximate heap bytes of a cached profile.
+pub(crate) fn weight(profile: &Profile) -> usize {
+    PROFILE_OVERHEAD_BYTES + profile.iter().map(event_bytes).sum::<usize>()
+}
+
+/// An event's bytes: the struct and the strings it owns.
+fn event_bytes(event: &Event) -> usize {
+    std::mem::size_of::<Event>()
+        + event.customer_id.len()
+        + event.action_id.as_ref().map_or(0, String::len)
+        + event.text.as_ref().map_or(0, String::len)
+        + event.channel.as_ref().map_or(0, |c| c.as_str().len())
 }
 
 /// Merges `new` (in arrival order) into a profile sorted by time, keeping the latest `max`.
@@ -69,14 +84,14 @@ pub(crate) struct ProfileCache {
 }
 
 impl ProfileCache {
-    /// A cache holding about `capacity_events` events in all.
-    pub(crate) fn new(capacity_events: usize) -> Self {
+    /// A cache holding about `capacity_bytes` bytes of profiles in all.
+    pub(crate) fn new(capacity_bytes: usize) -> Self {
         ProfileCache {
             inner: Mutex::new(Generations {
                 hot: HashMap::new(),
                 hot_weight: 0,
                 cold: HashMap::new(),
-                capacity: capacity_events.max(1),
+                capacity: capacity_bytes.max(1),
                 epochs: vec![0; STRIPES],
             }),
         }
@@ -168,7 +183,7 @@ mod tests {
 
     #[test]
     fn loads_racing_a_write_are_not_cached() {
-        let cache = ProfileCache::new(100);
+        let cache = ProfileCache::new(1 << 20);
         let epoch = cache.get("c").unwrap_err();
         cache.apply_committed("c", &[ev("c", 1)], 10);
         cache.insert_if_unchanged("c", Arc::new(vec![]), epoch);
@@ -184,17 +199,37 @@ mod tests {
         );
     }
 
+    fn cache_of(cache: &ProfileCache, count: usize, profile: impl Fn(&str) -> Vec<Event>) {
+        for i in 0..count {
+            let id = format!("c{i:04}");
+            let epoch = cache.get(&id).unwrap_err();
+            cache.insert_if_unchanged(&id, Arc::new(profile(&id)), epoch);
+        }
+    }
+
     #[test]
     fn the_cache_stays_bounded() {
-        let cache = ProfileCache::new(100);
-        for i in 0..1_000 {
-            let id = format!("c{i}");
-            let epoch = cache.get(&id).unwrap_err();
-            cache.insert_if_unchanged(&id, Arc::new(vec![ev(&id, 1); 9]), epoch);
-        }
-        // Each profile weighs 10; two generations of at most half the budget plus one entry.
+        let one = weight(&Arc::new(vec![ev("c0000", 1); 9]));
+        let cache = ProfileCache::new(10 * one);
+        cache_of(&cache, 1_000, |id| vec![ev(id, 1); 9]);
+        // Two generations of at most half the budget, plus the entry that tipped one over.
         assert!(cache.len() <= 12, "{} profiles cached", cache.len());
         // The most recent one is still there.
-        assert!(cache.get("c999").is_ok());
+        assert!(cache.get("c0999").is_ok());
+    }
+
+    #[test]
+    fn long_texts_weigh_what_they_cost() {
+        let ticket = |id: &str| {
+            let mut e = ev(id, 1);
+            e.text = Some("x".repeat(4_096));
+            vec![e; 10]
+        };
+        // 1 MB holds about 25 profiles of ten 4 KB tickets, however few events that is.
+        let cache = ProfileCache::new(1 << 20);
+        cache_of(&cache, 1_000, ticket);
+        assert!(cache.len() <= 26, "{} profiles cached", cache.len());
+        let heavy = weight(&Arc::new(ticket("c0000")));
+        assert!(heavy > 40_960, "{heavy}");
     }
 }

@@ -100,10 +100,10 @@ pub struct StoreConfig {
     pub batch_linger: Duration,
     /// Journey events kept per customer; older ones are pruned on write.
     pub max_events_per_customer: usize,
-    /// Total events the in-memory profile cache may hold, summed over customers (each cached
-    /// profile also counts one for itself, so empty profiles are bounded too). An event takes
-    /// about 200 bytes plus its text, so the default bounds the cache near 100 MB.
-    pub profile_cache_events: usize,
+    /// Bytes the in-memory profile cache may hold, summed over customers: each event's struct
+    /// and the strings it owns (its text most of all), plus a little per profile, so empty
+    /// profiles are bounded too. The two-generation eviction keeps the cache under this.
+    pub profile_cache_bytes: usize,
     /// How long SQLite waits for a lock held by another connection before failing.
     pub busy_timeout: Duration,
 }
@@ -115,7 +115,7 @@ impl Default for StoreConfig {
             batch_max: 1_024,
             batch_linger: Duration::from_millis(2),
             max_events_per_customer: 1_000,
-            profile_cache_events: 500_000,
+            profile_cache_bytes: 128 << 20,
             busy_timeout: Duration::from_secs(5),
         }
     }
@@ -128,7 +128,7 @@ impl StoreConfig {
             queue_capacity: self.queue_capacity.max(1),
             batch_max: self.batch_max.max(1),
             max_events_per_customer: self.max_events_per_customer.max(1),
-            profile_cache_events: self.profile_cache_events.max(1),
+            profile_cache_bytes: self.profile_cache_bytes.max(1),
             ..self.clone()
         }
     }
@@ -468,13 +468,13 @@ mod tests {
             queue_capacity: 0,
             batch_max: 0,
             max_events_per_customer: 0,
-            profile_cache_events: 0,
+            profile_cache_bytes: 0,
             ..StoreConfig::default()
         };
         let fixed = zero.sanitized();
         assert_eq!(fixed.queue_capacity, 1);
         assert_eq!(fixed.batch_max, 1);
         assert_eq!(fixed.max_events_per_customer, 1);
-        assert_eq!(fixed.profile_cache_events, 1);
+        assert_eq!(fixed.profile_cache_bytes, 1);
     }
 }

@@ -19,28 +19,50 @@ use super::profile_cache::ProfileCache;
 use super::{DecisionRecord, OutcomeRecord, StoreConfig, StoreError};
 use crate::journey::{Event, Timestamp};
 
-/// Where the writer sends the result of a call that waits for its commit.
-pub(crate) type Reply = SyncSender<Result<(), StoreError>>;
+/// What a commit's waiter is told.
+pub(crate) type Verdict = Result<(), StoreError>;
+
+/// Where the writer sends the result of a call that waits for its commit: a thread blocked on
+/// a channel, or a task awaiting a one-shot (an async request handler must not block).
+pub(crate) enum Reply {
+    /// A thread blocked in `recv`.
+    Blocking(SyncSender<Verdict>),
+    /// A task awaiting the answer.
+    Async(tokio::sync::oneshot::Sender<Verdict>),
+}
+
+impl Reply {
+    /// Tells the waiter. One that gave up waiting has dropped its receiver: nothing to tell.
+    fn send(self, verdict: Verdict) {
+        match self {
+            Reply::Blocking(sender) => {
+                let _ = sender.send(verdict);
+            }
+            Reply::Async(sender) => {
+                let _ = sender.send(verdict);
+            }
+        }
+    }
+}
 
 /// One unit of work for the writer.
 pub(crate) enum Message {
-    /// Log a decision; nobody waits for it.
-    Decision(Box<DecisionRecord>),
+    /// Log a decision together with the events it caused (its exposures, possibly none), in
+    /// one transaction. With a reply the caller waits for the commit; without one nobody does
+    /// (the decision was acknowledged when queued).
+    Decision(Box<DecisionRecord>, Vec<Event>, Option<Reply>),
     /// Store an outcome (validated against its decision in the same transaction).
     Outcome(Box<OutcomeRecord>, Reply),
     /// Append journey events to profiles.
     Events(Vec<Event>, Reply),
-    /// Log a decision together with the events it caused (its exposures), in one transaction;
-    /// the caller waits for the commit.
-    DecisionWithEvents(Box<DecisionRecord>, Vec<Event>, Reply),
     /// Answer once everything queued before has been committed.
     Flush(Reply),
 }
 
 impl Message {
-    /// Whether a caller is blocked until this message is committed.
+    /// Whether a caller is waiting until this message is committed.
     fn has_waiter(&self) -> bool {
-        !matches!(self, Message::Decision(_))
+        !matches!(self, Message::Decision(_, _, None))
     }
 }
 
@@ -195,17 +217,14 @@ impl Writer {
         };
         let mut flushed = false;
         for (message, verdict) in batch.drain(..).zip(verdicts) {
-            // A caller that gave up waiting has dropped its receiver; nothing to tell it.
             match message {
-                Message::Decision(_) => {}
-                Message::Outcome(_, reply)
-                | Message::Events(_, reply)
-                | Message::DecisionWithEvents(_, _, reply) => {
-                    let _ = reply.send(verdict);
-                }
+                Message::Decision(_, _, None) => {}
+                Message::Decision(_, _, Some(reply))
+                | Message::Outcome(_, reply)
+                | Message::Events(_, reply) => reply.send(verdict),
                 Message::Flush(reply) => {
                     flushed = true;
-                    let _ = reply.send(flush_verdict.clone());
+                    reply.send(flush_verdict.clone());
                 }
             }
         }
@@ -270,13 +289,13 @@ impl Writer {
         let counters = &self.shared.counters;
         let unanswered = batch
             .iter()
-            .filter(|m| matches!(m, Message::Decision(_)))
+            .filter(|m| matches!(m, Message::Decision(_, _, None)))
             .count() as u64;
         // A decision whose caller waits is told of the failure and answered as failed: it is
         // not lost unreported, but it is not written either.
         let answered = batch
             .iter()
-            .filter(|m| matches!(m, Message::DecisionWithEvents(..)))
+            .filter(|m| matches!(m, Message::Decision(_, _, Some(_))))
             .count() as u64;
         counters.lost.fetch_add(unanswered, Ordering::Relaxed);
         counters.failed.fetch_add(answered, Ordering::Relaxed);
@@ -293,8 +312,7 @@ impl Writer {
             if events_skipped.contains(&index) {
                 continue;
             }
-            if let Message::Events(events, _) | Message::DecisionWithEvents(_, events, _) = message
-            {
+            if let Message::Events(events, _) | Message::Decision(_, events, _) = message {
                 for event in events {
                     by_customer
                         .entry(event.customer_id.as_str())
@@ -347,26 +365,20 @@ fn write_batch(
     let mut touched: Vec<&str> = Vec::new();
     for (index, message) in batch.iter().enumerate() {
         let verdict = match message {
-            Message::Decision(record) => {
-                if insert_decision(&tx, record)? {
-                    committed.written += 1;
-                } else {
-                    committed.duplicate += 1;
-                }
-                Ok(())
-            }
             Message::Outcome(outcome, _) => insert_outcome(&tx, outcome)?,
             Message::Events(events, _) => {
                 insert_events(&tx, events)?;
                 touched.extend(events.iter().map(|e| e.customer_id.as_str()));
                 Ok(())
             }
-            Message::DecisionWithEvents(record, events, _) => {
+            Message::Decision(record, events, _) => {
                 // A retried request (same id) must not send its exposures twice either.
                 if insert_decision(&tx, record)? {
                     committed.written += 1;
-                    insert_events(&tx, events)?;
-                    touched.extend(events.iter().map(|e| e.customer_id.as_str()));
+                    if !events.is_empty() {
+                        insert_events(&tx, events)?;
+                        touched.extend(events.iter().map(|e| e.customer_id.as_str()));
+                    }
                 } else {
                     committed.duplicate += 1;
                     committed.events_skipped.push(index);
@@ -580,26 +592,30 @@ mod tests {
     }
 
     fn decision(id: &str, ranks: &[u32]) -> Message {
-        Message::Decision(Box::new(DecisionRecord {
-            decision_id: id.into(),
-            customer_id: "c".into(),
-            policy: "p".into(),
-            experiment: None,
-            actions: ranks
-                .iter()
-                .map(|&rank| LoggedAction {
-                    action_id: format!("a{rank}"),
-                    rank,
-                    score: 1.0,
-                    propensity: 0.5,
-                })
-                .collect(),
-            model_versions: Default::default(),
-            context: serde_json::Value::Null,
-            created: Timestamp(0),
-            latency_us: 1,
-            dry_run: false,
-        }))
+        Message::Decision(
+            Box::new(DecisionRecord {
+                decision_id: id.into(),
+                customer_id: "c".into(),
+                policy: "p".into(),
+                experiment: None,
+                actions: ranks
+                    .iter()
+                    .map(|&rank| LoggedAction {
+                        action_id: format!("a{rank}"),
+                        rank,
+                        score: 1.0,
+                        propensity: 0.5,
+                    })
+                    .collect(),
+                model_versions: Default::default(),
+                context: serde_json::Value::Null,
+                created: Timestamp(0),
+                latency_us: 1,
+                dry_run: false,
+            }),
+            Vec::new(),
+            None,
+        )
     }
 
     #[test]
@@ -608,6 +624,7 @@ mod tests {
         let (mut writer, _sender) = writer(dir.path());
         // Duplicate ranks bypass validation here; SQLite's primary key refuses them.
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let reply = Reply::Blocking(reply);
         let mut batch = vec![
             decision("ok-1", &[1]),
             decision("bad", &[1, 1]),
@@ -627,7 +644,7 @@ mod tests {
         assert_eq!(kept, 2);
         // The loss was reported; the next flush is clean.
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        writer.process(&mut vec![Message::Flush(reply)]);
+        writer.process(&mut vec![Message::Flush(Reply::Blocking(reply))]);
         assert!(answer.recv().unwrap().is_ok());
     }
 }

@@ -29,10 +29,10 @@ pub async fn decide(
     Json(request): Json<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     may_explain(guard.caller(), &request)?;
-    // A small decision on a profile in memory never waits: it runs here. Anything that may
-    // read SQLite, wait for a commit or take long goes to the blocking pool.
+    // A small decision on a profile in memory is computed here and its commit awaited without
+    // blocking the worker. Anything that may read SQLite or take long goes to the blocking pool.
     let response = match state.engine.decide_in_memory(&request) {
-        Some(decided) => decided?,
+        Some(decided) => decided?.answer().await?,
         None => {
             let engine = state.clone();
             blocking(move || engine.engine.decide(&request)).await??
@@ -110,15 +110,21 @@ pub async fn decide_batch(
     // A batch is long CPU work: off the worker that accepts requests.
     let worker = state.clone();
     let (results, errors) = blocking(move || {
-        let mut errors = 0;
-        let results: Vec<BatchItem> = batch
+        // Every decision first, then the answers: one commit covers the whole batch.
+        let decided: Vec<_> = batch
             .requests
             .iter()
+            .map(|request| {
+                may_explain(caller, request)
+                    .and_then(|()| worker.engine.decide_logged(request).map_err(ApiError::from))
+            })
+            .collect();
+        let mut errors = 0;
+        let results: Vec<BatchItem> = decided
+            .into_iter()
             .enumerate()
-            .map(|(i, request)| {
-                let decided = may_explain(caller, request)
-                    .and_then(|()| worker.engine.decide(request).map_err(ApiError::from));
-                match decided {
+            .map(
+                |(i, decided)| match decided.and_then(|d| d.wait().map_err(ApiError::from)) {
                     Ok(response) => {
                         worker.observe(&response);
                         BatchItem::Decision(Box::new(response))
@@ -129,8 +135,8 @@ pub async fn decide_batch(
                         worker.count_error(error.body.code);
                         BatchItem::Error { error: error.body }
                     }
-                }
-            })
+                },
+            )
             .collect();
         (results, errors)
     })

@@ -1,0 +1,203 @@
+//! Nothing acknowledged is lost: decisions are sent to a real `nextbest serve` process from
+//! several connections at once, the process is killed with SIGKILL mid-stream, and every
+//! decision it answered with 200 must be in the database when it is opened again.
+
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nextbest::store::Store;
+use serde_json::{json, Value};
+
+const CONNECTIONS: usize = 8;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_server(dir: &Path, port: u16, acknowledge: &str) -> Child {
+    // A long linger keeps decisions nobody waits for queued for a while: answered before their
+    // commit, they would be lost by the kill, so the test could not pass by luck.
+    let config = dir.join("serve.toml");
+    std::fs::write(&config, "[store]\nbatch_linger_ms = 200\n").unwrap();
+    let database = dir.join("nextbest.db");
+    Command::new(env!("CARGO_BIN_EXE_nextbest"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "2",
+        ])
+        .arg("--config")
+        .arg(config)
+        .arg("--database")
+        .arg(database)
+        .args(["--acknowledge", acknowledge])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// One keep-alive HTTP/1.1 connection: enough client for JSON posts to our own server.
+struct Connection {
+    reader: BufReader<TcpStream>,
+}
+
+impl Connection {
+    fn open(port: u16) -> Option<Connection> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        Some(Connection {
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// The status and body, or `None` once the server is gone.
+    fn request(&mut self, method: &str, path: &str, body: &str) -> Option<(u16, Value)> {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let stream = self.reader.get_mut();
+        stream.write_all(head.as_bytes()).ok()?;
+        stream.write_all(body.as_bytes()).ok()?;
+        let mut line = String::new();
+        if self.reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let status: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
+        let mut length = 0;
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().ok()?;
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).ok()?;
+        Some((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+}
+
+fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some(mut c) = Connection::open(port) {
+            if let Some((200, _)) = c.request("GET", "/readyz", "") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not become ready");
+}
+
+/// Half the decisions carry their history (decided in memory), half read a stored profile
+/// that is not cached yet (decided on the blocking pool): both ways of answering are covered.
+fn decision_body(connection: usize, i: usize) -> String {
+    let customer = format!("K-{connection}-{i}");
+    let mut body = json!({
+        "customer_id": customer,
+        "context": {"channel": "web", "timestamp": "2025-11-20T10:00:00Z"},
+        "customer": {"attributes": {"email_consent": true, "sms_consent": true}},
+    });
+    if i % 2 == 0 {
+        body["history"] = json!([
+            {"timestamp": "2025-11-01T09:00:00Z", "event_type": "visit", "channel": "web"},
+            {"timestamp": "2025-11-01T09:05:00Z", "event_type": "purchase", "channel": "web", "value": 80.0}
+        ]);
+    }
+    body.to_string()
+}
+
+/// Sends decisions until the server dies; returns the ids it acknowledged.
+fn send_until_killed(port: u16, connection: usize, stop: &AtomicBool) -> Vec<String> {
+    let mut acknowledged = Vec::new();
+    let Some(mut c) = Connection::open(port) else {
+        return acknowledged;
+    };
+    for i in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        match c.request("POST", "/v1/decisions", &decision_body(connection, i)) {
+            Some((200, answer)) => {
+                acknowledged.push(answer["decision_id"].as_str().unwrap().to_string());
+            }
+            Some((status, answer)) => panic!("{status}: {answer}"),
+            None => break,
+        }
+    }
+    acknowledged
+}
+
+#[test]
+fn every_acknowledged_decision_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("nextbest.db");
+    let port = free_port();
+    let mut server = start_server(dir.path(), port, "committed");
+    wait_ready(port);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CONNECTIONS)
+        .map(|connection| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || send_until_killed(port, connection, &stop))
+        })
+        .collect();
+    // Long enough for thousands of decisions and many group commits, then no warning.
+    std::thread::sleep(Duration::from_millis(1_500));
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(
+        acknowledged.len() > 100,
+        "too few decisions to prove anything: {}",
+        acknowledged.len()
+    );
+
+    // Opening the database again recovers its write-ahead log, as a restarted server would.
+    let store = Store::open(&database).unwrap();
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| store.decision(id).unwrap().is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged decisions lost, e.g. {:?}",
+        missing.len(),
+        acknowledged.len(),
+        missing.iter().take(3).collect::<Vec<_>>()
+    );
+}
