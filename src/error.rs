@@ -105,6 +105,11 @@ catalogue! {
     StoreIo = ("store_io", 500, "the database failed (disk, lock, writer stopped)"),
     /// The database file is not one this build can use.
     StoreSchema = ("store_schema", 500, "the database file is not one this build can use"),
+    // --- experiments
+    /// No experiment has that id.
+    UnknownExperiment = ("unknown_experiment", 404, "no experiment has that id"),
+    /// The experiment's state does not allow the change.
+    ExperimentConflict = ("experiment_conflict", 409, "the experiment's state does not allow this: an id already taken, changing a running experiment's arms or weights, lowering its traffic, starting a stopped one, or traffic its layer has no room for"),
     // --- models
     /// A model's files could not be read.
     ModelIo = ("model_io", 422, "a model's files could not be read"),

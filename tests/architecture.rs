@@ -24,11 +24,18 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ),
     ("simulator", &["journey", "catalog", "features"]),
     ("decision", &["catalog", "stats", "journey"]),
-    ("store", &["journey"]),
+    ("experiment", &["journey", "stats"]),
+    ("store", &["journey", "experiment"]),
     (
         "engine",
         &[
-            "decision", "models", "features", "store", "catalog", "journey",
+            "decision",
+            "models",
+            "features",
+            "store",
+            "catalog",
+            "journey",
+            "experiment",
         ],
     ),
 ];

@@ -34,6 +34,8 @@ const EXPECTED: &[(&str, u16)] = &[
     ("store_overloaded", 503),
     ("store_io", 500),
     ("store_schema", 500),
+    ("unknown_experiment", 404),
+    ("experiment_conflict", 409),
     ("model_io", 422),
     ("model_invalid", 422),
     ("model_feature_mismatch", 422),

@@ -8,7 +8,9 @@ use rand::RngCore;
 use crate::catalog::ActionKind;
 use crate::decision::Decision;
 use crate::journey::{Event, EventType, Timestamp};
-use crate::store::{DecisionRecord, LoggedAction, PendingCommit, Store, StoreError, Waiter};
+use crate::store::{
+    DecisionRecord, ExperimentArm, LoggedAction, PendingCommit, Store, StoreError, Waiter,
+};
 
 use super::request::DecisionRequest;
 use super::EngineError;
@@ -34,6 +36,7 @@ pub(super) struct Logged<'a> {
     pub decision_id: &'a str,
     pub request: &'a DecisionRequest,
     pub policy_name: &'a str,
+    pub experiment: Option<ExperimentArm>,
     pub decision: &'a Decision,
     pub model_versions: &'a BTreeMap<String, String>,
     pub now: Timestamp,
@@ -91,6 +94,7 @@ fn write(
         decision_id,
         request,
         policy_name,
+        experiment,
         decision,
         model_versions,
         now,
@@ -105,7 +109,7 @@ fn write(
         decision_id: decision_id.to_string(),
         customer_id: request.customer_id.clone(),
         policy: policy_name.to_string(),
-        experiment: None,
+        experiment,
         actions: decision
             .actions
             .iter()
@@ -194,6 +198,7 @@ mod tests {
             decision_id: "d-1",
             request: &request,
             policy_name: "default",
+            experiment: None,
             decision: &decision,
             model_versions: &versions,
             now: Timestamp(1_750_000_000_000_000),

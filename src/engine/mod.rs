@@ -8,6 +8,7 @@
 //! imports it but the surfaces (`server`, `cli`, and the batch scorer).
 
 mod customer;
+mod experiments;
 mod log;
 pub mod request;
 pub mod validate;
@@ -23,18 +24,19 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 pub use log::Acknowledge;
 pub use request::{
     CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
-    EventPayload, Limits,
+    EventPayload, ExperimentRef, Limits,
 };
 pub use validate::{event_from_payload, events_for_store, MAX_EVENT_VALUE};
 
 use crate::catalog::Catalog;
 use crate::decision::{CandidateScores, DecideOptions, DecisionError, PolicySet};
 use crate::error::ErrorCode;
+use crate::experiment::RunningExperiments;
 use crate::journey::Event;
 use crate::models::explain::explain;
 use crate::models::registry::{ModelPathsUpdate, ModelSet};
 use crate::models::ModelError;
-use crate::store::{PendingCommit, Store, StoreError, Waiter};
+use crate::store::{ExperimentArm, PendingCommit, Store, StoreError, Waiter};
 
 /// Most candidates of a decision [`Engine::decide_in_memory`] makes on the calling thread.
 pub const IN_MEMORY_MAX_CANDIDATES: usize = 32;
@@ -121,6 +123,7 @@ pub struct Engine {
     acknowledge: Acknowledge,
     models_dir: PathBuf,
     reloading: Mutex<()>,
+    running: RwLock<Arc<RunningExperiments>>,
 }
 
 /// Where the engine gets its parts.
@@ -164,6 +167,7 @@ impl Engine {
             ));
         }
         parts.models.check_servable(&parts.catalog)?;
+        let running = RunningExperiments::new(parts.store.experiments()?);
         Ok(Engine {
             models: RwLock::new(Arc::new(parts.models)),
             catalog: parts.catalog,
@@ -175,6 +179,7 @@ impl Engine {
             acknowledge: parts.acknowledge,
             models_dir: parts.models_dir,
             reloading: Mutex::new(()),
+            running: RwLock::new(Arc::new(running)),
         })
     }
 
@@ -363,8 +368,24 @@ impl Engine {
             models: &models,
         };
         // Everything the request says is checked before the store is read.
-        let valid = checks.request(request)?;
+        let mut valid = checks.request(request)?;
         let now = valid.now;
+        // A request that names no policy may be enrolled in a running experiment: its arm's
+        // policy decides (a holdout's answer is emptied below, after the same work).
+        let assignment = match request.policy {
+            Some(_) => None,
+            None => self.running_experiments().assign(
+                &request.customer_id,
+                request.context.placement.as_deref(),
+                now,
+            ),
+        };
+        if let Some(policy_name) = assignment.as_ref().and_then(|a| a.arm().policy.as_deref()) {
+            if let Some(policy) = self.policies.get(policy_name) {
+                valid.policy = policy;
+                valid.policy_name = policy_name;
+            }
+        }
 
         let stored;
         let history: &[Event] = match &valid.history {
@@ -408,9 +429,20 @@ impl Engine {
             max_actions: valid.max_actions,
             explain: request.explain,
         };
-        let decision = valid
+        let mut decision = valid
             .policy
             .decide_with(&state, &scored, options, &mut rng)?;
+        let holdout = assignment.as_ref().is_some_and(|a| a.arm().is_holdout());
+        let policy_name = if holdout {
+            experiments::hold_out(&mut decision);
+            experiments::HOLDOUT_POLICY
+        } else {
+            valid.policy_name
+        };
+        let experiment = assignment.as_ref().map(|a| ExperimentArm {
+            experiment_id: a.experiment.id.clone(),
+            arm: a.arm().name.clone(),
+        });
         let explanations = if request.explain {
             explain(&models, &customer.features)
         } else {
@@ -422,7 +454,8 @@ impl Engine {
             let logged = log::Logged {
                 decision_id: &decision_id,
                 request,
-                policy_name: valid.policy_name,
+                policy_name,
+                experiment: experiment.clone(),
                 decision: &decision,
                 model_versions: &model_versions,
                 now,
@@ -439,7 +472,11 @@ impl Engine {
         let response = DecisionResponse {
             decision_id,
             customer_id: request.customer_id.clone(),
-            policy: valid.policy_name.to_string(),
+            policy: policy_name.to_string(),
+            experiment: experiment.map(|e| ExperimentRef {
+                id: e.experiment_id,
+                arm: e.arm,
+            }),
             decision,
             p_churn: customer.p_churn,
             sentiment: customer.sentiment,

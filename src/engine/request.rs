@@ -70,6 +70,15 @@ pub struct DecisionContext {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The experiment a decision was made under, and the customer's arm.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExperimentRef {
+    /// The experiment's id.
+    pub id: String,
+    /// The arm.
+    pub arm: String,
+}
+
 /// What the caller knows about the customer.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -189,6 +198,9 @@ pub struct DecisionResponse {
     pub customer_id: String,
     /// The policy that decided.
     pub policy: String,
+    /// The experiment and arm the customer was assigned to, when an experiment decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentRef>,
     /// The ranked actions, the ineligible candidates with reasons, and warnings.
     pub decision: Decision,
     /// P(churn) of the customer, when a churn model is loaded.

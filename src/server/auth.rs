@@ -18,8 +18,11 @@ pub enum Scope {
     Decide,
     /// Journey events into the profile store.
     Ingest,
-    /// Reloading models, and explanations of a stored customer's scores.
+    /// Reloading models, explanations of a stored customer's scores, and defining, starting
+    /// and stopping experiments.
     Admin,
+    /// Reading experiments and their results, and the results pages (the marketer's browser).
+    Results,
 }
 
 /// One configured token.
@@ -47,14 +50,14 @@ impl std::fmt::Debug for TokenConfig {
 /// The scopes a caller holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caller {
-    scopes: [bool; 4],
+    scopes: [bool; 5],
 }
 
 impl Caller {
-    const EVERYTHING: Caller = Caller { scopes: [true; 4] };
+    const EVERYTHING: Caller = Caller { scopes: [true; 5] };
 
     fn with(scopes: &[Scope]) -> Caller {
-        let mut held = [false; 4];
+        let mut held = [false; 5];
         held[Scope::Public as usize] = true;
         for scope in scopes {
             held[*scope as usize] = true;
@@ -86,6 +89,9 @@ pub struct Ingest;
 /// [`Scope::Admin`] as a type.
 #[derive(Debug)]
 pub struct Admin;
+/// [`Scope::Results`] as a type.
+#[derive(Debug)]
+pub struct Results;
 
 impl ScopeMarker for Public {
     const SCOPE: Scope = Scope::Public;
@@ -98,6 +104,9 @@ impl ScopeMarker for Ingest {
 }
 impl ScopeMarker for Admin {
     const SCOPE: Scope = Scope::Admin;
+}
+impl ScopeMarker for Results {
+    const SCOPE: Scope = Scope::Results;
 }
 
 use super::error::ApiError;
@@ -143,7 +152,7 @@ impl Auth {
         if let Some(token) = api_token {
             all.push(KnownToken {
                 digest: digest(&token),
-                scopes: vec![Scope::Decide, Scope::Ingest, Scope::Admin],
+                scopes: vec![Scope::Decide, Scope::Ingest, Scope::Admin, Scope::Results],
             });
         }
         Auth { tokens: all }
@@ -201,6 +210,7 @@ pub fn forbidden(scope: Scope) -> ApiError {
         Scope::Decide => "decide",
         Scope::Ingest => "ingest",
         Scope::Admin => "admin",
+        Scope::Results => "results",
     };
     ApiError::new(
         ErrorCode::Forbidden,
@@ -229,7 +239,7 @@ mod tests {
             }],
         );
         assert!(auth.check(Scope::Public, None).is_ok());
-        for scope in [Scope::Decide, Scope::Ingest, Scope::Admin] {
+        for scope in [Scope::Decide, Scope::Ingest, Scope::Admin, Scope::Results] {
             let code = |header| auth.check(scope, header).err().map(|e| e.body.code.name());
             assert_eq!(code(None), Some("unauthorized"), "{scope:?}");
             assert_eq!(code(Some("Bearer wrong")), Some("unauthorized"));

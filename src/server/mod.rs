@@ -225,6 +225,9 @@ pub fn app(
         })
 }
 
+/// How often a replica reads the experiments again.
+pub const EXPERIMENT_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Serves until SIGINT/SIGTERM, then drains in-flight requests and flushes the decision log.
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let state = web::Data::new(build_state(&config)?);
@@ -255,6 +258,22 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     if let Some(workers) = config.workers {
         server = server.workers(workers);
     }
+    // Experiments changed elsewhere (another replica, `nextbest experiment` on the same
+    // database) reach this one within the refresh period; changes made through this one's
+    // API apply at once.
+    let refresher = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut every = actix_web::rt::time::interval(EXPERIMENT_REFRESH);
+        loop {
+            every.tick().await;
+            let engine = refresher.clone();
+            match web::block(move || engine.engine.refresh_experiments()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not refresh the experiments"),
+                Err(e) => tracing::warn!(error = %e, "could not refresh the experiments"),
+            }
+        }
+    });
     server.run().await?;
     tracing::info!("stopped accepting requests; flushing the decision log");
     state.engine.store().flush().map_err(|e| ServeError::Load {

@@ -60,6 +60,9 @@ pub enum StoreError {
         /// What is wrong with it.
         problem: String,
     },
+    /// An experiment change the experiment's state refuses (or an unknown experiment).
+    #[error(transparent)]
+    Experiment(#[from] crate::experiment::ExperimentError),
     /// The database file is not one this build can use: a newer schema version, or not a
     /// SQLite database at all.
     #[error("{}: {problem}", path.display())]
@@ -84,6 +87,7 @@ impl StoreError {
             StoreError::InvalidDecision { .. } => ErrorCode::InvalidDecision,
             StoreError::InvalidEvent { .. } => ErrorCode::InvalidEvent,
             StoreError::Schema { .. } => ErrorCode::StoreSchema,
+            StoreError::Experiment(e) => e.code(),
         }
     }
 

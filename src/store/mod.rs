@@ -40,6 +40,7 @@
 //! a blocking pool (e.g. actix-web's `web::block`).
 
 mod error;
+mod experiments;
 mod profile_cache;
 mod read;
 mod schema;
@@ -53,6 +54,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use error::StoreError;
+pub use experiments::{ArmTotals, DailyArm, ExperimentChange};
 pub use profile_cache::Profile;
 pub use schema::SCHEMA_VERSION;
 pub use types::{
@@ -60,6 +62,7 @@ pub use types::{
     StoreStats, MAX_ID_CHARS, MAX_OUTCOME_TYPE_CHARS,
 };
 
+use crate::experiment::Experiment;
 use crate::journey::Event;
 use profile_cache::ProfileCache;
 use read::ReadPool;
@@ -230,6 +233,45 @@ impl Store {
         }
         let events = events.to_vec();
         self.send_and_wait(|reply| Message::Events(events, reply))
+    }
+
+    /// Applies a change to the stored experiments and waits for its commit. Errors:
+    /// `unknown_experiment`, `experiment_conflict` (the experiment's state refuses it: see
+    /// [`ExperimentChange`]), `invalid_field`, `store_io`.
+    pub fn change_experiment(&self, change: ExperimentChange) -> Result<(), StoreError> {
+        self.send_and_wait(|reply| Message::Experiment(Box::new(change), reply))
+    }
+
+    /// Every stored experiment, oldest first.
+    pub fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
+        self.readers
+            .with("reading experiments", experiments::load_all)
+    }
+
+    /// One experiment; `unknown_experiment` if none has this id.
+    pub fn experiment(&self, id: &str) -> Result<Experiment, StoreError> {
+        self.readers
+            .with("reading an experiment", |conn| experiments::load(conn, id))?
+            .ok_or_else(|| {
+                StoreError::Experiment(crate::experiment::ExperimentError::Unknown {
+                    id: id.to_string(),
+                })
+            })
+    }
+
+    /// The experiment's arm totals (sufficient statistics, in its arm order) and its units per
+    /// day and arm, from the committed log (call [`Store::flush`] first to include what is
+    /// queued).
+    pub fn experiment_totals(
+        &self,
+        experiment: &Experiment,
+    ) -> Result<(Vec<ArmTotals>, Vec<DailyArm>), StoreError> {
+        self.readers.with("computing experiment totals", |conn| {
+            Ok((
+                experiments::arm_totals(conn, experiment)?,
+                experiments::daily(conn, experiment)?,
+            ))
+        })
     }
 
     /// The logged decision with this id, if any. A decision still queued is flushed first, so

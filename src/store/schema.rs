@@ -7,7 +7,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use super::{StoreConfig, StoreError};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `MIGRATIONS[v]` takes a database from version `v` to `v + 1`; version 0 is an empty file.
 /// Past entries are never edited: a new schema is a new entry.
@@ -63,6 +63,18 @@ const MIGRATIONS: &[&str] = &[
         text        TEXT
     );
     CREATE INDEX events_by_customer ON events (customer_id, ts_us, seq);
+    ",
+    // 1 → 2: experiments (the decision log already has their columns).
+    "
+    CREATE TABLE experiments (
+        experiment_id TEXT    NOT NULL PRIMARY KEY,
+        definition    TEXT    NOT NULL,  -- JSON: the checked experiment with its state
+        status        TEXT    NOT NULL,  -- draft | running | stopped
+        layer         TEXT    NOT NULL,
+        created_us    INTEGER NOT NULL,
+        updated_us    INTEGER NOT NULL
+    );
+    CREATE INDEX experiments_by_layer ON experiments (layer, status);
     ",
 ];
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 
+use super::experiments::{self, ExperimentChange};
 use super::profile_cache::ProfileCache;
 use super::{DecisionRecord, OutcomeRecord, StoreConfig, StoreError};
 use crate::journey::{Event, Timestamp};
@@ -55,6 +56,8 @@ pub(crate) enum Message {
     Outcome(Box<OutcomeRecord>, Reply),
     /// Append journey events to profiles.
     Events(Vec<Event>, Reply),
+    /// Create, change, start, stop or ramp an experiment (checked against its stored state).
+    Experiment(Box<ExperimentChange>, Reply),
     /// Answer once everything queued before has been committed.
     Flush(Reply),
 }
@@ -221,7 +224,8 @@ impl Writer {
                 Message::Decision(_, _, None) => {}
                 Message::Decision(_, _, Some(reply))
                 | Message::Outcome(_, reply)
-                | Message::Events(_, reply) => reply.send(verdict),
+                | Message::Events(_, reply)
+                | Message::Experiment(_, reply) => reply.send(verdict),
                 Message::Flush(reply) => {
                     flushed = true;
                     reply.send(flush_verdict.clone());
@@ -366,6 +370,7 @@ fn write_batch(
     for (index, message) in batch.iter().enumerate() {
         let verdict = match message {
             Message::Outcome(outcome, _) => insert_outcome(&tx, outcome)?,
+            Message::Experiment(change, _) => experiments::apply(&tx, change)?,
             Message::Events(events, _) => {
                 insert_events(&tx, events)?;
                 touched.extend(events.iter().map(|e| e.customer_id.as_str()));

@@ -6,6 +6,7 @@
 
 pub mod decisions;
 pub mod events;
+pub mod experiments;
 pub mod health;
 pub mod models;
 pub mod openapi;
@@ -43,6 +44,27 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/v1/models", "GET").route(web::get().to(models::list)))
         .service(resource("/v1/models/reload", "POST").route(web::post().to(models::reload)))
         .service(resource("/v1/policies", "GET").route(web::get().to(policies::list)))
+        .service(
+            resource("/v1/experiments", "GET, POST")
+                .route(web::get().to(experiments::list))
+                .route(web::post().to(experiments::create)),
+        )
+        .service(
+            resource("/v1/experiments/{id}", "GET, PUT")
+                .route(web::get().to(experiments::get))
+                .route(web::put().to(experiments::replace)),
+        )
+        .service(
+            resource("/v1/experiments/{id}/start", "POST")
+                .route(web::post().to(experiments::start)),
+        )
+        .service(
+            resource("/v1/experiments/{id}/stop", "POST").route(web::post().to(experiments::stop)),
+        )
+        .service(
+            resource("/v1/experiments/{id}/traffic", "POST")
+                .route(web::post().to(experiments::ramp)),
+        )
         .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
         .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))

@@ -1,0 +1,105 @@
+//! Experiments through the engine: defining and changing them (checked against the loaded
+//! policies, stored, and the running set refreshed), and which arm decides a request.
+
+use std::sync::Arc;
+
+use crate::decision::Decision;
+use crate::experiment::{Experiment, ExperimentSpec, RunningExperiments};
+use crate::journey::Timestamp;
+use crate::store::ExperimentChange;
+
+use super::{Engine, EngineError};
+
+/// The policy name a holdout arm's decisions are logged and answered with.
+pub const HOLDOUT_POLICY: &str = "holdout";
+
+/// Empties a decision: the holdout arm's "no action". What the policy would have done is
+/// not shown (the caller must not act on it), and the answer is certain (propensity 1).
+pub(super) fn hold_out(decision: &mut Decision) {
+    decision.actions.clear();
+    decision.passed_over.clear();
+    decision.propensity = 1.0;
+    decision.policy = HOLDOUT_POLICY.to_string();
+}
+
+impl Engine {
+    /// The running experiments as decisions see them now.
+    pub fn running_experiments(&self) -> Arc<RunningExperiments> {
+        match self.running.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Reads the experiments again from the store (another replica, or the command line, may
+    /// have changed them). Blocking.
+    pub fn refresh_experiments(&self) -> Result<(), EngineError> {
+        let fresh = Arc::new(RunningExperiments::new(self.store.experiments()?));
+        match self.running.write() {
+            Ok(mut guard) => *guard = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(())
+    }
+
+    fn check_experiment(&self, spec: &ExperimentSpec) -> Result<Experiment, EngineError> {
+        spec.check(|name| self.policies.get(name).is_some(), Timestamp::now())
+            .map_err(|e| match e.field() {
+                Some(field) => EngineError::field(e.code(), field, e.to_string()),
+                None => EngineError::Store(e.into()),
+            })
+    }
+
+    fn change_experiment(
+        &self,
+        id: &str,
+        change: ExperimentChange,
+    ) -> Result<Experiment, EngineError> {
+        self.store.change_experiment(change)?;
+        self.refresh_experiments()?;
+        Ok(self.store.experiment(id)?)
+    }
+
+    /// Defines a new experiment, as a draft. Blocking.
+    pub fn create_experiment(&self, spec: &ExperimentSpec) -> Result<Experiment, EngineError> {
+        let experiment = self.check_experiment(spec)?;
+        self.change_experiment(&spec.id, ExperimentChange::Create(Box::new(experiment)))
+    }
+
+    /// Replaces a draft's definition (refused once started). Blocking.
+    pub fn replace_experiment(&self, spec: &ExperimentSpec) -> Result<Experiment, EngineError> {
+        let experiment = self.check_experiment(spec)?;
+        self.change_experiment(&spec.id, ExperimentChange::Replace(Box::new(experiment)))
+    }
+
+    /// Starts a draft: from now on it assigns units. Blocking.
+    pub fn start_experiment(&self, id: &str) -> Result<Experiment, EngineError> {
+        let experiment = self.store.experiment(id)?;
+        // A policy may have been removed since the draft was written.
+        for arm in &experiment.arms {
+            if let Some(policy) = &arm.policy {
+                if self.policies.get(policy).is_none() {
+                    return Err(EngineError::field(
+                        crate::error::ErrorCode::ExperimentConflict,
+                        "arms",
+                        format!(
+                            "arm '{}' names policy '{policy}', which is not loaded",
+                            arm.name
+                        ),
+                    ));
+                }
+            }
+        }
+        self.change_experiment(id, ExperimentChange::Start(id.to_string()))
+    }
+
+    /// Stops a running experiment; its data stays. Blocking.
+    pub fn stop_experiment(&self, id: &str) -> Result<Experiment, EngineError> {
+        self.change_experiment(id, ExperimentChange::Stop(id.to_string()))
+    }
+
+    /// Raises an experiment's traffic share. Blocking.
+    pub fn ramp_experiment(&self, id: &str, traffic: f64) -> Result<Experiment, EngineError> {
+        self.change_experiment(id, ExperimentChange::Ramp(id.to_string(), traffic))
+    }
+}
