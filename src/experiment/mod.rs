@@ -9,9 +9,11 @@
 pub mod assignment;
 pub mod definition;
 pub mod running;
+pub mod totals;
 
 pub use definition::{Arm, ArmSpec, Experiment, ExperimentSpec, Metric, Status};
 pub use running::{Assignment, RunningExperiments};
+pub use totals::{ArmTotals, DailyArm};
 
 use crate::error::ErrorCode;
 

@@ -54,7 +54,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use error::StoreError;
-pub use experiments::{ArmTotals, DailyArm, ExperimentChange};
+pub use experiments::ExperimentChange;
 pub use profile_cache::Profile;
 pub use schema::SCHEMA_VERSION;
 pub use types::{
@@ -62,7 +62,7 @@ pub use types::{
     StoreStats, MAX_ID_CHARS, MAX_OUTCOME_TYPE_CHARS,
 };
 
-use crate::experiment::Experiment;
+use crate::experiment::{ArmTotals, DailyArm, Experiment};
 use crate::journey::Event;
 use profile_cache::ProfileCache;
 use read::ReadPool;
