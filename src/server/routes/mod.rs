@@ -11,6 +11,7 @@ pub mod health;
 pub mod models;
 pub mod openapi;
 pub mod outcomes;
+pub mod pages;
 pub mod policies;
 
 use actix_web::web;
@@ -65,6 +66,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
             resource("/v1/experiments/{id}/traffic", "POST")
                 .route(web::post().to(experiments::ramp)),
         )
+        .service(resource("/experiments", "GET").route(web::get().to(pages::list)))
+        .service(resource("/experiments/{id}", "GET").route(web::get().to(pages::results)))
+        .service(resource("/assets/{name}", "GET").route(web::get().to(pages::asset)))
         .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
         .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
