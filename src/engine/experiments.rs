@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::decision::Decision;
+use crate::decision::{Decision, PolicySet};
+use crate::error::ErrorCode;
 use crate::experiment::{Experiment, ExperimentSpec, RunningExperiments};
 use crate::journey::Timestamp;
-use crate::store::ExperimentChange;
+use crate::store::{ExperimentChange, Store};
 
 use super::{Engine, EngineError};
 
@@ -20,6 +21,41 @@ pub(super) fn hold_out(decision: &mut Decision) {
     decision.passed_over.clear();
     decision.propensity = 1.0;
     decision.policy = HOLDOUT_POLICY.to_string();
+}
+
+/// Checks a definition against the loaded policies: a draft ready to store.
+pub fn check(spec: &ExperimentSpec, policies: &PolicySet) -> Result<Experiment, EngineError> {
+    spec.check(|name| policies.get(name).is_some(), Timestamp::now())
+        .map_err(|e| match e.field() {
+            Some(field) => EngineError::field(e.code(), field, e.to_string()),
+            None => EngineError::Store(e.into()),
+        })
+}
+
+/// Applies a change in the store and reads the experiment back. Blocking.
+pub fn apply(store: &Store, id: &str, change: ExperimentChange) -> Result<Experiment, EngineError> {
+    store.change_experiment(change)?;
+    Ok(store.experiment(id)?)
+}
+
+/// Refuses to start an experiment whose arms name a policy that is no longer loaded.
+pub fn check_startable(store: &Store, policies: &PolicySet, id: &str) -> Result<(), EngineError> {
+    let experiment = store.experiment(id)?;
+    for arm in &experiment.arms {
+        if let Some(policy) = &arm.policy {
+            if policies.get(policy).is_none() {
+                return Err(EngineError::field(
+                    ErrorCode::ExperimentConflict,
+                    "arms",
+                    format!(
+                        "arm '{}' names policy '{policy}', which is not loaded",
+                        arm.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -42,54 +78,31 @@ impl Engine {
         Ok(())
     }
 
-    fn check_experiment(&self, spec: &ExperimentSpec) -> Result<Experiment, EngineError> {
-        spec.check(|name| self.policies.get(name).is_some(), Timestamp::now())
-            .map_err(|e| match e.field() {
-                Some(field) => EngineError::field(e.code(), field, e.to_string()),
-                None => EngineError::Store(e.into()),
-            })
-    }
-
     fn change_experiment(
         &self,
         id: &str,
         change: ExperimentChange,
     ) -> Result<Experiment, EngineError> {
-        self.store.change_experiment(change)?;
+        let changed = apply(&self.store, id, change)?;
         self.refresh_experiments()?;
-        Ok(self.store.experiment(id)?)
+        Ok(changed)
     }
 
     /// Defines a new experiment, as a draft. Blocking.
     pub fn create_experiment(&self, spec: &ExperimentSpec) -> Result<Experiment, EngineError> {
-        let experiment = self.check_experiment(spec)?;
+        let experiment = check(spec, &self.policies)?;
         self.change_experiment(&spec.id, ExperimentChange::Create(Box::new(experiment)))
     }
 
     /// Replaces a draft's definition (refused once started). Blocking.
     pub fn replace_experiment(&self, spec: &ExperimentSpec) -> Result<Experiment, EngineError> {
-        let experiment = self.check_experiment(spec)?;
+        let experiment = check(spec, &self.policies)?;
         self.change_experiment(&spec.id, ExperimentChange::Replace(Box::new(experiment)))
     }
 
     /// Starts a draft: from now on it assigns units. Blocking.
     pub fn start_experiment(&self, id: &str) -> Result<Experiment, EngineError> {
-        let experiment = self.store.experiment(id)?;
-        // A policy may have been removed since the draft was written.
-        for arm in &experiment.arms {
-            if let Some(policy) = &arm.policy {
-                if self.policies.get(policy).is_none() {
-                    return Err(EngineError::field(
-                        crate::error::ErrorCode::ExperimentConflict,
-                        "arms",
-                        format!(
-                            "arm '{}' names policy '{policy}', which is not loaded",
-                            arm.name
-                        ),
-                    ));
-                }
-            }
-        }
+        check_startable(&self.store, &self.policies, id)?;
         self.change_experiment(id, ExperimentChange::Start(id.to_string()))
     }
 

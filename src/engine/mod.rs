@@ -8,7 +8,7 @@
 //! imports it but the surfaces (`server`, `cli`, and the batch scorer).
 
 mod customer;
-mod experiments;
+pub mod experiments;
 mod log;
 pub mod request;
 pub mod validate;

@@ -62,4 +62,3 @@ pub struct DailyArm {
     /// Of them, those that converted within the window.
     pub converted: u64,
 }
-

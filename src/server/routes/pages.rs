@@ -14,12 +14,36 @@ use crate::server::error::ApiError;
 
 /// The pages' own scripts and styles, and the vendored chart library (uPlot, MIT).
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("pages.css", "text/css; charset=utf-8", include_str!("../pages/pages.css")),
-    ("pages.js", "text/javascript; charset=utf-8", include_str!("../pages/pages.js")),
-    ("list.js", "text/javascript; charset=utf-8", include_str!("../pages/list.js")),
-    ("results.js", "text/javascript; charset=utf-8", include_str!("../pages/results.js")),
-    ("uPlot.iife.min.js", "text/javascript; charset=utf-8", include_str!("../pages/vendor/uPlot.iife.min.js")),
-    ("uPlot.min.css", "text/css; charset=utf-8", include_str!("../pages/vendor/uPlot.min.css")),
+    (
+        "pages.css",
+        "text/css; charset=utf-8",
+        include_str!("../pages/pages.css"),
+    ),
+    (
+        "pages.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/pages.js"),
+    ),
+    (
+        "list.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/list.js"),
+    ),
+    (
+        "results.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/results.js"),
+    ),
+    (
+        "uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/vendor/uPlot.iife.min.js"),
+    ),
+    (
+        "uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_str!("../pages/vendor/uPlot.min.css"),
+    ),
 ];
 
 /// Scripts and styles only from this service, no inline script, no framing by other sites.
