@@ -13,6 +13,8 @@
 #
 #   DURATION=60s ./benches/load_test.sh
 #   RATE=5000 CONNECTIONS=8 WORKERS=2 DURATION=30s ./benches/load_test.sh
+#   ACKNOWLEDGE=queued ./benches/load_test.sh     # answer before the commit (default: committed)
+#   EXPERIMENT=1 ./benches/load_test.sh           # with a running experiment (two arms)
 #
 # Needs wrk (Debian: apt-get install wrk) and optionally oha (cargo install oha --locked).
 # Not part of the test suite: timings vary by machine, and anything else running on it
@@ -25,6 +27,8 @@ RATE=${RATE:-5000}
 THREADS=${THREADS:-1}
 PORT=${PORT:-18080}
 WORKERS=${WORKERS:-2}
+ACKNOWLEDGE=${ACKNOWLEDGE:-}
+EXPERIMENT=${EXPERIMENT:-}
 BODY=benches/load/decision.json
 URL="http://127.0.0.1:$PORT/v1/decisions"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
@@ -36,13 +40,20 @@ fi
 tmp=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 RUST_LOG=warn "$NEXTBEST_BIN" serve --bind "127.0.0.1:$PORT" --database "$tmp/nextbest.db" \
-  --workers "$WORKERS" &
+  --workers "$WORKERS" ${ACKNOWLEDGE:+--acknowledge "$ACKNOWLEDGE"} &
 server=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
   sleep 0.1
 done
 curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "server did not become ready" >&2; exit 1; }
+if [ -n "$EXPERIMENT" ]; then
+  # Two arms on the same policy: the cost measured is the experiment's alone.
+  curl -sf -X POST "http://127.0.0.1:$PORT/v1/experiments" -H 'content-type: application/json' \
+    -d '{"id": "load", "name": "load test", "arms": [{"name": "a", "policy": "default", "weight": 1}, {"name": "b", "policy": "default", "weight": 1}]}' >/dev/null
+  curl -sf -X POST "http://127.0.0.1:$PORT/v1/experiments/load/start" >/dev/null
+  echo "experiment 'load' running"
+fi
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 # CPU the server spent (user + system, all threads), in clock ticks: per decision it is a
 # figure that other load on the machine does not distort, unlike throughput.
