@@ -25,6 +25,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("simulator", &["journey", "catalog", "features"]),
     ("decision", &["catalog", "stats", "journey"]),
     ("store", &["journey"]),
+    ("experiment", &["stats", "store", "journey"]),
     (
         "engine",
         &[

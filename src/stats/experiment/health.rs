@@ -140,9 +140,9 @@ fn mismatch(input: &HealthInput<'_>, settings: &HealthSettings, out: &mut Vec<He
     out.push(HealthWarning {
         code: HealthCode::SampleRatioMismatch,
         message: format!(
-            "sample ratio mismatch: units per arm {} do not match the weights (chi-square p = {}, \
-             below {}); assignment or logging loses units of some arm, so the lifts cannot be \
-             trusted until the cause is found",
+            "units per arm {} do not match the weights (chi-square p = {}, below {}): \
+             assignment or logging loses units of some arm, so the lifts cannot be trusted until \
+             the cause is found",
             observed.join(", "),
             format_p(check.p_value),
             settings.srm_p_value

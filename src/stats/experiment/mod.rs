@@ -17,11 +17,14 @@
 //! - [`cuped`]: regression adjustment on a pre-period covariate;
 //! - [`srm`]: the sample ratio mismatch check;
 //! - [`multiple`]: Holm–Bonferroni and Benjamini–Hochberg adjusted p-values;
-//! - [`health`]: plain-language warnings with machine codes.
+//! - [`health`]: plain-language warnings with machine codes;
+//! - [`analysis`]: a whole experiment at once (every metric of every arm, adjusted p-values,
+//!   health), as the CLI prints it.
 //!
 //! Undefined results (an empty arm, zero variance, a relative lift over a control mean of 0)
 //! are `None`, never NaN.
 
+pub mod analysis;
 pub mod bayesian;
 pub mod cuped;
 mod distributions;
@@ -33,6 +36,10 @@ pub mod srm;
 pub mod sufficient;
 pub mod summary;
 
+pub use analysis::{
+    analyze_experiment, AnalysisSettings, ArmResult, ExperimentInput, ExperimentReport, MetricData,
+    MetricInput, MetricKind, MetricReport,
+};
 pub use bayesian::{
     bayesian_test, expected_losses, BayesianResult, BayesianSettings, GaussianPrior,
 };
