@@ -172,7 +172,11 @@ fn engine(c: &mut Criterion) {
     c.bench_function("experiment_assignment", |b| {
         let running = engine.running_experiments();
         let now = nextbest::journey::Timestamp(1_750_000_000_000_000);
-        b.iter(|| running.assign("C00000077", Some("homepage"), now).expect("assigned"))
+        b.iter(|| {
+            running
+                .assign("C00000077", Some("homepage"), now)
+                .expect("assigned")
+        })
     });
 }
 

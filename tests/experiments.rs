@@ -392,3 +392,170 @@ async fn only_admins_define_experiments_and_results_readers_read_them() {
     let (status, list) = call(&service, "GET", "/v1/experiments", None, Some("t-results")).await;
     assert_eq!(status, StatusCode::OK, "{list}");
 }
+
+/// Each customer counts once, in the arm of their first exposure, with the outcomes and
+/// journey events inside the attribution window after it; revenue before it is the CUPED
+/// covariate. The expected numbers are kept by hand beside the requests.
+#[actix_web::test]
+async fn results_count_each_customer_once_within_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _state) = service!(config(dir.path()));
+    let spec = json!({
+        "id": "window", "name": "Attribution window",
+        "arms": [{"name": "rules", "policy": "rules", "weight": 1}, {"name": "model", "policy": "default", "weight": 1}],
+        "secondary_metrics": ["revenue_per_customer"], "guardrails": ["unsubscribe_rate"],
+        "attribution_window_days": 14, "pre_period_days": 30
+    });
+    let (status, _) = call(&service, "POST", "/v1/experiments", Some(spec), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    call(&service, "POST", "/v1/experiments/window/start", None, None).await;
+
+    #[derive(Default, Debug)]
+    struct Expected {
+        units: u64,
+        exposures: u64,
+        converted: u64,
+        revenue: f64,
+        unsubscribed: u64,
+    }
+    let mut expected: HashMap<String, Expected> = HashMap::new();
+    let n = 60;
+    for i in 0..n {
+        let customer = format!("W-{i}");
+        // Pre-period purchases for even customers (the covariate); consent for everyone.
+        let mut events = vec![
+            json!({"customer_id": customer, "timestamp": "2025-10-01T09:00:00Z", "event_type": "visit", "channel": "web"}),
+        ];
+        if i % 2 == 0 {
+            events.push(json!({"customer_id": customer, "timestamp": "2025-11-10T09:00:00Z", "event_type": "purchase", "channel": "web", "value": 50.0}));
+        }
+        let (status, body) = call(
+            &service,
+            "POST",
+            "/v1/events",
+            Some(json!({"events": events})),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mut ask = decision_for(&customer);
+        ask.as_object_mut().unwrap().remove("history");
+        let (status, answer) =
+            call(&service, "POST", "/v1/decisions", Some(ask.clone()), None).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let arm = answer["experiment"]["arm"].as_str().unwrap().to_string();
+        let id = answer["decision_id"].as_str().unwrap().to_string();
+        let e = expected.entry(arm.clone()).or_default();
+        e.units += 1;
+        e.exposures += 1;
+        if i % 4 == 0 {
+            // A second exposure a day later: still one unit.
+            ask["context"]["timestamp"] = json!("2025-11-21T10:00:00Z");
+            let (_, again) = call(&service, "POST", "/v1/decisions", Some(ask), None).await;
+            assert_eq!(again["experiment"]["arm"], arm.as_str());
+            e.exposures += 1;
+        }
+        let mut converted = false;
+        if i % 3 == 0 {
+            let outcome = json!({"decision_id": id, "type": "conversion", "value": 20.0, "timestamp": "2025-11-21T12:00:00Z"});
+            let (status, body) = call(&service, "POST", "/v1/outcomes", Some(outcome), None).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            e.revenue += 20.0;
+            converted = true;
+        }
+        if i % 5 == 0 {
+            // Outside the 14-day window: not counted.
+            let late = json!({"decision_id": id, "type": "conversion", "value": 99.0, "action_id": null, "timestamp": "2025-12-20T12:00:00Z"});
+            let late = {
+                let mut l = late;
+                l.as_object_mut().unwrap().remove("action_id");
+                l["type"] = json!("purchase");
+                l
+            };
+            let (status, body) = call(&service, "POST", "/v1/outcomes", Some(late), None).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        if i % 7 == 0 {
+            // A purchase reported as a journey event inside the window counts too.
+            let event = json!({"events": [{"customer_id": customer, "timestamp": "2025-11-22T09:00:00Z", "event_type": "purchase", "channel": "web", "value": 30.0}]});
+            call(&service, "POST", "/v1/events", Some(event), None).await;
+            e.revenue += 30.0;
+            converted = true;
+        }
+        if i == 11 {
+            let event = json!({"events": [{"customer_id": customer, "timestamp": "2025-11-23T09:00:00Z", "event_type": "unsubscribe", "channel": "email"}]});
+            call(&service, "POST", "/v1/events", Some(event), None).await;
+            e.unsubscribed += 1;
+        }
+        e.converted += u64::from(converted);
+    }
+    let (status, results) = call(
+        &service,
+        "GET",
+        "/v1/experiments/window/results?sequential=false",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{results}");
+    for arm in results["arms"].as_array().unwrap() {
+        let name = arm["arm"].as_str().unwrap();
+        let e = &expected[name];
+        assert_eq!(arm["units"], e.units, "{name}: {results}");
+        assert_eq!(arm["exposures"], e.exposures, "{name}");
+    }
+    let metric = |name: &str| {
+        results["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["metric"] == name)
+            .unwrap()
+            .clone()
+    };
+    let conversion = metric("conversion_rate");
+    assert_eq!(conversion["role"], "primary");
+    for a in conversion["arms"].as_array().unwrap() {
+        let e = &expected[a["arm"].as_str().unwrap()];
+        let rate = a["mean"].as_f64().unwrap();
+        assert!(
+            (rate - e.converted as f64 / e.units as f64).abs() < 1e-12,
+            "{a} {e:?}"
+        );
+    }
+    let revenue = metric("revenue_per_customer");
+    for a in revenue["arms"].as_array().unwrap() {
+        let e = &expected[a["arm"].as_str().unwrap()];
+        let mean = a["mean"].as_f64().unwrap();
+        assert!(
+            (mean - e.revenue / e.units as f64).abs() < 1e-9,
+            "{a} {e:?}"
+        );
+    }
+    let unsubscribes = metric("unsubscribe_rate");
+    assert_eq!(unsubscribes["role"], "guardrail");
+    assert_eq!(unsubscribes["higher_is_better"], false);
+    let total: f64 = unsubscribes["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["mean"].as_f64().unwrap() * a["units"].as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-9, "{unsubscribes}");
+    // The pre-period purchases make CUPED apply to the comparison.
+    assert_eq!(conversion["comparisons"][0]["cuped"], true, "{conversion}");
+    // 60 customers: too few to judge, and said so.
+    assert!(
+        results["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too early to tell"),
+        "{}",
+        results["verdict"]
+    );
+    let health = results["health"].as_array().unwrap();
+    assert!(
+        health.iter().any(|h| h["code"] == "too_few_units"),
+        "{health:?}"
+    );
+}

@@ -1,5 +1,7 @@
 //! Argument parsing and dispatch for the `nextbest` binary.
 
+mod experiment;
+mod experiment_manage;
 mod features;
 mod generate;
 mod inspect;
@@ -37,6 +39,8 @@ enum Command {
     Sentiment(sentiment::Args),
     /// Serve decisions over HTTP (models, policies, decision log, profile store).
     Serve(serve::Args),
+    /// Experiments: define, start, stop and read the service's, or analyse one offline.
+    Experiment(experiment::Args),
 }
 
 /// Runs one subcommand; `Ok` carries the exit code (inspect exits 1 when rows have problems).
@@ -49,5 +53,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models(args) => models::run(args).map(|_| ExitCode::SUCCESS),
         Command::Sentiment(args) => sentiment::run(args).map(|_| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Experiment(args) => experiment::run(args),
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::decision::{Decision, PolicySet};
 use crate::error::ErrorCode;
+use crate::experiment::analysis::{analyse, AnalysisSettings, ExperimentResults};
 use crate::experiment::{Experiment, ExperimentSpec, RunningExperiments};
 use crate::journey::Timestamp;
 use crate::store::{ExperimentChange, Store};
@@ -56,6 +57,34 @@ pub fn check_startable(store: &Store, policies: &PolicySet, id: &str) -> Result<
         }
     }
     Ok(())
+}
+
+/// An experiment's results from the committed log (everything acknowledged is included: the
+/// store is flushed first). Errors: `unknown_experiment`, `invalid_field` for settings out of
+/// range, `store_io`. Blocking.
+pub fn results(
+    store: &Store,
+    id: &str,
+    settings: &AnalysisSettings,
+) -> Result<ExperimentResults, EngineError> {
+    if !(settings.alpha > 0.0 && settings.alpha <= 0.5) {
+        return Err(EngineError::field(
+            ErrorCode::InvalidField,
+            "alpha",
+            "must be above 0 and at most 0.5",
+        ));
+    }
+    if !(settings.tuning.is_finite() && settings.tuning >= 1.0 && settings.tuning <= 1e9) {
+        return Err(EngineError::field(
+            ErrorCode::InvalidField,
+            "tuning",
+            "must be a number of units from 1 to 1e9",
+        ));
+    }
+    let experiment = store.experiment(id)?;
+    store.flush()?;
+    let (totals, daily) = store.experiment_totals(&experiment)?;
+    Ok(analyse(&experiment, &totals, &daily, settings))
 }
 
 impl Engine {

@@ -1,19 +1,24 @@
 //! Experiments: A/B tests of decision policies. Defined ([`definition`]), units assigned to arms
 //! by stateless hashing ([`assignment`]), and — through the engine and the store — every
 //! decision made under one logged as an exposure with its arm, so outcomes can be attributed
-//! and the arms compared with [`crate::stats`].
+//! and the arms compared ([`analysis`], with [`crate::stats`]) into results and a verdict.
+//! [`units`] reads a table of units for the offline analysis of experiments run anywhere.
 //!
-//! Pure: no I/O here. It may import `journey` and `stats`; the store persists its types and the
-//! engine asks it which arm decides.
+//! It may import `journey` and `stats`; the store persists its types and the engine asks it
+//! which arm decides. Its only I/O is reading a unit table.
 
+pub mod analysis;
 pub mod assignment;
 pub mod definition;
 pub mod running;
 pub mod totals;
+pub mod units;
+mod verdict;
 
 pub use definition::{Arm, ArmSpec, Experiment, ExperimentSpec, Metric, Status};
 pub use running::{Assignment, RunningExperiments};
 pub use totals::{ArmTotals, DailyArm};
+pub use units::{read_units, UnitColumns, UnitTable};
 
 use crate::error::ErrorCode;
 

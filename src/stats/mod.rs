@@ -1,16 +1,18 @@
 //! Pure statistics over predictions and outcomes: ranking and probability quality
 //! ([`classification`]), calibration tables ([`calibration`]), uplift ranking quality
-//! ([`uplift`]) and association ([`mod@correlation`]).
+//! ([`uplift`]) and association ([`mod@correlation`]); the statistics of A/B tests over
+//! sufficient statistics ([`experiment`]: t-tests, sequential intervals, Bayesian chance to
+//! win, sample ratio checks, CUPED, multiple comparisons, health checks).
 //!
-//! Nothing here knows about customers, features or models: every function takes plain slices
-//! of scores and labels, so the trainer, the model reports and (next) the experiment analysis
-//! share one implementation. The experiment statistics — t-tests, sequential intervals, sample
-//! ratio checks, CUPED, off-policy estimators — will live beside these. This module imports
-//! nothing of the crate.
+//! Nothing here knows about customers, features or models: every function takes plain numbers
+//! (slices of scores and labels, or per-arm sums), so the trainer, the model reports and the
+//! experiment analysis share one implementation. Off-policy estimators will live beside these.
+//! This module imports nothing of the crate.
 
 pub mod calibration;
 pub mod classification;
 pub mod correlation;
+pub mod experiment;
 pub mod quantile;
 pub mod uplift;
 

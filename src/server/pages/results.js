@@ -39,7 +39,7 @@ function liftBar(comparison, judged, scale) {
 }
 
 function metricSection(result, settings) {
-  const judgedOf = (c) => settings.sequential ? c.sequential_interval : c.interval;
+  const judgedOf = (c) => c.interval;
   const extent = Math.max(0.05, ...result.comparisons.flatMap((c) => (judgedOf(c) || [0, 0]).map(Math.abs)));
   const control = result.arms[0];
   const rows = [el("tr", { "data-arm": control.arm },

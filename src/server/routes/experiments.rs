@@ -5,7 +5,9 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::blocking;
+use crate::engine::experiments::results as experiment_results;
 use crate::error::ErrorCode;
+use crate::experiment::analysis::{AnalysisSettings, ExperimentResults};
 use crate::experiment::{Experiment, ExperimentSpec};
 use crate::server::auth::{Admin, Results};
 use crate::server::error::{ApiError, ErrorBody};
@@ -176,4 +178,50 @@ pub async fn ramp(
     let id = id.into_inner();
     let ramped = blocking(move || state.engine.ramp_experiment(&id, request.traffic)).await??;
     Ok(HttpResponse::Ok().json(ramped))
+}
+
+/// How to read the results (query parameters; every one optional).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ResultsQuery {
+    /// Intervals cover 1 − alpha (default 0.05; at most 0.5).
+    pub alpha: Option<f64>,
+    /// Always-valid sequential intervals (default true); false for fixed-horizon ones.
+    pub sequential: Option<bool>,
+    /// The sequential tuning: total units where the intervals are tightest (default 5000).
+    pub tuning: Option<f64>,
+    /// CUPED with the pre-period revenue (default true).
+    pub cuped: Option<bool>,
+}
+
+/// The results: per arm and metric, lifts with intervals, health checks and a verdict.
+#[utoipa::path(
+    get,
+    path = "/v1/experiments/{id}/results",
+    params(("id" = String, Path, description = "The experiment's id"), ResultsQuery),
+    responses(
+        (status = 200, description = "The results", body = ExperimentResults),
+        (status = 400, description = "A query parameter is invalid", body = ErrorBody),
+        (status = 404, description = "No such experiment", body = ErrorBody)
+    )
+)]
+pub async fn results(
+    state: web::Data<AppState>,
+    _: Authorized<Results>,
+    id: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let defaults = AnalysisSettings::default();
+    let settings = AnalysisSettings {
+        alpha: query.alpha.unwrap_or(defaults.alpha),
+        sequential: query.sequential.unwrap_or(defaults.sequential),
+        tuning: query.tuning.unwrap_or(defaults.tuning),
+        cuped: query.cuped.unwrap_or(defaults.cuped),
+        ..defaults
+    };
+    let id = id.into_inner();
+    let store = state.engine.store_handle();
+    let results = blocking(move || experiment_results(&store, &id, &settings)).await??;
+    Ok(HttpResponse::Ok().json(results))
 }

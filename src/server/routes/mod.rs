@@ -63,6 +63,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
             resource("/v1/experiments/{id}/stop", "POST").route(web::post().to(experiments::stop)),
         )
         .service(
+            resource("/v1/experiments/{id}/results", "GET")
+                .route(web::get().to(experiments::results)),
+        )
+        .service(
             resource("/v1/experiments/{id}/traffic", "POST")
                 .route(web::post().to(experiments::ramp)),
         )

@@ -3,16 +3,21 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{decisions, events, health, models, outcomes, policies};
+use super::{decisions, events, experiments, health, models, outcomes, policies};
 use crate::catalog::ActionKind;
 use crate::decision::{
     Components, Decision, Exploration, Formula, Ineligible, PassedOver, RankedAction, ReasonCode,
 };
 use crate::engine::{
     CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
-    EventPayload,
+    EventPayload, ExperimentRef,
 };
 use crate::error::ErrorCode;
+use crate::experiment::analysis::{
+    AnalysisSettings, ArmMetric, ArmTraffic, Comparison, CumulativePoint, ExperimentResults,
+    MetricResult, MetricRole,
+};
+use crate::experiment::{Arm, ArmSpec, Experiment, ExperimentSpec, Metric, Status};
 use crate::models::explain::{Explanation, FeatureContribution};
 use crate::server::auth::Public;
 use crate::server::error::ErrorBody;
@@ -57,8 +62,11 @@ impl utoipa::Modify for CommonResponses {
         };
         for (path, item) in openapi.paths.paths.iter_mut() {
             let guarded = path.starts_with("/v1/");
-            for (takes_body, operation) in [(false, item.get.as_mut()), (true, item.post.as_mut())]
-            {
+            for (takes_body, operation) in [
+                (false, item.get.as_mut()),
+                (true, item.post.as_mut()),
+                (true, item.put.as_mut()),
+            ] {
                 let Some(operation) = operation else {
                     continue;
                 };
@@ -138,6 +146,14 @@ impl utoipa::Modify for CommonResponses {
         models::list,
         models::reload,
         policies::list,
+        experiments::create,
+        experiments::list,
+        experiments::get,
+        experiments::replace,
+        experiments::start,
+        experiments::stop,
+        experiments::ramp,
+        experiments::results,
         health::healthz,
         health::readyz,
         health::metrics
@@ -150,7 +166,11 @@ impl utoipa::Modify for CommonResponses {
         decisions::BatchRequest, decisions::BatchResponse, decisions::BatchItem,
         events::EventsRequest, events::EventsResponse,
         outcomes::OutcomeRequest, outcomes::OutcomeResponse,
-        models::ModelsResponse, policies::PoliciesResponse, policies::PolicyInfo
+        models::ModelsResponse, policies::PoliciesResponse, policies::PolicyInfo,
+        ExperimentRef, ExperimentSpec, ArmSpec, Experiment, Arm, Metric, Status,
+        experiments::ExperimentList, experiments::TrafficRequest,
+        ExperimentResults, AnalysisSettings, MetricResult, MetricRole, ArmMetric, Comparison,
+        ArmTraffic, CumulativePoint
     )),
     modifiers(&BearerAuth, &CommonResponses)
 )]
