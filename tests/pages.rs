@@ -1,0 +1,235 @@
+//! The experiment pages in a real browser (headless Chromium): the results page renders the
+//! numbers of `GET /v1/experiments/{id}/results` — verdict, customers per arm, each arm's
+//! conversion rate — with the token taken from the address's fragment, and logs nothing to the
+//! console (no script error, no blocked resource).
+//!
+//! Without Chromium the test says so and passes, unless `NEXTBEST_REQUIRE_BROWSER` is set, as
+//! `.ci/run` does after installing Debian's `chromium`.
+
+// Tests and benchmarks may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::http::{free_port, wait_ready, Connection};
+use serde_json::{json, Value};
+
+fn browser() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            let output = Command::new("which").arg(name).output().ok()?;
+            output
+                .status
+                .success()
+                .then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+        })
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(dir: &Path, port: u16) -> Server {
+    let config = dir.join("serve.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[tokens]]
+name = "marketing"
+token = "t-results"
+scopes = ["results"]
+
+[[tokens]]
+name = "data-science"
+token = "t-admin"
+scopes = ["decide", "admin", "results"]
+"#,
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_nextbest"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--config")
+        .arg(&config)
+        .arg("--database")
+        .arg(dir.join("nextbest.db"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Server(child)
+}
+
+const ADMIN: &[(&str, &str)] = &[("Authorization", "Bearer t-admin")];
+
+/// An experiment with a few hundred decisions and some conversions.
+fn run_experiment(port: u16) -> Value {
+    let mut c = Connection::open(port).unwrap();
+    let spec = json!({
+        "id": "homepage-offers", "name": "Homepage offers: model against rules",
+        "hypothesis": "Choosing by expected value converts more customers than the rules",
+        "arms": [
+            {"name": "rules", "policy": "rules", "weight": 0.4},
+            {"name": "model", "policy": "default", "weight": 0.4},
+            {"name": "holdout", "holdout": true, "weight": 0.2}
+        ],
+        "secondary_metrics": ["revenue_per_customer"], "guardrails": ["unsubscribe_rate"]
+    });
+    let (status, body) = c
+        .request_with("POST", "/v1/experiments", &spec.to_string(), ADMIN)
+        .unwrap();
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = c
+        .request_with("POST", "/v1/experiments/homepage-offers/start", "", ADMIN)
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    for i in 0..300 {
+        let ask = json!({
+            "customer_id": format!("P-{i}"),
+            "context": {"channel": "web", "timestamp": format!("2025-11-{:02}T10:00:00Z", 1 + i % 20)},
+            "customer": {"attributes": {"email_consent": true, "sms_consent": true, "push_consent": true}},
+            "history": [{"timestamp": "2025-10-01T09:05:00Z", "event_type": "purchase", "channel": "web", "value": 80.0}]
+        });
+        let (status, answer) = c
+            .request_with("POST", "/v1/decisions", &ask.to_string(), ADMIN)
+            .unwrap();
+        assert_eq!(status, 200, "{answer}");
+        let arm = answer["experiment"]["arm"].as_str().unwrap();
+        // The model's arm converts more often, the holdout least.
+        let every = match arm {
+            "model" => 3,
+            "rules" => 5,
+            _ => 9,
+        };
+        if i % every == 0 {
+            let outcome = json!({
+                "decision_id": answer["decision_id"], "type": "conversion", "value": 40.0,
+                "timestamp": format!("2025-11-{:02}T18:00:00Z", 1 + i % 20)
+            });
+            let (status, body) = c
+                .request_with("POST", "/v1/outcomes", &outcome.to_string(), ADMIN)
+                .unwrap();
+            assert_eq!(status, 201, "{body}");
+        }
+    }
+    let (status, results) = c
+        .request_with(
+            "GET",
+            "/v1/experiments/homepage-offers/results",
+            "",
+            &[("Authorization", "Bearer t-results")],
+        )
+        .unwrap();
+    assert_eq!(status, 200, "{results}");
+    results
+}
+
+/// The page's DOM after its scripts ran, and what the browser logged.
+fn render(browser: &Path, url: &str, screenshot: Option<&Path>) -> (String, String) {
+    let mut command = Command::new(browser);
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        "--window-size=1280,2200",
+    ]);
+    match screenshot {
+        Some(path) => command.arg(format!("--screenshot={}", path.display())),
+        None => command.arg("--dump-dom"),
+    };
+    let output = command.arg(url).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn unescape(html: &str) -> String {
+    html.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// What the page logged to its console (Chromium prints each message as `CONSOLE`).
+fn console_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("CONSOLE")).collect()
+}
+
+#[test]
+fn the_results_page_shows_the_numbers_of_the_json_without_console_errors() {
+    let Some(browser) = browser() else {
+        assert!(
+            std::env::var_os("NEXTBEST_REQUIRE_BROWSER").is_none(),
+            "NEXTBEST_REQUIRE_BROWSER is set but no chromium is on the PATH"
+        );
+        eprintln!("skipped: no chromium on the PATH (apt-get install chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _server = start_server(dir.path(), port);
+    wait_ready(port);
+    let results = run_experiment(port);
+
+    let url = format!("http://127.0.0.1:{port}/experiments/homepage-offers#token=t-results");
+    let (dom, stderr) = render(&browser, &url, None);
+    let dom = unescape(&dom);
+    assert!(dom.contains("data-loaded=\"true\""), "the script did not finish:\n{dom}");
+    assert!(console_lines(&stderr).is_empty(), "{:?}", console_lines(&stderr));
+    let verdict = results["verdict"].as_str().unwrap();
+    assert!(dom.contains(verdict), "verdict {verdict:?} not on the page");
+    assert!(dom.contains("Homepage offers: model against rules"));
+    for arm in results["arms"].as_array().unwrap() {
+        let cell = format!("<td class=\"num units\">{}</td>", arm["units"]);
+        assert!(dom.contains(&cell), "{cell} not on the page");
+    }
+    let conversion = &results["metrics"][0];
+    assert_eq!(conversion["metric"], "conversion_rate");
+    for arm in conversion["arms"].as_array().unwrap() {
+        let shown = format!("{:.2}%", arm["mean"].as_f64().unwrap() * 100.0);
+        let cell = format!("<td class=\"num mean\">{shown}</td>");
+        assert!(dom.contains(&cell), "{cell} not on the page");
+    }
+    // The chart was drawn (uPlot adds its canvas) and the guardrail has its section.
+    assert!(dom.contains("<canvas"), "no chart");
+    assert!(dom.contains("data-metric=\"unsubscribe_rate\""));
+
+    // The list page links to it.
+    let (list, stderr) = render(
+        &browser,
+        &format!("http://127.0.0.1:{port}/experiments#token=t-results"),
+        None,
+    );
+    assert!(console_lines(&stderr).is_empty(), "{:?}", console_lines(&stderr));
+    assert!(list.contains("href=\"/experiments/homepage-offers\""), "{list}");
+
+    // Without a token the page asks for one instead of failing.
+    let (login, _) = render(
+        &browser,
+        &format!("http://127.0.0.1:{port}/experiments/homepage-offers"),
+        None,
+    );
+    assert!(login.contains("needs a token"), "{login}");
+
+    // A screenshot for people (kept under target/, not checked).
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("experiment-results.png");
+    render(&browser, &url, Some(&shot));
+    assert!(shot.exists());
+}
