@@ -191,8 +191,15 @@ fn the_results_page_shows_the_numbers_of_the_json_without_console_errors() {
     let url = format!("http://127.0.0.1:{port}/experiments/homepage-offers#token=t-results");
     let (dom, stderr) = render(&browser, &url, None);
     let dom = unescape(&dom);
-    assert!(dom.contains("data-loaded=\"true\""), "the script did not finish:\n{dom}");
-    assert!(console_lines(&stderr).is_empty(), "{:?}", console_lines(&stderr));
+    assert!(
+        dom.contains("data-loaded=\"true\""),
+        "the script did not finish:\n{dom}"
+    );
+    assert!(
+        console_lines(&stderr).is_empty(),
+        "{:?}",
+        console_lines(&stderr)
+    );
     let verdict = results["verdict"].as_str().unwrap();
     assert!(dom.contains(verdict), "verdict {verdict:?} not on the page");
     assert!(dom.contains("Homepage offers: model against rules"));
@@ -217,8 +224,15 @@ fn the_results_page_shows_the_numbers_of_the_json_without_console_errors() {
         &format!("http://127.0.0.1:{port}/experiments#token=t-results"),
         None,
     );
-    assert!(console_lines(&stderr).is_empty(), "{:?}", console_lines(&stderr));
-    assert!(list.contains("href=\"/experiments/homepage-offers\""), "{list}");
+    assert!(
+        console_lines(&stderr).is_empty(),
+        "{:?}",
+        console_lines(&stderr)
+    );
+    assert!(
+        list.contains("href=\"/experiments/homepage-offers\""),
+        "{list}"
+    );
 
     // Without a token the page asks for one instead of failing.
     let (login, _) = render(

@@ -229,9 +229,8 @@ fn report(
 ) -> ExperimentReport {
     // CUPED only when the covariate varies at all: with no pre-period revenue anywhere it can
     // explain nothing, and the comparison must not claim an adjustment it did not make.
-    let cuped = settings.cuped
-        && experiment.pre_period_days > 0
-        && totals.iter().any(|t| t.pre_sq > 0.0);
+    let cuped =
+        settings.cuped && experiment.pre_period_days > 0 && totals.iter().any(|t| t.pre_sq > 0.0);
     let input = ExperimentInput {
         arms: totals.iter().map(|t| t.arm.clone()).collect(),
         control: 0,
