@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blocking;
 use crate::engine::experiments::results as experiment_results;
+use crate::engine::{Engine, EngineError};
 use crate::error::ErrorCode;
 use crate::experiment::analysis::{AnalysisSettings, ExperimentResults};
 use crate::experiment::{Experiment, ExperimentSpec};
@@ -130,9 +131,19 @@ pub async fn start(
     _: Authorized<Admin>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    change(state, id, |engine, id| engine.start_experiment(id)).await
+}
+
+/// Runs a state change of the experiment in the path off the async workers; 200 with the
+/// experiment as it now is.
+async fn change(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    apply: impl FnOnce(&Engine, &str) -> Result<Experiment, EngineError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let started = blocking(move || state.engine.start_experiment(&id)).await??;
-    Ok(HttpResponse::Ok().json(started))
+    let changed = blocking(move || apply(&state.engine, &id)).await??;
+    Ok(HttpResponse::Ok().json(changed))
 }
 
 /// Stop a running experiment; its data is kept and analysed.
@@ -151,9 +162,7 @@ pub async fn stop(
     _: Authorized<Admin>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let stopped = blocking(move || state.engine.stop_experiment(&id)).await??;
-    Ok(HttpResponse::Ok().json(stopped))
+    change(state, id, |engine, id| engine.stop_experiment(id)).await
 }
 
 /// Raise the traffic share (a ramp: units already assigned stay in their arms).
@@ -175,9 +184,10 @@ pub async fn ramp(
     id: web::Path<String>,
     Json(request): Json<TrafficRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let ramped = blocking(move || state.engine.ramp_experiment(&id, request.traffic)).await??;
-    Ok(HttpResponse::Ok().json(ramped))
+    change(state, id, move |engine, id| {
+        engine.ramp_experiment(id, request.traffic)
+    })
+    .await
 }
 
 /// How to read the results (query parameters; every one optional).
