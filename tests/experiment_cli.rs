@@ -18,6 +18,7 @@ fn fixture_dir() -> PathBuf {
 fn nextbest(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nextbest"))
         .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap()
 }
@@ -315,4 +316,74 @@ fn a_parquet_table_gives_the_same_analysis_as_its_csv() {
         json
     };
     assert_eq!(analysis(&parquet_path), analysis(&csv_path));
+}
+
+/// The service's experiments from the command line: defined from a TOML file (checked against
+/// the policies), started, ramped, read and stopped in the database; mistakes name the field.
+#[test]
+fn experiments_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nextbest.db");
+    let db = db.to_str().unwrap();
+    let file = dir.path().join("homepage.toml");
+    std::fs::write(
+        &file,
+        r#"
+id = "homepage"
+name = "Homepage offers"
+traffic = 0.2
+arms = [
+  { name = "rules", policy = "rules", weight = 1 },
+  { name = "model", policy = "default", weight = 1 },
+]
+"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["experiment"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database", db]);
+        nextbest(&all)
+    };
+    let created = run(&["create", file]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let shown: Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(shown["status"], "draft");
+    let again = run(&["create", file]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+
+    let started = run(&["start", "homepage"]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let ramped = run(&["traffic", "homepage", "--to", "0.5"]);
+    assert!(ramped.status.success(), "{}", stderr(&ramped));
+    let lower = run(&["traffic", "homepage", "--to", "0.1"]);
+    assert!(!lower.status.success(), "traffic may only grow");
+    let list = run(&["list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains("homepage") && text.contains("running") && text.contains("50.0%"),
+        "{text}"
+    );
+    let results = run(&["results", "homepage", "--json"]);
+    assert!(results.status.success(), "{}", stderr(&results));
+    let results: Value = serde_json::from_slice(&results.stdout).unwrap();
+    assert_eq!(results["arms"][0]["units"], 0);
+    assert!(results["verdict"]
+        .as_str()
+        .unwrap()
+        .starts_with("Too early"));
+    let stopped = run(&["stop", "homepage"]);
+    assert!(stopped.status.success(), "{}", stderr(&stopped));
+
+    // A definition naming a policy that does not exist: the field is named.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "id = \"bad\"\nname = \"x\"\narms = [{ name = \"a\", policy = \"nope\", weight = 1 }, { name = \"b\", holdout = true, weight = 1 }]\n",
+    )
+    .unwrap();
+    let bad = run(&["create", dir.path().join("bad.toml").to_str().unwrap()]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("arms[0].policy"), "{}", stderr(&bad));
 }
