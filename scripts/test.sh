@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, then every unit and integration test (debug profile).
-# CI (.ci/run) calls exactly this script.
+# CI (.ci/run) calls exactly this script, then scripts/fuzz.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

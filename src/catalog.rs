@@ -21,23 +21,32 @@ pub enum ActionKind {
 }
 
 /// Contact limits for one action.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct ContactCaps {
     /// At most this many sends of the action per 7 days.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::wire::optional_integer"
+    )]
     pub per_7_days: Option<u32>,
     /// At most this many sends of the action per 30 days.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::wire::optional_integer"
+    )]
     pub per_30_days: Option<u32>,
     /// Days to wait after sending this action before sending it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown_days: Option<f64>,
 }
+crate::wire::objects_only!(ContactCaps, serialize);
 
 /// Suitability rules for one action, checked against the customer's scores.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Eligibility {
     /// Offer only when P(churn) is at least this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,14 +61,16 @@ pub struct Eligibility {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requires_support_contact_within_days: Option<f64>,
 }
+crate::wire::objects_only!(Eligibility, serialize);
 
 /// One candidate action.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Action {
     /// Unique id, as in `action` events.
     pub id: String,
-    /// The channel it goes out on.
+    /// The channel it goes out on (`email`, `sms`, `push`, `call_center`, … or any other name).
+    #[schema(value_type = String)]
     pub channel: Channel,
     /// What it is for.
     pub kind: ActionKind,
@@ -85,6 +96,7 @@ pub struct Action {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_as: Option<String>,
 }
+crate::wire::objects_only!(Action, serialize);
 
 /// What is wrong with a catalog or one of its actions: the key (`cost`,
 /// `action[2] ('email_discount').caps.cooldown_days`) and the problem.

@@ -16,3 +16,4 @@ pub mod simulator;
 pub mod stats;
 pub mod store;
 pub mod training;
+pub mod wire;

@@ -846,29 +846,55 @@ async fn readiness_needs_the_models_the_default_policy_scores_with() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+async fn get_json(
+    service: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    path: &str,
+) -> Value {
+    test::read_body_json(
+        test::call_service(service, test::TestRequest::get().uri(path).to_request()).await,
+    )
+    .await
+}
+
 #[actix_web::test]
-async fn a_known_path_with_another_method_is_405() {
+async fn every_path_answers_other_methods_with_405() {
     let dir = tempfile::tempdir().unwrap();
     let (service, _state) = service!(config(dir.path()));
-    for (method, path, allow) in [
-        ("TRACE", "/v1/decisions", "POST"),
-        ("GET", "/v1/decisions", "POST"),
-        ("DELETE", "/v1/models", "GET"),
-        ("POST", "/healthz", "GET"),
-    ] {
-        let request = test::TestRequest::default()
-            .method(actix_web::http::Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(path)
-            .to_request();
-        let response = test::call_service(&service, request).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::METHOD_NOT_ALLOWED,
-            "{method} {path}"
-        );
-        assert_eq!(response.headers().get("allow").unwrap(), allow);
-        let error: Value = test::read_body_json(response).await;
-        assert_eq!(error["code"], "method_not_allowed");
+    let doc = get_json(&service, "/openapi.json").await;
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 10, "{:?}", paths.keys());
+    for (path, item) in paths {
+        let declared: Vec<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        let allow = declared.join(", ");
+        for method in [
+            "TRACE", "PATCH", "PUT", "DELETE", "OPTIONS", "GET", "POST", "BREW",
+        ] {
+            if declared.iter().any(|d| d == method) {
+                continue;
+            }
+            let request = test::TestRequest::default()
+                .method(actix_web::http::Method::from_bytes(method.as_bytes()).unwrap())
+                .uri(path)
+                .to_request();
+            let response = test::call_service(&service, request).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_eq!(response.headers().get("allow").unwrap(), allow.as_str());
+            let error: Value = test::read_body_json(response).await;
+            assert_eq!(error["code"], "method_not_allowed");
+        }
     }
     let unknown = test::TestRequest::get().uri("/v1/nothing").to_request();
     assert_eq!(
@@ -902,4 +928,172 @@ async fn durability_and_memory_are_configurable_and_checked() {
             .unwrap_err()
             .to_string();
     assert!(unknown.contains("acknowledge_decisions"), "{unknown}");
+}
+
+/// The document tells what the service enforces: the limits of this service's configuration,
+/// the statuses each operation can answer, and reload's body.
+#[actix_web::test]
+async fn the_openapi_document_states_limits_and_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut limited = config(dir.path());
+    limited.limits.max_candidates = 7;
+    limited.limits.max_events = 123;
+    let (service, _state) = service!(limited);
+    let doc = get_json(&service, "/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    let request = &schemas["DecisionRequest"];
+    let fields = &request["properties"];
+    let id_chars = nextbest::store::MAX_ID_CHARS;
+    assert_eq!(fields["customer_id"]["type"], "string");
+    assert_eq!(fields["customer_id"]["minLength"], 1);
+    assert_eq!(fields["customer_id"]["maxLength"], id_chars);
+    assert_eq!(id_chars, 256);
+    assert_eq!(request["required"], json!(["customer_id"]));
+    assert_eq!(request["additionalProperties"], false);
+    // This service's limits, not the defaults.
+    assert_eq!(fields["candidates"]["maxItems"], 7);
+    assert_eq!(fields["candidates"]["uniqueItems"], true);
+    assert_eq!(fields["history"]["maxItems"], 2_000);
+    assert_eq!(fields["max_actions"]["minimum"], 1);
+    assert_eq!(fields["max_actions"]["maximum"], 10);
+    let events = &schemas["EventsRequest"]["properties"]["events"];
+    assert_eq!(events["maxItems"], 123);
+    assert_eq!(
+        events["items"]["allOf"][1]["required"],
+        json!(["customer_id"])
+    );
+    assert_eq!(
+        schemas["BatchRequest"]["properties"]["requests"]["maxItems"],
+        1_000
+    );
+    let event = &schemas["EventPayload"]["properties"];
+    assert_eq!(event["customer_id"]["maxLength"], id_chars);
+    assert_eq!(event["event_type"]["maxLength"], 4_096);
+    assert_eq!(event["value"]["maximum"], 1e12);
+    let outcome = &schemas["OutcomeRequest"]["properties"];
+    assert_eq!(outcome["decision_id"]["minLength"], 1);
+    assert_eq!(outcome["type"]["maxLength"], 64);
+    assert_eq!(outcome["value"]["minimum"], 0);
+    assert_eq!(schemas["Action"]["properties"]["cost"]["minimum"], 0);
+    assert_eq!(
+        schemas["Eligibility"]["properties"]["min_sentiment"]["maximum"],
+        1
+    );
+    assert_eq!(
+        schemas["ContactCaps"]["properties"]["per_7_days"]["maximum"],
+        u32::MAX
+    );
+    // At most 32 context keys beside the three named ones, whichever of those are present.
+    let context = &schemas["DecisionContext"];
+    assert_eq!(context["anyOf"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        context["anyOf"][0],
+        json!({"required": [], "maxProperties": 32})
+    );
+    assert_eq!(context["anyOf"][7]["maxProperties"], 35);
+
+    // Every status an operation can answer is declared.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            let declared = |status: &str| responses.contains_key(status);
+            let at = format!("{method} {path}");
+            assert!(declared("405"), "{at}");
+            let guarded = path.starts_with("/v1/");
+            for status in ["401", "403", "500"] {
+                assert_eq!(declared(status), guarded, "{at} {status}");
+            }
+            let reads_a_body = method == "post";
+            for status in ["400", "413", "415"] {
+                assert_eq!(declared(status), reads_a_body, "{at} {status}");
+            }
+            assert_eq!(operation["requestBody"].is_object(), reads_a_body, "{at}");
+            if guarded {
+                assert_eq!(operation["security"], json!([{"bearer": []}]), "{at}");
+            }
+        }
+    }
+    let paths = &doc["paths"];
+    assert!(paths["/v1/decisions"]["post"]["responses"]["503"].is_object());
+    assert!(paths["/readyz"]["get"]["responses"]["503"].is_object());
+    let reload = &paths["/v1/models/reload"]["post"];
+    assert!(reload["responses"]["422"].is_object());
+    assert_eq!(reload["requestBody"]["required"], false);
+    let folders = &reload["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(folders["additionalProperties"], false);
+    assert_eq!(folders["properties"]["churn"]["type"], "string");
+    assert_eq!(
+        folders["properties"]["sentiment"]["type"],
+        json!(["string", "null"])
+    );
+}
+
+/// The document's id pattern says what the service checks: not blank (Unicode white space, as
+/// `str::trim` strips it), no control characters.
+#[actix_web::test]
+async fn the_id_pattern_agrees_with_the_service() {
+    let doc = nextbest::server::routes::openapi::document_for(&Default::default());
+    let pattern = doc["components"]["schemas"]["DecisionRequest"]["properties"]["customer_id"]
+        ["pattern"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let regex = regex::Regex::new(&pattern).unwrap();
+    for (id, valid) in [
+        ("C-1", true),
+        (" C 1 ", true),
+        ("ünïcødé", true),
+        ("", false),
+        (" ", false),
+        ("\u{3000}\u{2028}\u{a0}", false),
+        ("C\u{0}1", false),
+        ("C-1\n", false),
+        ("C\u{85}", false),
+        ("\u{9f}", false),
+    ] {
+        assert_eq!(regex.is_match(id), valid, "{id:?}");
+        let server = !id.trim().is_empty() && !id.chars().any(char::is_control);
+        assert_eq!(server, valid, "{id:?}");
+    }
+}
+
+/// What the fuzzer found: bodies read as the document describes them.
+#[actix_web::test]
+async fn bodies_are_read_as_the_document_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _state) = service!(config(dir.path()));
+    // A nested object sent as an array is refused (serde would fill the fields in order).
+    let mut body = customer();
+    body["candidates"] = json!([{"id": "v2", "channel": "email", "kind": "sales", "value": 10,
+                                 "cost": 0.1, "eligibility": [0.5, null]}]);
+    let refused = refusal(post(&service, "/v1/decisions", body).await);
+    assert_eq!(
+        refused,
+        ("invalid_field".into(), "candidates[0].eligibility".into())
+    );
+    let mut body = customer();
+    body["history"][0] = json!(["2025-11-01T09:00:00Z", "visit"]);
+    let refused = refusal(post(&service, "/v1/decisions", body).await);
+    assert_eq!(refused, ("invalid_field".into(), "history[0]".into()));
+    // An integer may be written 2.0 (JSON Schema's integer); 2.5 is not one.
+    let mut body = customer();
+    body["max_actions"] = json!(2.0);
+    let (status, answer) = post(&service, "/v1/decisions", body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let mut body = customer();
+    body["max_actions"] = json!(2.5);
+    let refused = refusal(post(&service, "/v1/decisions", body).await);
+    assert_eq!(refused, ("invalid_field".into(), "max_actions".into()));
+    // Every id is an id: an event's action id may not be blank.
+    let events = json!({"events": [{"customer_id": "C-7", "timestamp": "2025-11-01T09:00:00Z",
+                                     "event_type": "action", "action_id": " "}]});
+    let refused = refusal(post(&service, "/v1/events", events).await);
+    assert_eq!(
+        refused,
+        ("invalid_field".into(), "events[0].action_id".into())
+    );
+    // An outcome's malformed decision id is a 400, not an unknown decision (404).
+    let outcome = json!({"decision_id": "d\u{7}1", "type": "click"});
+    let refused = refusal(post(&service, "/v1/outcomes", outcome).await);
+    assert_eq!(refused, ("invalid_outcome".into(), "decision_id".into()));
 }

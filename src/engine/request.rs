@@ -81,7 +81,7 @@ pub struct ExperimentRef {
 
 /// What the caller knows about the customer.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct CustomerPayload {
     /// Attributes by name, as in the customer table (numbers, booleans, dates as RFC 3339
     /// strings, categories as strings). Unknown names are ignored.
@@ -89,10 +89,11 @@ pub struct CustomerPayload {
     #[schema(value_type = Object)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
+crate::wire::objects_only!(CustomerPayload, serialize);
 
 /// One journey event of the customer, sent inline or to `POST /v1/events`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct EventPayload {
     /// The customer (optional inline in a decision: it is the decision's customer).
     #[serde(default)]
@@ -114,6 +115,7 @@ pub struct EventPayload {
     #[serde(default)]
     pub text: Option<String>,
 }
+crate::wire::objects_only!(EventPayload, serialize);
 
 /// A candidate: a catalog action id, or an inline action.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -122,7 +124,6 @@ pub enum CandidatePayload {
     /// A catalog action id.
     Id(String),
     /// An action defined by the caller (same fields as a catalog entry).
-    #[schema(value_type = Object)]
     Inline(Box<Action>),
 }
 
@@ -159,7 +160,7 @@ impl<'de> Deserialize<'de> for CandidatePayload {
 
 /// `POST /v1/decisions`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct DecisionRequest {
     /// The customer.
     pub customer_id: String,
@@ -176,7 +177,7 @@ pub struct DecisionRequest {
     #[serde(default)]
     pub candidates: Option<Vec<CandidatePayload>>,
     /// Most actions to return (default: the policy's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::optional_integer")]
     pub max_actions: Option<usize>,
     /// Policy name (default: the configured default policy).
     #[serde(default)]
@@ -188,6 +189,7 @@ pub struct DecisionRequest {
     #[serde(default)]
     pub dry_run: bool,
 }
+crate::wire::objects_only!(DecisionRequest, serialize);
 
 /// The answer.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

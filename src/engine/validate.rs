@@ -56,14 +56,7 @@ impl<'a> Checks<'a> {
     /// Checks a decision request.
     pub fn request(&self, request: &'a DecisionRequest) -> Result<ValidRequest<'a>, EngineError> {
         let limits = self.limits;
-        if request.customer_id.trim().is_empty() {
-            return Err(EngineError::field(
-                ErrorCode::InvalidField,
-                "customer_id",
-                "must not be empty",
-            ));
-        }
-        id_too_long("customer_id", &request.customer_id)?;
+        check_id("customer_id", &request.customer_id)?;
         let policy_name = request.policy.as_deref().unwrap_or(self.default_policy);
         let policy = self.policies.get(policy_name).ok_or_else(|| {
             EngineError::field(
@@ -149,7 +142,7 @@ impl<'a> Checks<'a> {
                     )
                 }),
                 CandidatePayload::Inline(action) => {
-                    id_too_long(format_args!("candidates[{i}].id"), &action.id)?;
+                    check_id(format_args!("candidates[{i}].id"), &action.id)?;
                     action.validate().map_err(|p| {
                         EngineError::field(
                             ErrorCode::InvalidField,
@@ -251,10 +244,17 @@ fn consent(request: &DecisionRequest) -> ConsentMap {
     consent
 }
 
-/// Ids (customers, actions) longer than the decision log accepts are refused up front.
-/// Field names are built only on error (`format_args!`), so a valid request allocates none.
-/// Control characters in an id are refused too: ids are echoed in answers, logs and pages.
-pub(crate) fn id_too_long(field: impl std::fmt::Display, text: &str) -> Result<(), EngineError> {
+/// An id (of a customer, an action): not blank, at most as long as the decision log accepts,
+/// and without control characters (ids are echoed in answers, logs and pages). Field names are
+/// built only on error (`format_args!`), so a valid request allocates none.
+pub(crate) fn check_id(field: impl std::fmt::Display, text: &str) -> Result<(), EngineError> {
+    if text.trim().is_empty() {
+        return Err(EngineError::field(
+            ErrorCode::InvalidField,
+            field.to_string(),
+            "must not be empty",
+        ));
+    }
     if longer_than(text, crate::store::MAX_ID_CHARS) {
         return Err(EngineError::field(
             ErrorCode::TooLong,
@@ -362,14 +362,7 @@ pub fn event_from_payload(
             ))
         }
     };
-    if customer.trim().is_empty() {
-        return Err(EngineError::field(
-            ErrorCode::InvalidField,
-            format!("{field}.customer_id"),
-            "must not be empty",
-        ));
-    }
-    id_too_long(format_args!("{field}.customer_id"), &customer)?;
+    check_id(format_args!("{field}.customer_id"), &customer)?;
     let timestamp = parse_time(format_args!("{field}.timestamp"), &payload.timestamp)?;
     if payload.event_type.trim().is_empty() {
         return Err(EngineError::field(
@@ -405,7 +398,7 @@ pub fn event_from_payload(
         }
     }
     if let Some(action_id) = &payload.action_id {
-        id_too_long(format_args!("{field}.action_id"), action_id)?;
+        check_id(format_args!("{field}.action_id"), action_id)?;
     }
     for (name, text) in [
         ("channel", &payload.channel),

@@ -116,8 +116,8 @@ mod tests {
             primary_metric: crate::experiment::Metric::ConversionRate,
             secondary_metrics: Vec::new(),
             guardrails: Vec::new(),
-            attribution_window_days: 14,
-            pre_period_days: 0,
+            attribution_window_days: Some(14),
+            pre_period_days: Some(0),
             ends_at: None,
         };
         spec.check(|_| true, Timestamp(0)).unwrap()

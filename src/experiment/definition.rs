@@ -115,7 +115,7 @@ impl Status {
 
 /// One arm as a client writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct ArmSpec {
     /// The arm's name (`model`, `rules`, `holdout`).
     #[schema(min_length = 1, max_length = 64)]
@@ -131,10 +131,11 @@ pub struct ArmSpec {
     #[schema(exclusive_minimum = 0.0)]
     pub weight: f64,
 }
+crate::wire::objects_only!(ArmSpec, serialize);
 
 /// An experiment as a client writes it (`POST /v1/experiments`, `nextbest experiment create`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct ExperimentSpec {
     /// Stable id: letters, digits, `-` and `_` (it salts the assignment hash).
     #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$")]
@@ -172,30 +173,31 @@ pub struct ExperimentSpec {
     /// Must not get worse (unsubscribes, complaints).
     #[serde(default)]
     pub guardrails: Vec<Metric>,
-    /// Days after a unit's first exposure in which its outcomes count.
-    #[serde(default = "default_window")]
+    /// Days after a unit's first exposure in which its outcomes count (default 14).
+    #[serde(default, deserialize_with = "crate::wire::optional_integer")]
     #[schema(minimum = 1, maximum = 365)]
-    pub attribution_window_days: u32,
-    /// Days before the first exposure whose revenue is the CUPED covariate (0: no CUPED).
-    #[serde(default = "default_pre_period")]
+    pub attribution_window_days: Option<u32>,
+    /// Days before the first exposure whose revenue is the CUPED covariate (0: no CUPED;
+    /// default 30).
+    #[serde(default, deserialize_with = "crate::wire::optional_integer")]
     #[schema(minimum = 0, maximum = 365)]
-    pub pre_period_days: u32,
+    pub pre_period_days: Option<u32>,
     /// When assignment ends by itself (RFC 3339; default: when stopped).
     #[serde(default)]
     pub ends_at: Option<String>,
 }
+crate::wire::objects_only!(ExperimentSpec, serialize);
+
+/// Days of attribution when a definition says nothing.
+pub const DEFAULT_WINDOW_DAYS: u32 = 14;
+/// Days of pre-period revenue (the CUPED covariate) when a definition says nothing.
+pub const DEFAULT_PRE_PERIOD_DAYS: u32 = 30;
 
 fn full_traffic() -> f64 {
     1.0
 }
 fn default_primary() -> Metric {
     Metric::ConversionRate
-}
-fn default_window() -> u32 {
-    14
-}
-fn default_pre_period() -> u32 {
-    30
 }
 
 /// One arm, checked.
@@ -425,13 +427,15 @@ impl ExperimentSpec {
                 return Err(invalid("placement", "must be 1 to 256 characters"));
             }
         }
-        if self.attribution_window_days == 0 || self.attribution_window_days > MAX_WINDOW_DAYS {
+        let window = self.attribution_window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
+        let pre_period = self.pre_period_days.unwrap_or(DEFAULT_PRE_PERIOD_DAYS);
+        if window == 0 || window > MAX_WINDOW_DAYS {
             return Err(invalid(
                 "attribution_window_days",
                 format!("must be 1 to {MAX_WINDOW_DAYS}"),
             ));
         }
-        if self.pre_period_days > MAX_WINDOW_DAYS {
+        if pre_period > MAX_WINDOW_DAYS {
             return Err(invalid(
                 "pre_period_days",
                 format!("must be 0 to {MAX_WINDOW_DAYS}"),
@@ -457,8 +461,8 @@ impl ExperimentSpec {
             primary_metric: self.primary_metric,
             secondary_metrics: self.secondary_metrics.clone(),
             guardrails: self.guardrails.clone(),
-            attribution_window_days: self.attribution_window_days,
-            pre_period_days: self.pre_period_days,
+            attribution_window_days: window,
+            pre_period_days: pre_period,
             ends_at,
             status: Status::Draft,
             created_at: now.to_rfc3339(),

@@ -252,7 +252,8 @@ impl DecisionRecord {
 }
 
 impl OutcomeRecord {
-    /// Checks the fields that need no database: the decision id's shape, the outcome type
+    /// Checks the fields that need no database: the decision id's shape (an id: not blank, at
+    /// most [`MAX_ID_CHARS`], no control characters), the outcome type
     /// (1–64 characters, no control characters, no surrounding spaces), a finite value, an
     /// action id's shape and the time. Whether the decision and action exist is checked when
     /// the outcome is written.
@@ -266,6 +267,12 @@ impl OutcomeRecord {
             return Err(invalid(
                 "decision_id",
                 format!("longer than {MAX_ID_CHARS} characters"),
+            ));
+        }
+        if self.decision_id.chars().any(char::is_control) {
+            return Err(invalid(
+                "decision_id",
+                "ids must not contain control characters".into(),
             ));
         }
         let kind = &self.outcome_type;
@@ -295,10 +302,13 @@ impl OutcomeRecord {
             }
         }
         if let Some(action) = &self.action_id {
-            if action.trim().is_empty() || action.chars().count() > MAX_ID_CHARS {
+            if action.trim().is_empty()
+                || action.chars().count() > MAX_ID_CHARS
+                || action.chars().any(char::is_control)
+            {
                 return Err(invalid(
                     "action_id",
-                    format!("must be 1–{MAX_ID_CHARS} characters"),
+                    format!("must be 1–{MAX_ID_CHARS} characters, without control characters"),
                 ));
             }
         }

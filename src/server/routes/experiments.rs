@@ -24,12 +24,13 @@ pub struct ExperimentList {
 
 /// A new traffic share.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct TrafficRequest {
     /// Share of the layer's units, in (0, 1]; while running it may only grow.
     #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
     pub traffic: f64,
 }
+crate::wire::objects_only!(TrafficRequest);
 
 /// Define an experiment (a draft: it assigns nobody until started).
 #[utoipa::path(

@@ -1,10 +1,13 @@
-//! `GET /openapi.json`: the API description, generated from the handlers and types.
+//! `GET /openapi.json`: the API description, generated from the handlers and types, with the
+//! limits the running service enforces written in ([`limits`]).
 
-use actix_web::HttpResponse;
+pub mod limits;
+
+use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
 use super::{decisions, events, experiments, health, models, outcomes, policies};
-use crate::catalog::ActionKind;
+use crate::catalog::{Action, ActionKind, ContactCaps, Eligibility};
 use crate::decision::{
     Components, Decision, Exploration, Formula, Ineligible, PassedOver, RankedAction, ReasonCode,
 };
@@ -22,6 +25,7 @@ use crate::models::explain::{Explanation, FeatureContribution};
 use crate::server::auth::Public;
 use crate::server::error::ErrorBody;
 use crate::server::extract::Authorized;
+use crate::server::AppState;
 
 /// Adds the bearer-token scheme the write endpoints use.
 struct BearerAuth;
@@ -47,7 +51,7 @@ struct CommonResponses;
 impl utoipa::Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::request_body::RequestBodyBuilder;
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
         use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         let error = |description: &str| {
             ResponseBuilder::new()
@@ -110,14 +114,23 @@ impl utoipa::Modify for CommonResponses {
             }
             if path == "/v1/models/reload" {
                 if let Some(operation) = item.post.as_mut() {
+                    let folder = |nullable: bool| {
+                        let kind = if nullable {
+                            SchemaType::from_iter([Type::String, Type::Null])
+                        } else {
+                            SchemaType::new(Type::String)
+                        };
+                        ObjectBuilder::new().schema_type(kind).min_length(Some(1))
+                    };
                     let folders = ObjectBuilder::new()
                         .schema_type(Type::Object)
                         .description(Some(
-                            "Role → folder of the models directory (its name, e.g. \"churn_onnx\", or a path inside it); `null` unloads a role the policies do not score with. An empty body reloads the same folders.",
+                            "Role → folder of the models directory (its name, e.g. \"churn_onnx\", or a path inside it). `null` unloads the sentiment model; churn and conversion can be replaced, not unloaded (the policies score with them). An empty body reloads the same folders.",
                         ))
-                        .property("churn", ObjectBuilder::new().schema_type(Type::String))
-                        .property("conversion", ObjectBuilder::new().schema_type(Type::String))
-                        .property("sentiment", ObjectBuilder::new().schema_type(Type::String))
+                        .property("churn", folder(false))
+                        .property("conversion", folder(false))
+                        .property("sentiment", folder(true))
+                        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
                         .build();
                     operation.request_body = Some(
                         RequestBodyBuilder::new()
@@ -162,7 +175,7 @@ impl utoipa::Modify for CommonResponses {
         DecisionRequest, DecisionResponse, DecisionContext, CustomerPayload, EventPayload,
         CandidatePayload, Explanation, FeatureContribution, ErrorBody, ErrorCode,
         Decision, RankedAction, Components, Ineligible, PassedOver, ReasonCode, Formula,
-        Exploration, ActionKind,
+        Exploration, ActionKind, Action, ContactCaps, Eligibility,
         decisions::BatchRequest, decisions::BatchResponse, decisions::BatchItem,
         events::EventsRequest, events::EventsResponse,
         outcomes::OutcomeRequest, outcomes::OutcomeResponse,
@@ -176,7 +189,16 @@ impl utoipa::Modify for CommonResponses {
 )]
 pub struct ApiDoc;
 
+/// The document of a service with these limits.
+pub fn document_for(limits: &crate::engine::Limits) -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    for rule in limits::apply(&mut doc, limits) {
+        tracing::warn!(rule, "an OpenAPI limit found no field to apply to");
+    }
+    doc
+}
+
 /// Serve the document.
-pub async fn document(_: Authorized<Public>) -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub async fn document(state: web::Data<AppState>, _: Authorized<Public>) -> HttpResponse {
+    HttpResponse::Ok().json(document_for(state.engine.limits()))
 }
