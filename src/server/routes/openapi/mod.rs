@@ -66,14 +66,14 @@ impl utoipa::Modify for CommonResponses {
         };
         for (path, item) in openapi.paths.paths.iter_mut() {
             let guarded = path.starts_with("/v1/");
-            for (takes_body, operation) in [
-                (false, item.get.as_mut()),
-                (true, item.post.as_mut()),
-                (true, item.put.as_mut()),
-            ] {
+            for operation in [item.get.as_mut(), item.post.as_mut(), item.put.as_mut()] {
                 let Some(operation) = operation else {
                     continue;
                 };
+                // Reload's body is optional and described below; every other body is declared
+                // by its handler.
+                let takes_body =
+                    operation.request_body.is_some() || path.as_str() == "/v1/models/reload";
                 let mut add = |status: &str, description: &str| {
                     operation
                         .responses
