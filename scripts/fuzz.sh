@@ -67,7 +67,7 @@ database = "$WORK/nextbest.db"
 [[tokens]]
 name = "fuzz-everything"
 token = "$ADMIN_TOKEN"
-scopes = ["decide", "ingest", "admin"]
+scopes = ["decide", "ingest", "admin", "results"]
 
 [[tokens]]
 name = "fuzz-decide-only"

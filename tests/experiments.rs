@@ -559,3 +559,33 @@ async fn results_count_each_customer_once_within_the_window() {
         "{health:?}"
     );
 }
+
+#[actix_web::test]
+async fn a_bad_query_string_is_a_json_400_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _state) = service!(config(dir.path()));
+    call(
+        &service,
+        "POST",
+        "/v1/experiments",
+        Some(three_arms()),
+        None,
+    )
+    .await;
+    for query in ["unknown=1", "alpha=lots", "alpha=0.9"] {
+        let (status, error) = call(
+            &service,
+            "GET",
+            &format!("/v1/experiments/model-vs-rules/results?{query}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {error}");
+        assert_eq!(error["code"], "invalid_field", "{query}: {error}");
+        assert!(
+            error["field"] == "query" || error["field"] == "alpha",
+            "{error}"
+        );
+    }
+}

@@ -70,7 +70,21 @@ RELATIONAL_RULES = [
     ("invalid_outcome", r"timestamp", "not within the decision's window"),
     ("invalid_outcome", r"action_id", "is not one of decision"),
     ("invalid_outcome", r"action_id", "chose no action"),
+    # An experiment's arms: the policies are the deployment's; names must differ; a holdout has
+    # no policy and any other arm has one; the control names one of the arms; a replaced
+    # draft's body names the experiment of the path.
+    ("invalid_field", r"arms\[\d+\]\.policy", "is loaded"),
+    ("invalid_field", r"arms\[\d+\]\.policy", "a holdout arm has no policy"),
+    ("invalid_field", r"arms\[\d+\]\.policy", "make it a holdout"),
+    ("invalid_field", r"arms\[\d+\]\.name", "two arms have this name"),
+    ("invalid_field", r"control", "no arm named"),
+    ("invalid_field", r"id", "is not the path's"),
 ]
+
+# Refusals that depend on what was stored before (like a 404 for an unknown id): an experiment
+# that does not exist, or whose state does not allow the change (an id taken, started twice,
+# traffic lowered while running, a full layer).
+STATE_RULES = [(404, "unknown_experiment"), (409, "experiment_conflict")]
 
 
 def _breaks_a_relational_rule(error):
@@ -88,6 +102,8 @@ def filter_failure(context, failure, case, response):
     error = _error(response)
     if failure.code == "ST202" and response.status_code == 400 and error is not None:
         return not _breaks_a_relational_rule(error)
+    if failure.code == "ST202" and error is not None and (response.status_code, error.get("code")) in STATE_RULES:
+        return False
     if failure.code == "ST201" and case.operation.path == "/v1/decisions/batch":
         return not (response.status_code == 200 and error is not None and error.get("errors", 0) >= 1)
     return True

@@ -118,7 +118,7 @@ impl Status {
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct ArmSpec {
     /// The arm's name (`model`, `rules`, `holdout`).
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.-]+$")]
     pub name: String,
     /// The policy that decides for this arm's units; leave it out for a holdout.
     #[serde(default)]
@@ -128,7 +128,7 @@ pub struct ArmSpec {
     #[serde(default)]
     pub holdout: bool,
     /// Relative share of the experiment's units (weights need not sum to 1).
-    #[schema(exclusive_minimum = 0.0)]
+    #[schema(exclusive_minimum = 0.0, maximum = 1000000.0)]
     pub weight: f64,
 }
 crate::wire::objects_only!(ArmSpec, serialize);
@@ -138,10 +138,10 @@ crate::wire::objects_only!(ArmSpec, serialize);
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct ExperimentSpec {
     /// Stable id: letters, digits, `-` and `_` (it salts the assignment hash).
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$")]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.-]+$")]
     pub id: String,
-    /// A name for people.
-    #[schema(min_length = 1, max_length = 200)]
+    /// A name for people (not blank).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     /// What the experiment should show.
     #[serde(default)]
@@ -159,19 +159,23 @@ pub struct ExperimentSpec {
     pub traffic: f64,
     /// Experiments of one layer never share a unit (default: a layer of its own).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.-]+$")]
     pub layer: Option<String>,
     /// Only decisions with this `context.placement` are enrolled (default: every decision
     /// that names no policy).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub placement: Option<String>,
     /// The metric the verdict is about.
     #[serde(default = "default_primary")]
     pub primary_metric: Metric,
     /// Also reported.
     #[serde(default)]
+    #[schema(max_items = 6)]
     pub secondary_metrics: Vec<Metric>,
     /// Must not get worse (unsubscribes, complaints).
     #[serde(default)]
+    #[schema(max_items = 6)]
     pub guardrails: Vec<Metric>,
     /// Days after a unit's first exposure in which its outcomes count (default 14).
     #[serde(default, deserialize_with = "crate::wire::optional_integer")]
@@ -184,6 +188,7 @@ pub struct ExperimentSpec {
     pub pre_period_days: Option<u32>,
     /// When assignment ends by itself (RFC 3339; default: when stopped).
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub ends_at: Option<String>,
 }
 crate::wire::objects_only!(ExperimentSpec, serialize);
@@ -440,6 +445,14 @@ impl ExperimentSpec {
                 "pre_period_days",
                 format!("must be 0 to {MAX_WINDOW_DAYS}"),
             ));
+        }
+        for (field, list) in [
+            ("secondary_metrics", &self.secondary_metrics),
+            ("guardrails", &self.guardrails),
+        ] {
+            if list.len() > Metric::ALL.len() {
+                return Err(invalid(field, "at most 6 metrics"));
+            }
         }
         let ends_at = match &self.ends_at {
             Some(text) => {

@@ -171,6 +171,16 @@ pub fn app(
 > {
     App::new()
         .app_data(state)
+        // A query string that does not parse (an unknown or malformed parameter) answers like
+        // any other mistake: 400 in JSON naming it, never actix's plain-text default.
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            ApiError::field(
+                ErrorCode::InvalidField,
+                "query",
+                format!("the query string is invalid: {error}"),
+            )
+            .into()
+        }))
         .configure(routes::configure)
         .default_service(web::to(|| async {
             HttpResponse::NotFound().json(error::ErrorBody {

@@ -197,10 +197,12 @@ pub async fn ramp(
 #[into_params(parameter_in = Query)]
 pub struct ResultsQuery {
     /// Intervals cover 1 − alpha (default 0.05; at most 0.5).
+    #[param(exclusive_minimum = 0.0, maximum = 0.5)]
     pub alpha: Option<f64>,
     /// Always-valid sequential intervals (default true); false for fixed-horizon ones.
     pub sequential: Option<bool>,
     /// The sequential tuning: total units where the intervals are tightest (default 5000).
+    #[param(minimum = 1.0, maximum = 1000000000.0)]
     pub tuning: Option<f64>,
     /// CUPED with the pre-period revenue (default true).
     pub cuped: Option<bool>,
