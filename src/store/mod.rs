@@ -39,11 +39,14 @@
 //! else blocks the calling thread on SQLite or on the writer: from an async handler, run it on
 //! a blocking pool (e.g. actix-web's `web::block`).
 
+mod backend;
+mod batch;
 mod error;
 mod experiments;
+mod location;
+mod pg;
 mod profile_cache;
-mod read;
-mod schema;
+mod sqlite;
 mod types;
 mod writer;
 
@@ -53,10 +56,11 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+pub use backend::SCHEMA_VERSION;
 pub use error::StoreError;
 pub use experiments::{ArmTotals, DailyArm, ExperimentChange};
+pub use location::{LocationError, StoreLocation};
 pub use profile_cache::Profile;
-pub use schema::SCHEMA_VERSION;
 pub use types::{
     DecisionRecord, ExperimentArm, LoggedAction, OutcomeRecord, StoreConfig, StoreCounts,
     StoreStats, MAX_ID_CHARS, MAX_OUTCOME_TYPE_CHARS,
@@ -64,54 +68,77 @@ pub use types::{
 
 use crate::experiment::Experiment;
 use crate::journey::Event;
-use profile_cache::ProfileCache;
-use read::ReadPool;
-use writer::{Counters, Message, Shared};
+use backend::Reads;
+use writer::{Message, Shared};
 
-/// The embedded store. `Send + Sync`: share one per process behind an `Arc`.
+/// The store. `Send + Sync`: share one per process behind an `Arc`.
 pub struct Store {
-    path: PathBuf,
+    location: StoreLocation,
+    shown: PathBuf,
     capacity: usize,
     // `None` only while dropping: closing the queue is what tells the writer to finish.
     sender: Option<SyncSender<Message>>,
     writer: Option<JoinHandle<()>>,
-    readers: ReadPool,
+    readers: Box<dyn Reads>,
     shared: Arc<Shared>,
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path` with the default configuration.
-    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
-        Store::open_with(path, &StoreConfig::default())
+    /// Opens (or creates) the store at `location` (a SQLite file's path, or a
+    /// [`StoreLocation`]) with the default configuration.
+    pub fn open(location: impl Into<StoreLocation>) -> Result<Store, StoreError> {
+        Store::open_with(location, &StoreConfig::default())
     }
 
-    /// Opens (or creates) the store at `path`: WAL mode, schema created or migrated, writer
-    /// thread started. A file written by a newer nextbest (a higher schema version) or a file
-    /// that is not a SQLite database is refused with `store_schema`.
-    pub fn open_with(path: impl AsRef<Path>, config: &StoreConfig) -> Result<Store, StoreError> {
-        let path = path.as_ref().to_path_buf();
+    /// Opens (or creates) the store at `location`: on SQLite the file in WAL mode, on
+    /// PostgreSQL a database that must exist; the schema created or migrated, the writer thread
+    /// started. A database written by a newer nextbest (a higher schema version) or a file that
+    /// is not a SQLite database is refused with `store_schema`; a database that cannot be
+    /// reached with `store_io`.
+    pub fn open_with(
+        location: impl Into<StoreLocation>,
+        config: &StoreConfig,
+    ) -> Result<Store, StoreError> {
+        let location = location.into();
         let config = config.sanitized();
-        let conn = schema::open_writer(&path, &config)?;
-        let shared = Arc::new(Shared {
-            counters: Counters::default(),
-            cache: ProfileCache::new(config.profile_cache_bytes),
-        });
         let (sender, queue) = mpsc::sync_channel(config.queue_capacity);
-        let writer = writer::spawn(conn, queue, Arc::clone(&shared), &config)
-            .map_err(|e| StoreError::io("starting the writer thread", e))?;
+        let (readers, writer, shared): (Box<dyn Reads>, _, _) = match &location {
+            StoreLocation::Sqlite(path) => {
+                let (conn, readers) = sqlite::open(path, &config)?;
+                let shared = Shared::new(&config, None);
+                let writer = writer::spawn(move || Ok(conn), queue, Arc::clone(&shared), &config)?;
+                (Box::new(readers), writer, shared)
+            }
+            StoreLocation::Postgres(url) => {
+                let target = pg::Target::new(url, &config)?;
+                let shared = Shared::new(&config, Some(std::time::Duration::ZERO));
+                let connect = {
+                    let target = target.clone();
+                    move || pg::open_writer(&target)
+                };
+                let writer = writer::spawn(connect, queue, Arc::clone(&shared), &config)?;
+                (Box::new(pg::Readers::start(target)?), writer, shared)
+            }
+        };
         Ok(Store {
-            readers: ReadPool::new(path.clone(), config.clone()),
-            path,
+            shown: location.shown_path(),
+            location,
             capacity: config.queue_capacity,
             sender: Some(sender),
             writer: Some(writer),
+            readers,
             shared,
         })
     }
 
-    /// The database file.
+    /// Where the store lives.
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    /// The database file; for a store on PostgreSQL, its URL with any password hidden.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shown
     }
 
     fn sender(&self) -> Result<&SyncSender<Message>, StoreError> {
@@ -244,14 +271,13 @@ impl Store {
 
     /// Every stored experiment, oldest first.
     pub fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
-        self.readers
-            .with("reading experiments", experiments::load_all)
+        self.readers.experiments()
     }
 
     /// One experiment; `unknown_experiment` if none has this id.
     pub fn experiment(&self, id: &str) -> Result<Experiment, StoreError> {
         self.readers
-            .with("reading an experiment", |conn| experiments::load(conn, id))?
+            .experiment(id)?
             .ok_or_else(|| {
                 StoreError::Experiment(crate::experiment::ExperimentError::Unknown {
                     id: id.to_string(),
@@ -266,22 +292,17 @@ impl Store {
         &self,
         experiment: &Experiment,
     ) -> Result<(Vec<ArmTotals>, Vec<DailyArm>), StoreError> {
-        self.readers.with("computing experiment totals", |conn| {
-            Ok((
-                experiments::arm_totals(conn, experiment)?,
-                experiments::daily(conn, experiment)?,
-            ))
-        })
+        self.readers.experiment_totals(experiment)
     }
 
     /// The logged decision with this id, if any. A decision still queued is flushed first, so
     /// whatever `record_decision` accepted before this call is found.
     pub fn decision(&self, decision_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
-        if let Some(found) = read::decision(&self.readers, decision_id)? {
+        if let Some(found) = self.readers.decision(decision_id)? {
             return Ok(Some(found));
         }
         self.flush()?;
-        read::decision(&self.readers, decision_id)
+        self.readers.decision(decision_id)
     }
 
     /// The customer's latest `limit` committed decisions, newest first (call [`flush`] first
@@ -293,12 +314,12 @@ impl Store {
         customer_id: &str,
         limit: usize,
     ) -> Result<Vec<DecisionRecord>, StoreError> {
-        read::decisions_for(&self.readers, customer_id, limit)
+        self.readers.decisions_for(customer_id, limit)
     }
 
     /// The outcomes recorded against a decision, in the order they happened.
     pub fn outcomes_for(&self, decision_id: &str) -> Result<Vec<OutcomeRecord>, StoreError> {
-        read::outcomes_for(&self.readers, decision_id)
+        self.readers.outcomes_for(decision_id)
     }
 
     /// The customer's kept journey events, oldest first (equal times in arrival order); empty
@@ -314,7 +335,7 @@ impl Store {
             Err(epoch) => epoch,
         };
         counters.cache_misses.fetch_add(1, Ordering::Relaxed);
-        let profile = Arc::new(read::history(&self.readers, customer_id)?);
+        let profile = Arc::new(self.readers.history(customer_id)?);
         self.shared
             .cache
             .insert_if_unchanged(customer_id, Arc::clone(&profile), epoch);
@@ -334,7 +355,7 @@ impl Store {
 
     /// Row counts of the database (full counts: for tests and administration).
     pub fn counts(&self) -> Result<StoreCounts, StoreError> {
-        read::counts(&self.readers)
+        self.readers.counts()
     }
 
     /// The decision pipeline's counters since the store was opened.
@@ -450,7 +471,7 @@ impl Drop for Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.path)
+            .field("location", &self.location)
             .field("stats", &self.stats())
             .finish()
     }

@@ -104,7 +104,15 @@ pub struct StoreConfig {
     /// and the strings it owns (its text most of all), plus a little per profile, so empty
     /// profiles are bounded too. The two-generation eviction keeps the cache under this.
     pub profile_cache_bytes: usize,
-    /// How long SQLite waits for a lock held by another connection before failing.
+    /// How long a cached profile may be served after it was loaded from the database. `None`
+    /// (the default) chooses by backend: on SQLite until evicted (the store's own writer is the
+    /// only one, and it merges every write into the cache); on PostgreSQL not at all (other
+    /// replicas write too, and a profile they changed must not be served stale: contact caps
+    /// count the sends in it). `Some(Duration::ZERO)` turns the cache off on either backend; a
+    /// positive value bounds how stale another replica's writes may be seen.
+    pub profile_cache_ttl: Option<Duration>,
+    /// How long the writer waits for a lock held by another connection before failing the
+    /// batch (SQLite's busy timeout; PostgreSQL's `lock_timeout` on the writer's session).
     pub busy_timeout: Duration,
 }
 
@@ -116,6 +124,7 @@ impl Default for StoreConfig {
             batch_linger: Duration::from_millis(2),
             max_events_per_customer: 1_000,
             profile_cache_bytes: 128 << 20,
+            profile_cache_ttl: None,
             busy_timeout: Duration::from_secs(5),
         }
     }
