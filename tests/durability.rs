@@ -1,37 +1,31 @@
 //! Nothing acknowledged is lost: decisions are sent to a real `nextbest serve` process from
 //! several connections at once, the process is killed with SIGKILL mid-stream, and every
-//! decision it answered with 200 must be in the database when it is opened again.
+//! decision it answered with 200 must be in the database when it is opened again — a SQLite
+//! file, or a PostgreSQL database.
 
 // Tests and benchmarks may panic on a broken fixture: that is their way of failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nextbest::store::Store;
-use serde_json::{json, Value};
+use common::http::{free_port, wait_ready, Connection};
+use common::TestDb;
+use nextbest::store::{Store, StoreLocation};
+use serde_json::json;
 
 const CONNECTIONS: usize = 8;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_server(dir: &Path, port: u16, acknowledge: &str) -> Child {
+fn start_server(dir: &Path, database: &StoreLocation, port: u16, acknowledge: &str) -> Child {
     // A long linger keeps decisions nobody waits for queued for a while: answered before their
     // commit, they would be lost by the kill, so the test could not pass by luck.
     let config = dir.join("serve.toml");
     std::fs::write(&config, "[store]\nbatch_linger_ms = 200\n").unwrap();
-    let database = dir.join("nextbest.db");
     Command::new(env!("CARGO_BIN_EXE_nextbest"))
         .args([
             "serve",
@@ -43,7 +37,7 @@ fn start_server(dir: &Path, port: u16, acknowledge: &str) -> Child {
         .arg("--config")
         .arg(config)
         .arg("--database")
-        .arg(database)
+        .arg(String::from(database.clone()))
         .args(["--acknowledge", acknowledge])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "warn")
@@ -51,71 +45,6 @@ fn start_server(dir: &Path, port: u16, acknowledge: &str) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// One keep-alive HTTP/1.1 connection: enough client for JSON posts to our own server.
-struct Connection {
-    reader: BufReader<TcpStream>,
-}
-
-impl Connection {
-    fn open(port: u16) -> Option<Connection> {
-        let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .ok()?;
-        Some(Connection {
-            reader: BufReader::new(stream),
-        })
-    }
-
-    /// The status and body, or `None` once the server is gone.
-    fn request(&mut self, method: &str, path: &str, body: &str) -> Option<(u16, Value)> {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes()).ok()?;
-        stream.write_all(body.as_bytes()).ok()?;
-        let mut line = String::new();
-        if self.reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let status: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
-        let mut length = 0;
-        loop {
-            line.clear();
-            if self.reader.read_line(&mut line).ok()? == 0 {
-                return None;
-            }
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().ok()?;
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).ok()?;
-        Some((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
-    }
-}
-
-fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Some(mut c) = Connection::open(port) {
-            if let Some((200, _)) = c.request("GET", "/readyz", "") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the server did not become ready");
 }
 
 /// Half the decisions carry their history (decided in memory), half read a stored profile
@@ -157,12 +86,10 @@ fn send_until_killed(port: u16, connection: usize, stop: &AtomicBool) -> Vec<Str
     acknowledged
 }
 
-#[test]
-fn every_acknowledged_decision_survives_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("nextbest.db");
+fn every_acknowledged_decision_survives_sigkill(db: &TestDb) {
+    let database = db.location();
     let port = free_port();
-    let mut server = start_server(dir.path(), port, "committed");
+    let mut server = start_server(db.dir(), &database, port, "committed");
     wait_ready(port);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -187,7 +114,8 @@ fn every_acknowledged_decision_survives_sigkill() {
         acknowledged.len()
     );
 
-    // Opening the database again recovers its write-ahead log, as a restarted server would.
+    // Opening the database again recovers its write-ahead log, as a restarted server would
+    // (on PostgreSQL the server never went away: the killed replica's commits are simply there).
     let store = Store::open(&database).unwrap();
     let missing: Vec<&String> = acknowledged
         .iter()
@@ -201,3 +129,5 @@ fn every_acknowledged_decision_survives_sigkill() {
         missing.iter().take(3).collect::<Vec<_>>()
     );
 }
+
+on_both_backends!(every_acknowledged_decision_survives_sigkill);
