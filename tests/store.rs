@@ -115,12 +115,10 @@ fn decisions_round_trip_after_flush(db: &TestDb) {
 }
 
 fn a_decision_is_readable_as_soon_as_it_is_accepted(db: &TestDb) {
-    let store = db.open_with(
-        &StoreConfig {
-            batch_linger: Duration::from_secs(5),
-            ..StoreConfig::default()
-        },
-    );
+    let store = db.open_with(&StoreConfig {
+        batch_linger: Duration::from_secs(5),
+        ..StoreConfig::default()
+    });
     let d = decision("d-now", "alice", T0);
     store.record_decision(d.clone()).unwrap();
     // The writer is lingering on its batch; the lookup must not miss the queued record.
@@ -185,12 +183,10 @@ fn an_outcome_for_an_unknown_decision_is_refused(db: &TestDb) {
 
 fn an_outcome_right_after_its_decision_needs_no_flush(db: &TestDb) {
     // A long linger: without the queue's ordering the decision would still be uncommitted.
-    let store = db.open_with(
-        &StoreConfig {
-            batch_linger: Duration::from_secs(5),
-            ..StoreConfig::default()
-        },
-    );
+    let store = db.open_with(&StoreConfig {
+        batch_linger: Duration::from_secs(5),
+        ..StoreConfig::default()
+    });
     store.record_decision(decision("d-1", "alice", T0)).unwrap();
     let click = outcome("d-1", "click", Some("push_reminder"));
     store.record_outcome(click.clone()).unwrap();
@@ -261,12 +257,10 @@ fn profiles_keep_the_latest_events_sorted(db: &TestDb) {
 }
 
 fn equal_timestamps_keep_arrival_order_in_memory_and_on_disk(db: &TestDb) {
-    let store = db.open_with(
-        &StoreConfig {
-            max_events_per_customer: 3,
-            ..db.cached()
-        },
-    );
+    let store = db.open_with(&StoreConfig {
+        max_events_per_customer: 3,
+        ..db.cached()
+    });
     store.history("c").unwrap();
     let tagged = |tag: &str| Event::new("c", Timestamp(T0), EventType::Visit).with_action(tag);
     store.append_events(&[tagged("a"), tagged("b")]).unwrap();
@@ -292,6 +286,12 @@ fn invalid_events_write_nothing(db: &TestDb) {
         store.append_events(&[nameless]).unwrap_err().code(),
         "invalid_event"
     );
+    // A NUL character fits no text column (PostgreSQL refuses it): refused on every backend.
+    let mut nul = good.clone();
+    nul.text = Some("before\0after".into());
+    let err = store.append_events(&[nul]).unwrap_err();
+    assert_eq!(err.code(), "invalid_event");
+    assert!(err.to_string().contains("text"), "{err}");
     assert_eq!(store.counts().unwrap().events, 0);
     assert!(store.history("alice").unwrap().is_empty());
     store.append_events(&[]).unwrap();

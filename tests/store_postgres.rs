@@ -57,7 +57,10 @@ fn experiment(id: &str, layer: &str, traffic: f64) -> Experiment {
     });
     serde_json::from_value::<nextbest::experiment::ExperimentSpec>(spec)
         .unwrap()
-        .check(|policy| ["default", "rules"].contains(&policy), Timestamp(T0))
+        .check(
+            |policy| ["default", "rules"].contains(&policy),
+            Timestamp(T0),
+        )
         .unwrap()
 }
 
@@ -108,12 +111,20 @@ fn with_a_time_to_live_another_replica_s_events_show_once_it_passes() {
     assert_eq!(b.history("alice").unwrap().len(), 1); // loaded and cached
     a.append_events(&[visit(T0 + 1)]).unwrap();
     // B's own writes are merged at once; A's show once the entry has lived its time.
-    assert_eq!(b.cached_history("alice").unwrap().len(), 1, "stale within the TTL");
+    assert_eq!(
+        b.cached_history("alice").unwrap().len(),
+        1,
+        "stale within the TTL"
+    );
     b.append_events(&[visit(T0 + 2)]).unwrap();
     assert_eq!(b.history("alice").unwrap().len(), 2, "own write merged");
     std::thread::sleep(ttl + Duration::from_millis(100));
     assert!(b.cached_history("alice").is_none(), "expired");
-    assert_eq!(b.history("alice").unwrap().len(), 3, "reloaded: every write");
+    assert_eq!(
+        b.history("alice").unwrap().len(),
+        3,
+        "reloaded: every write"
+    );
 }
 
 #[test]
@@ -220,7 +231,10 @@ fn an_unreachable_server_is_a_store_io_error_naming_it_without_its_password() {
     let err = Store::open(nextbest::store::StoreLocation::parse(&url).unwrap()).unwrap_err();
     assert_eq!(err.code(), "store_io");
     let message = err.to_string();
-    assert!(message.contains("connecting to postgres://nb:***@"), "{message}");
+    assert!(
+        message.contains("connecting to postgres://nb:***@"),
+        "{message}"
+    );
     assert!(!message.contains("secret"), "{message}");
 }
 

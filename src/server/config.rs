@@ -93,7 +93,7 @@ pub struct ServeConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
     /// Memory for hot customer profiles, in MiB (events and their text). Profiles beyond it are
-    /// read from SQLite again when needed.
+    /// read from the database again when needed.
     pub profile_cache_mb: usize,
     /// Decisions that may wait for the writer before the service answers 503
     /// `store_overloaded` (a stalled disk must not grow memory without end).

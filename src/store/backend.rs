@@ -90,8 +90,7 @@ pub(crate) trait WriteTx {
     /// the commit (nothing to do where the transaction already excludes every other writer).
     fn lock_layer(&mut self, layer: &str) -> Result<(), DbError>;
     /// The other running experiments of a layer.
-    fn running_in_layer(&mut self, layer: &str, except: &str)
-        -> Result<Vec<Experiment>, DbError>;
+    fn running_in_layer(&mut self, layer: &str, except: &str) -> Result<Vec<Experiment>, DbError>;
     /// Stores a new experiment; false if the id is taken.
     fn insert_experiment(&mut self, e: &Experiment, now: Timestamp) -> Result<bool, DbError>;
     /// Overwrites a stored experiment's definition and state.

@@ -180,7 +180,10 @@ mod tests {
         );
         let pg = StoreLocation::parse("postgres://nb:secret@db.internal:5433/nextbest").unwrap();
         assert!(pg.is_postgres());
-        assert_eq!(pg.to_string(), "postgres://nb:***@db.internal:5433/nextbest");
+        assert_eq!(
+            pg.to_string(),
+            "postgres://nb:***@db.internal:5433/nextbest"
+        );
         assert!(!format!("{pg:?}").contains("secret"));
         let socket = StoreLocation::parse("postgresql://nb@%2Ftmp%2Fpg/nb").unwrap();
         assert!(socket.is_postgres());

@@ -1,5 +1,29 @@
-//! The embedded state of the online decision service: the decision log, outcomes and customer
-//! profiles, in one SQLite file (WAL mode).
+//! The state of the online decision service: the decision log, outcomes, customer profiles
+//! and experiments, in one SQLite file (WAL mode; the embedded default) or in one PostgreSQL
+//! database that several replicas share ([`StoreLocation`]: a `postgres://` URL switches it).
+//!
+//! # Two backends, one store
+//! Everything that decides what is written and answered is shared: validation, the writer
+//! thread and its group commit (`writer.rs`), what a batch does in its transaction — decisions
+//! with their exposures, outcomes checked against their decision, events, experiment changes,
+//! pruning (`batch.rs`), the rules of experiment changes and the totals SQL (`experiments.rs`),
+//! the profile cache. Below a small boundary (`backend.rs`: the writer's connection, the row
+//! operations of its transaction, and the queries), `sqlite/` and `pg/` each implement the SQL.
+//! A trait rather than an enum: the writer is generic over its connection, and the readers are
+//! one trait object per store, so neither backend's types leak into the other.
+//!
+//! On PostgreSQL, other replicas write the same tables at the same time, so the transaction
+//! also locks what the single SQLite writer never needed to: an experiment's row
+//! (`FOR UPDATE`) and its layer (an advisory lock) while it starts or ramps, a unique index
+//! that counts an outcome once, `ON CONFLICT DO NOTHING` for a decision id (see `pg/write.rs`).
+//! The `postgres` client runs a runtime of its own that must not start on an async runtime's
+//! thread, so the store only calls it from its writer thread and a few reader threads of its
+//! own (`pg/mod.rs`): every method may be called from anywhere, as on SQLite.
+//!
+//! The profile cache is exact on SQLite (the store's own writer merges every commit into it).
+//! On PostgreSQL another replica's writes never reach it, and contact caps count the sends in
+//! a profile, so it is off by default there; [`StoreConfig::profile_cache_ttl`] turns it on
+//! with a bound on how stale another replica's writes may be seen.
 //!
 //! # Writes
 //! One background thread owns the only write connection and applies a bounded FIFO queue in
@@ -21,6 +45,7 @@
 //!   store (or [`Store::close`]) drains the queue and stops the writer.
 //!
 //! # Durability
+//! On PostgreSQL, a commit is the server's (its own settings decide the rest). On SQLite,
 //! `synchronous=NORMAL` in WAL mode: a commit is written to the WAL but not fsynced, so a
 //! process crash (`kill -9`, out of memory) loses nothing committed; a power cut or kernel
 //! crash can lose the commits since the last checkpoint. A decision whose commit was awaited
@@ -29,15 +54,16 @@
 //! one commit (a few ms).
 //!
 //! # Reads
-//! Reads use a pool of separate connections and see committed data only;
-//! [`Store::decision`] flushes and looks again before answering "none", so a decision is
-//! readable as soon as `record_decision` has returned. [`Store::history`] serves hot
-//! profiles from memory without SQL.
+//! Reads use separate connections and see committed data only (on PostgreSQL, also what other
+//! replicas committed); [`Store::decision`] flushes and looks again before answering "none", so
+//! a decision is readable as soon as `record_decision` has returned. [`Store::history`] serves
+//! hot profiles from memory without SQL (where the cache is on).
 //!
 //! # From async code
 //! `record_decision` and a cache hit of `history` only take short in-memory locks. Everything
-//! else blocks the calling thread on SQLite or on the writer: from an async handler, run it on
-//! a blocking pool (e.g. actix-web's `web::block`).
+//! else blocks the calling thread on the database or on the writer: from an async handler, run
+//! it on a blocking pool (e.g. actix-web's `web::block`). Blocking is all it does: nothing
+//! panics when called from an async runtime's thread, on either backend.
 
 mod backend;
 mod batch;
@@ -276,13 +302,11 @@ impl Store {
 
     /// One experiment; `unknown_experiment` if none has this id.
     pub fn experiment(&self, id: &str) -> Result<Experiment, StoreError> {
-        self.readers
-            .experiment(id)?
-            .ok_or_else(|| {
-                StoreError::Experiment(crate::experiment::ExperimentError::Unknown {
-                    id: id.to_string(),
-                })
+        self.readers.experiment(id)?.ok_or_else(|| {
+            StoreError::Experiment(crate::experiment::ExperimentError::Unknown {
+                id: id.to_string(),
             })
+        })
     }
 
     /// The experiment's arm totals (sufficient statistics, in its arm order) and its units per

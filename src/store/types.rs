@@ -187,11 +187,16 @@ pub struct StoreCounts {
     pub profiles: u64,
 }
 
+/// Text databases cannot hold (PostgreSQL refuses it; SQLite would cut C strings at it).
+const NUL_PROBLEM: &str = "contains a NUL character (\\0), which no database column can hold";
+
 fn check_id(field: impl FnOnce() -> String, value: &str) -> Result<(), StoreError> {
     let problem = if value.trim().is_empty() {
         "must not be empty".to_string()
     } else if value.chars().count() > MAX_ID_CHARS {
         format!("longer than {MAX_ID_CHARS} characters")
+    } else if value.contains('\0') {
+        NUL_PROBLEM.to_string()
     } else {
         return Ok(());
     };
@@ -277,6 +282,9 @@ impl OutcomeRecord {
                 format!("longer than {MAX_ID_CHARS} characters"),
             ));
         }
+        if self.decision_id.contains('\0') {
+            return Err(invalid("decision_id", NUL_PROBLEM.into()));
+        }
         let kind = &self.outcome_type;
         if kind.trim().is_empty() {
             return Err(invalid("outcome_type", "must not be empty".into()));
@@ -310,6 +318,9 @@ impl OutcomeRecord {
                     format!("must be 1–{MAX_ID_CHARS} characters"),
                 ));
             }
+            if action.contains('\0') {
+                return Err(invalid("action_id", NUL_PROBLEM.into()));
+            }
         }
         self.at
             .validated()
@@ -341,6 +352,18 @@ pub(crate) fn validate_event(index: usize, event: &Event) -> Result<(), StoreErr
         .map_err(|e| invalid("timestamp", e.to_string()))?;
     if event.event_type.as_str().trim().is_empty() {
         return Err(invalid("event_type", "must not be empty".into()));
+    }
+    let texts = [
+        ("customer_id", Some(event.customer_id.as_str())),
+        ("event_type", Some(event.event_type.as_str())),
+        ("channel", event.channel.as_ref().map(|c| c.as_str())),
+        ("action_id", event.action_id.as_deref()),
+        ("text", event.text.as_deref()),
+    ];
+    for (field, text) in texts {
+        if text.is_some_and(|t| t.contains('\0')) {
+            return Err(invalid(field, NUL_PROBLEM.into()));
+        }
     }
     if let Some(value) = event.value {
         if !value.is_finite() {

@@ -79,4 +79,3 @@ pub fn wait_ready(port: u16) {
     }
     panic!("the server did not become ready");
 }
-

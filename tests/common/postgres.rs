@@ -49,7 +49,10 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// A new, empty database (the store creates its tables).
     pub fn create() -> TestDatabase {
-        let server = SERVER.get_or_init(start).as_ref().unwrap_or_else(|e| panic!("{e}"));
+        let server = SERVER
+            .get_or_init(start)
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{e}"));
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "nb_test_{}_{}",
@@ -123,7 +126,9 @@ impl Drop for TestDatabase {
 /// Runs `f` on a thread of its own: the `postgres` client must not run on an async runtime's
 /// thread (an `#[actix_web::test]`).
 fn off_any_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(f).join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+    std::thread::spawn(f)
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 fn connect(url: &str) -> postgres::Client {
@@ -141,7 +146,9 @@ fn admin_sql(url: &str, sql: &str) {
 }
 
 fn percent_encode_path(path: &Path) -> String {
-    path.to_string_lossy().replace('%', "%25").replace('/', "%2F")
+    path.to_string_lossy()
+        .replace('%', "%25")
+        .replace('/', "%2F")
 }
 
 /// The URL with its database (the path after the host) replaced.
@@ -225,9 +232,8 @@ fn start() -> Result<Server, String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let probe = url.clone();
-        let ready = off_any_runtime(move || {
-            postgres::Client::connect(&probe, postgres::NoTls).map(|_| ())
-        });
+        let ready =
+            off_any_runtime(move || postgres::Client::connect(&probe, postgres::NoTls).map(|_| ()));
         match ready {
             Ok(()) => break,
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),

@@ -142,6 +142,12 @@ impl Session {
         }
     }
 
+    /// Forgets the connection: the next use opens a new one.
+    fn reset(&mut self) {
+        self.client = None;
+        self.statements.clear();
+    }
+
     fn is_closed(&self) -> bool {
         self.client.as_ref().is_none_or(Client::is_closed)
     }

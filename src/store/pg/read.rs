@@ -89,9 +89,13 @@ fn serve(queue: &Mutex<Receiver<Job>>, session: &mut Session) {
     loop {
         // A poisoned lock still guards a valid receiver.
         let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        match job {
-            Ok(job) => job(session),
-            Err(_) => return,
+        let Ok(job) = job else {
+            return;
+        };
+        // A query that panicked answers nobody (its caller sees the reader gone) but must not
+        // take the thread with it; its connection may be mid-query, so it is opened anew.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(session))).is_err() {
+            session.reset();
         }
     }
 }
@@ -172,7 +176,9 @@ fn query(
     Ok(client.query(&statement, params)?)
 }
 
-fn records(found: Vec<(DecisionRow, Vec<LoggedAction>)>) -> Result<Vec<DecisionRecord>, StoreError> {
+fn records(
+    found: Vec<(DecisionRow, Vec<LoggedAction>)>,
+) -> Result<Vec<DecisionRecord>, StoreError> {
     found
         .into_iter()
         .map(|(row, actions)| into_record(row, actions))
@@ -195,10 +201,13 @@ impl Reads for Readers {
     ) -> Result<Vec<DecisionRecord>, StoreError> {
         let customer = customer_id.to_string();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let found = self.run("reading a customer's decisions", move |client, statements| {
-            let rows = query(client, statements, DECISIONS_FOR, &[&customer, &limit])?;
-            decisions_with_actions(&rows)
-        })?;
+        let found = self.run(
+            "reading a customer's decisions",
+            move |client, statements| {
+                let rows = query(client, statements, DECISIONS_FOR, &[&customer, &limit])?;
+                decisions_with_actions(&rows)
+            },
+        )?;
         records(found)
     }
 
@@ -314,9 +323,8 @@ impl Reads for Readers {
         self.run("computing experiment totals", move |client, _| {
             let (window, pre) = experiments::window_params(&e);
             let params: [&(dyn ::postgres::types::ToSql + Sync); 3] = [&e.id, &window, &pre];
-            let totals_sql = numbered_placeholders(&experiments::per_unit_query(
-                experiments::TOTALS_SQL,
-            ));
+            let totals_sql =
+                numbered_placeholders(&experiments::per_unit_query(experiments::TOTALS_SQL));
             let mut found = Vec::new();
             for row in client.query(&totals_sql, &params)? {
                 let mut sums = [None; 16];

@@ -269,11 +269,7 @@ impl WriteTx for PgTx<'_> {
         Ok(())
     }
 
-    fn running_in_layer(
-        &mut self,
-        layer: &str,
-        except: &str,
-    ) -> Result<Vec<Experiment>, DbError> {
+    fn running_in_layer(&mut self, layer: &str, except: &str) -> Result<Vec<Experiment>, DbError> {
         let rows = self.query(
             "SELECT definition FROM experiments
              WHERE layer = $1 AND status = 'running' AND experiment_id <> $2",

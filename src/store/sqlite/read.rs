@@ -94,10 +94,7 @@ fn actions_of(conn: &Connection, decision_id: &str) -> rusqlite::Result<Vec<Logg
 }
 
 /// The committed decision with this id.
-fn decision(
-    pool: &ReadPool,
-    decision_id: &str,
-) -> Result<Option<DecisionRecord>, StoreError> {
+fn decision(pool: &ReadPool, decision_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
     let found = pool.with("reading a decision", |conn| {
         // One read transaction, so the row and its actions come from the same snapshot.
         conn.execute_batch("BEGIN")?;
@@ -151,10 +148,7 @@ fn decisions_for(
 }
 
 /// The decision's outcomes, in the order they happened.
-fn outcomes_for(
-    pool: &ReadPool,
-    decision_id: &str,
-) -> Result<Vec<OutcomeRecord>, StoreError> {
+fn outcomes_for(pool: &ReadPool, decision_id: &str) -> Result<Vec<OutcomeRecord>, StoreError> {
     pool.with("reading outcomes", |conn| {
         conn.prepare_cached(
             "SELECT outcome_type, value, action_id, at_us FROM outcomes

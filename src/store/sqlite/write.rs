@@ -200,11 +200,7 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn running_in_layer(
-        &mut self,
-        layer: &str,
-        except: &str,
-    ) -> Result<Vec<Experiment>, DbError> {
+    fn running_in_layer(&mut self, layer: &str, except: &str) -> Result<Vec<Experiment>, DbError> {
         let mut statement = self.0.prepare_cached(
             "SELECT definition FROM experiments
              WHERE layer = ?1 AND status = 'running' AND experiment_id <> ?2",
