@@ -40,7 +40,9 @@ impl Readers {
                 Some("SET default_transaction_read_only = on".into()),
             );
             let thread = std::thread::Builder::new()
-                .name("nextbest-store-reader".into())
+                // Not "nextbest-store-…": that prefix (all of a name /proc keeps) is the
+                // writer's.
+                .name("nextbest-pg-reader".into())
                 .spawn(move || serve(&queue, &mut session))
                 .map_err(|e| StoreError::io("starting the reader threads", e))?;
             threads.push(thread);
