@@ -2,7 +2,7 @@
 # Load test of `nextbest serve` on loopback. Every request is the decision in
 # benches/load/decision.json: 20 candidates (6 catalog actions + 14 inline variants scored as
 # their base action), a 36-event history with 5 texts (sentiment), churn and conversion models,
-# the default policy, and every decision logged to SQLite.
+# the default policy, and every decision logged (to SQLite, or PostgreSQL with DATABASE=).
 #
 # Two runs against one server:
 #   1. fixed rate (open loop, oha with latency correction, so a stall cannot hide queued
@@ -15,6 +15,10 @@
 #   RATE=5000 CONNECTIONS=8 WORKERS=2 DURATION=30s ./benches/load_test.sh
 #   ACKNOWLEDGE=queued ./benches/load_test.sh     # answer before the commit (default: committed)
 #   EXPERIMENT=1 ./benches/load_test.sh           # with a running experiment (two arms)
+#   DATABASE=postgres://nextbest@%2Fvar%2Frun%2Fpostgresql/nextbest ./benches/load_test.sh
+#
+# DATABASE is where the service logs (default: a fresh SQLite file); a PostgreSQL database is
+# used as it is (give it an empty one).
 #
 # Needs wrk (Debian: apt-get install wrk) and optionally oha (cargo install oha --locked).
 # Not part of the test suite: timings vary by machine, and anything else running on it
@@ -39,7 +43,8 @@ if [ -z "${NEXTBEST_BIN:-}" ]; then
 fi
 tmp=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-RUST_LOG=warn "$NEXTBEST_BIN" serve --bind "127.0.0.1:$PORT" --database "$tmp/nextbest.db" \
+DATABASE=${DATABASE:-$tmp/nextbest.db}
+RUST_LOG=warn "$NEXTBEST_BIN" serve --bind "127.0.0.1:$PORT" --database "$DATABASE" \
   --workers "$WORKERS" ${ACKNOWLEDGE:+--acknowledge "$ACKNOWLEDGE"} &
 server=$!
 for _ in $(seq 1 100); do

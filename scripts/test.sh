@@ -23,4 +23,18 @@ else
 fi
 
 echo "== cargo test"
+# The store's tests run on SQLite and on PostgreSQL: each test binary that needs PostgreSQL
+# starts a throwaway server of its own (initdb and postgres from PATH or
+# /usr/lib/postgresql/*/bin; NEXTBEST_TEST_POSTGRES_URL names an existing server instead) and
+# stops it when it exits.
 cargo test --locked
+
+# No throwaway server may outlive the tests (their data folders are /tmp/nextbest-pg-<pid>).
+if command -v pgrep >/dev/null 2>&1; then
+  sleep 1
+  if stray=$(pgrep -a -f '/nextbest-pg-[0-9]+/'); then
+    echo "PostgreSQL servers left behind by the tests:" >&2
+    echo "$stray" >&2
+    exit 1
+  fi
+fi

@@ -1,6 +1,7 @@
 //! Nothing acknowledged is lost: decisions are sent to a real `nextbest serve` process from
 //! several connections at once, the process is killed with SIGKILL mid-stream, and every
-//! decision it answered with 200 must be in the database when it is opened again.
+//! decision it answered with 200 must be in the database when it is opened again — a SQLite
+//! file, or a PostgreSQL database.
 
 // Tests and benchmarks may panic on a broken fixture: that is their way of failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,17 +15,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::http::{free_port, wait_ready, Connection};
-use nextbest::store::Store;
+use common::TestDb;
+use nextbest::store::{Store, StoreLocation};
 use serde_json::json;
 
 const CONNECTIONS: usize = 8;
 
-fn start_server(dir: &Path, port: u16, acknowledge: &str) -> Child {
+fn start_server(dir: &Path, database: &StoreLocation, port: u16, acknowledge: &str) -> Child {
     // A long linger keeps decisions nobody waits for queued for a while: answered before their
     // commit, they would be lost by the kill, so the test could not pass by luck.
     let config = dir.join("serve.toml");
     std::fs::write(&config, "[store]\nbatch_linger_ms = 200\n").unwrap();
-    let database = dir.join("nextbest.db");
     Command::new(env!("CARGO_BIN_EXE_nextbest"))
         .args([
             "serve",
@@ -36,7 +37,7 @@ fn start_server(dir: &Path, port: u16, acknowledge: &str) -> Child {
         .arg("--config")
         .arg(config)
         .arg("--database")
-        .arg(database)
+        .arg(String::from(database.clone()))
         .args(["--acknowledge", acknowledge])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "warn")
@@ -85,12 +86,10 @@ fn send_until_killed(port: u16, connection: usize, stop: &AtomicBool) -> Vec<Str
     acknowledged
 }
 
-#[test]
-fn every_acknowledged_decision_survives_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("nextbest.db");
+fn every_acknowledged_decision_survives_sigkill(db: &TestDb) {
+    let database = db.location();
     let port = free_port();
-    let mut server = start_server(dir.path(), port, "committed");
+    let mut server = start_server(db.dir(), &database, port, "committed");
     wait_ready(port);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -115,7 +114,8 @@ fn every_acknowledged_decision_survives_sigkill() {
         acknowledged.len()
     );
 
-    // Opening the database again recovers its write-ahead log, as a restarted server would.
+    // Opening the database again recovers its write-ahead log, as a restarted server would
+    // (on PostgreSQL the server never went away: the killed replica's commits are simply there).
     let store = Store::open(&database).unwrap();
     let missing: Vec<&String> = acknowledged
         .iter()
@@ -129,3 +129,5 @@ fn every_acknowledged_decision_survives_sigkill() {
         missing.iter().take(3).collect::<Vec<_>>()
     );
 }
+
+on_both_backends!(every_acknowledged_decision_survives_sigkill);

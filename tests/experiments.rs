@@ -1,12 +1,17 @@
 //! Experiments through the HTTP service: defined, started, assigning decisions to arms by
 //! hash (the same customer always in the same arm, a holdout answering "no action"), fixed once
-//! running, stopped, and only by the right scope.
+//! running, stopped, and only by the right scope. The flows that store experiments and
+//! decisions run on both backends (SQLite, and PostgreSQL: `common/postgres.rs`).
 
 // Tests and benchmarks may panic on a broken fixture: that is their way of failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
+
+use common::TestDb;
 
 use actix_web::http::StatusCode;
 use actix_web::{test, web};
@@ -15,9 +20,9 @@ use nextbest::server::auth::{Scope, TokenConfig};
 use nextbest::server::{app, build_state, ServeConfig};
 use serde_json::{json, Value};
 
-fn config(dir: &Path) -> ServeConfig {
+fn config(db: &TestDb) -> ServeConfig {
     ServeConfig {
-        database: dir.join("nextbest.db"),
+        database: db.location(),
         models: ModelPaths::defaults_in(Path::new("models")),
         ..ServeConfig::default()
     }
@@ -94,10 +99,8 @@ fn decision_for(customer: &str) -> Value {
     })
 }
 
-#[actix_web::test]
-async fn an_experiment_assigns_arms_by_hash_and_logs_every_exposure() {
-    let dir = tempfile::tempdir().unwrap();
-    let (service, state) = service!(config(dir.path()));
+async fn an_experiment_assigns_arms_by_hash_and_logs_every_exposure(db: &TestDb) {
+    let (service, state) = service!(config(db));
     let (status, created) = call(
         &service,
         "POST",
@@ -244,10 +247,8 @@ async fn an_experiment_assigns_arms_by_hash_and_logs_every_exposure() {
     assert_eq!(list["experiments"].as_array().unwrap().len(), 1);
 }
 
-#[actix_web::test]
-async fn bad_definitions_are_refused_with_the_field_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let (service, _state) = service!(config(dir.path()));
+async fn bad_definitions_are_refused_with_the_field_named(db: &TestDb) {
+    let (service, _state) = service!(config(db));
     let cases = [
         ("/arms/1/policy", json!("no-such-policy"), "arms[1].policy"),
         ("/arms/0/weight", json!(0.0), "arms[0].weight"),
@@ -293,10 +294,8 @@ async fn bad_definitions_are_refused_with_the_field_named() {
     assert_eq!(error["code"], "unknown_experiment");
 }
 
-#[actix_web::test]
-async fn experiments_of_one_layer_never_share_a_customer() {
-    let dir = tempfile::tempdir().unwrap();
-    let (service, _state) = service!(config(dir.path()));
+async fn experiments_of_one_layer_never_share_a_customer(db: &TestDb) {
+    let (service, _state) = service!(config(db));
     for (id, traffic) in [
         ("homepage-a", 0.5),
         ("homepage-b", 0.5),
@@ -356,7 +355,7 @@ async fn experiments_of_one_layer_never_share_a_customer() {
 
 #[actix_web::test]
 async fn only_admins_define_experiments_and_results_readers_read_them() {
-    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
     let token = |name: &str, token: &str, scopes: &[Scope]| TokenConfig {
         name: name.into(),
         token: token.into(),
@@ -368,7 +367,7 @@ async fn only_admins_define_experiments_and_results_readers_read_them() {
             token("marketing", "t-results", &[Scope::Results]),
             token("data-science", "t-admin", &[Scope::Admin]),
         ],
-        ..config(dir.path())
+        ..config(&db)
     };
     let (service, _state) = service!(config);
     for who in [None, Some("t-decide"), Some("t-results")] {
@@ -396,10 +395,8 @@ async fn only_admins_define_experiments_and_results_readers_read_them() {
 /// Each customer counts once, in the arm of their first exposure, with the outcomes and
 /// journey events inside the attribution window after it; revenue before it is the CUPED
 /// covariate. The expected numbers are kept by hand beside the requests.
-#[actix_web::test]
-async fn results_count_each_customer_once_within_the_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let (service, _state) = service!(config(dir.path()));
+async fn results_count_each_customer_once_within_the_window(db: &TestDb) {
+    let (service, _state) = service!(config(db));
     let spec = json!({
         "id": "window", "name": "Attribution window",
         "arms": [{"name": "rules", "policy": "rules", "weight": 1}, {"name": "model", "policy": "default", "weight": 1}],
@@ -562,8 +559,8 @@ async fn results_count_each_customer_once_within_the_window() {
 
 #[actix_web::test]
 async fn a_bad_query_string_is_a_json_400_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (service, _state) = service!(config(dir.path()));
+    let db = TestDb::sqlite();
+    let (service, _state) = service!(config(&db));
     call(
         &service,
         "POST",
@@ -589,3 +586,10 @@ async fn a_bad_query_string_is_a_json_400_naming_it() {
         );
     }
 }
+
+on_both_backends_async!(
+    an_experiment_assigns_arms_by_hash_and_logs_every_exposure,
+    bad_definitions_are_refused_with_the_field_named,
+    experiments_of_one_layer_never_share_a_customer,
+    results_count_each_customer_once_within_the_window,
+);

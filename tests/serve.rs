@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 fn config(dir: &Path) -> ServeConfig {
     ServeConfig {
-        database: dir.join("nextbest.db"),
+        database: dir.join("nextbest.db").into(),
         models: ModelPaths::defaults_in(Path::new("models")),
         ..ServeConfig::default()
     }
@@ -835,7 +835,7 @@ async fn readiness_needs_the_models_the_default_policy_scores_with() {
     assert_eq!(body["missing"], json!(["churn"]), "{body}");
     // A propensity policy scores with conversion only: ready.
     let (service, _state) = service!(ServeConfig {
-        database: dir.path().join("other.db"),
+        database: dir.path().join("other.db").into(),
         ..ready("propensity")
     });
     let response = test::call_service(

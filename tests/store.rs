@@ -1,13 +1,18 @@
-//! The embedded store: decision log round trips, outcomes, bounded profiles, persistence,
-//! concurrency, back-pressure and schema versions.
+//! The store: decision log round trips, outcomes, bounded profiles, persistence,
+//! concurrency, back-pressure and schema versions — every behaviour on both backends (a SQLite
+//! file, and a database on a throwaway PostgreSQL server: see `common/postgres.rs`).
 
 // Tests and benchmarks may panic on a broken fixture: that is their way of failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+use common::TestDb;
 
 use nextbest::journey::{Channel, Event, EventType, Timestamp};
 use nextbest::store::{
@@ -79,14 +84,8 @@ fn event(customer: &str, at: i64, i: usize) -> Event {
     e
 }
 
-fn open(path: &Path) -> Store {
-    Store::open(path).expect("open store")
-}
-
-#[test]
-fn decisions_round_trip_after_flush() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("nb.db"));
+fn decisions_round_trip_after_flush(db: &TestDb) {
+    let store = db.open();
     let first = decision("d-1", "alice", T0);
     let mut second = decision("d-2", "alice", T0 + 1_000);
     second.experiment = None;
@@ -115,27 +114,19 @@ fn decisions_round_trip_after_flush() {
     assert_eq!(stats.queue_depth, 0);
 }
 
-#[test]
-fn a_decision_is_readable_as_soon_as_it_is_accepted() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_with(
-        dir.path().join("nb.db"),
-        &StoreConfig {
-            batch_linger: Duration::from_secs(5),
-            ..StoreConfig::default()
-        },
-    )
-    .unwrap();
+fn a_decision_is_readable_as_soon_as_it_is_accepted(db: &TestDb) {
+    let store = db.open_with(&StoreConfig {
+        batch_linger: Duration::from_secs(5),
+        ..StoreConfig::default()
+    });
     let d = decision("d-now", "alice", T0);
     store.record_decision(d.clone()).unwrap();
     // The writer is lingering on its batch; the lookup must not miss the queued record.
     assert_eq!(store.decision("d-now").unwrap(), Some(d));
 }
 
-#[test]
-fn invalid_decisions_are_refused_before_queueing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("nb.db"));
+fn invalid_decisions_are_refused_before_queueing(db: &TestDb) {
+    let store = db.open();
     let mut bad = decision("d-bad", "alice", T0);
     bad.actions[1].propensity = 1.5;
     let err = store.record_decision(bad).unwrap_err();
@@ -146,10 +137,8 @@ fn invalid_decisions_are_refused_before_queueing() {
     assert_eq!(store.stats().decisions_accepted, 0);
 }
 
-#[test]
-fn a_duplicate_decision_id_keeps_the_first_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("nb.db"));
+fn a_duplicate_decision_id_keeps_the_first_record(db: &TestDb) {
+    let store = db.open();
     let first = decision("d-1", "alice", T0);
     let mut again = decision("d-1", "bob", T0 + 5);
     again.actions.truncate(1);
@@ -162,11 +151,8 @@ fn a_duplicate_decision_id_keeps_the_first_record() {
     assert_eq!(stats.queue_depth, 0);
 }
 
-#[test]
-fn a_duplicate_decision_with_exposures_adds_them_neither_to_disk_nor_to_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nb.db");
-    let store = open(&path);
+fn a_duplicate_decision_with_exposures_adds_them_neither_to_disk_nor_to_memory(db: &TestDb) {
+    let store = db.open_with(&db.cached());
     let mut exposure =
         Event::new("alice", Timestamp(T0), EventType::Action).with_channel(Channel::Email);
     exposure.action_id = Some("discount_10".into());
@@ -182,13 +168,11 @@ fn a_duplicate_decision_with_exposures_adds_them_neither_to_disk_nor_to_memory()
     let in_memory = store.cached_history("alice").expect("cached");
     assert_eq!(in_memory.len(), 2, "{:?}", *in_memory);
     store.close().unwrap();
-    assert_eq!(*open(&path).history("alice").unwrap(), *in_memory);
+    assert_eq!(*db.open().history("alice").unwrap(), *in_memory);
 }
 
-#[test]
-fn an_outcome_for_an_unknown_decision_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("nb.db"));
+fn an_outcome_for_an_unknown_decision_is_refused(db: &TestDb) {
+    let store = db.open();
     let err = store
         .record_outcome(outcome("never-made", "conversion", None))
         .unwrap_err();
@@ -197,18 +181,12 @@ fn an_outcome_for_an_unknown_decision_is_refused() {
     assert_eq!(store.counts().unwrap().outcomes, 0);
 }
 
-#[test]
-fn an_outcome_right_after_its_decision_needs_no_flush() {
-    let dir = tempfile::tempdir().unwrap();
+fn an_outcome_right_after_its_decision_needs_no_flush(db: &TestDb) {
     // A long linger: without the queue's ordering the decision would still be uncommitted.
-    let store = Store::open_with(
-        dir.path().join("nb.db"),
-        &StoreConfig {
-            batch_linger: Duration::from_secs(5),
-            ..StoreConfig::default()
-        },
-    )
-    .unwrap();
+    let store = db.open_with(&StoreConfig {
+        batch_linger: Duration::from_secs(5),
+        ..StoreConfig::default()
+    });
     store.record_decision(decision("d-1", "alice", T0)).unwrap();
     let click = outcome("d-1", "click", Some("push_reminder"));
     store.record_outcome(click.clone()).unwrap();
@@ -243,11 +221,8 @@ fn an_outcome_right_after_its_decision_needs_no_flush() {
     assert!(store.outcomes_for("d-2").unwrap().is_empty());
 }
 
-#[test]
-fn profiles_keep_the_latest_events_sorted() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nb.db");
-    let store = open(&path);
+fn profiles_keep_the_latest_events_sorted(db: &TestDb) {
+    let store = db.open_with(&db.cached());
     // 1,500 events in three batches, out of time order within and across batches.
     let all: Vec<Event> = (0..1_500)
         .map(|i| {
@@ -274,25 +249,18 @@ fn profiles_keep_the_latest_events_sorted() {
     assert_eq!((counts.events, counts.profiles), (1_001, 2));
 
     // A second handle has a cold cache: the same profile comes from SQL.
-    let other = open(&path);
+    let other = db.open_with(&db.cached());
     assert_eq!(*other.history("alice").unwrap(), expected);
     assert_eq!(other.stats().profile_cache_misses, 1);
     assert_eq!(*other.history("alice").unwrap(), expected);
     assert_eq!(other.stats().profile_cache_hits, 1);
 }
 
-#[test]
-fn equal_timestamps_keep_arrival_order_in_memory_and_on_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nb.db");
-    let store = Store::open_with(
-        &path,
-        &StoreConfig {
-            max_events_per_customer: 3,
-            ..StoreConfig::default()
-        },
-    )
-    .unwrap();
+fn equal_timestamps_keep_arrival_order_in_memory_and_on_disk(db: &TestDb) {
+    let store = db.open_with(&StoreConfig {
+        max_events_per_customer: 3,
+        ..db.cached()
+    });
     store.history("c").unwrap();
     let tagged = |tag: &str| Event::new("c", Timestamp(T0), EventType::Visit).with_action(tag);
     store.append_events(&[tagged("a"), tagged("b")]).unwrap();
@@ -301,13 +269,11 @@ fn equal_timestamps_keep_arrival_order_in_memory_and_on_disk() {
         |p: &[Event]| -> Vec<String> { p.iter().map(|e| e.action_id.clone().unwrap()).collect() };
     assert_eq!(tags(&store.history("c").unwrap()), ["b", "c", "d"]);
     drop(store);
-    assert_eq!(tags(&open(&path).history("c").unwrap()), ["b", "c", "d"]);
+    assert_eq!(tags(&db.open().history("c").unwrap()), ["b", "c", "d"]);
 }
 
-#[test]
-fn invalid_events_write_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("nb.db"));
+fn invalid_events_write_nothing(db: &TestDb) {
+    let store = db.open();
     let good = event("alice", T0, 0);
     let mut bad = event("alice", T0, 1);
     bad.value = Some(f64::INFINITY);
@@ -320,20 +286,23 @@ fn invalid_events_write_nothing() {
         store.append_events(&[nameless]).unwrap_err().code(),
         "invalid_event"
     );
+    // A NUL character fits no text column (PostgreSQL refuses it): refused on every backend.
+    let mut nul = good.clone();
+    nul.text = Some("before\0after".into());
+    let err = store.append_events(&[nul]).unwrap_err();
+    assert_eq!(err.code(), "invalid_event");
+    assert!(err.to_string().contains("text"), "{err}");
     assert_eq!(store.counts().unwrap().events, 0);
     assert!(store.history("alice").unwrap().is_empty());
     store.append_events(&[]).unwrap();
 }
 
-#[test]
-fn everything_survives_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nb.db");
+fn everything_survives_a_reopen(db: &TestDb) {
     let d = decision("d-1", "alice", T0);
     let o = outcome("d-1", "conversion", Some("discount_10"));
     let events: Vec<Event> = (0..20).map(|i| event("alice", T0 + i as i64, i)).collect();
     {
-        let store = open(&path);
+        let store = db.open();
         store.record_decision(d.clone()).unwrap();
         store.record_outcome(o.clone()).unwrap();
         store.append_events(&events).unwrap();
@@ -342,7 +311,7 @@ fn everything_survives_a_reopen() {
             .record_decision(decision("d-2", "bob", T0 + 1))
             .unwrap();
     }
-    let store = open(&path);
+    let store = db.open();
     assert_eq!(store.decision("d-1").unwrap(), Some(d));
     assert!(store.decision("d-2").unwrap().is_some());
     assert_eq!(store.outcomes_for("d-1").unwrap(), vec![o]);
@@ -350,11 +319,8 @@ fn everything_survives_a_reopen() {
     store.close().unwrap();
 }
 
-#[test]
-fn decisions_from_four_threads_are_all_persisted() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nb.db");
-    let store = Arc::new(open(&path));
+fn decisions_from_four_threads_are_all_persisted(db: &TestDb) {
+    let store = Arc::new(db.open());
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let store = Arc::clone(&store);
@@ -388,21 +354,10 @@ fn decisions_from_four_threads_are_all_persisted() {
         "writes are batched: {stats:?}"
     );
     drop(store);
-    assert_eq!(open(&path).counts().unwrap().decisions, 10_000);
+    assert_eq!(db.open().counts().unwrap().decisions, 10_000);
 }
 
-/// Holds SQLite's write lock from another connection, as a backup tool or a second process
-/// might, so that the writer stalls.
-fn lock_database(path: &Path) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    conn
-}
-
-#[test]
-fn a_full_queue_refuses_decisions_at_once_and_loses_none_it_accepted() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nb.db");
+fn a_full_queue_refuses_decisions_at_once_and_loses_none_it_accepted(db: &TestDb) {
     let config = StoreConfig {
         queue_capacity: 8,
         batch_max: 4,
@@ -410,8 +365,8 @@ fn a_full_queue_refuses_decisions_at_once_and_loses_none_it_accepted() {
         busy_timeout: Duration::from_secs(30),
         ..StoreConfig::default()
     };
-    let store = Store::open_with(&path, &config).unwrap();
-    let lock = lock_database(&path);
+    let store = db.open_with(&config);
+    let lock = db.lock_writes();
     let mut accepted = 0;
     let mut refused = None;
     for i in 0..100 {
@@ -439,17 +394,14 @@ fn a_full_queue_refuses_decisions_at_once_and_loses_none_it_accepted() {
     assert_eq!(store.stats().queue_depth, 0);
 }
 
-#[test]
-fn records_the_writer_cannot_write_are_counted_and_reported_by_flush() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nb.db");
+fn records_the_writer_cannot_write_are_counted_and_reported_by_flush(db: &TestDb) {
     let config = StoreConfig {
         busy_timeout: Duration::from_millis(5),
         batch_linger: Duration::ZERO,
         ..StoreConfig::default()
     };
-    let store = Store::open_with(&path, &config).unwrap();
-    let lock = lock_database(&path);
+    let store = db.open_with(&config);
+    let lock = db.lock_writes();
     store
         .record_decision(decision("d-lost", "alice", T0))
         .unwrap();
@@ -468,17 +420,10 @@ fn records_the_writer_cannot_write_are_counted_and_reported_by_flush() {
     assert_eq!(store.decision("d-lost").unwrap(), None);
 }
 
-#[test]
-fn a_newer_schema_version_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nb.db");
-    open(&path).close().unwrap();
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .unwrap();
-    }
-    let err = Store::open(&path).unwrap_err();
+fn a_newer_schema_version_is_refused(db: &TestDb) {
+    db.open().close().unwrap();
+    db.set_schema_version(SCHEMA_VERSION + 1);
+    let err = Store::open(db.location()).unwrap_err();
     assert_eq!(err.code(), "store_schema");
     assert!(
         err.to_string()
@@ -501,18 +446,15 @@ fn a_file_that_is_not_a_database_is_refused() {
 
 /// Merges into cached profiles and pruning in SQL must keep the same events in the same order.
 /// (The narrow race of a load overtaken by a commit is pinned by a unit test of the cache.)
-#[test]
-fn the_cache_agrees_with_the_database_under_concurrent_reads_and_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nb.db");
+fn the_cache_agrees_with_the_database_under_concurrent_reads_and_writes(db: &TestDb) {
     let config = StoreConfig {
         max_events_per_customer: 50,
         // Room for about four of the six profiles: some are evicted and reloaded while writes
         // go on, and stale ones would have a chance to stay until the end.
         profile_cache_bytes: 400 * (std::mem::size_of::<nextbest::journey::Event>() + 8),
-        ..StoreConfig::default()
+        ..db.cached()
     };
-    let store = Arc::new(Store::open_with(&path, &config).unwrap());
+    let store = Arc::new(db.open_with(&config));
     let customers: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
     let writers: Vec<_> = (0..2)
         .map(|w| {
@@ -555,7 +497,7 @@ fn the_cache_agrees_with_the_database_under_concurrent_reads_and_writes() {
     for thread in readers {
         thread.join().unwrap();
     }
-    let fresh = open(&path);
+    let fresh = db.open();
     for customer in &customers {
         assert_eq!(
             *store.history(customer).unwrap(),
@@ -567,9 +509,10 @@ fn the_cache_agrees_with_the_database_under_concurrent_reads_and_writes() {
 
 /// The writer runs below the request threads (a higher nice value) so logging yields to
 /// answering on a busy CPU; the caller's own priority is untouched.
-#[cfg(target_os = "linux")]
-#[test]
-fn the_writer_thread_runs_at_a_lower_priority_than_its_caller() {
+fn the_writer_thread_runs_at_a_lower_priority_than_its_caller(db: &TestDb) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
     // Field 19 of /proc/<pid>/task/<tid>/stat is the nice value; the comm (field 2) has no
     // spaces for these threads, so splitting on spaces is safe.
     fn nice_of(task: &Path) -> Option<i64> {
@@ -577,8 +520,7 @@ fn the_writer_thread_runs_at_a_lower_priority_than_its_caller() {
         let after_comm = stat.rsplit_once(')')?.1;
         after_comm.split_whitespace().nth(16)?.parse().ok()
     }
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("nice.db"));
+    let store = db.open();
     store.flush().unwrap();
     let own = nice_of(Path::new("/proc/thread-self")).unwrap();
     let writer = std::fs::read_dir("/proc/self/task")
@@ -598,10 +540,8 @@ fn the_writer_thread_runs_at_a_lower_priority_than_its_caller() {
     assert_eq!(nice_of(Path::new("/proc/thread-self")), Some(own));
 }
 
-#[test]
-fn an_outcome_counts_once_and_only_within_its_decision_s_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("nb.db"));
+fn an_outcome_counts_once_and_only_within_its_decision_s_window(db: &TestDb) {
+    let store = db.open();
     store.record_decision(decision("d-1", "alice", T0)).unwrap();
     let conversion = outcome("d-1", "conversion", Some("discount_10"));
     // Sent five times (a retrying client, or a forger): one conversion.
@@ -628,3 +568,24 @@ fn an_outcome_counts_once_and_only_within_its_decision_s_window() {
     skewed.at = Timestamp(T0 - 60_000_000);
     store.record_outcome(skewed).unwrap();
 }
+
+on_both_backends!(
+    decisions_round_trip_after_flush,
+    a_decision_is_readable_as_soon_as_it_is_accepted,
+    invalid_decisions_are_refused_before_queueing,
+    a_duplicate_decision_id_keeps_the_first_record,
+    a_duplicate_decision_with_exposures_adds_them_neither_to_disk_nor_to_memory,
+    an_outcome_for_an_unknown_decision_is_refused,
+    an_outcome_right_after_its_decision_needs_no_flush,
+    profiles_keep_the_latest_events_sorted,
+    equal_timestamps_keep_arrival_order_in_memory_and_on_disk,
+    invalid_events_write_nothing,
+    everything_survives_a_reopen,
+    decisions_from_four_threads_are_all_persisted,
+    a_full_queue_refuses_decisions_at_once_and_loses_none_it_accepted,
+    records_the_writer_cannot_write_are_counted_and_reported_by_flush,
+    a_newer_schema_version_is_refused,
+    the_cache_agrees_with_the_database_under_concurrent_reads_and_writes,
+    the_writer_thread_runs_at_a_lower_priority_than_its_caller,
+    an_outcome_counts_once_and_only_within_its_decision_s_window,
+);

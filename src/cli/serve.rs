@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use nextbest::engine::Acknowledge;
 use nextbest::server::{self, ServeConfig};
+use nextbest::store::StoreLocation;
 
 /// Arguments of `nextbest serve`.
 #[derive(Debug, clap::Args)]
@@ -15,9 +16,10 @@ pub struct Args {
     /// Address and port to listen on.
     #[arg(long)]
     bind: Option<String>,
-    /// SQLite database of decisions, outcomes and profiles.
-    #[arg(long)]
-    database: Option<PathBuf>,
+    /// Where decisions, outcomes, profiles and experiments are kept: a SQLite file, or a
+    /// `postgres://user@host/db` URL of a PostgreSQL database that several replicas share.
+    #[arg(long, value_name = "FILE|URL")]
+    database: Option<String>,
     /// Folder of policy files.
     #[arg(long)]
     policies: Option<PathBuf>,
@@ -42,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.bind = bind;
     }
     if let Some(database) = args.database {
-        config.database = database;
+        config.database = StoreLocation::parse(&database)?;
     }
     if let Some(policies) = args.policies {
         config.policies = policies;

@@ -10,7 +10,7 @@ use crate::engine::{Acknowledge, Limits};
 use crate::error::ErrorCode;
 use crate::models::registry::ModelPaths;
 use crate::server::auth::TokenConfig;
-use crate::store::StoreConfig;
+use crate::store::{StoreConfig, StoreLocation};
 
 /// A configuration that cannot be used; the message starts with the file or the key.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +70,10 @@ pub struct ServeConfig {
     pub policies: PathBuf,
     /// Policy used when a request names none.
     pub default_policy: String,
-    /// SQLite database of decisions, outcomes and profiles (created if missing).
-    pub database: PathBuf,
+    /// Where decisions, outcomes, profiles and experiments are kept: a SQLite file (created if
+    /// missing; the default, `nextbest.db`) or a `postgres://` URL of a PostgreSQL database
+    /// that several replicas share.
+    pub database: StoreLocation,
     /// Journey events kept per customer in the profile store.
     pub max_events_per_customer: usize,
     /// Record each logged decision's chosen actions as exposures in the customer's profile.
@@ -91,7 +93,7 @@ pub struct ServeConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
     /// Memory for hot customer profiles, in MiB (events and their text). Profiles beyond it are
-    /// read from SQLite again when needed.
+    /// read from the database again when needed.
     pub profile_cache_mb: usize,
     /// Decisions that may wait for the writer before the service answers 503
     /// `store_overloaded` (a stalled disk must not grow memory without end).
@@ -100,6 +102,10 @@ pub struct StoreSettings {
     /// committing them, in milliseconds. Decisions whose answer waits for the commit never
     /// wait for this: the writer commits as soon as it has taken what is queued.
     pub batch_linger_ms: u64,
+    /// How long a cached profile may be served after it was read from the database, in
+    /// milliseconds; 0 turns the cache off. Unset: until evicted on SQLite (this process is the
+    /// only writer), off on PostgreSQL (other replicas write the same profiles).
+    pub profile_cache_ttl_ms: Option<u64>,
 }
 
 impl Default for StoreSettings {
@@ -109,6 +115,7 @@ impl Default for StoreSettings {
             profile_cache_mb: store.profile_cache_bytes >> 20,
             queue_capacity: store.queue_capacity,
             batch_linger_ms: u64::try_from(store.batch_linger.as_millis()).unwrap_or(2),
+            profile_cache_ttl_ms: None,
         }
     }
 }
@@ -121,6 +128,9 @@ impl StoreSettings {
             profile_cache_bytes: self.profile_cache_mb.saturating_mul(1 << 20),
             queue_capacity: self.queue_capacity,
             batch_linger: std::time::Duration::from_millis(self.batch_linger_ms),
+            profile_cache_ttl: self
+                .profile_cache_ttl_ms
+                .map(std::time::Duration::from_millis),
             ..StoreConfig::default()
         }
     }
@@ -136,6 +146,12 @@ impl StoreSettings {
             return Err(ConfigError::invalid(
                 "store.batch_linger_ms",
                 "must be at most 1000 (milliseconds)",
+            ));
+        }
+        if self.profile_cache_ttl_ms.is_some_and(|ms| ms > 3_600_000) {
+            return Err(ConfigError::invalid(
+                "store.profile_cache_ttl_ms",
+                "must be at most 3600000 (an hour)",
             ));
         }
         if self.profile_cache_mb > 1 << 20 {
@@ -162,7 +178,7 @@ impl Default for ServeConfig {
             catalog: PathBuf::from("datasets/sample/catalog.toml"),
             policies: PathBuf::from("policies"),
             default_policy: "default".into(),
-            database: PathBuf::from("nextbest.db"),
+            database: StoreLocation::Sqlite(PathBuf::from("nextbest.db")),
             max_events_per_customer: 1_000,
             record_exposures: false,
             acknowledge_decisions: Acknowledge::Committed,
@@ -191,7 +207,8 @@ impl ServeConfig {
             self.bind = v;
         }
         if let Some(v) = var("NEXTBEST_DATABASE") {
-            self.database = v.into();
+            self.database = StoreLocation::parse(&v)
+                .map_err(|e| ConfigError::invalid("NEXTBEST_DATABASE", e.to_string()))?;
         }
         if let Some(v) = var("NEXTBEST_API_TOKEN") {
             self.api_token = (!v.is_empty()).then_some(v);

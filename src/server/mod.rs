@@ -247,7 +247,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         models = ?models.versions(),
         policies = ?state.engine.policies().names().collect::<Vec<_>>(),
         default_policy = %config.default_policy,
-        database = %config.database.display(),
+        database = %config.database,
         auth = state.auth.enabled(),
         "nextbest serve starting"
     );

@@ -10,8 +10,8 @@ use crate::error::ErrorCode;
 /// error bodies and metrics; the messages are for people and may change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite failed (disk full, I/O error, locked for longer than the busy timeout), or the
-    /// background writer has stopped.
+    /// The database failed (disk full, I/O error, locked for longer than the busy timeout,
+    /// PostgreSQL unreachable), or the background writer has stopped.
     // Causes are kept as text: the writer thread reports one failure to several waiters, and
     // `rusqlite::Error` cannot be cloned.
     #[error("store I/O error while {context}: {cause}")]
@@ -63,11 +63,11 @@ pub enum StoreError {
     /// An experiment change the experiment's state refuses (or an unknown experiment).
     #[error(transparent)]
     Experiment(#[from] crate::experiment::ExperimentError),
-    /// The database file is not one this build can use: a newer schema version, or not a
-    /// SQLite database at all.
+    /// The database is not one this build can use: a newer schema version, or a file that is
+    /// not a SQLite database at all.
     #[error("{}: {problem}", path.display())]
     Schema {
-        /// The database file.
+        /// The database file (for PostgreSQL, its URL without password).
         path: PathBuf,
         /// What is wrong.
         problem: String,

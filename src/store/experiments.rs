@@ -1,11 +1,10 @@
 //! Experiments in the store: their definitions and state changes (applied by the writer, in
 //! its transactions, so that two replicas cannot start overlapping experiments of one layer),
 //! and the sufficient statistics of their arms, computed in SQL from the decision log, the
-//! outcomes and the journey events.
+//! outcomes and the journey events. The rules and the SQL text are shared by the backends;
+//! each runs them through [`WriteTx`] and its own read connections.
 
-use rusqlite::types::Type;
-use rusqlite::{params, Connection, OptionalExtension};
-
+use super::backend::{DbError, WriteTx};
 use super::StoreError;
 use crate::experiment::assignment::{can_grow, first_fit};
 use crate::experiment::{ArmTotals, DailyArm, Experiment, ExperimentError, Status};
@@ -27,10 +26,6 @@ pub enum ExperimentChange {
     Ramp(String, f64),
 }
 
-fn json_error(e: serde_json::Error) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e))
-}
-
 fn conflict(id: &str, problem: impl Into<String>) -> StoreError {
     StoreError::Experiment(ExperimentError::Conflict {
         id: id.to_string(),
@@ -42,72 +37,38 @@ fn unknown(id: &str) -> StoreError {
     StoreError::Experiment(ExperimentError::Unknown { id: id.to_string() })
 }
 
-/// Reads one experiment.
-pub(crate) fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Experiment>> {
-    let text: Option<String> = conn
-        .prepare_cached("SELECT definition FROM experiments WHERE experiment_id = ?1")?
-        .query_row([id], |row| row.get(0))
-        .optional()?;
-    text.map(|t| serde_json::from_str(&t).map_err(json_error))
-        .transpose()
-}
-
-/// Reads every experiment, oldest first.
-pub(crate) fn load_all(conn: &Connection) -> rusqlite::Result<Vec<Experiment>> {
-    let mut statement = conn
-        .prepare_cached("SELECT definition FROM experiments ORDER BY created_us, experiment_id")?;
-    let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
-    rows.map(|text| serde_json::from_str(&text?).map_err(json_error))
-        .collect()
-}
-
-fn save(conn: &Connection, e: &Experiment, now: Timestamp) -> rusqlite::Result<()> {
-    let definition = serde_json::to_string(e).map_err(json_error)?;
-    conn.prepare_cached(
-        "INSERT INTO experiments (experiment_id, definition, status, layer, created_us, updated_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-         ON CONFLICT (experiment_id) DO UPDATE SET definition = excluded.definition,
-             status = excluded.status, layer = excluded.layer, updated_us = excluded.updated_us",
-    )?
-    .execute(params![e.id, definition, e.status.name(), e.layer, now.0])?;
-    Ok(())
-}
-
-/// The (start, count) bucket ranges the other running experiments hold in `layer`.
-fn taken_in_layer(
-    conn: &Connection,
+/// The (start, count) bucket ranges the other running experiments hold in `layer`, read
+/// after the layer is locked against other writers.
+fn taken_in_layer<T: WriteTx + ?Sized>(
+    tx: &mut T,
     layer: &str,
     except: &str,
-) -> rusqlite::Result<Vec<(u32, u32)>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT definition FROM experiments
-         WHERE layer = ?1 AND status = 'running' AND experiment_id <> ?2",
-    )?;
-    let rows = statement.query_map(params![layer, except], |row| row.get::<_, String>(0))?;
-    let mut taken = Vec::new();
-    for text in rows {
-        let e: Experiment = serde_json::from_str(&text?).map_err(json_error)?;
-        taken.push((e.bucket_start, e.bucket_count()));
-    }
-    Ok(taken)
+) -> Result<Vec<(u32, u32)>, DbError> {
+    tx.lock_layer(layer)?;
+    Ok(tx
+        .running_in_layer(layer, except)?
+        .iter()
+        .map(|e| (e.bucket_start, e.bucket_count()))
+        .collect())
 }
 
-/// Applies a change in the writer's transaction. The outer error is SQLite's; the inner one
-/// is the change's verdict.
-pub(crate) fn apply(
-    conn: &Connection,
+/// Applies a change in the writer's transaction. The outer error is the database's; the
+/// inner one is the change's verdict. The experiment's row is locked while it is checked and
+/// changed, and a layer's running experiments while a start or a ramp claims its buckets, so
+/// that concurrent writers (replicas on one PostgreSQL database) see each other's changes.
+pub(crate) fn apply<T: WriteTx + ?Sized>(
+    tx: &mut T,
     change: &ExperimentChange,
-) -> rusqlite::Result<Result<(), StoreError>> {
+) -> Result<Result<(), StoreError>, DbError> {
     let now = Timestamp::now();
     match change {
         ExperimentChange::Create(e) => {
-            if load(conn, &e.id)?.is_some() {
+            if !tx.insert_experiment(e, now)? {
                 return Ok(Err(conflict(&e.id, "an experiment with this id exists")));
             }
-            save(conn, e, now)?;
         }
         ExperimentChange::Replace(new) => {
-            let Some(old) = load(conn, &new.id)? else {
+            let Some(old) = tx.experiment_for_update(&new.id)? else {
                 return Ok(Err(unknown(&new.id)));
             };
             if old.status != Status::Draft {
@@ -123,10 +84,10 @@ pub(crate) fn apply(
                 created_at: old.created_at,
                 ..new.as_ref().clone()
             };
-            save(conn, &replaced, now)?;
+            tx.update_experiment(&replaced, now)?;
         }
         ExperimentChange::Start(id) => {
-            let Some(mut e) = load(conn, id)? else {
+            let Some(mut e) = tx.experiment_for_update(id)? else {
                 return Ok(Err(unknown(id)));
             };
             if e.status != Status::Draft {
@@ -135,7 +96,7 @@ pub(crate) fn apply(
                     format!("it is {}; only a draft can start", e.status.name()),
                 )));
             }
-            let taken = taken_in_layer(conn, &e.layer, id)?;
+            let taken = taken_in_layer(tx, &e.layer, id)?;
             let Some(start) = first_fit(&taken, e.bucket_count()) else {
                 return Ok(Err(conflict(
                     id,
@@ -149,10 +110,10 @@ pub(crate) fn apply(
             e.bucket_start = start;
             e.status = Status::Running;
             e.started_at = Some(now.to_rfc3339());
-            save(conn, &e, now)?;
+            tx.update_experiment(&e, now)?;
         }
         ExperimentChange::Stop(id) => {
-            let Some(mut e) = load(conn, id)? else {
+            let Some(mut e) = tx.experiment_for_update(id)? else {
                 return Ok(Err(unknown(id)));
             };
             if e.status != Status::Running {
@@ -166,10 +127,10 @@ pub(crate) fn apply(
             }
             e.status = Status::Stopped;
             e.stopped_at = Some(now.to_rfc3339());
-            save(conn, &e, now)?;
+            tx.update_experiment(&e, now)?;
         }
         ExperimentChange::Ramp(id, traffic) => {
-            let Some(mut e) = load(conn, id)? else {
+            let Some(mut e) = tx.experiment_for_update(id)? else {
                 return Ok(Err(unknown(id)));
             };
             if e.status == Status::Stopped {
@@ -191,7 +152,7 @@ pub(crate) fn apply(
                 )));
             }
             if e.status == Status::Running {
-                let taken = taken_in_layer(conn, &e.layer, id)?;
+                let taken = taken_in_layer(tx, &e.layer, id)?;
                 if !can_grow(&taken, e.bucket_start, *traffic) {
                     return Ok(Err(conflict(
                         id,
@@ -204,7 +165,7 @@ pub(crate) fn apply(
                 }
             }
             e.traffic = *traffic;
-            save(conn, &e, now)?;
+            tx.update_experiment(&e, now)?;
         }
     }
     Ok(Ok(()))
@@ -212,7 +173,7 @@ pub(crate) fn apply(
 
 /// The per-unit table every experiment query starts from: first exposure, its arm, and the
 /// sums of what followed within the window (`?1` experiment, `?2` window µs, `?3` pre-period µs).
-const PER_UNIT: &str = "
+pub(crate) const PER_UNIT: &str = "
 WITH exposures AS (
     SELECT customer_id, arm, created_us,
            ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY created_us, decision_id) AS nth
@@ -265,55 +226,95 @@ per_unit AS (
 )
 ";
 
-fn window_params(e: &Experiment) -> (i64, i64) {
+/// The parameters of [`TOTALS_SQL`] and [`DAILY_SQL`] after the experiment id: the
+/// attribution window and the pre-period, in µs.
+pub(crate) fn window_params(e: &Experiment) -> (i64, i64) {
     (
         i64::from(e.attribution_window_days) * Timestamp::MICROS_PER_DAY,
         i64::from(e.pre_period_days) * Timestamp::MICROS_PER_DAY,
     )
 }
 
-/// The experiment's arm totals, in the experiment's arm order (arms with no unit yet included,
-/// at zero; arms in the log that the definition lacks are left out).
-pub(crate) fn arm_totals(conn: &Connection, e: &Experiment) -> rusqlite::Result<Vec<ArmTotals>> {
-    let (window, pre) = window_params(e);
-    let sql = format!(
-        "{PER_UNIT}
-        SELECT arm, COUNT(*), SUM(exposures), SUM(CASE WHEN arms > 1 THEN 1 ELSE 0 END),
-            SUM(converted), SUM(revenue), SUM(revenue * revenue), SUM(orders), SUM(orders * orders),
-            SUM(revenue * orders), SUM(clicked), SUM(unsubscribed), SUM(complained),
-            SUM(pre), SUM(pre * pre), SUM(converted * pre), SUM(revenue * pre), SUM(clicked * pre),
-            SUM(unsubscribed * pre), SUM(complained * pre)
-        FROM per_unit GROUP BY arm"
-    );
-    let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query_map(params![e.id, window, pre], |row| {
-        let count = |i: usize| row.get::<_, i64>(i).map(|v| v.max(0) as u64);
-        let real = |i: usize| row.get::<_, Option<f64>>(i).map(|v| v.unwrap_or(0.0));
-        Ok(ArmTotals {
-            arm: row.get(0)?,
-            units: count(1)?,
-            exposures: count(2)?,
-            units_in_several_arms: count(3)?,
-            converted: real(4)?,
-            revenue: real(5)?,
-            revenue_sq: real(6)?,
-            orders: real(7)?,
-            orders_sq: real(8)?,
-            revenue_orders: real(9)?,
-            clicked: real(10)?,
-            unsubscribed: real(11)?,
-            complained: real(12)?,
-            pre: real(13)?,
-            pre_sq: real(14)?,
-            converted_pre: real(15)?,
-            revenue_pre: real(16)?,
-            clicked_pre: real(17)?,
-            unsubscribed_pre: real(18)?,
-            complained_pre: real(19)?,
-        })
-    })?;
-    let found: Vec<ArmTotals> = rows.collect::<rusqlite::Result<_>>()?;
-    Ok(e.arms
+/// Arm totals: the arm, 3 counts (BIGINT) and 16 sums (DOUBLE PRECISION, possibly NULL), in
+/// the order [`ArmTotals::from_sums`] takes them. The casts make both backends answer the
+/// same types (PostgreSQL's SUM of a BIGINT is a NUMERIC).
+pub(crate) const TOTALS_SQL: &str = "
+    SELECT arm, COUNT(*), CAST(SUM(exposures) AS BIGINT),
+        CAST(SUM(CASE WHEN arms > 1 THEN 1 ELSE 0 END) AS BIGINT),
+        CAST(SUM(converted) AS DOUBLE PRECISION), CAST(SUM(revenue) AS DOUBLE PRECISION),
+        CAST(SUM(revenue * revenue) AS DOUBLE PRECISION), CAST(SUM(orders) AS DOUBLE PRECISION),
+        CAST(SUM(orders * orders) AS DOUBLE PRECISION),
+        CAST(SUM(revenue * orders) AS DOUBLE PRECISION), CAST(SUM(clicked) AS DOUBLE PRECISION),
+        CAST(SUM(unsubscribed) AS DOUBLE PRECISION), CAST(SUM(complained) AS DOUBLE PRECISION),
+        CAST(SUM(pre) AS DOUBLE PRECISION), CAST(SUM(pre * pre) AS DOUBLE PRECISION),
+        CAST(SUM(converted * pre) AS DOUBLE PRECISION),
+        CAST(SUM(revenue * pre) AS DOUBLE PRECISION), CAST(SUM(clicked * pre) AS DOUBLE PRECISION),
+        CAST(SUM(unsubscribed * pre) AS DOUBLE PRECISION),
+        CAST(SUM(complained * pre) AS DOUBLE PRECISION)
+    FROM per_unit GROUP BY arm";
+
+/// Units first exposed per day and arm: the arm, the day number since the epoch (BIGINT),
+/// units (BIGINT) and converted units (BIGINT, possibly NULL).
+pub(crate) const DAILY_SQL: &str = "
+    SELECT arm, t0 / 86400000000 AS day, COUNT(*), CAST(SUM(converted) AS BIGINT)
+    FROM per_unit GROUP BY arm, day ORDER BY day, arm";
+
+/// The full text of a totals query (`tail` is [`TOTALS_SQL`] or [`DAILY_SQL`]), with `?N`
+/// placeholders.
+pub(crate) fn per_unit_query(tail: &str) -> String {
+    format!("{PER_UNIT}{tail}")
+}
+
+impl ArmTotals {
+    /// One row of [`TOTALS_SQL`]: its counts and sums (a NULL sum counts as 0).
+    pub(crate) fn from_sums(arm: String, counts: [i64; 3], sums: [Option<f64>; 16]) -> Self {
+        let count = |i: usize| counts[i].max(0) as u64;
+        let real = |i: usize| sums[i].unwrap_or(0.0);
+        ArmTotals {
+            arm,
+            units: count(0),
+            exposures: count(1),
+            units_in_several_arms: count(2),
+            converted: real(0),
+            revenue: real(1),
+            revenue_sq: real(2),
+            orders: real(3),
+            orders_sq: real(4),
+            revenue_orders: real(5),
+            clicked: real(6),
+            unsubscribed: real(7),
+            complained: real(8),
+            pre: real(9),
+            pre_sq: real(10),
+            converted_pre: real(11),
+            revenue_pre: real(12),
+            clicked_pre: real(13),
+            unsubscribed_pre: real(14),
+            complained_pre: real(15),
+        }
+    }
+}
+
+impl DailyArm {
+    /// One row of [`DAILY_SQL`].
+    pub(crate) fn from_row(arm: String, day: i64, units: i64, converted: Option<i64>) -> Self {
+        DailyArm {
+            arm,
+            day: Timestamp(day * Timestamp::MICROS_PER_DAY)
+                .to_rfc3339()
+                .chars()
+                .take(10)
+                .collect(),
+            units: units.max(0) as u64,
+            converted: converted.unwrap_or(0).max(0) as u64,
+        }
+    }
+}
+
+/// The totals found, in the experiment's arm order (arms with no unit yet included, at zero;
+/// arms in the log that the definition lacks are left out).
+pub(crate) fn in_arm_order(e: &Experiment, found: Vec<ArmTotals>) -> Vec<ArmTotals> {
+    e.arms
         .iter()
         .map(|arm| {
             found
@@ -325,31 +326,5 @@ pub(crate) fn arm_totals(conn: &Connection, e: &Experiment) -> rusqlite::Result<
                     ..ArmTotals::default()
                 })
         })
-        .collect())
-}
-
-/// Units first exposed per day and arm, with their conversions: the cumulative curves.
-pub(crate) fn daily(conn: &Connection, e: &Experiment) -> rusqlite::Result<Vec<DailyArm>> {
-    let (window, pre) = window_params(e);
-    let sql = format!(
-        "{PER_UNIT}
-        SELECT arm, t0 / {day} AS day, COUNT(*), SUM(converted)
-        FROM per_unit GROUP BY arm, day ORDER BY day, arm",
-        day = Timestamp::MICROS_PER_DAY
-    );
-    let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query_map(params![e.id, window, pre], |row| {
-        let day: i64 = row.get(1)?;
-        Ok(DailyArm {
-            arm: row.get(0)?,
-            day: Timestamp(day * Timestamp::MICROS_PER_DAY)
-                .to_rfc3339()
-                .chars()
-                .take(10)
-                .collect(),
-            units: row.get::<_, i64>(2)?.max(0) as u64,
-            converted: row.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64,
-        })
-    })?;
-    rows.collect()
+        .collect()
 }

@@ -1,5 +1,29 @@
-//! The embedded state of the online decision service: the decision log, outcomes and customer
-//! profiles, in one SQLite file (WAL mode).
+//! The state of the online decision service: the decision log, outcomes, customer profiles
+//! and experiments, in one SQLite file (WAL mode; the embedded default) or in one PostgreSQL
+//! database that several replicas share ([`StoreLocation`]: a `postgres://` URL switches it).
+//!
+//! # Two backends, one store
+//! Everything that decides what is written and answered is shared: validation, the writer
+//! thread and its group commit (`writer.rs`), what a batch does in its transaction — decisions
+//! with their exposures, outcomes checked against their decision, events, experiment changes,
+//! pruning (`batch.rs`), the rules of experiment changes and the totals SQL (`experiments.rs`),
+//! the profile cache. Below a small boundary (`backend.rs`: the writer's connection, the row
+//! operations of its transaction, and the queries), `sqlite/` and `pg/` each implement the SQL.
+//! A trait rather than an enum: the writer is generic over its connection, and the readers are
+//! one trait object per store, so neither backend's types leak into the other.
+//!
+//! On PostgreSQL, other replicas write the same tables at the same time, so the transaction
+//! also locks what the single SQLite writer never needed to: an experiment's row
+//! (`FOR UPDATE`) and its layer (an advisory lock) while it starts or ramps, a unique index
+//! that counts an outcome once, `ON CONFLICT DO NOTHING` for a decision id (see `pg/write.rs`).
+//! The `postgres` client runs a runtime of its own that must not start on an async runtime's
+//! thread, so the store only calls it from its writer thread and a few reader threads of its
+//! own (`pg/mod.rs`): every method may be called from anywhere, as on SQLite.
+//!
+//! The profile cache is exact on SQLite (the store's own writer merges every commit into it).
+//! On PostgreSQL another replica's writes never reach it, and contact caps count the sends in
+//! a profile, so it is off by default there; [`StoreConfig::profile_cache_ttl`] turns it on
+//! with a bound on how stale another replica's writes may be seen.
 //!
 //! # Writes
 //! One background thread owns the only write connection and applies a bounded FIFO queue in
@@ -21,6 +45,7 @@
 //!   store (or [`Store::close`]) drains the queue and stops the writer.
 //!
 //! # Durability
+//! On PostgreSQL, a commit is the server's (its own settings decide the rest). On SQLite,
 //! `synchronous=NORMAL` in WAL mode: a commit is written to the WAL but not fsynced, so a
 //! process crash (`kill -9`, out of memory) loses nothing committed; a power cut or kernel
 //! crash can lose the commits since the last checkpoint. A decision whose commit was awaited
@@ -29,21 +54,25 @@
 //! one commit (a few ms).
 //!
 //! # Reads
-//! Reads use a pool of separate connections and see committed data only;
-//! [`Store::decision`] flushes and looks again before answering "none", so a decision is
-//! readable as soon as `record_decision` has returned. [`Store::history`] serves hot
-//! profiles from memory without SQL.
+//! Reads use separate connections and see committed data only (on PostgreSQL, also what other
+//! replicas committed); [`Store::decision`] flushes and looks again before answering "none", so
+//! a decision is readable as soon as `record_decision` has returned. [`Store::history`] serves
+//! hot profiles from memory without SQL (where the cache is on).
 //!
 //! # From async code
 //! `record_decision` and a cache hit of `history` only take short in-memory locks. Everything
-//! else blocks the calling thread on SQLite or on the writer: from an async handler, run it on
-//! a blocking pool (e.g. actix-web's `web::block`).
+//! else blocks the calling thread on the database or on the writer: from an async handler, run
+//! it on a blocking pool (e.g. actix-web's `web::block`). Blocking is all it does: nothing
+//! panics when called from an async runtime's thread, on either backend.
 
+mod backend;
+mod batch;
 mod error;
 mod experiments;
+mod location;
+mod pg;
 mod profile_cache;
-mod read;
-mod schema;
+mod sqlite;
 mod types;
 mod writer;
 
@@ -53,10 +82,11 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+pub use backend::SCHEMA_VERSION;
 pub use error::StoreError;
 pub use experiments::ExperimentChange;
+pub use location::{LocationError, StoreLocation};
 pub use profile_cache::Profile;
-pub use schema::SCHEMA_VERSION;
 pub use types::{
     DecisionRecord, ExperimentArm, LoggedAction, OutcomeRecord, StoreConfig, StoreCounts,
     StoreStats, MAX_ID_CHARS, MAX_OUTCOME_TYPE_CHARS,
@@ -64,54 +94,77 @@ pub use types::{
 
 use crate::experiment::{ArmTotals, DailyArm, Experiment};
 use crate::journey::Event;
-use profile_cache::ProfileCache;
-use read::ReadPool;
-use writer::{Counters, Message, Shared};
+use backend::Reads;
+use writer::{Message, Shared};
 
-/// The embedded store. `Send + Sync`: share one per process behind an `Arc`.
+/// The store. `Send + Sync`: share one per process behind an `Arc`.
 pub struct Store {
-    path: PathBuf,
+    location: StoreLocation,
+    shown: PathBuf,
     capacity: usize,
     // `None` only while dropping: closing the queue is what tells the writer to finish.
     sender: Option<SyncSender<Message>>,
     writer: Option<JoinHandle<()>>,
-    readers: ReadPool,
+    readers: Box<dyn Reads>,
     shared: Arc<Shared>,
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path` with the default configuration.
-    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
-        Store::open_with(path, &StoreConfig::default())
+    /// Opens (or creates) the store at `location` (a SQLite file's path, or a
+    /// [`StoreLocation`]) with the default configuration.
+    pub fn open(location: impl Into<StoreLocation>) -> Result<Store, StoreError> {
+        Store::open_with(location, &StoreConfig::default())
     }
 
-    /// Opens (or creates) the store at `path`: WAL mode, schema created or migrated, writer
-    /// thread started. A file written by a newer nextbest (a higher schema version) or a file
-    /// that is not a SQLite database is refused with `store_schema`.
-    pub fn open_with(path: impl AsRef<Path>, config: &StoreConfig) -> Result<Store, StoreError> {
-        let path = path.as_ref().to_path_buf();
+    /// Opens (or creates) the store at `location`: on SQLite the file in WAL mode, on
+    /// PostgreSQL a database that must exist; the schema created or migrated, the writer thread
+    /// started. A database written by a newer nextbest (a higher schema version) or a file that
+    /// is not a SQLite database is refused with `store_schema`; a database that cannot be
+    /// reached with `store_io`.
+    pub fn open_with(
+        location: impl Into<StoreLocation>,
+        config: &StoreConfig,
+    ) -> Result<Store, StoreError> {
+        let location = location.into();
         let config = config.sanitized();
-        let conn = schema::open_writer(&path, &config)?;
-        let shared = Arc::new(Shared {
-            counters: Counters::default(),
-            cache: ProfileCache::new(config.profile_cache_bytes),
-        });
         let (sender, queue) = mpsc::sync_channel(config.queue_capacity);
-        let writer = writer::spawn(conn, queue, Arc::clone(&shared), &config)
-            .map_err(|e| StoreError::io("starting the writer thread", e))?;
+        let (readers, writer, shared): (Box<dyn Reads>, _, _) = match &location {
+            StoreLocation::Sqlite(path) => {
+                let (conn, readers) = sqlite::open(path, &config)?;
+                let shared = Shared::new(&config, None);
+                let writer = writer::spawn(move || Ok(conn), queue, Arc::clone(&shared), &config)?;
+                (Box::new(readers), writer, shared)
+            }
+            StoreLocation::Postgres(url) => {
+                let target = pg::Target::new(url, &config)?;
+                let shared = Shared::new(&config, Some(std::time::Duration::ZERO));
+                let connect = {
+                    let target = target.clone();
+                    move || pg::open_writer(&target)
+                };
+                let writer = writer::spawn(connect, queue, Arc::clone(&shared), &config)?;
+                (Box::new(pg::Readers::start(target)?), writer, shared)
+            }
+        };
         Ok(Store {
-            readers: ReadPool::new(path.clone(), config.clone()),
-            path,
+            shown: location.shown_path(),
+            location,
             capacity: config.queue_capacity,
             sender: Some(sender),
             writer: Some(writer),
+            readers,
             shared,
         })
     }
 
-    /// The database file.
+    /// Where the store lives.
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    /// The database file; for a store on PostgreSQL, its URL with any password hidden.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shown
     }
 
     fn sender(&self) -> Result<&SyncSender<Message>, StoreError> {
@@ -244,19 +297,16 @@ impl Store {
 
     /// Every stored experiment, oldest first.
     pub fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
-        self.readers
-            .with("reading experiments", experiments::load_all)
+        self.readers.experiments()
     }
 
     /// One experiment; `unknown_experiment` if none has this id.
     pub fn experiment(&self, id: &str) -> Result<Experiment, StoreError> {
-        self.readers
-            .with("reading an experiment", |conn| experiments::load(conn, id))?
-            .ok_or_else(|| {
-                StoreError::Experiment(crate::experiment::ExperimentError::Unknown {
-                    id: id.to_string(),
-                })
+        self.readers.experiment(id)?.ok_or_else(|| {
+            StoreError::Experiment(crate::experiment::ExperimentError::Unknown {
+                id: id.to_string(),
             })
+        })
     }
 
     /// The experiment's arm totals (sufficient statistics, in its arm order) and its units per
@@ -266,22 +316,17 @@ impl Store {
         &self,
         experiment: &Experiment,
     ) -> Result<(Vec<ArmTotals>, Vec<DailyArm>), StoreError> {
-        self.readers.with("computing experiment totals", |conn| {
-            Ok((
-                experiments::arm_totals(conn, experiment)?,
-                experiments::daily(conn, experiment)?,
-            ))
-        })
+        self.readers.experiment_totals(experiment)
     }
 
     /// The logged decision with this id, if any. A decision still queued is flushed first, so
     /// whatever `record_decision` accepted before this call is found.
     pub fn decision(&self, decision_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
-        if let Some(found) = read::decision(&self.readers, decision_id)? {
+        if let Some(found) = self.readers.decision(decision_id)? {
             return Ok(Some(found));
         }
         self.flush()?;
-        read::decision(&self.readers, decision_id)
+        self.readers.decision(decision_id)
     }
 
     /// The customer's latest `limit` committed decisions, newest first (call [`flush`] first
@@ -293,12 +338,12 @@ impl Store {
         customer_id: &str,
         limit: usize,
     ) -> Result<Vec<DecisionRecord>, StoreError> {
-        read::decisions_for(&self.readers, customer_id, limit)
+        self.readers.decisions_for(customer_id, limit)
     }
 
     /// The outcomes recorded against a decision, in the order they happened.
     pub fn outcomes_for(&self, decision_id: &str) -> Result<Vec<OutcomeRecord>, StoreError> {
-        read::outcomes_for(&self.readers, decision_id)
+        self.readers.outcomes_for(decision_id)
     }
 
     /// The customer's kept journey events, oldest first (equal times in arrival order); empty
@@ -314,7 +359,7 @@ impl Store {
             Err(epoch) => epoch,
         };
         counters.cache_misses.fetch_add(1, Ordering::Relaxed);
-        let profile = Arc::new(read::history(&self.readers, customer_id)?);
+        let profile = Arc::new(self.readers.history(customer_id)?);
         self.shared
             .cache
             .insert_if_unchanged(customer_id, Arc::clone(&profile), epoch);
@@ -334,7 +379,7 @@ impl Store {
 
     /// Row counts of the database (full counts: for tests and administration).
     pub fn counts(&self) -> Result<StoreCounts, StoreError> {
-        read::counts(&self.readers)
+        self.readers.counts()
     }
 
     /// The decision pipeline's counters since the store was opened.
@@ -450,7 +495,7 @@ impl Drop for Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.path)
+            .field("location", &self.location)
             .field("stats", &self.stats())
             .finish()
     }

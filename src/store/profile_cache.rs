@@ -10,9 +10,15 @@
 //! profiles and bumps a per-stripe epoch; a reader that loaded a profile from SQL caches it only
 //! if its stripe's epoch did not move during the load. A load that raced with a commit either
 //! sees the commit or is not cached, or is cached before the writer's merge and then merged.
+//!
+//! Writes this cache never sees — another replica's, on a shared PostgreSQL database — are
+//! bounded by a time to live: an entry is served at most `ttl` after it was loaded (then it is
+//! loaded again), and a `ttl` of zero turns the cache off. Without a `ttl` (SQLite, the only
+//! writer) entries stay until evicted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::fnv::Fnv1a;
 use crate::journey::Event;
@@ -55,21 +61,28 @@ pub(crate) fn merge_events(profile: &mut Vec<Event>, new: &[Event], max: usize) 
     }
 }
 
+/// A cached profile and when it was loaded from the database.
+#[derive(Clone)]
+struct Entry {
+    profile: Profile,
+    loaded: Instant,
+}
+
 struct Generations {
-    hot: HashMap<String, Profile>,
+    hot: HashMap<String, Entry>,
     hot_weight: usize,
-    cold: HashMap<String, Profile>,
+    cold: HashMap<String, Entry>,
     capacity: usize,
     epochs: Vec<u64>,
 }
 
 impl Generations {
-    fn insert_hot(&mut self, customer_id: String, profile: Profile) {
+    fn insert_hot(&mut self, customer_id: String, entry: Entry) {
         // One copy per customer, so that a writer's merge can never miss a stale twin.
         self.cold.remove(&customer_id);
-        self.hot_weight += weight(&profile);
-        if let Some(old) = self.hot.insert(customer_id, profile) {
-            self.hot_weight -= weight(&old);
+        self.hot_weight += weight(&entry.profile);
+        if let Some(old) = self.hot.insert(customer_id, entry) {
+            self.hot_weight -= weight(&old.profile);
         }
         if self.hot_weight > self.capacity / 2 {
             self.cold = std::mem::take(&mut self.hot);
@@ -81,12 +94,16 @@ impl Generations {
 /// A bounded, thread-safe cache of customer profiles.
 pub(crate) struct ProfileCache {
     inner: Mutex<Generations>,
+    /// How long an entry may be served after it was loaded; `None`: until evicted.
+    ttl: Option<Duration>,
 }
 
 impl ProfileCache {
-    /// A cache holding about `capacity_bytes` bytes of profiles in all.
-    pub(crate) fn new(capacity_bytes: usize) -> Self {
+    /// A cache holding about `capacity_bytes` bytes of profiles in all, each served at most
+    /// `ttl` after it was loaded (`None`: until evicted; zero: nothing is cached).
+    pub(crate) fn new(capacity_bytes: usize, ttl: Option<Duration>) -> Self {
         ProfileCache {
+            ttl,
             inner: Mutex::new(Generations {
                 hot: HashMap::new(),
                 hot_weight: 0,
@@ -120,21 +137,36 @@ impl ProfileCache {
     /// [`insert_if_unchanged`](Self::insert_if_unchanged) after loading it.
     pub(crate) fn get(&self, customer_id: &str) -> Result<Profile, u64> {
         let mut g = self.lock();
-        if let Some(profile) = g.hot.get(customer_id) {
-            return Ok(profile.clone());
-        }
-        if let Some((key, profile)) = g.cold.remove_entry(customer_id) {
-            g.insert_hot(key, profile.clone());
-            return Ok(profile);
+        let fresh = |entry: &Entry| self.ttl.is_none_or(|ttl| entry.loaded.elapsed() < ttl);
+        if let Some(entry) = g.hot.get(customer_id) {
+            if fresh(entry) {
+                return Ok(entry.profile.clone());
+            }
+            if let Some(stale) = g.hot.remove(customer_id) {
+                g.hot_weight -= weight(&stale.profile);
+            }
+        } else if let Some((key, entry)) = g.cold.remove_entry(customer_id) {
+            if fresh(&entry) {
+                let profile = entry.profile.clone();
+                g.insert_hot(key, entry);
+                return Ok(profile);
+            }
         }
         Err(g.epochs[stripe(customer_id)])
     }
 
     /// Caches a profile loaded from SQL unless a write to its stripe happened since `epoch`.
     pub(crate) fn insert_if_unchanged(&self, customer_id: &str, profile: Profile, epoch: u64) {
+        if self.ttl == Some(Duration::ZERO) {
+            return;
+        }
         let mut g = self.lock();
         if g.epochs[stripe(customer_id)] == epoch {
-            g.insert_hot(customer_id.to_string(), profile);
+            let entry = Entry {
+                profile,
+                loaded: Instant::now(),
+            };
+            g.insert_hot(customer_id.to_string(), entry);
         }
     }
 
@@ -143,14 +175,15 @@ impl ProfileCache {
     pub(crate) fn apply_committed(&self, customer_id: &str, new: &[Event], max: usize) {
         let mut g = self.lock();
         g.epochs[stripe(customer_id)] += 1;
-        if let Some(profile) = g.hot.get_mut(customer_id) {
-            let before = weight(profile);
-            merge_events(Arc::make_mut(profile), new, max);
-            let after = weight(profile);
+        // A merged entry keeps its load time: what other writers did since is no fresher.
+        if let Some(entry) = g.hot.get_mut(customer_id) {
+            let before = weight(&entry.profile);
+            merge_events(Arc::make_mut(&mut entry.profile), new, max);
+            let after = weight(&entry.profile);
             g.hot_weight = g.hot_weight + after - before;
-        } else if let Some(profile) = g.cold.get_mut(customer_id) {
+        } else if let Some(entry) = g.cold.get_mut(customer_id) {
             // The cold generation's weight is not tracked: it is dropped whole.
-            merge_events(Arc::make_mut(profile), new, max);
+            merge_events(Arc::make_mut(&mut entry.profile), new, max);
         }
     }
 
@@ -183,7 +216,7 @@ mod tests {
 
     #[test]
     fn loads_racing_a_write_are_not_cached() {
-        let cache = ProfileCache::new(1 << 20);
+        let cache = ProfileCache::new(1 << 20, None);
         let epoch = cache.get("c").unwrap_err();
         cache.apply_committed("c", &[ev("c", 1)], 10);
         cache.insert_if_unchanged("c", Arc::new(vec![]), epoch);
@@ -210,7 +243,7 @@ mod tests {
     #[test]
     fn the_cache_stays_bounded() {
         let one = weight(&Arc::new(vec![ev("c0000", 1); 9]));
-        let cache = ProfileCache::new(10 * one);
+        let cache = ProfileCache::new(10 * one, None);
         cache_of(&cache, 1_000, |id| vec![ev(id, 1); 9]);
         // Two generations of at most half the budget, plus the entry that tipped one over.
         assert!(cache.len() <= 12, "{} profiles cached", cache.len());
@@ -226,10 +259,40 @@ mod tests {
             vec![e; 10]
         };
         // 1 MB holds about 25 profiles of ten 4 KB tickets, however few events that is.
-        let cache = ProfileCache::new(1 << 20);
+        let cache = ProfileCache::new(1 << 20, None);
         cache_of(&cache, 1_000, ticket);
         assert!(cache.len() <= 26, "{} profiles cached", cache.len());
         let heavy = weight(&Arc::new(ticket("c0000")));
         assert!(heavy > 40_960, "{heavy}");
+    }
+}
+
+#[cfg(test)]
+mod ttl_tests {
+    use super::*;
+    use crate::journey::{EventType, Timestamp};
+
+    fn load(cache: &ProfileCache, customer: &str) {
+        let epoch = cache.get(customer).unwrap_err();
+        let event = Event::new(customer, Timestamp(1), EventType::Visit);
+        cache.insert_if_unchanged(customer, Arc::new(vec![event]), epoch);
+    }
+
+    #[test]
+    fn entries_expire_after_their_time_to_live() {
+        let cache = ProfileCache::new(1 << 20, Some(Duration::from_millis(50)));
+        load(&cache, "c");
+        assert!(cache.get("c").is_ok(), "fresh: served from memory");
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(cache.get("c").is_err(), "expired: loaded again");
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_zero_time_to_live_caches_nothing() {
+        let cache = ProfileCache::new(1 << 20, Some(Duration::ZERO));
+        load(&cache, "c");
+        assert!(cache.get("c").is_err());
+        assert_eq!(cache.len(), 0);
     }
 }

@@ -104,7 +104,15 @@ pub struct StoreConfig {
     /// and the strings it owns (its text most of all), plus a little per profile, so empty
     /// profiles are bounded too. The two-generation eviction keeps the cache under this.
     pub profile_cache_bytes: usize,
-    /// How long SQLite waits for a lock held by another connection before failing.
+    /// How long a cached profile may be served after it was loaded from the database. `None`
+    /// (the default) chooses by backend: on SQLite until evicted (the store's own writer is the
+    /// only one, and it merges every write into the cache); on PostgreSQL not at all (other
+    /// replicas write too, and a profile they changed must not be served stale: contact caps
+    /// count the sends in it). `Some(Duration::ZERO)` turns the cache off on either backend; a
+    /// positive value bounds how stale another replica's writes may be seen.
+    pub profile_cache_ttl: Option<Duration>,
+    /// How long the writer waits for a lock held by another connection before failing the
+    /// batch (SQLite's busy timeout; PostgreSQL's `lock_timeout` on the writer's session).
     pub busy_timeout: Duration,
 }
 
@@ -116,6 +124,7 @@ impl Default for StoreConfig {
             batch_linger: Duration::from_millis(2),
             max_events_per_customer: 1_000,
             profile_cache_bytes: 128 << 20,
+            profile_cache_ttl: None,
             busy_timeout: Duration::from_secs(5),
         }
     }
@@ -178,11 +187,16 @@ pub struct StoreCounts {
     pub profiles: u64,
 }
 
+/// Text databases cannot hold (PostgreSQL refuses it; SQLite would cut C strings at it).
+const NUL_PROBLEM: &str = "contains a NUL character (\\0), which no database column can hold";
+
 fn check_id(field: impl FnOnce() -> String, value: &str) -> Result<(), StoreError> {
     let problem = if value.trim().is_empty() {
         "must not be empty".to_string()
     } else if value.chars().count() > MAX_ID_CHARS {
         format!("longer than {MAX_ID_CHARS} characters")
+    } else if value.contains('\0') {
+        NUL_PROBLEM.to_string()
     } else {
         return Ok(());
     };
@@ -311,6 +325,9 @@ impl OutcomeRecord {
                     format!("must be 1–{MAX_ID_CHARS} characters, without control characters"),
                 ));
             }
+            if action.contains('\0') {
+                return Err(invalid("action_id", NUL_PROBLEM.into()));
+            }
         }
         self.at
             .validated()
@@ -342,6 +359,18 @@ pub(crate) fn validate_event(index: usize, event: &Event) -> Result<(), StoreErr
         .map_err(|e| invalid("timestamp", e.to_string()))?;
     if event.event_type.as_str().trim().is_empty() {
         return Err(invalid("event_type", "must not be empty".into()));
+    }
+    let texts = [
+        ("customer_id", Some(event.customer_id.as_str())),
+        ("event_type", Some(event.event_type.as_str())),
+        ("channel", event.channel.as_ref().map(|c| c.as_str())),
+        ("action_id", event.action_id.as_deref()),
+        ("text", event.text.as_deref()),
+    ];
+    for (field, text) in texts {
+        if text.is_some_and(|t| t.contains('\0')) {
+            return Err(invalid(field, NUL_PROBLEM.into()));
+        }
     }
     if let Some(value) = event.value {
         if !value.is_finite() {

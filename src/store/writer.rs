@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
-
-use super::experiments::{self, ExperimentChange};
+use super::backend::{DbError, WriteConn};
+use super::batch::Committed;
+use super::experiments::ExperimentChange;
 use super::profile_cache::ProfileCache;
 use super::{DecisionRecord, OutcomeRecord, StoreConfig, StoreError};
-use crate::journey::{Event, Timestamp};
+use crate::journey::Event;
 
 /// What a commit's waiter is told.
 pub(crate) type Verdict = Result<(), StoreError>;
@@ -90,11 +90,19 @@ pub(crate) struct Shared {
     pub(crate) cache: ProfileCache,
 }
 
-/// How long before its decision an outcome may be dated: the caller's clock and the service's
-/// differ a little.
-const OUTCOME_CLOCK_SKEW_US: i64 = 5 * 60 * 1_000_000;
-/// How long after its decision an outcome may be dated.
-const OUTCOME_HORIZON_US: i64 = 366 * Timestamp::MICROS_PER_DAY;
+impl Shared {
+    /// Zeroed counters and an empty cache whose entries live `config.profile_cache_ttl`, or
+    /// the backend's `default_ttl` when the configuration leaves it open.
+    pub(crate) fn new(config: &StoreConfig, default_ttl: Option<Duration>) -> Arc<Shared> {
+        Arc::new(Shared {
+            counters: Counters::default(),
+            cache: ProfileCache::new(
+                config.profile_cache_bytes,
+                config.profile_cache_ttl.or(default_ttl),
+            ),
+        })
+    }
+}
 
 /// Attempts per batch before its records are given up on; the waits between attempts ride out
 /// a lock held a while by another process or a briefly full disk.
@@ -104,28 +112,60 @@ const BACKOFF: [Duration; 3] = [
     Duration::from_millis(1_000),
 ];
 
-/// Starts the writer thread on an already opened and migrated connection.
-pub(crate) fn spawn(
-    conn: Connection,
+/// Starts the writer thread: it opens its connection itself (`connect`: a PostgreSQL client
+/// must live on a thread of its own, never on an async runtime's), and this returns once the
+/// connection is open and the schema current, or with the reason it could not be.
+pub(crate) fn spawn<C, F>(
+    connect: F,
     queue: Receiver<Message>,
     shared: Arc<Shared>,
     config: &StoreConfig,
-) -> std::io::Result<JoinHandle<()>> {
-    let writer = Writer {
-        conn,
-        queue,
-        shared,
-        batch_max: config.batch_max,
-        linger: config.batch_linger,
-        max_events: config.max_events_per_customer,
-        unreported: None,
-    };
-    std::thread::Builder::new()
+) -> Result<JoinHandle<()>, StoreError>
+where
+    C: WriteConn + 'static,
+    F: FnOnce() -> Result<C, StoreError> + Send + 'static,
+{
+    let batch_max = config.batch_max;
+    let linger = config.batch_linger;
+    let max_events = config.max_events_per_customer;
+    let (opened, open_result) = std::sync::mpsc::sync_channel(1);
+    let handle = std::thread::Builder::new()
         .name("nextbest-store-writer".into())
         .spawn(move || {
             yield_to_request_threads();
-            writer.run()
+            let conn = match connect() {
+                Ok(conn) => {
+                    let _ = opened.send(Ok(()));
+                    conn
+                }
+                Err(e) => {
+                    let _ = opened.send(Err(e));
+                    return;
+                }
+            };
+            Writer {
+                conn,
+                queue,
+                shared,
+                batch_max,
+                linger,
+                max_events,
+                unreported: None,
+            }
+            .run()
         })
+        .map_err(|e| StoreError::io("starting the writer thread", e))?;
+    match open_result.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err(StoreError::writer_stopped())
+        }
+    }
 }
 
 /// How much lower than the request threads the writer runs, in nice levels above the process's
@@ -150,8 +190,8 @@ fn yield_to_request_threads() {
 #[cfg(not(target_os = "linux"))]
 fn yield_to_request_threads() {}
 
-struct Writer {
-    conn: Connection,
+struct Writer<C> {
+    conn: C,
     queue: Receiver<Message>,
     shared: Arc<Shared>,
     batch_max: usize,
@@ -161,20 +201,7 @@ struct Writer {
     unreported: Option<StoreError>,
 }
 
-/// What a committed batch did, for counters, the cache and the waiting callers.
-struct Committed {
-    written: u64,
-    duplicate: u64,
-    /// Whether a transaction was committed (a batch of flushes alone needs none).
-    transaction: bool,
-    /// One verdict per message of the batch (outcomes can be refused on their own).
-    verdicts: Vec<Result<(), StoreError>>,
-    /// Messages of the batch whose events were not written (a decision with exposures whose id
-    /// was already logged): the cache must not gain them either.
-    events_skipped: Vec<usize>,
-}
-
-impl Writer {
+impl<C: WriteConn> Writer<C> {
     fn run(mut self) {
         let mut batch = Vec::with_capacity(self.batch_max);
         // Ends when every sender is gone (the store was dropped) and the queue is drained.
@@ -238,19 +265,19 @@ impl Writer {
     }
 
     /// Commits the batch and returns one verdict per message. When the batch keeps failing
-    /// because SQLite refuses a record (not because of the disk or a lock), its messages are
-    /// written one per transaction, so that the bad record loses only itself.
+    /// because the database refuses a record (not because of the disk, a lock or the network),
+    /// its messages are written one per transaction, so that the bad record loses only itself.
     fn commit(&mut self, batch: &[Message]) -> Vec<Result<(), StoreError>> {
         let error = match self.write_with_retries(batch) {
             Ok(committed) => return self.committed(batch, committed),
             Err(error) => error,
         };
-        if batch.len() == 1 || !record_specific(&error) {
+        if batch.len() == 1 || !error.record_specific {
             return self.failed(batch, batch_error(error));
         }
         let mut verdicts = Vec::with_capacity(batch.len());
         for one in batch.chunks(1) {
-            match write_batch(&mut self.conn, one, self.max_events) {
+            match self.write(one) {
                 Ok(committed) => verdicts.extend(self.committed(one, committed)),
                 Err(e) => verdicts.extend(self.failed(one, batch_error(e))),
             }
@@ -258,13 +285,21 @@ impl Writer {
         verdicts
     }
 
-    /// Writes the batch, retrying with back-off; the last SQLite error if every attempt fails.
-    fn write_with_retries(&mut self, batch: &[Message]) -> rusqlite::Result<Committed> {
+    fn write(&mut self, batch: &[Message]) -> Result<Committed, DbError> {
+        // Flushes alone write nothing: answering them needs no transaction.
+        if batch.iter().all(|m| matches!(m, Message::Flush(_))) {
+            return Ok(Committed::nothing(batch.len()));
+        }
+        self.conn.write(batch, self.max_events)
+    }
+
+    /// Writes the batch, retrying with back-off; the last error if every attempt fails.
+    fn write_with_retries(&mut self, batch: &[Message]) -> Result<Committed, DbError> {
         let mut attempt = 0;
         loop {
-            match write_batch(&mut self.conn, batch, self.max_events) {
+            match self.write(batch) {
                 Ok(committed) => return Ok(committed),
-                Err(e) if record_specific(&e) => return Err(e),
+                Err(e) if e.record_specific => return Err(e),
                 Err(_) if attempt < BACKOFF.len() => {
                     std::thread::sleep(BACKOFF[attempt]);
                     attempt += 1;
@@ -333,257 +368,22 @@ impl Writer {
     }
 }
 
-/// Whether SQLite refused a record itself, so that waiting and retrying cannot help.
-fn record_specific(error: &rusqlite::Error) -> bool {
-    matches!(
-        error.sqlite_error_code(),
-        Some(ErrorCode::ConstraintViolation | ErrorCode::TooBig | ErrorCode::TypeMismatch)
-    )
-}
-
-fn batch_error(error: rusqlite::Error) -> StoreError {
+fn batch_error(error: DbError) -> StoreError {
     StoreError::io("writing to the store", error)
-}
-
-/// Writes one batch in one transaction. Errors here are SQLite's (the whole batch is rolled
-/// back and retried); an outcome's own problems are its verdict and do not fail the batch.
-fn write_batch(
-    conn: &mut Connection,
-    batch: &[Message],
-    max_events: usize,
-) -> rusqlite::Result<Committed> {
-    let mut committed = Committed {
-        written: 0,
-        duplicate: 0,
-        transaction: false,
-        verdicts: Vec::with_capacity(batch.len()),
-        events_skipped: Vec::new(),
-    };
-    // Flushes alone write nothing: answering them needs no transaction.
-    if batch.iter().all(|m| matches!(m, Message::Flush(_))) {
-        committed.verdicts.resize_with(batch.len(), || Ok(()));
-        return Ok(committed);
-    }
-    // Immediate: take the write lock up front rather than fail to upgrade a read lock later.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut touched: Vec<&str> = Vec::new();
-    for (index, message) in batch.iter().enumerate() {
-        let verdict = match message {
-            Message::Outcome(outcome, _) => insert_outcome(&tx, outcome)?,
-            Message::Experiment(change, _) => experiments::apply(&tx, change)?,
-            Message::Events(events, _) => {
-                insert_events(&tx, events)?;
-                touched.extend(events.iter().map(|e| e.customer_id.as_str()));
-                Ok(())
-            }
-            Message::Decision(record, events, _) => {
-                // A retried request (same id) must not send its exposures twice either.
-                if insert_decision(&tx, record)? {
-                    committed.written += 1;
-                    if !events.is_empty() {
-                        insert_events(&tx, events)?;
-                        touched.extend(events.iter().map(|e| e.customer_id.as_str()));
-                    }
-                } else {
-                    committed.duplicate += 1;
-                    committed.events_skipped.push(index);
-                }
-                Ok(())
-            }
-            Message::Flush(_) => Ok(()),
-        };
-        committed.verdicts.push(verdict);
-    }
-    touched.sort_unstable();
-    touched.dedup();
-    prune_events(&tx, &touched, max_events)?;
-    tx.commit()?;
-    committed.transaction = true;
-    Ok(committed)
-}
-
-/// Inserts a decision and its actions; false if the id was already logged (the first record
-/// wins, so a retried request cannot double-count an exposure).
-fn insert_decision(conn: &Connection, d: &DecisionRecord) -> rusqlite::Result<bool> {
-    let (experiment_id, arm) = match &d.experiment {
-        Some(e) => (Some(e.experiment_id.as_str()), Some(e.arm.as_str())),
-        None => (None, None),
-    };
-    // A map of strings always serialises; the fallback only keeps this path free of panics.
-    let model_versions =
-        serde_json::to_string(&d.model_versions).unwrap_or_else(|_| "{}".to_string());
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO decisions (decision_id, customer_id, policy, experiment_id, arm,
-                 model_versions, context, created_us, latency_us, dry_run)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (decision_id) DO NOTHING",
-        )?
-        .execute(params![
-            d.decision_id,
-            d.customer_id,
-            d.policy,
-            experiment_id,
-            arm,
-            model_versions,
-            d.context.to_string(),
-            d.created.0,
-            i64::try_from(d.latency_us).unwrap_or(i64::MAX),
-            d.dry_run,
-        ])?;
-    if inserted == 0 {
-        return Ok(false);
-    }
-    let mut insert_action = conn.prepare_cached(
-        "INSERT INTO decision_actions (decision_id, rank, action_id, score, propensity)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    for action in &d.actions {
-        insert_action.execute(params![
-            d.decision_id,
-            i64::from(action.rank),
-            action.action_id,
-            action.score,
-            action.propensity,
-        ])?;
-    }
-    Ok(true)
-}
-
-/// Checks the outcome against its decision and stores it. The outer error is SQLite's; the
-/// inner one is the outcome's verdict.
-fn insert_outcome(
-    conn: &Connection,
-    o: &OutcomeRecord,
-) -> rusqlite::Result<Result<(), StoreError>> {
-    let created = conn
-        .prepare_cached("SELECT created_us FROM decisions WHERE decision_id = ?1")?
-        .query_row([&o.decision_id], |row| row.get::<_, i64>(0))
-        .optional()?;
-    let Some(created) = created else {
-        return Ok(Err(StoreError::UnknownDecision {
-            decision_id: o.decision_id.clone(),
-        }));
-    };
-    // What happened after a decision happened after it (give or take the clocks of the caller
-    // and of the service), and not years later.
-    let earliest = created.saturating_sub(OUTCOME_CLOCK_SKEW_US);
-    let latest = created.saturating_add(OUTCOME_HORIZON_US);
-    if o.at.0 < earliest || o.at.0 > latest {
-        return Ok(Err(StoreError::InvalidOutcome {
-            field: "at",
-            problem: format!(
-                "{} is not within the decision's window ({} − 5 minutes … + 366 days)",
-                o.at,
-                Timestamp(created)
-            ),
-        }));
-    }
-    if let Some(action_id) = &o.action_id {
-        let mut statement = conn.prepare_cached(
-            "SELECT action_id FROM decision_actions WHERE decision_id = ?1 ORDER BY rank",
-        )?;
-        let chosen = statement
-            .query_map([&o.decision_id], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        if !chosen.iter().any(|a| a == action_id) {
-            let problem = if chosen.is_empty() {
-                format!(
-                    "'{action_id}' given, but decision '{}' chose no action",
-                    o.decision_id
-                )
-            } else {
-                format!(
-                    "'{action_id}' is not one of decision '{}''s actions ({})",
-                    o.decision_id,
-                    chosen.join(", ")
-                )
-            };
-            return Ok(Err(StoreError::InvalidOutcome {
-                field: "action_id",
-                problem,
-            }));
-        }
-    }
-    // Counted once: a repeat of the same (decision, type, action) — a retried request, a
-    // forged duplicate — is acknowledged and not stored again; the first one stands.
-    let repeat = conn
-        .prepare_cached(
-            "SELECT 1 FROM outcomes WHERE decision_id = ?1 AND outcome_type = ?2
-             AND action_id IS ?3",
-        )?
-        .query_row(params![o.decision_id, o.outcome_type, o.action_id], |_| {
-            Ok(())
-        })
-        .optional()?
-        .is_some();
-    if repeat {
-        return Ok(Ok(()));
-    }
-    conn.prepare_cached(
-        "INSERT INTO outcomes (decision_id, outcome_type, value, action_id, at_us, recorded_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        o.decision_id,
-        o.outcome_type,
-        o.value,
-        o.action_id,
-        o.at.0,
-        Timestamp::now().0,
-    ])?;
-    Ok(Ok(()))
-}
-
-fn insert_events(conn: &Connection, events: &[Event]) -> rusqlite::Result<()> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO events (customer_id, ts_us, event_type, channel, action_id, value, text)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    for e in events {
-        insert.execute(params![
-            e.customer_id,
-            e.timestamp.0,
-            e.event_type.as_str(),
-            e.channel.as_ref().map(|c| c.as_str()),
-            e.action_id,
-            e.value,
-            e.text,
-        ])?;
-    }
-    Ok(())
-}
-
-/// Deletes each touched customer's events beyond the latest `max` (by time, then arrival).
-fn prune_events(conn: &Connection, customers: &[&str], max: usize) -> rusqlite::Result<()> {
-    if customers.is_empty() {
-        return Ok(());
-    }
-    let mut prune = conn.prepare_cached(
-        "DELETE FROM events WHERE customer_id = ?1 AND seq IN (
-             SELECT seq FROM events WHERE customer_id = ?1
-             ORDER BY ts_us DESC, seq DESC LIMIT -1 OFFSET ?2)",
-    )?;
-    let keep = i64::try_from(max).unwrap_or(i64::MAX);
-    for customer in customers {
-        prune.execute(params![customer, keep])?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{schema, LoggedAction};
+    use crate::journey::Timestamp;
+    use crate::store::sqlite::{self, SqliteWriter};
+    use crate::store::LoggedAction;
 
-    fn writer(dir: &std::path::Path) -> (Writer, SyncSender<Message>) {
+    fn writer(dir: &std::path::Path) -> (Writer<SqliteWriter>, SyncSender<Message>) {
         let config = StoreConfig::default();
-        let conn = schema::open_writer(&dir.join("w.db"), &config).unwrap();
+        let (conn, _) = sqlite::open(&dir.join("w.db"), &config).unwrap();
         let (sender, queue) = std::sync::mpsc::sync_channel(4);
-        let shared = Arc::new(Shared {
-            counters: Counters::default(),
-            cache: ProfileCache::new(100),
-        });
+        let shared = Shared::new(&config, None);
         let writer = Writer {
             conn,
             queue,
@@ -643,6 +443,7 @@ mod tests {
         assert_eq!(counters.written.load(Ordering::Relaxed), 2);
         assert_eq!(counters.lost.load(Ordering::Relaxed), 1);
         let kept: i64 = writer
+            .conn
             .conn
             .query_row("SELECT count(*) FROM decisions", [], |r| r.get(0))
             .unwrap();

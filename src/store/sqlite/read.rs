@@ -1,17 +1,20 @@
-//! Queries, on a small pool of read connections (WAL lets them read while the writer writes).
+//! SQLite's queries, on a small pool of read connections (WAL lets them read while the
+//! writer writes).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::schema::open_reader;
-use super::{
-    DecisionRecord, ExperimentArm, LoggedAction, OutcomeRecord, StoreConfig, StoreCounts,
-    StoreError,
-};
+use crate::experiment::Experiment;
+use crate::experiment::{ArmTotals, DailyArm};
 use crate::journey::{Channel, Event, EventType, Timestamp};
+use crate::store::backend::{into_record, DecisionRow, Reads, DECISION_COLUMNS};
+use crate::store::experiments;
+use crate::store::{
+    DecisionRecord, LoggedAction, OutcomeRecord, StoreConfig, StoreCounts, StoreError,
+};
 
 /// Idle read connections kept for reuse; more are opened under a burst and closed after.
 const MAX_IDLE_READERS: usize = 8;
@@ -60,23 +63,6 @@ impl ReadPool {
     }
 }
 
-/// A decisions row before its JSON columns are parsed.
-struct DecisionRow {
-    decision_id: String,
-    customer_id: String,
-    policy: String,
-    experiment_id: Option<String>,
-    arm: Option<String>,
-    model_versions: String,
-    context: String,
-    created_us: i64,
-    latency_us: i64,
-    dry_run: bool,
-}
-
-const DECISION_COLUMNS: &str = "decision_id, customer_id, policy, experiment_id, arm, \
-     model_versions, context, created_us, latency_us, dry_run";
-
 fn decision_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRow> {
     Ok(DecisionRow {
         decision_id: row.get(0)?,
@@ -108,41 +94,8 @@ fn actions_of(conn: &Connection, decision_id: &str) -> rusqlite::Result<Vec<Logg
     rows.collect()
 }
 
-/// Turns a row and its actions into a record; JSON written by this store always parses, so a
-/// failure means the file was edited by hand and is reported as such.
-fn into_record(row: DecisionRow, actions: Vec<LoggedAction>) -> Result<DecisionRecord, StoreError> {
-    let corrupt = |column: &str, e: serde_json::Error| {
-        StoreError::io(
-            format!("reading decision '{}'", row.decision_id),
-            format!("column {column} holds invalid JSON ({e})"),
-        )
-    };
-    let model_versions: BTreeMap<String, String> =
-        serde_json::from_str(&row.model_versions).map_err(|e| corrupt("model_versions", e))?;
-    let context = serde_json::from_str(&row.context).map_err(|e| corrupt("context", e))?;
-    let experiment = match (row.experiment_id, row.arm) {
-        (Some(experiment_id), Some(arm)) => Some(ExperimentArm { experiment_id, arm }),
-        _ => None,
-    };
-    Ok(DecisionRecord {
-        decision_id: row.decision_id,
-        customer_id: row.customer_id,
-        policy: row.policy,
-        experiment,
-        actions,
-        model_versions,
-        context,
-        created: Timestamp(row.created_us),
-        latency_us: u64::try_from(row.latency_us).unwrap_or(0),
-        dry_run: row.dry_run,
-    })
-}
-
 /// The committed decision with this id.
-pub(crate) fn decision(
-    pool: &ReadPool,
-    decision_id: &str,
-) -> Result<Option<DecisionRecord>, StoreError> {
+fn decision(pool: &ReadPool, decision_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
     let found = pool.with("reading a decision", |conn| {
         // One read transaction, so the row and its actions come from the same snapshot.
         conn.execute_batch("BEGIN")?;
@@ -167,7 +120,7 @@ pub(crate) fn decision(
 }
 
 /// The customer's latest committed decisions, newest first.
-pub(crate) fn decisions_for(
+fn decisions_for(
     pool: &ReadPool,
     customer_id: &str,
     limit: usize,
@@ -196,10 +149,7 @@ pub(crate) fn decisions_for(
 }
 
 /// The decision's outcomes, in the order they happened.
-pub(crate) fn outcomes_for(
-    pool: &ReadPool,
-    decision_id: &str,
-) -> Result<Vec<OutcomeRecord>, StoreError> {
+fn outcomes_for(pool: &ReadPool, decision_id: &str) -> Result<Vec<OutcomeRecord>, StoreError> {
     pool.with("reading outcomes", |conn| {
         conn.prepare_cached(
             "SELECT outcome_type, value, action_id, at_us FROM outcomes
@@ -219,7 +169,7 @@ pub(crate) fn outcomes_for(
 }
 
 /// The customer's kept events, oldest first (ties in arrival order).
-pub(crate) fn history(pool: &ReadPool, customer_id: &str) -> Result<Vec<Event>, StoreError> {
+fn history(pool: &ReadPool, customer_id: &str) -> Result<Vec<Event>, StoreError> {
     pool.with("reading a customer's profile", |conn| {
         conn.prepare_cached(
             "SELECT ts_us, event_type, channel, action_id, value, text FROM events
@@ -241,7 +191,7 @@ pub(crate) fn history(pool: &ReadPool, customer_id: &str) -> Result<Vec<Event>, 
 }
 
 /// Row counts, all from one snapshot.
-pub(crate) fn counts(pool: &ReadPool) -> Result<StoreCounts, StoreError> {
+fn counts(pool: &ReadPool) -> Result<StoreCounts, StoreError> {
     pool.with("counting rows", |conn| {
         conn.query_row(
             "SELECT (SELECT count(*) FROM decisions), (SELECT count(*) FROM outcomes),
@@ -259,4 +209,106 @@ pub(crate) fn counts(pool: &ReadPool) -> Result<StoreCounts, StoreError> {
             },
         )
     })
+}
+
+fn json_error(e: crate::store::backend::DbError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::new(std::io::Error::other(e.message)),
+    )
+}
+
+fn load_experiment(conn: &Connection, id: &str) -> rusqlite::Result<Option<Experiment>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT definition FROM experiments WHERE experiment_id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    text.map(|t| crate::store::backend::experiment_from_json(&t).map_err(json_error))
+        .transpose()
+}
+
+fn load_experiments(conn: &Connection) -> rusqlite::Result<Vec<Experiment>> {
+    let mut statement = conn
+        .prepare_cached("SELECT definition FROM experiments ORDER BY created_us, experiment_id")?;
+    let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+    rows.map(|text| crate::store::backend::experiment_from_json(&text?).map_err(json_error))
+        .collect()
+}
+
+fn arm_totals(conn: &Connection, e: &Experiment) -> rusqlite::Result<Vec<ArmTotals>> {
+    let (window, pre) = experiments::window_params(e);
+    let sql = experiments::per_unit_query(experiments::TOTALS_SQL);
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params![e.id, window, pre], |row| {
+        let mut sums = [None; 16];
+        for (i, sum) in sums.iter_mut().enumerate() {
+            *sum = row.get::<_, Option<f64>>(4 + i)?;
+        }
+        Ok(ArmTotals::from_sums(
+            row.get(0)?,
+            [row.get(1)?, row.get(2)?, row.get(3)?],
+            sums,
+        ))
+    })?;
+    let found = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(experiments::in_arm_order(e, found))
+}
+
+fn daily(conn: &Connection, e: &Experiment) -> rusqlite::Result<Vec<DailyArm>> {
+    let (window, pre) = experiments::window_params(e);
+    let sql = experiments::per_unit_query(experiments::DAILY_SQL);
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params![e.id, window, pre], |row| {
+        Ok(DailyArm::from_row(
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+        ))
+    })?;
+    rows.collect()
+}
+
+impl Reads for ReadPool {
+    fn decision(&self, decision_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
+        decision(self, decision_id)
+    }
+
+    fn decisions_for(
+        &self,
+        customer_id: &str,
+        limit: usize,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        decisions_for(self, customer_id, limit)
+    }
+
+    fn outcomes_for(&self, decision_id: &str) -> Result<Vec<OutcomeRecord>, StoreError> {
+        outcomes_for(self, decision_id)
+    }
+
+    fn history(&self, customer_id: &str) -> Result<Vec<Event>, StoreError> {
+        history(self, customer_id)
+    }
+
+    fn counts(&self) -> Result<StoreCounts, StoreError> {
+        counts(self)
+    }
+
+    fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
+        self.with("reading experiments", load_experiments)
+    }
+
+    fn experiment(&self, id: &str) -> Result<Option<Experiment>, StoreError> {
+        self.with("reading an experiment", |conn| load_experiment(conn, id))
+    }
+
+    fn experiment_totals(
+        &self,
+        experiment: &Experiment,
+    ) -> Result<(Vec<ArmTotals>, Vec<DailyArm>), StoreError> {
+        self.with("computing experiment totals", |conn| {
+            Ok((arm_totals(conn, experiment)?, daily(conn, experiment)?))
+        })
+    }
 }

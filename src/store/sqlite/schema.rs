@@ -1,13 +1,11 @@
-//! Opening connections: pragmas, and the schema created or migrated under `PRAGMA user_version`.
+//! Opening SQLite connections: pragmas, and the schema created or migrated under
+//! `PRAGMA user_version`.
 
 use std::path::Path;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
-use super::{StoreConfig, StoreError};
-
-/// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+use crate::store::{StoreConfig, StoreError, SCHEMA_VERSION};
 
 /// `MIGRATIONS[v]` takes a database from version `v` to `v + 1`; version 0 is an empty file.
 /// Past entries are never edited: a new schema is a new entry.
