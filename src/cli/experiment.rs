@@ -10,8 +10,8 @@ use anyhow::{bail, Context};
 use nextbest::experiment::{read_units, UnitColumns};
 use nextbest::journey::Format;
 use nextbest::stats::experiment::{
-    analyze_experiment, AnalysisSettings, ArmResult, ExperimentReport, HealthSettings, MetricKind,
-    MetricReport, DEFAULT_TUNING,
+    analyze_experiment, format_p, AnalysisSettings, ArmResult, ExperimentReport, HealthSettings,
+    MetricKind, MetricReport, DEFAULT_TUNING,
 };
 
 /// Arguments of `nextbest experiment`.
@@ -237,7 +237,7 @@ fn render(args: &AnalyzeArgs, report: &ExperimentReport) -> String {
             out,
             "\nsplit: {}; chi-square p = {}",
             split.join(", "),
-            p_text(srm.p_value)
+            format_p(srm.p_value)
         );
     }
     if report.warnings.is_empty() {
@@ -294,8 +294,8 @@ fn arm_line(arm: &ArmResult) -> String {
             percent(l.interval.upper)
         )
     });
-    let p = arm.relative.map_or(String::new(), |l| p_text(l.p_value));
-    let holm = arm.p_value_holm.map_or(String::new(), p_text);
+    let p = arm.relative.map_or(String::new(), |l| format_p(l.p_value));
+    let holm = arm.p_value_holm.map_or(String::new(), format_p);
     let win = arm.bayesian.map_or(String::new(), |b| {
         format!("{:.1} %", b.chance_to_win * 100.0)
     });
@@ -324,14 +324,6 @@ fn number(x: f64) -> String {
 
 fn percent(x: f64) -> String {
     format!("{:+.1} %", x * 100.0)
-}
-
-fn p_text(p: f64) -> String {
-    if p >= 0.0001 {
-        format!("{p:.4}")
-    } else {
-        format!("{p:.1e}")
-    }
 }
 
 #[cfg(test)]
@@ -367,6 +359,6 @@ mod tests {
         assert_eq!(number(21.30412), "21.30");
         assert_eq!(number(1234.5), "1234");
         assert_eq!(percent(0.0847), "+8.5 %");
-        assert_eq!(p_text(0.00002), "2.0e-5");
+        assert_eq!(format_p(0.00002), "2.0e-5");
     }
 }

@@ -8,6 +8,7 @@ use nextbest::decision::PolicySet;
 use nextbest::engine::experiments as manage;
 use nextbest::experiment::analysis::{AnalysisSettings, ExperimentResults};
 use nextbest::experiment::{Experiment, ExperimentSpec};
+use nextbest::stats::experiment::format_p;
 use nextbest::store::{ExperimentChange, Store};
 
 /// Where the experiments live.
@@ -257,7 +258,7 @@ fn print_results(r: &ExperimentResults) {
                     interval(c.interval),
                     c.p_value_adjusted
                         .or(c.p_value)
-                        .map_or_else(|| "–".into(), |p| format!("{p:.4}")),
+                        .map_or_else(|| "–".into(), format_p),
                     c.chance_to_win
                         .map_or_else(|| "–".into(), |p| format!("{:.1}%", p * 100.0)),
                     c.verdict

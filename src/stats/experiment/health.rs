@@ -205,7 +205,7 @@ fn imbalance(input: &HealthInput<'_>, settings: &HealthSettings, out: &mut Vec<H
 }
 
 /// A p-value for people: four decimals, or scientific notation when smaller.
-fn format_p(p: f64) -> String {
+pub fn format_p(p: f64) -> String {
     if p >= 0.0001 {
         format!("{p:.4}")
     } else {

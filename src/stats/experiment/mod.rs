@@ -48,7 +48,7 @@ pub use frequentist::{
     lift, lift_variance, two_sided_t_test, welch_degrees_of_freedom, DifferenceType,
     FrequentistSettings, Interval, LiftEstimate,
 };
-pub use health::{health_checks, HealthCode, HealthInput, HealthSettings, HealthWarning};
+pub use health::{format_p, health_checks, HealthCode, HealthInput, HealthSettings, HealthWarning};
 pub use multiple::{benjamini_hochberg, holm_bonferroni};
 pub use sequential::{sequential_rho, sequential_t_test, SequentialSettings, DEFAULT_TUNING};
 pub use srm::{sample_ratio_mismatch, SrmCheck, SRM_ALERT_P_VALUE};
