@@ -229,6 +229,9 @@ fn train_conversion(args: &Args, began: Instant) -> anyhow::Result<()> {
         began,
         &config.config().output,
     );
+    for warning in &m.warnings {
+        println!("  warning: {warning}");
+    }
     println!(
         "  decision points: {} train ({} converted), {} holdout ({} converted, {} control)",
         m.train.rows,

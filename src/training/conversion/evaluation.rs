@@ -15,7 +15,7 @@ use crate::journey::{AttrValue, Timestamp, TypedTable};
 use crate::models::params::InvalidSetting;
 use crate::models::{ModelError, Scorer};
 use crate::stats::{auc, correlation, qini_coefficient, uplift_deciles, UpliftBin};
-use crate::training::config::ConversionWindows;
+use crate::training::config::{ConversionWindows, Period};
 use crate::training::TrainError;
 
 /// Ground-truth points scored at most (spread evenly over the holdout period).
@@ -187,7 +187,7 @@ pub(super) fn evaluate_truth(
     let mut selected: Vec<(usize, Timestamp)> = (0..table.keys.len())
         .filter_map(|i| match table.values[time][i] {
             AttrValue::Date(t)
-                if t >= windows.holdout_from
+                if windows.period(&table.keys[i], t) == Some(Period::Holdout)
                     && t.0 + windows.window <= data.data_end.0
                     && data.histories.contains_key(&table.keys[i]) =>
             {
