@@ -24,7 +24,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 pub use log::Acknowledge;
 pub use request::{
     CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
-    EventPayload, ExperimentRef, Limits,
+    EventPayload, ExperimentRef, Limits, UnknownAttributes,
 };
 pub use validate::{event_from_payload, events_for_store, MAX_EVENT_VALUE};
 
@@ -432,6 +432,9 @@ impl Engine {
         let mut decision = valid
             .policy
             .decide_with(&state, &scored, options, &mut rng)?;
+        decision
+            .warnings
+            .splice(0..0, std::mem::take(&mut valid.warnings));
         let holdout = assignment.as_ref().is_some_and(|a| a.arm().is_holdout());
         let policy_name = if holdout {
             experiments::hold_out(&mut decision);
