@@ -332,6 +332,7 @@ fn uplift_scores_each_treatment_once_and_answers_every_candidate() {
     let models = ModelSet::load(&ModelPaths {
         churn: None,
         conversion: Some(root.join("models/conversion")),
+        retention: None,
         sentiment: Some(root.join("models/sentiment")),
     })
     .unwrap();
@@ -507,4 +508,63 @@ fn controls_that_come_only_after_the_treatments_are_called_out() {
     let error = conversion::train(&config, &|_| {}).unwrap_err().to_string();
     assert!(error.contains("no control points"), "{error}");
     assert!(error.contains("control.every_days"), "{error}");
+}
+
+#[test]
+fn a_retention_model_learns_which_actions_prevent_churn() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("world");
+    let config = SimulatorConfig {
+        customers: 4000,
+        days: 300,
+        seed: 23,
+        start: Timestamp::parse_date_or_datetime("2025-01-01").unwrap(),
+    };
+    generate(&config, &data, &|_| {}).unwrap();
+    let out = dir.path().join("retention");
+    let extra = format!(
+        "[evaluation]\nground_truth = \"{}/ground_truth.parquet\"",
+        data.display()
+    );
+    let text = config_text(&data, &out, &extra)
+        .replace("role = \"conversion\"", "role = \"retention\"")
+        .replace(
+            "holdout_from = \"2025-06-15\"",
+            "holdout_from = \"2025-08-01\"",
+        );
+    let path = write_config(dir.path(), &text);
+    let config = ConversionConfig::load(&path).unwrap();
+    let outcome = conversion::train(&config, &|_| {}).unwrap();
+    let m = &outcome.metrics;
+    assert_eq!(outcome.manifest.role.as_str(), "retention");
+    // The label is a cancellation within the window: rare, but there.
+    assert!(m.train.positives > 100, "{:?}", m.train);
+    let truth = m.ground_truth.as_ref().unwrap();
+    let call = truth
+        .actions
+        .iter()
+        .find(|a| a.action_id == "call_retention_offer")
+        .unwrap();
+    // The retention call lowers churn, and the model ranks whom it helps most.
+    assert!(call.mean_true_uplift < 0.0, "{call:?}");
+    assert!(call.uplift_correlation.unwrap() > 0.1, "{call:?}");
+    // Acting on the model prevents more churn than acting at random.
+    assert!(
+        truth.model_policy_uplift > truth.random_policy_uplift,
+        "{truth:?}"
+    );
+    // The artifact loads as the service's retention model.
+    let loaded =
+        nextbest::models::registry::ModelSet::load(&nextbest::models::registry::ModelPaths {
+            churn: None,
+            conversion: None,
+            retention: Some(out.clone()),
+            sentiment: None,
+        })
+        .unwrap();
+    assert!(loaded.retention.is_some());
+    assert!(loaded
+        .versions()
+        .iter()
+        .any(|(role, _)| role == "retention"));
 }

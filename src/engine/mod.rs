@@ -229,6 +229,7 @@ impl Engine {
                 &update.conversion,
                 current.conversion.is_some(),
             )?,
+            retention: self.requested_folder("retention", &update.retention, false)?,
             sentiment: self.requested_folder("sentiment", &update.sentiment, false)?,
         };
         Ok(self.reload(Some(&resolved))?)
@@ -412,14 +413,23 @@ impl Engine {
             }
             None => (None, vec![None; model_ids.len()]),
         };
+        let (p_churn_none, p_churn_actions) = match &models.retention {
+            Some(retention) => {
+                let (none, per) = retention.score(&customer.features, &model_ids)?;
+                (Some(none), per)
+            }
+            None => (None, vec![None; model_ids.len()]),
+        };
         let scored: Vec<CandidateScores<'_>> = valid
             .candidates
             .iter()
-            .zip(&p_actions)
-            .map(|(action, p)| CandidateScores {
+            .zip(p_actions.iter().zip(&p_churn_actions))
+            .map(|(action, (p, churn))| CandidateScores {
                 action,
                 p_convert: *p,
                 p_convert_no_action: p.and(p_none),
+                p_churn_action: *churn,
+                p_churn_no_action: churn.and(p_churn_none),
             })
             .collect();
         let state = customer::state(&valid, request, &mut customer);

@@ -9,15 +9,32 @@ use crate::journey::Timestamp;
 use crate::models::params::{InvalidSetting, ParamGuard};
 use crate::models::Role;
 
-/// The conversion label.
+/// The label: whether the outcome happened within the window after a decision point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConversionLabel {
-    /// Days after a decision in which a conversion counts (1..=365).
+    /// Days after a decision in which the outcome counts (1..=365).
     pub window_days: u32,
-    /// Event types that count as a conversion.
+    /// Event types that count as a conversion (the label of a `conversion` model).
     #[serde(default = "default_conversion_events")]
     pub conversion_events: Vec<String>,
+    /// Event types that count as churn (the label of a `retention` model).
+    #[serde(default = "default_churn_events")]
+    pub churn_events: Vec<String>,
+}
+
+impl ConversionLabel {
+    /// The event types that make a positive label for a model of `role`.
+    pub fn outcome_events(&self, role: Role) -> &[String] {
+        match role {
+            Role::Retention => &self.churn_events,
+            _ => &self.conversion_events,
+        }
+    }
+}
+
+fn default_churn_events() -> Vec<String> {
+    vec!["cancel".into()]
 }
 
 fn default_conversion_events() -> Vec<String> {
@@ -258,10 +275,13 @@ impl ConversionConfig {
     /// Checks roles, ranges, hyper-parameters (of every algorithm) and dates once; the error
     /// names the key.
     pub fn check(self) -> Result<ValidConversionConfig, InvalidSetting> {
-        if self.role != Role::Conversion {
+        if !matches!(self.role, Role::Conversion | Role::Retention) {
             return Err(InvalidSetting::new(
                 "role",
-                format!("expected \"conversion\", got \"{}\"", self.role.as_str()),
+                format!(
+                    "expected \"conversion\" or \"retention\", got \"{}\"",
+                    self.role.as_str()
+                ),
             ));
         }
         if self.data.catalog.is_none() {
@@ -277,9 +297,13 @@ impl ConversionConfig {
                 self.label.window_days,
             ));
         }
-        if self.label.conversion_events.is_empty() {
+        if self.label.outcome_events(self.role).is_empty() {
             return Err(InvalidSetting::new(
-                "label.conversion_events",
+                if self.role == Role::Retention {
+                    "label.churn_events"
+                } else {
+                    "label.conversion_events"
+                },
                 "must name at least one event type",
             ));
         }

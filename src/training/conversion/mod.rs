@@ -31,7 +31,7 @@ use crate::features::FeatureSpec;
 use crate::models::artifact::LoadedModel;
 use crate::models::learner::TrainingRows;
 use crate::models::params::InvalidSetting;
-use crate::models::{Role, TabularModel};
+use crate::models::TabularModel;
 
 /// The treatments of a catalog (every action but the no-action entries) and the ids of its
 /// no-action entries.
@@ -220,15 +220,15 @@ pub fn train(
                 &data,
                 (spec, inputs.scorer(), attributes),
                 valid.windows(),
-                &treatments,
-                &controls,
+                (&treatments, &controls),
+                config.role,
             )
         })
         .transpose()?;
     let warnings = leakage_warnings(&data, &treatments, evaluation.auc);
     let metrics = ConversionMetrics {
         warnings,
-        role: Role::Conversion,
+        role: config.role,
         algorithm: model.estimator.algorithm().into(),
         calibration: model_config.calibration.as_str().into(),
         treatments: treatments.clone(),
@@ -262,7 +262,7 @@ pub fn train(
     let manifest = write_artifact(
         &config.output,
         ArtifactSpec {
-            role: Role::Conversion,
+            role: config.role,
             algorithm: model.estimator.algorithm(),
             model_file: "model.json",
             features: Some(inputs.spec.clone()),

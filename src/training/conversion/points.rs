@@ -341,7 +341,7 @@ pub fn build_points(
         treatments: treatments.len(),
         conversion_types: config
             .label
-            .conversion_events
+            .outcome_events(config.role)
             .iter()
             .map(|e| EventType::parse(e))
             .collect(),
