@@ -20,4 +20,7 @@ pub use calibration::{calibration_deciles, expected_calibration_error, Calibrati
 pub use classification::{auc, brier, log_loss};
 pub use correlation::correlation;
 pub use quantile::quantile_bins;
-pub use uplift::{qini_coefficient, uplift_deciles, UpliftBin};
+pub use uplift::{
+    qini_auc_score, uplift_at_k, uplift_auc_score, uplift_deciles, uplift_scores, AtKStrategy, TopK,
+    UpliftBin, UpliftScores,
+};
