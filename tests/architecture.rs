@@ -41,14 +41,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     (
         "evaluation",
         &[
-            "engine",
-            "decision",
-            "models",
-            "features",
-            "store",
-            "catalog",
-            "journey",
-            "stats",
+            "engine", "decision", "models", "features", "store", "catalog", "journey", "stats",
         ],
     ),
 ];

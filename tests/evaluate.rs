@@ -24,7 +24,9 @@ use nextbest::evaluation::{
     Target,
 };
 use nextbest::journey::customers::CUSTOMER_ID;
-use nextbest::journey::{AttrValue, CustomerTable, EventReader, ReadOptions, Timestamp, TypedTable};
+use nextbest::journey::{
+    AttrValue, CustomerTable, EventReader, ReadOptions, Timestamp, TypedTable,
+};
 use nextbest::models::registry::{ModelPaths, ModelSet};
 use nextbest::simulator::{files, generate, SimulatorConfig};
 use nextbest::stats::ope::OpeSettings;
@@ -163,7 +165,9 @@ fn ips_and_dr_contain_the_true_value_of_a_policy_in_the_simulator() {
     // "Always call" takes the logged action exactly when the log took it.
     let matches = |id: &str| log.iter().filter(|d| d.action_id == id).count() as f64;
     let zero_share = from_table[1].report.diagnostics.zero_weight_share;
-    assert!((zero_share - (1.0 - matches("call_retention_offer") / log.len() as f64)).abs() < 1e-12);
+    assert!(
+        (zero_share - (1.0 - matches("call_retention_offer") / log.len() as f64)).abs() < 1e-12
+    );
     // "Always email_discount" is not supported where consent is missing: the mean weight says so.
     let unsupported = evaluate(
         &engine,
@@ -175,7 +179,10 @@ fn ips_and_dr_contain_the_true_value_of_a_policy_in_the_simulator() {
         &|_| {},
     )
     .unwrap();
-    assert!(unsupported.report.diagnostics.mean_weight < 0.95, "{unsupported:?}");
+    assert!(
+        unsupported.report.diagnostics.mean_weight < 0.95,
+        "{unsupported:?}"
+    );
 
     // 2. The same log as nextbest's decision log: decisions with their propensities, conversion
     // outcomes, and the journey events as the customers' profiles.

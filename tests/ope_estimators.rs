@@ -75,7 +75,11 @@ fn estimators_match_the_open_bandit_pipeline() {
         }
         // Every point estimate lies inside its own percentile interval on these logs.
         for e in [r.ips, r.doubly_robust.unwrap(), r.switch_dr.unwrap()] {
-            assert!(e.low.unwrap() <= e.value && e.value <= e.high.unwrap(), "{} {e:?}", c.name);
+            assert!(
+                e.low.unwrap() <= e.value && e.value <= e.high.unwrap(),
+                "{} {e:?}",
+                c.name
+            );
         }
     }
 }

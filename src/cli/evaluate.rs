@@ -184,7 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (log, counts, context_columns) = if decision_log {
         let rule = RewardRule {
             outcome_type: args.outcome.clone(),
-            window: (args.window_days > 0.0).then(|| (args.window_days * 86_400e6) as i64),
+            window: (args.window_days > 0.0).then_some((args.window_days * 86_400e6) as i64),
             value: args.reward_value,
         };
         let (log, counts) = read_decision_log(&store, &rule, &|_| {})?;

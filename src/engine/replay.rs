@@ -104,7 +104,9 @@ impl Engine {
             explain: true,
         };
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
-        let decision = valid.policy.decide_with(&state, &scored, options, &mut rng)?;
+        let decision = valid
+            .policy
+            .decide_with(&state, &scored, options, &mut rng)?;
         let scores: Vec<f64> = decision.passed_over.iter().map(|p| p.score).collect();
         let mut probability = Vec::new();
         probabilities(decision.exploration, &scores, &mut probability);

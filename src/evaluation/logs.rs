@@ -121,7 +121,13 @@ pub fn read_table(
         let action_id = match &table.values[action][i] {
             AttrValue::Category(c) if !c.trim().is_empty() => c.trim().to_string(),
             AttrValue::Number(v) if v.fract() == 0.0 => format!("{v}"),
-            other => return Err(bad(row, &columns.action, format!("{other:?} is not an action id"))),
+            other => {
+                return Err(bad(
+                    row,
+                    &columns.action,
+                    format!("{other:?} is not an action id"),
+                ))
+            }
         };
         let propensity = match table.values[propensity][i] {
             AttrValue::Number(p) if p > 0.0 && p <= 1.0 => p,
@@ -137,14 +143,22 @@ pub fn read_table(
             AttrValue::Number(r) if r.is_finite() => r,
             AttrValue::Bool(b) => f64::from(u8::from(b)),
             ref other => {
-                return Err(bad(row, &columns.reward, format!("{other:?} is not a number")))
+                return Err(bad(
+                    row,
+                    &columns.reward,
+                    format!("{other:?} is not a number"),
+                ))
             }
         };
         let at = match timestamp.map(|c| &table.values[c][i]) {
             None | Some(AttrValue::Missing) => None,
             Some(AttrValue::Date(t)) => Some(*t),
             Some(other) => {
-                return Err(bad(row, &columns.timestamp, format!("{other:?} is not an instant")))
+                return Err(bad(
+                    row,
+                    &columns.timestamp,
+                    format!("{other:?} is not an instant"),
+                ))
             }
         };
         let attributes = context
@@ -163,7 +177,10 @@ pub fn read_table(
             attributes,
         });
     }
-    let names = context.iter().map(|&c| table.columns[c].name.clone()).collect();
+    let names = context
+        .iter()
+        .map(|&c| table.columns[c].name.clone())
+        .collect();
     Ok((out, names))
 }
 

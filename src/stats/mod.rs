@@ -24,6 +24,6 @@ pub use classification::{auc, brier, log_loss};
 pub use correlation::correlation;
 pub use quantile::quantile_bins;
 pub use uplift::{
-    qini_auc_score, uplift_at_k, uplift_auc_score, uplift_deciles, uplift_scores, AtKStrategy, TopK,
-    UpliftBin, UpliftScores,
+    qini_auc_score, uplift_at_k, uplift_auc_score, uplift_deciles, uplift_scores, AtKStrategy,
+    TopK, UpliftBin, UpliftScores,
 };

@@ -161,10 +161,13 @@ impl Default for OpeSettings {
 impl OpeSettings {
     /// Checks the ranges, naming the setting.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        if !(self.switch_tau >= 0.0) {
-            return Err(("switch_tau", format!("must be ≥ 0, got {}", self.switch_tau)));
+        if self.switch_tau.is_nan() || self.switch_tau < 0.0 {
+            return Err((
+                "switch_tau",
+                format!("must be ≥ 0, got {}", self.switch_tau),
+            ));
         }
-        if !(self.shrinkage_lambda >= 0.0) {
+        if self.shrinkage_lambda.is_nan() || self.shrinkage_lambda < 0.0 {
             return Err((
                 "shrinkage_lambda",
                 format!("must be ≥ 0, got {}", self.shrinkage_lambda),
@@ -339,7 +342,8 @@ pub fn evaluate_policy(log: &LoggedRewards<'_>, settings: &OpeSettings) -> Optio
     };
     let with_model = |k: usize| log.model.and_then(|_| estimate(k));
     let weights: Vec<f64> = (0..n).map(|i| log.weight(i)).collect();
-    let share = |f: &dyn Fn(f64) -> bool| weights.iter().filter(|&&w| f(w)).count() as f64 / n as f64;
+    let share =
+        |f: &dyn Fn(f64) -> bool| weights.iter().filter(|&&w| f(w)).count() as f64 / n as f64;
     let diagnostics = Diagnostics {
         rows: n,
         effective_sample_size: effective_sample_size(&weights),
@@ -417,7 +421,9 @@ mod tests {
 
     #[test]
     fn bad_rows_are_named() {
-        let e = log(&[1.0, 0.0], &[0.5, 0.0], &[1.0, 0.0]).check().unwrap_err();
+        let e = log(&[1.0, 0.0], &[0.5, 0.0], &[1.0, 0.0])
+            .check()
+            .unwrap_err();
         assert_eq!((e.row, e.field), (1, "logging_propensity"));
         let e = log(&[1.0], &[0.5, 0.5], &[1.0, 0.0]).check().unwrap_err();
         assert_eq!(e.field, "logging_propensity");

@@ -179,11 +179,7 @@ pub fn qini_curve(predicted_uplift: &[f64], treated: &[bool], outcome: &[bool]) 
 }
 
 /// The uplift curve of a ranking (see the module's notes); `None` as for [`qini_curve`].
-pub fn uplift_curve(
-    predicted_uplift: &[f64],
-    treated: &[bool],
-    outcome: &[bool],
-) -> Option<Curve> {
+pub fn uplift_curve(predicted_uplift: &[f64], treated: &[bool], outcome: &[bool]) -> Option<Curve> {
     usable(predicted_uplift, treated, outcome)
         .then(|| curve(&steps(predicted_uplift, treated, outcome), uplift_value))
 }
@@ -368,7 +364,15 @@ pub struct UpliftScores {
 
 /// All of [`UpliftScores`] at once.
 pub fn uplift_scores(predicted_uplift: &[f64], treated: &[bool], outcome: &[bool]) -> UpliftScores {
-    let at = |strategy| uplift_at_k(predicted_uplift, treated, outcome, TopK::Share(0.3), strategy);
+    let at = |strategy| {
+        uplift_at_k(
+            predicted_uplift,
+            treated,
+            outcome,
+            TopK::Share(0.3),
+            strategy,
+        )
+    };
     UpliftScores {
         qini_auc: qini_auc_score(predicted_uplift, treated, outcome, true),
         uplift_auc: uplift_auc_score(predicted_uplift, treated, outcome),
@@ -400,7 +404,10 @@ mod tests {
     #[test]
     fn degenerate_inputs_have_no_score() {
         let u = [0.3, 0.1, 0.2];
-        assert_eq!(qini_auc_score(&u, &[true; 3], &[true, false, true], true), None);
+        assert_eq!(
+            qini_auc_score(&u, &[true; 3], &[true, false, true], true),
+            None
+        );
         assert_eq!(uplift_auc_score(&[], &[], &[]), None);
         assert_eq!(
             qini_curve(&[f64::NAN, 0.0], &[true, false], &[true, false]),
@@ -408,11 +415,19 @@ mod tests {
         );
         let t = [true, false, true];
         let y = [true, false, false];
-        for k in [TopK::Share(0.0), TopK::Share(1.0), TopK::Rows(0), TopK::Rows(3)] {
+        for k in [
+            TopK::Share(0.0),
+            TopK::Share(1.0),
+            TopK::Rows(0),
+            TopK::Rows(3),
+        ] {
             assert_eq!(uplift_at_k(&u, &t, &y, k, AtKStrategy::Overall), None);
         }
         // The top row alone has no control row to compare with.
-        assert_eq!(uplift_at_k(&u, &t, &y, TopK::Rows(1), AtKStrategy::Overall), None);
+        assert_eq!(
+            uplift_at_k(&u, &t, &y, TopK::Rows(1), AtKStrategy::Overall),
+            None
+        );
         assert_eq!(
             uplift_at_k(&u, &t, &y, TopK::Rows(1), AtKStrategy::ByGroup),
             Some(1.0)

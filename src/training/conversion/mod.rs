@@ -138,7 +138,10 @@ pub fn train(
         },
     )?;
     let per_action = evaluation::evaluate_actions(&model, holdout, width, &treatments)?;
-    let qinis: Vec<f64> = per_action.iter().filter_map(|a| a.uplift.qini_auc).collect();
+    let qinis: Vec<f64> = per_action
+        .iter()
+        .filter_map(|a| a.uplift.qini_auc)
+        .collect();
     let mapping = inputs.attribute_mapping()?;
     let attributes = inputs.attributes(mapping.as_ref());
     let ground_truth = config
