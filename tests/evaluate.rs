@@ -253,3 +253,116 @@ fn ips_and_dr_contain_the_true_value_of_a_policy_in_the_simulator() {
         assert!((dr(&e) - dr(table)).abs() < 1e-9);
     }
 }
+
+fn nextbest(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nextbest"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A hand-made logged-bandit table through the command line: the JSON answer, a misspelt
+/// context column reported, and bad input named by file, row and column.
+#[test]
+fn evaluate_reads_a_table_and_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("log.csv");
+    let mut text = String::from("customer_id,timestamp,action_id,propensity,reward,plan,regoin\n");
+    for i in 0..60 {
+        let action = ["email_discount", "no_action", "sms_flash_sale"][i % 3];
+        let reward = u8::from(i % 7 == 0);
+        text.push_str(&format!(
+            "C{i},2025-06-0{}T10:00:00Z,{action},0.3333,{reward},basic,west\n",
+            1 + i % 9
+        ));
+    }
+    std::fs::write(&table, &text).unwrap();
+    let path = table.to_str().unwrap();
+    let out = nextbest(&[
+        "evaluate",
+        "--policy",
+        "action:email_discount",
+        "--log",
+        path,
+        "--bootstrap",
+        "50",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = &json["evaluation"]["report"];
+    // IPS by hand: the 20 email_discount rows have weight 1/0.3333; rows 0, 21, 42 (i % 7 == 0
+    // and i % 3 == 0) converted.
+    let ips = 3.0 / 0.3333 / 60.0;
+    assert!(
+        (report["ips"]["value"].as_f64().unwrap() - ips).abs() < 1e-9,
+        "{json}"
+    );
+    assert_eq!(report["diagnostics"]["rows"], 60);
+    assert_eq!(
+        json["unused_context_columns"],
+        serde_json::json!(["regoin"])
+    );
+
+    // The table output names the estimators and warns about the column.
+    let out = nextbest(&[
+        "evaluate",
+        "--policy",
+        "default",
+        "--log",
+        path,
+        "--bootstrap",
+        "20",
+    ]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "IPS",
+        "self-normalised IPS",
+        "doubly robust",
+        "Switch-DR",
+        "effective sample size",
+        "regoin",
+    ] {
+        assert!(shown.contains(needle), "{needle}: {shown}");
+    }
+
+    // A propensity of 0 is named by file, row and column; so is a missing column.
+    std::fs::write(&table, text.replacen("0.3333", "0", 1)).unwrap();
+    let out = nextbest(&["evaluate", "--policy", "default", "--log", path]);
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        error.contains("log.csv row 1") && error.contains("'propensity'"),
+        "{error}"
+    );
+    let out = nextbest(&[
+        "evaluate",
+        "--policy",
+        "default",
+        "--log",
+        path,
+        "--reward-column",
+        "revenue",
+    ]);
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && error.contains("no column 'revenue'"),
+        "{error}"
+    );
+    std::fs::write(&table, &text).unwrap();
+    let out = nextbest(&["evaluate", "--policy", "nope", "--log", path]);
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && error.contains("no policy named 'nope'"),
+        "{error}"
+    );
+}

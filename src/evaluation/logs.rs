@@ -75,6 +75,17 @@ impl Default for TableColumns {
     }
 }
 
+/// A cell as a message shows it.
+fn shown(value: &AttrValue) -> String {
+    match value {
+        AttrValue::Missing => "an empty cell".into(),
+        AttrValue::Number(v) => format!("{v}"),
+        AttrValue::Bool(b) => format!("{b}"),
+        AttrValue::Date(t) => t.to_rfc3339(),
+        AttrValue::Category(c) => format!("'{c}'"),
+    }
+}
+
 fn json_of(value: &AttrValue) -> Option<Value> {
     match value {
         AttrValue::Missing => None,
@@ -125,7 +136,7 @@ pub fn read_table(
                 return Err(bad(
                     row,
                     &columns.action,
-                    format!("{other:?} is not an action id"),
+                    format!("{} is not an action id", shown(other)),
                 ))
             }
         };
@@ -135,7 +146,7 @@ pub fn read_table(
                 return Err(bad(
                     row,
                     &columns.propensity,
-                    format!("{other:?} is not a probability in (0, 1]"),
+                    format!("{} is not a probability in (0, 1]", shown(other)),
                 ))
             }
         };
@@ -146,7 +157,7 @@ pub fn read_table(
                 return Err(bad(
                     row,
                     &columns.reward,
-                    format!("{other:?} is not a number"),
+                    format!("{} is not a number", shown(other)),
                 ))
             }
         };
@@ -157,7 +168,7 @@ pub fn read_table(
                 return Err(bad(
                     row,
                     &columns.timestamp,
-                    format!("{other:?} is not an instant"),
+                    format!("{} is not an instant", shown(other)),
                 ))
             }
         };
