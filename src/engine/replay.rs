@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::catalog::ActionKind;
-use crate::decision::exploration::probabilities;
+use crate::decision::exploration::{probabilities, score_spread};
 use crate::decision::{CandidateScores, DecideOptions, NO_ACTION_ID};
 use crate::journey::Event;
 
@@ -108,8 +108,20 @@ impl Engine {
             .policy
             .decide_with(&state, &scored, options, &mut rng)?;
         let scores: Vec<f64> = decision.passed_over.iter().map(|p| p.score).collect();
+        let kind_of = |id: &str| {
+            valid
+                .candidates
+                .iter()
+                .find(|a| a.id == id)
+                .map_or(ActionKind::None, |a| a.kind)
+        };
+        let spreads: Vec<f64> = decision
+            .passed_over
+            .iter()
+            .map(|p| score_spread(decision.exploration, kind_of(&p.action_id), &p.components))
+            .collect();
         let mut probability = Vec::new();
-        probabilities(decision.exploration, &scores, &mut probability);
+        probabilities(decision.exploration, &scores, &spreads, &mut probability);
         let first_slot = |id: &str| {
             decision
                 .passed_over
