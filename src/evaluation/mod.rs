@@ -67,6 +67,15 @@ pub enum EvaluationError {
         /// Why.
         error: EngineError,
     },
+    /// A logged decision's numbers cannot be used (e.g. a propensity outside (0, 1] in the
+    /// decision log).
+    #[error("{source_row}: {problem}")]
+    Unusable {
+        /// Which logged decision.
+        source_row: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// The target policy is not loaded, or names an action the catalog lacks.
     #[error("{0}")]
     Target(String),
@@ -82,7 +91,9 @@ impl EvaluationError {
             EvaluationError::Journey(e) => e.code(),
             EvaluationError::Store(e) => e.code(),
             EvaluationError::MissingColumn { .. } => ErrorCode::MissingColumn,
-            EvaluationError::InvalidRow { .. } => ErrorCode::InvalidValue,
+            EvaluationError::InvalidRow { .. } | EvaluationError::Unusable { .. } => {
+                ErrorCode::InvalidValue
+            }
             EvaluationError::Replay { error, .. } => error.code(),
             EvaluationError::Target(_) => ErrorCode::UnknownPolicy,
             EvaluationError::Empty(_) => ErrorCode::EmptyFile,
@@ -281,11 +292,11 @@ pub fn evaluate(
         target_propensity: &target_p,
         model,
     };
-    rewards.check().map_err(|e| EvaluationError::InvalidRow {
-        file: PathBuf::from(&log[e.row.min(log.len() - 1)].source),
-        row: e.row as u64 + 1,
-        column: e.field.to_string(),
-        problem: e.problem,
+    rewards.check().map_err(|e| EvaluationError::Unusable {
+        source_row: log
+            .get(e.row)
+            .map_or_else(|| format!("row {}", e.row + 1), |d| d.source.clone()),
+        problem: format!("{}: {}", e.field, e.problem),
     })?;
     let report = evaluate_policy(&rewards, settings)
         .ok_or_else(|| EvaluationError::Empty("no usable rows or settings".into()))?;
