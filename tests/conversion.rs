@@ -34,6 +34,8 @@ customers = "{d}/customers.parquet"
 catalog = "{d}/catalog.toml"
 [label]
 window_days = 7
+[control]
+every_days = 7
 [split]
 train_from = "2025-01-29"
 calibration_from = "2025-05-01"
@@ -177,6 +179,8 @@ events = "{d}/events.csv"
 catalog = "{d}/catalog.toml"
 [label]
 window_days = 7
+[control]
+every_days = 7
 [split]
 holdout_from = "2025-03-01"
 [model]
@@ -193,7 +197,13 @@ algorithm = "logistic"
         data.counts,
         PointCounts {
             contacts: 1,
+            explicit_controls: 0,
+            // Thursdays from Jan 9 to Mar 20, for each of A, B and C.
+            synthetic_controls: 33,
             unknown_action_events: 1,
+            // C's instants from Feb 6 on.
+            after_cancel: 7,
+            events_after_data_end: 0,
             overlapping_contacts: 0,
             // A: Jan 16 and 23 around the discount; Mar 6 and 13 around the unknown contact.
             contaminated_controls: 4,
@@ -278,11 +288,11 @@ fn conversion_configs_name_the_bad_key() {
             "split.calibration_from",
         ),
         (
-            config_text(data, &out, "[control]\nevery_days = 0"),
+            config_text(data, &out, "").replace("every_days = 7", "every_days = 0"),
             "control.every_days",
         ),
         (
-            config_text(data, &out, "[control]\nsometimes = 1"),
+            config_text(data, &out, "").replace("every_days = 7", "sometimes = 1"),
             "sometimes",
         ),
         (
@@ -341,6 +351,7 @@ fn uplift_scores_each_treatment_once_and_answers_every_candidate() {
     let models = ModelSet::load(&ModelPaths {
         churn: None,
         conversion: Some(root.join("models/conversion")),
+        retention: None,
         sentiment: Some(root.join("models/sentiment")),
     })
     .unwrap();
@@ -369,4 +380,210 @@ fn uplift_scores_each_treatment_once_and_answers_every_candidate() {
     }
     // And the treatments differ: the model does tell actions apart.
     assert_ne!(batch[0], batch[4]);
+}
+
+/// A randomised e-mail experiment as a data scientist brings it: every customer's first event is
+/// the decision (an e-mail, or the catalog's no-action entry for the control group), outcomes
+/// over the following weeks, one purchase after the configured end of the data.
+fn randomised_experiment(dir: &Path, customers: usize) {
+    let catalog = world::catalog().to_toml().unwrap();
+    std::fs::write(dir.join("catalog.toml"), catalog).unwrap();
+    let mut events =
+        String::from("customer_id,timestamp,event_type,channel,action_id,value,text\n");
+    for i in 0..customers {
+        let id = format!("u{i:04}");
+        let treated = i % 2 == 0;
+        let action = if treated {
+            "email_discount"
+        } else {
+            "no_action"
+        };
+        events.push_str(&format!(
+            "{id},2025-03-01T09:00:00Z,action,email,{action},,\n"
+        ));
+        // Treated customers buy more often (every 3rd against every 5th).
+        if (treated && i % 3 == 0) || (!treated && i % 5 == 0) {
+            events.push_str(&format!("{id},2025-03-03T12:00:00Z,purchase,web,,25,\n"));
+        }
+        events.push_str(&format!("{id},2025-03-12T10:00:00Z,visit,web,,,\n"));
+    }
+    events.push_str("u0001,2025-04-02T10:00:00Z,purchase,web,,40,\n");
+    std::fs::write(dir.join("events.csv"), events).unwrap();
+}
+
+fn experiment_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+role = "conversion"
+output = "{d}/model"
+seed = 5
+[data]
+events = "{d}/events.csv"
+catalog = "{d}/catalog.toml"
+[label]
+window_days = 7
+{extra}
+[model]
+algorithm = "logistic"
+calibration = "none"
+"#,
+        d = dir.display()
+    );
+    write_config(dir, &text)
+}
+
+#[test]
+fn a_randomised_experiment_keeps_every_explicit_control_and_invents_none() {
+    let dir = tempfile::tempdir().unwrap();
+    randomised_experiment(dir.path(), 400);
+    let path = experiment_config(
+        dir.path(),
+        "[split]\nby = \"customer\"\nholdout_share = 0.25\ndata_end = \"2025-03-20\"",
+    );
+    let config = ConversionConfig::load(&path).unwrap();
+    let inputs = TabularInputs::load(&config.config().data).unwrap();
+    let (treatments, controls) = conversion::treatments(inputs.catalog.as_ref().unwrap());
+    let data = conversion::build_points(&config, &inputs, &treatments, &controls, &|_| {}).unwrap();
+    assert_eq!(
+        data.counts,
+        PointCounts {
+            contacts: 200,
+            explicit_controls: 200,
+            synthetic_controls: 0,
+            used: 400,
+            events_after_data_end: 1,
+            ..PointCounts::default()
+        }
+    );
+    // Every customer is in exactly one set, with their one decision; a quarter held out.
+    let sets = [&data.train, &data.calibration, &data.holdout];
+    let mut seen: Vec<&str> = sets
+        .iter()
+        .flat_map(|s| s.customers.iter().map(String::as_str))
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 400);
+    assert!(data.calibration.labels.is_empty());
+    let held = data.holdout.labels.len();
+    assert!((60..=140).contains(&held), "{held} customers held out");
+    for set in sets {
+        for (i, customer) in set.customers.iter().enumerate() {
+            let n: usize = customer[1..].parse().unwrap();
+            let treated = n % 2 == 0;
+            assert_eq!(set.treatments[i].is_some(), treated, "{customer}");
+            // The purchase after data_end labels nothing.
+            let converted = (treated && n % 3 == 0) || (!treated && n % 5 == 0);
+            assert_eq!(set.labels[i], converted, "{customer}");
+        }
+    }
+    // The same customers are held out on every run with this seed.
+    let again =
+        conversion::build_points(&config, &inputs, &treatments, &controls, &|_| {}).unwrap();
+    assert_eq!(again.holdout.customers, data.holdout.customers);
+
+    // Trained end to end, nothing looks leaky.
+    let outcome = conversion::train(&config, &|_| {}).unwrap();
+    assert!(
+        outcome.metrics.warnings.is_empty(),
+        "{:?}",
+        outcome.metrics.warnings
+    );
+    assert_eq!(outcome.metrics.points.used, 400);
+}
+
+#[test]
+fn controls_that_come_only_after_the_treatments_are_called_out() {
+    let dir = tempfile::tempdir().unwrap();
+    randomised_experiment(dir.path(), 400);
+    // The mistake the issue describes: the control group's decisions are not in the log (only
+    // the e-mails are), and synthetic control instants stand in for them — all after the
+    // e-mails.
+    let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    let without_controls: String = events
+        .lines()
+        .filter(|l| !l.contains("no_action"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("events.csv"), without_controls).unwrap();
+    let path = experiment_config(
+        dir.path(),
+        "[control]\nevery_days = 7\nlookback_days = 0\n[split]\nby = \"customer\"\ndata_end = \"2025-03-31\"",
+    );
+    let config = ConversionConfig::load(&path).unwrap();
+    let outcome = conversion::train(&config, &|_| {}).unwrap();
+    let warnings = outcome.metrics.warnings.join("\n");
+    assert!(
+        warnings.contains("every control point"),
+        "expected the control-timing warning in: {warnings}"
+    );
+
+    // And with no control at all (no explicit controls, no synthetic ones), training refuses.
+    let path = experiment_config(
+        dir.path(),
+        "[split]\nby = \"customer\"\ndata_end = \"2025-03-31\"",
+    );
+    let config = ConversionConfig::load(&path).unwrap();
+    let error = conversion::train(&config, &|_| {}).unwrap_err().to_string();
+    assert!(error.contains("no control points"), "{error}");
+    assert!(error.contains("control.every_days"), "{error}");
+}
+
+#[test]
+fn a_retention_model_learns_which_actions_prevent_churn() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("world");
+    let config = SimulatorConfig {
+        customers: 4000,
+        days: 300,
+        seed: 23,
+        start: Timestamp::parse_date_or_datetime("2025-01-01").unwrap(),
+    };
+    generate(&config, &data, &|_| {}).unwrap();
+    let out = dir.path().join("retention");
+    let extra = format!(
+        "[evaluation]\nground_truth = \"{}/ground_truth.parquet\"",
+        data.display()
+    );
+    let text = config_text(&data, &out, &extra)
+        .replace("role = \"conversion\"", "role = \"retention\"")
+        .replace(
+            "holdout_from = \"2025-06-15\"",
+            "holdout_from = \"2025-08-01\"",
+        );
+    let path = write_config(dir.path(), &text);
+    let config = ConversionConfig::load(&path).unwrap();
+    let outcome = conversion::train(&config, &|_| {}).unwrap();
+    let m = &outcome.metrics;
+    assert_eq!(outcome.manifest.role.as_str(), "retention");
+    // The label is a cancellation within the window: rare, but there.
+    assert!(m.train.positives > 100, "{:?}", m.train);
+    let truth = m.ground_truth.as_ref().unwrap();
+    let call = truth
+        .actions
+        .iter()
+        .find(|a| a.action_id == "call_retention_offer")
+        .unwrap();
+    // The retention call lowers churn, and the model ranks whom it helps most.
+    assert!(call.mean_true_uplift < 0.0, "{call:?}");
+    assert!(call.uplift_correlation.unwrap() > 0.1, "{call:?}");
+    // Acting on the model prevents more churn than acting at random.
+    assert!(
+        truth.model_policy_uplift > truth.random_policy_uplift,
+        "{truth:?}"
+    );
+    // The artifact loads as the service's retention model.
+    let loaded =
+        nextbest::models::registry::ModelSet::load(&nextbest::models::registry::ModelPaths {
+            churn: None,
+            conversion: None,
+            retention: Some(out.clone()),
+            sentiment: None,
+        })
+        .unwrap();
+    assert!(loaded.retention.is_some());
+    assert!(loaded
+        .versions()
+        .iter()
+        .any(|(role, _)| role == "retention"));
 }

@@ -10,19 +10,23 @@ use std::sync::Arc;
 
 use nextbest::catalog::Catalog;
 use nextbest::decision::PolicySet;
-use nextbest::engine::{DecisionRequest, Engine, EngineParts, Limits};
+use nextbest::engine::{DecisionRequest, Engine, EngineParts, Limits, UnknownAttributes};
 use nextbest::models::registry::{ModelPaths, ModelSet};
 use nextbest::store::Store;
 use serde_json::json;
 
 fn engine(dir: &Path, record_exposures: bool) -> Engine {
+    engine_with(dir, record_exposures, Limits::default())
+}
+
+fn engine_with(dir: &Path, record_exposures: bool, limits: Limits) -> Engine {
     Engine::new(EngineParts {
         models: ModelSet::load(&ModelPaths::defaults_in(Path::new("models"))).unwrap(),
         catalog: Catalog::load("datasets/sample/catalog.toml").unwrap(),
         policies: PolicySet::load_dir("policies").unwrap(),
         default_policy: "default".into(),
         store: Arc::new(Store::open(dir.join("engine.db")).unwrap()),
-        limits: Limits::default(),
+        limits,
         record_exposures,
         acknowledge: nextbest::engine::Acknowledge::Committed,
         models_dir: "models".into(),
@@ -288,4 +292,52 @@ fn a_bad_attribute_is_refused_before_the_store_is_read() {
     assert_eq!(error.code(), "invalid_field");
     assert_eq!(error.field_name(), Some("customer.attributes.signup_date"));
     assert_eq!(engine.store().stats().profile_cache_misses, misses);
+}
+
+#[test]
+fn an_attribute_no_model_uses_is_reported_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), false);
+    let mut ask = decide_for("C-8");
+    ask.dry_run = true;
+    ask.customer = Some(
+        serde_json::from_value(json!({"attributes": {
+            "email_consent": true, "plan": "premium", "regoin": "north", "favourite_colour": "red"
+        }}))
+        .unwrap(),
+    );
+    let answer = engine.decide(&ask).unwrap();
+    let warnings = &answer.decision.warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("customer.attributes.regoin:")
+                && w.contains("did you mean 'region'")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("customer.attributes.favourite_colour:") && !w.contains("mean")),
+        "{warnings:?}"
+    );
+    // Known attributes and consent flags raise nothing.
+    assert_eq!(
+        warnings.iter().filter(|w| w.contains("attributes")).count(),
+        2
+    );
+
+    let strict = Limits {
+        unknown_attributes: UnknownAttributes::Reject,
+        ..Limits::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(dir.path(), false, strict);
+    let error = engine.decide(&ask).unwrap_err();
+    assert_eq!(error.code(), "invalid_field");
+    let field = error.field_name().unwrap();
+    assert!(
+        field == "customer.attributes.regoin" || field == "customer.attributes.favourite_colour",
+        "{field}"
+    );
 }

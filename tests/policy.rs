@@ -527,6 +527,63 @@ fn retention_is_valued_by_churn_risk_save_rate_and_customer_value() {
 }
 
 #[test]
+fn a_retention_model_values_every_action_by_the_churn_it_prevents() {
+    let catalog = catalog();
+    let ev = policy("[arbitration]\ndefault_save_rate = 0.2\n");
+    let call = action(&catalog, "call_retention_offer"); // cost 12
+    let followup = action(&catalog, "email_service_followup"); // value 40, cost 0.3
+    let push = action(&catalog, "push_new_arrivals"); // value 50, cost 0.05
+    let unhappy = CustomerState {
+        p_churn: Some(0.4),
+        customer_value: 800.0,
+        ..customer()
+    };
+    let candidates = [
+        // Push sells a little and, sent to an unhappy customer, makes leaving a little likelier:
+        // 0.02 × 50 − 0.01 × 800 − 0.05 = −7.05.
+        CandidateScores::scored(&push, 0.07, 0.05).with_churn(0.21, 0.20),
+        // The follow-up sells nothing but halves the churn: −0.001 × 40 + 0.1 × 800 − 0.3 = 79.66.
+        CandidateScores::scored(&followup, 0.049, 0.05).with_churn(0.10, 0.20),
+        // The call keeps a few more but costs more, and its conversion scores are ignored:
+        // 0.11 × 800 − 12 = 76.
+        CandidateScores::scored(&call, 0.5, 0.05).with_churn(0.09, 0.20),
+    ];
+    let decision = decide(&ev, &unhappy, &candidates);
+    assert_eq!(chosen(&decision), ["email_service_followup"]);
+    let pick = &decision.actions[0];
+    assert!((pick.score - 79.66).abs() < 1e-9, "{}", pick.score);
+    let c = &pick.components;
+    assert_eq!(
+        (c.p_churn_action, c.p_churn_no_action),
+        (Some(0.10), Some(0.20))
+    );
+    assert_eq!(c.customer_value, Some(800.0));
+    assert_eq!(
+        c.save_rate, None,
+        "the learned effect replaces the save rate"
+    );
+    assert!(
+        pick.reasons[0].starts_with("expected value: uplift -0.001 × value 40 − churn change -0.1"),
+        "{}",
+        pick.reasons[0]
+    );
+    let score_of = |id: &str| {
+        decision
+            .passed_over
+            .iter()
+            .find(|p| p.action_id == id)
+            .map(|p| p.score)
+            .unwrap()
+    };
+    assert!((score_of("call_retention_offer") - 76.0).abs() < 1e-9);
+    assert!((score_of("push_new_arrivals") + 7.05).abs() < 1e-9);
+    // Without a retention model the same call falls back to the save rate: 0.4 × 0.2 × 800 − 12.
+    let decision = decide(&ev, &unhappy, &[CandidateScores::scored(&call, 0.5, 0.05)]);
+    assert!((decision.actions[0].score - 52.0).abs() < 1e-9);
+    assert_eq!(decision.actions[0].components.p_churn_action, None);
+}
+
+#[test]
 fn propensity_pega_and_rules_order_as_documented() {
     let catalog = catalog();
     let state = customer();
@@ -843,11 +900,7 @@ fn bad_numbers_never_panic() {
                 let candidates: Vec<_> = catalog
                     .actions
                     .iter()
-                    .map(|x| CandidateScores {
-                        action: x,
-                        p_convert: Some(b),
-                        p_convert_no_action: Some(a),
-                    })
+                    .map(|x| CandidateScores::scored(x, b, a).with_churn(a, b))
                     .collect();
                 let d = policy
                     .decide(&state, &candidates, &mut rng(seed))

@@ -93,13 +93,14 @@ fn role_of(path: &PathBuf) -> anyhow::Result<Role> {
     match table.get("role").and_then(|r| r.as_str()) {
         Some("churn") => Ok(Role::Churn),
         Some("conversion") => Ok(Role::Conversion),
+        Some("retention") => Ok(Role::Retention),
         Some("sentiment") => Ok(Role::Sentiment),
         Some(other) => anyhow::bail!(
-            "{}: role: '{other}' cannot be trained by this build (churn, conversion, sentiment)",
+            "{}: role: '{other}' cannot be trained by this build (churn, conversion, retention, sentiment)",
             path.display()
         ),
         None => anyhow::bail!(
-            "{}: role: missing (churn, conversion or sentiment)",
+            "{}: role: missing (churn, conversion, retention or sentiment)",
             path.display()
         ),
     }
@@ -109,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let began = Instant::now();
     match role_of(&args.config)? {
         Role::Churn => train_churn(&args, began),
-        Role::Conversion => train_conversion(&args, began),
+        Role::Conversion | Role::Retention => train_conversion(&args, began),
         Role::Sentiment => train_sentiment(&args, began),
     }
 }
@@ -223,12 +224,15 @@ fn train_conversion(args: &Args, began: Instant) -> anyhow::Result<()> {
     progress.finish();
     let m = &outcome.metrics;
     print_trained(
-        "conversion",
+        config.config().role.as_str(),
         &m.algorithm,
         &m.calibration,
         began,
         &config.config().output,
     );
+    for warning in &m.warnings {
+        println!("  warning: {warning}");
+    }
     println!(
         "  decision points: {} train ({} converted), {} holdout ({} converted, {} control)",
         m.train.rows,

@@ -1,26 +1,35 @@
 //! Arbitration: the score of each eligible candidate under the policy's formula. Higher is
 //! better; ranking sorts by score, ties going to the no-action entry, then to candidate order.
 //!
-//! | formula | sales, service | retention | no-action entry (kind `none`) |
-//! | --- | --- | --- | --- |
-//! | `expected_value` | uplift × value − cost | P(churn) × save rate × customer value − cost | competes at 0 |
-//! | `propensity` | P(convert) | P(convert) | does not compete (`no_action_entry`) |
-//! | `pega` | P(convert) × context weight × value × lever | same | does not compete (`no_action_entry`) |
-//! | `rules` | n − position in `priority` (n = list length) | same | competes only if listed |
+//! | formula | sales, service, retention | no-action entry (kind `none`) |
+//! | --- | --- | --- |
+//! | `expected_value` | Δconversion × value − Δchurn × customer value − cost (retention: without the conversion term) | competes at 0 |
+//! | `propensity` | P(convert) | does not compete (`no_action_entry`) |
+//! | `pega` | P(convert) × context weight × value × lever | does not compete (`no_action_entry`) |
+//! | `rules` | n − position in `priority` (n = list length) | competes only if listed |
 //!
-//! **expected_value** is the money an action adds over doing nothing. For sales and service,
-//! uplift = P(convert | action) − P(convert | no action), so an action whose customers would
-//! have bought anyway earns nothing, and one that puts customers off (negative uplift) loses its
-//! cost and more. Retention actions are valued by the loss they prevent, assuming the action keeps
-//! a fixed share of the customers who would otherwise leave: P(churn | action) = P(churn) × (1 −
-//! save rate), so the value is P(churn) × save rate × customer value − cost. The save rate comes
-//! from `arbitration.save_rates.<id>` or `arbitration.default_save_rate` (estimate it from a
-//! retention experiment); `customer_value` is what the customer is worth if kept (the service's
-//! estimate, e.g. expected revenue over the churn horizon). Retention actions' own conversion
-//! scores are ignored. Doing nothing is worth exactly 0, so it wins whenever no action has a
-//! positive expected value: when no kind-`none` candidate is given (and the policy allows kind
-//! `none`), the engine adds one, `no_action` (unless a candidate already uses that id), so
-//! "nothing" is always a possible answer.
+//! **expected_value** is the money an action adds over doing nothing. Δconversion = P(convert |
+//! action) − P(convert | no action) (the conversion model's uplift), so an action whose
+//! customers would have bought anyway earns nothing, and one that puts customers off loses its
+//! cost and more. Δchurn = P(churn | action) − P(churn | no action) within the retention
+//! model's horizon (its uplift on churn, learned from the same decision log), so an action that
+//! keeps a customer who would have left earns the customer's value (`customer_value`: what the
+//! customer is worth if kept, the service's estimate) times the churn it prevents — a service
+//! follow-up after a complaint is worth what it is learned to save, not a constant. A term whose
+//! model is not loaded counts 0, except:
+//!
+//! - retention actions without a retention model fall back to a fixed save rate: P(churn | no
+//!   action) is the churn model's P(churn), and the action keeps `save rate` of those who would
+//!   leave, so the value is P(churn) × save rate × customer value − cost. The save rate comes
+//!   from `arbitration.save_rates.<id>` or `arbitration.default_save_rate`. A retention
+//!   action's conversion scores are ignored either way;
+//! - sales and service actions need the conversion model's two scores (`missing_score`
+//!   otherwise).
+//!
+//! Doing nothing is worth exactly 0, so it wins whenever no action has a positive expected
+//! value: when no kind-`none` candidate is given (and the policy allows kind `none`), the engine
+//! adds one, `no_action` (unless a candidate already uses that id), so "nothing" is always a
+//! possible answer.
 //!
 //! **propensity** ranks by P(convert) alone (a classic response model). **pega** follows Pega's
 //! arbitration: propensity × context weight (`arbitration.context_weights`, first matching rule,
@@ -90,6 +99,8 @@ pub fn score(
         cost: action.cost,
         customer_value: None,
         save_rate: None,
+        p_churn_action: usable(candidate.p_churn_action),
+        p_churn_no_action: usable(candidate.p_churn_no_action),
         context_weight: 1.0,
         lever: 1.0,
         priority: None,
@@ -168,20 +179,23 @@ fn expected_value(
     action: &Action,
     c: &mut Components,
 ) -> Result<f64, Rejection> {
-    match action.kind {
-        ActionKind::None => {
-            c.uplift = Some(0.0);
-            Ok(0.0)
-        }
-        ActionKind::Sales | ActionKind::Service => {
-            let uplift = match (c.p_convert, c.p_convert_no_action) {
-                (Some(p), Some(q)) => p - q,
-                (None, _) => return Err(missing("P(convert)")),
-                (_, None) => return Err(missing("P(convert | no action)")),
-            };
-            Ok(uplift * action.value - action.cost)
-        }
-        ActionKind::Retention => {
+    if action.kind == ActionKind::None {
+        c.uplift = Some(0.0);
+        return Ok(0.0);
+    }
+    let churn_uplift = c
+        .p_churn_action
+        .zip(c.p_churn_no_action)
+        .map(|(a, n)| a - n);
+    let retention_term = |c: &mut Components, delta: f64| {
+        c.customer_value = Some(state.customer_value);
+        -delta * state.customer_value
+    };
+    match (action.kind, churn_uplift) {
+        (ActionKind::Retention, None) => {
+            // No retention model: the fixed save rate stands in for what the action does.
+            c.p_churn_action = None;
+            c.p_churn_no_action = None;
             let p_churn = c.p_churn.ok_or_else(|| missing("P(churn)"))?;
             let save_rate = spec.save_rate(&action.id).ok_or_else(|| {
                 Rejection::new(
@@ -196,6 +210,21 @@ fn expected_value(
             c.customer_value = Some(state.customer_value);
             Ok(p_churn * save_rate * state.customer_value - action.cost)
         }
+        (ActionKind::Retention, Some(delta)) => {
+            // A retention action is judged by the churn it prevents alone (its conversion
+            // scores are ignored, as under the save rate).
+            c.uplift = None;
+            Ok(retention_term(c, delta) - action.cost)
+        }
+        (_, delta) => {
+            let uplift = match (c.p_convert, c.p_convert_no_action) {
+                (Some(p), Some(q)) => p - q,
+                (None, _) => return Err(missing("P(convert)")),
+                (_, None) => return Err(missing("P(convert | no action)")),
+            };
+            let retention = delta.map_or(0.0, |d| retention_term(c, d));
+            Ok(uplift * action.value + retention - action.cost)
+        }
     }
 }
 
@@ -209,10 +238,20 @@ pub fn explain(formula: Formula, kind: ActionKind, scored: &Scored, priority_len
         (Formula::ExpectedValue, ActionKind::None) => {
             "expected value: doing nothing is worth 0 (no uplift, no cost)".to_string()
         }
-        (Formula::ExpectedValue, ActionKind::Retention) => format!(
+        (Formula::ExpectedValue, ActionKind::Retention) if c.save_rate.is_some() => format!(
             "expected value: P(churn) {} × save rate {} × customer value {} − cost {} = {s}",
             opt(c.p_churn),
             opt(c.save_rate),
+            opt(c.customer_value),
+            num(c.cost)
+        ),
+        (Formula::ExpectedValue, _) if c.p_churn_action.is_some() => format!(
+            "expected value: uplift {} × value {} − churn change {} (P(churn) {} − {} without action) × customer value {} − cost {} = {s}",
+            opt(c.uplift),
+            num(c.value),
+            opt(c.p_churn_action.zip(c.p_churn_no_action).map(|(a, n)| a - n)),
+            opt(c.p_churn_action),
+            opt(c.p_churn_no_action),
             opt(c.customer_value),
             num(c.cost)
         ),

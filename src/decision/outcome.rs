@@ -121,8 +121,15 @@ pub struct Components {
     pub cost: f64,
     /// The customer's value, when the formula used it (retention under expected_value).
     pub customer_value: Option<f64>,
-    /// The save rate, when the formula used it (retention under expected_value).
+    /// The save rate, when the formula used it (retention under expected_value without a
+    /// retention model).
     pub save_rate: Option<f64>,
+    /// P(churn within the horizon | action), from the retention model (expected_value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_churn_action: Option<f64>,
+    /// P(churn within the horizon | no action), from the retention model (expected_value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_churn_no_action: Option<f64>,
     /// Context weight (pega; 1 otherwise).
     pub context_weight: f64,
     /// Business lever (pega; 1 otherwise).

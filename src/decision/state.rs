@@ -164,6 +164,10 @@ pub struct CandidateScores<'a> {
     pub p_convert: Option<f64>,
     /// P(convert | no action) for the same customer at the same instant.
     pub p_convert_no_action: Option<f64>,
+    /// P(churn within the horizon | this action), from a retention (uplift on churn) model.
+    pub p_churn_action: Option<f64>,
+    /// P(churn within the horizon | no action), from the same model.
+    pub p_churn_no_action: Option<f64>,
 }
 
 impl<'a> CandidateScores<'a> {
@@ -173,6 +177,8 @@ impl<'a> CandidateScores<'a> {
             action,
             p_convert: None,
             p_convert_no_action: None,
+            p_churn_action: None,
+            p_churn_no_action: None,
         }
     }
 
@@ -182,6 +188,15 @@ impl<'a> CandidateScores<'a> {
             action,
             p_convert: Some(p_convert),
             p_convert_no_action: Some(p_convert_no_action),
+            p_churn_action: None,
+            p_churn_no_action: None,
         }
+    }
+
+    /// With the retention model's P(churn | this action) and P(churn | no action).
+    pub fn with_churn(mut self, p_churn_action: f64, p_churn_no_action: f64) -> Self {
+        self.p_churn_action = Some(p_churn_action);
+        self.p_churn_no_action = Some(p_churn_no_action);
+        self
     }
 }

@@ -25,12 +25,12 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 pub use log::Acknowledge;
 pub use request::{
     CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
-    EventPayload, ExperimentRef, Limits,
+    EventPayload, ExperimentRef, Limits, UnknownAttributes,
 };
 pub use validate::{event_from_payload, events_for_store, MAX_EVENT_VALUE};
 
 use crate::catalog::Catalog;
-use crate::decision::{CandidateScores, DecideOptions, DecisionError, PolicySet};
+use crate::decision::{DecideOptions, DecisionError, PolicySet};
 use crate::error::ErrorCode;
 use crate::experiment::RunningExperiments;
 use crate::journey::Event;
@@ -230,6 +230,7 @@ impl Engine {
                 &update.conversion,
                 current.conversion.is_some(),
             )?,
+            retention: self.requested_folder("retention", &update.retention, false)?,
             sentiment: self.requested_folder("sentiment", &update.sentiment, false)?,
         };
         Ok(self.reload(Some(&resolved))?)
@@ -401,28 +402,8 @@ impl Engine {
         };
 
         let mut customer = customer::score(&models, valid.attributes.as_deref(), history, now)?;
-        let model_ids: Vec<&str> = valid
-            .candidates
-            .iter()
-            .map(|a| a.model_as.as_deref().unwrap_or(&a.id))
-            .collect();
-        let (p_none, p_actions) = match &models.conversion {
-            Some(conversion) => {
-                let (none, per) = conversion.score(&customer.features, &model_ids)?;
-                (Some(none), per)
-            }
-            None => (None, vec![None; model_ids.len()]),
-        };
-        let scored: Vec<CandidateScores<'_>> = valid
-            .candidates
-            .iter()
-            .zip(&p_actions)
-            .map(|(action, p)| CandidateScores {
-                action,
-                p_convert: *p,
-                p_convert_no_action: p.and(p_none),
-            })
-            .collect();
+        let (scored, _) =
+            customer::candidate_scores(&models, &customer.features, &valid.candidates)?;
         let state = customer::state(&valid, request, &mut customer);
         let (decision_id, seed) = log::new_decision_id();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -433,6 +414,9 @@ impl Engine {
         let mut decision = valid
             .policy
             .decide_with(&state, &scored, options, &mut rng)?;
+        decision
+            .warnings
+            .splice(0..0, std::mem::take(&mut valid.warnings));
         let holdout = assignment.as_ref().is_some_and(|a| a.arm().is_holdout());
         let policy_name = if holdout {
             experiments::hold_out(&mut decision);

@@ -9,7 +9,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::catalog::ActionKind;
 use crate::decision::exploration::{probabilities, score_spread};
-use crate::decision::{CandidateScores, DecideOptions, NO_ACTION_ID};
+use crate::decision::{DecideOptions, NO_ACTION_ID};
 use crate::journey::Event;
 
 use super::request::DecisionRequest;
@@ -74,28 +74,8 @@ impl Engine {
             &history[..before],
             now,
         )?;
-        let model_ids: Vec<&str> = valid
-            .candidates
-            .iter()
-            .map(|a| a.model_as.as_deref().unwrap_or(&a.id))
-            .collect();
-        let (p_none, p_actions) = match &models.conversion {
-            Some(conversion) => {
-                let (none, per) = conversion.score(&customer.features, &model_ids)?;
-                (Some(none), per)
-            }
-            None => (None, vec![None; model_ids.len()]),
-        };
-        let scored: Vec<CandidateScores<'_>> = valid
-            .candidates
-            .iter()
-            .zip(&p_actions)
-            .map(|(action, p)| CandidateScores {
-                action,
-                p_convert: *p,
-                p_convert_no_action: p.and(p_none),
-            })
-            .collect();
+        let (scored, p_none) =
+            customer::candidate_scores(&models, &customer.features, &valid.candidates)?;
         let state = customer::state(&valid, request, &mut customer);
         // No slot filled: every eligible candidate comes back, ranked, in `passed_over`, and the
         // exploration's distribution over them is computed, not drawn.
@@ -130,18 +110,16 @@ impl Engine {
                 .find(|(p, _)| p.action_id == id)
                 .map_or(0.0, |(_, &q)| q)
         };
-        let mut candidates: Vec<ReplayedCandidate> = valid
-            .candidates
+        let mut candidates: Vec<ReplayedCandidate> = scored
             .iter()
-            .zip(&p_actions)
-            .map(|(action, p)| ReplayedCandidate {
-                action_id: action.id.clone(),
-                kind: action.kind,
-                probability: first_slot(&action.id),
-                p_convert: if action.kind == ActionKind::None {
+            .map(|c| ReplayedCandidate {
+                action_id: c.action.id.clone(),
+                kind: c.action.kind,
+                probability: first_slot(&c.action.id),
+                p_convert: if c.action.kind == ActionKind::None {
                     p_none
                 } else {
-                    *p
+                    c.p_convert
                 },
             })
             .collect();

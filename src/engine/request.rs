@@ -34,6 +34,21 @@ pub struct Limits {
     /// How far past the server's clock a stored event may be dated, in seconds: the profile
     /// store keeps each customer's newest events, so far-future ones would push real history out.
     pub max_future_event_secs: u64,
+    /// What to do with a customer attribute the models do not know (a typo such as `recncy`
+    /// silently changes an answer): `warn` (default: decide, and say so in `warnings`) or
+    /// `reject` (422 naming the attribute).
+    pub unknown_attributes: UnknownAttributes,
+}
+
+/// How a decision treats customer attributes that no model uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownAttributes {
+    /// Decide, and list them in the answer's `warnings`.
+    #[default]
+    Warn,
+    /// Refuse the request (422 `invalid_field` naming the first one).
+    Reject,
 }
 
 impl Default for Limits {
@@ -48,6 +63,7 @@ impl Default for Limits {
             max_context_keys: 32,
             max_context_bytes: 4_096,
             max_future_event_secs: 86_400,
+            unknown_attributes: UnknownAttributes::Warn,
         }
     }
 }
@@ -84,7 +100,9 @@ pub struct ExperimentRef {
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct CustomerPayload {
     /// Attributes by name, as in the customer table (numbers, booleans, dates as RFC 3339
-    /// strings, categories as strings). Unknown names are ignored.
+    /// strings, categories as strings), and `<channel>_consent` booleans. A name neither the
+    /// models nor the consent rules use is reported in `warnings` (or refused, when the service
+    /// sets `limits.unknown_attributes = "reject"`).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub attributes: serde_json::Map<String, serde_json::Value>,

@@ -10,7 +10,9 @@ use crate::features::FeatureSpec;
 use crate::journey::{AttrValue, AttributeKind, Channel, Event, EventType, Timestamp};
 use crate::models::registry::ModelSet;
 
-use super::request::{CandidatePayload, DecisionRequest, EventPayload, Limits};
+use super::request::{
+    CandidatePayload, CustomerPayload, DecisionRequest, EventPayload, Limits, UnknownAttributes,
+};
 use super::EngineError;
 
 /// A decision request, checked: everything the engine needs that does not depend on the models
@@ -35,6 +37,8 @@ pub struct ValidRequest<'a> {
     /// The customer's attributes in the models' order, typed as their spec says (`None` when
     /// the request sends none).
     pub attributes: Option<Vec<AttrValue>>,
+    /// What the answer should warn about (attributes no model uses).
+    pub warnings: Vec<String>,
 }
 
 /// What the checks need from the engine.
@@ -107,6 +111,10 @@ impl<'a> Checks<'a> {
             (Some(customer), Some(spec)) => Some(attributes_from_json(spec, &customer.attributes)?),
             _ => None,
         };
+        let warnings = match (&request.customer, self.models.spec.as_ref()) {
+            (Some(customer), Some(spec)) => unknown_attributes(spec, customer, limits)?,
+            _ => Vec::new(),
+        };
         Ok(ValidRequest {
             policy,
             policy_name,
@@ -117,6 +125,7 @@ impl<'a> Checks<'a> {
             consent: consent(request),
             context_channel: request.context.channel.as_deref().map(Channel::parse),
             attributes,
+            warnings,
         })
     }
 
@@ -418,6 +427,67 @@ pub fn event_from_payload(
         value: payload.value,
         text: payload.text.clone(),
     })
+}
+
+/// The attributes of a request that neither the models' spec nor the consent rules use: a
+/// warning each, or an error naming the first under `UnknownAttributes::Reject`.
+fn unknown_attributes(
+    spec: &FeatureSpec,
+    customer: &CustomerPayload,
+    limits: &Limits,
+) -> Result<Vec<String>, EngineError> {
+    let consent = |name: &str| {
+        [Channel::Email, Channel::Sms, Channel::Push]
+            .iter()
+            .any(|c| name.strip_suffix("_consent") == Some(c.as_str()))
+    };
+    let mut warnings = Vec::new();
+    for name in customer.attributes.keys() {
+        if consent(name) || spec.attributes.iter().any(|a| a.name == *name) {
+            continue;
+        }
+        let problem = match closest_attribute(spec, name) {
+            Some(close) => format!("no model uses this attribute (did you mean '{close}'?)"),
+            None => "no model uses this attribute".to_string(),
+        };
+        if limits.unknown_attributes == UnknownAttributes::Reject {
+            return Err(EngineError::field(
+                ErrorCode::InvalidField,
+                format!("customer.attributes.{name}"),
+                problem,
+            ));
+        }
+        warnings.push(format!("customer.attributes.{name}: {problem}; ignored"));
+    }
+    Ok(warnings)
+}
+
+/// The spec's attribute nearest to `name` by edit distance, when it is a plausible typo (at
+/// most two edits, or a third of the name).
+fn closest_attribute<'a>(spec: &'a FeatureSpec, name: &str) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(2);
+    spec.attributes
+        .iter()
+        .map(|a| (edit_distance(&a.name, name), a.name.as_str()))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance over characters (names are short: a two-row table suffices).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
 }
 
 /// Customer attributes from JSON, in the spec's attribute order, typed as the spec says.

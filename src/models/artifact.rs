@@ -119,7 +119,7 @@ impl Artifact {
                 }
                 LoadedModel::Sentiment(SentimentModel::load(&model_path)?)
             }
-            Role::Churn | Role::Conversion => {
+            Role::Churn | Role::Conversion | Role::Retention => {
                 let Some(spec) = &manifest.features else {
                     return Err(ModelError::Invalid {
                         path: dir.join(MANIFEST_FILE),

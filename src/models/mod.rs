@@ -75,6 +75,9 @@ pub enum Role {
     Churn,
     /// P(convert | customer, action).
     Conversion,
+    /// P(churn within the horizon | customer, action): what an action does to churn, learned
+    /// from the decision log like conversion (an uplift model on the churn outcome).
+    Retention,
     /// P(positive) of customer text.
     Sentiment,
 }
@@ -85,6 +88,7 @@ impl Role {
         match self {
             Role::Churn => "churn",
             Role::Conversion => "conversion",
+            Role::Retention => "retention",
             Role::Sentiment => "sentiment",
         }
     }

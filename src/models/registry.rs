@@ -1,5 +1,5 @@
-//! The models a decision uses, loaded and checked together: churn, conversion (uplift) and
-//! sentiment. The service holds one `ModelSet` and swaps it whole on reload, so a request never
+//! The models a decision uses, loaded and checked together: churn, conversion (uplift),
+//! retention (uplift on churn) and sentiment. The service holds one `ModelSet` and swaps it whole on reload, so a request never
 //! sees a mix of old and new models.
 
 use std::path::{Path, PathBuf};
@@ -23,6 +23,9 @@ pub struct ModelPaths {
     /// Conversion (uplift) artifact folder.
     #[serde(default)]
     pub conversion: Option<PathBuf>,
+    /// Retention (uplift on churn) artifact folder.
+    #[serde(default)]
+    pub retention: Option<PathBuf>,
     /// Sentiment artifact folder.
     #[serde(default)]
     pub sentiment: Option<PathBuf>,
@@ -39,6 +42,7 @@ impl ModelPaths {
         ModelPaths {
             churn: pick(&update.churn, &self.churn),
             conversion: pick(&update.conversion, &self.conversion),
+            retention: pick(&update.retention, &self.retention),
             sentiment: pick(&update.sentiment, &self.sentiment),
         }
     }
@@ -54,6 +58,7 @@ impl ModelPaths {
         ModelPaths {
             churn: existing("churn"),
             conversion: existing("conversion"),
+            retention: existing("retention"),
             sentiment: existing("sentiment"),
         }
     }
@@ -70,6 +75,9 @@ pub struct ModelPathsUpdate {
     /// Conversion artifact folder.
     #[serde(default, with = "double_option")]
     pub conversion: Option<Option<PathBuf>>,
+    /// Retention artifact folder.
+    #[serde(default, with = "double_option")]
+    pub retention: Option<Option<PathBuf>>,
     /// Sentiment artifact folder.
     #[serde(default, with = "double_option")]
     pub sentiment: Option<Option<PathBuf>>,
@@ -143,7 +151,8 @@ impl ServedModel {
     }
 }
 
-/// A conversion model: P(convert | features, action) for each treatment and for no action.
+/// An uplift model (conversion or retention): P(outcome | features, action) for each treatment
+/// and for no action.
 pub struct UpliftModel {
     /// The model and manifest.
     pub model: ServedModel,
@@ -153,12 +162,37 @@ pub struct UpliftModel {
 }
 
 impl UpliftModel {
+    fn load(dir: &Path, role: Role) -> Result<UpliftModel, ModelError> {
+        let model = ServedModel::load(dir, role)?;
+        let treatments = model
+            .manifest
+            .treatments
+            .clone()
+            .ok_or_else(|| ModelError::Invalid {
+                path: dir.join(super::artifact::MANIFEST_FILE),
+                problem: format!(
+                    "treatments: a {} model must list its treatments",
+                    role.as_str()
+                ),
+            })?;
+        let index = treatments
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i))
+            .collect();
+        Ok(UpliftModel {
+            model,
+            treatments,
+            index,
+        })
+    }
+
     /// Whether the model knows this action.
     pub fn knows(&self, action_id: &str) -> bool {
         self.index.contains_key(action_id)
     }
 
-    /// P(convert) under no action and under each of `actions` (unknown ones get `None`), in one
+    /// P(outcome) under no action and under each of `actions` (unknown ones get `None`), in one
     /// batched call. The model sees an action only through its treatment indicator, so each
     /// distinct treatment is scored once however many candidates share it (variants scored
     /// `model_as` their base action, repeated ids).
@@ -211,6 +245,8 @@ pub struct ModelSet {
     pub churn: Option<ServedModel>,
     /// P(convert | action).
     pub conversion: Option<UpliftModel>,
+    /// P(churn within the horizon | action).
+    pub retention: Option<UpliftModel>,
     /// P(positive) of text; also fills the sentiment feature slots.
     pub sentiment: Option<NamedSentimentModel>,
     /// Where they came from.
@@ -249,29 +285,12 @@ impl ModelSet {
         let conversion = paths
             .conversion
             .as_deref()
-            .map(|p| -> Result<UpliftModel, ModelError> {
-                let model = ServedModel::load(p, Role::Conversion)?;
-                let treatments =
-                    model
-                        .manifest
-                        .treatments
-                        .clone()
-                        .ok_or_else(|| ModelError::Invalid {
-                            path: p.join(super::artifact::MANIFEST_FILE),
-                            problem: "treatments: a conversion model must list its treatments"
-                                .into(),
-                        })?;
-                let index = treatments
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| (t.clone(), i))
-                    .collect();
-                Ok(UpliftModel {
-                    model,
-                    treatments,
-                    index,
-                })
-            })
+            .map(|p| UpliftModel::load(p, Role::Conversion))
+            .transpose()?;
+        let retention = paths
+            .retention
+            .as_deref()
+            .map(|p| UpliftModel::load(p, Role::Retention))
             .transpose()?;
         let sentiment = paths
             .sentiment
@@ -294,7 +313,8 @@ impl ModelSet {
             })
             .transpose()?;
         let mut spec: Option<FeatureSpec> = None;
-        for model in churn.iter().chain(conversion.iter().map(|c| &c.model)) {
+        let uplift = conversion.iter().chain(retention.iter());
+        for model in churn.iter().chain(uplift.map(|c| &c.model)) {
             let own = model.spec()?;
             // The manifest's feature list must be what this build computes from its spec, or
             // the pipeline would hand the model misaligned columns.
@@ -348,6 +368,7 @@ impl ModelSet {
             spec,
             churn,
             conversion,
+            retention,
             sentiment,
             paths: paths.clone(),
         })
@@ -361,6 +382,9 @@ impl ModelSet {
         }
         if let Some(m) = &self.conversion {
             out.push(("conversion".into(), m.model.manifest.version.clone()));
+        }
+        if let Some(m) = &self.retention {
+            out.push(("retention".into(), m.model.manifest.version.clone()));
         }
         if let Some(m) = &self.sentiment {
             out.push((
@@ -384,6 +408,7 @@ impl ModelSet {
         };
         let mut out: Vec<ModelInfo> = self.churn.iter().map(tabular).collect();
         out.extend(self.conversion.iter().map(|c| tabular(&c.model)));
+        out.extend(self.retention.iter().map(|c| tabular(&c.model)));
         if let (Some(s), Some(dir)) = (&self.sentiment, &self.paths.sentiment) {
             out.push(ModelInfo {
                 role: Role::Sentiment,

@@ -18,7 +18,7 @@ pub use self::churn::{
 };
 pub use self::conversion::{
     ControlConfig, ConversionConfig, ConversionEvaluation, ConversionLabel, ConversionSplit,
-    ConversionWindows, ValidConversionConfig,
+    ConversionWindows, Period, SplitBy, SplitPlan, ValidConversionConfig,
 };
 pub use self::sentiment::{
     SentimentBaselines, SentimentConfig, SentimentParams, SentimentValidParams, TextData,

@@ -13,9 +13,9 @@ use crate::features::{FeatureAccumulator, FeatureSpec, TextScorer};
 use crate::journey::customers::CUSTOMER_ID;
 use crate::journey::{AttrValue, Timestamp, TypedTable};
 use crate::models::params::InvalidSetting;
-use crate::models::{ModelError, Scorer};
+use crate::models::{ModelError, Role, Scorer};
 use crate::stats::{auc, correlation, uplift_deciles, uplift_scores, UpliftBin, UpliftScores};
-use crate::training::config::ConversionWindows;
+use crate::training::config::{ConversionWindows, Period};
 use crate::training::TrainError;
 
 /// Ground-truth points scored at most (spread evenly over the holdout period).
@@ -70,8 +70,9 @@ pub struct TruthMetrics {
     pub points: usize,
     /// Per action.
     pub actions: Vec<TruthActionMetrics>,
-    /// Mean true uplift (extra conversions per decision) of acting on the model: the action of
-    /// highest predicted uplift, or nothing when none is predicted positive.
+    /// Mean true uplift (extra conversions per decision; for a retention model, churn
+    /// prevented) of acting on the model: the action of highest predicted uplift, or nothing
+    /// when none is predicted positive.
     pub model_policy_uplift: f64,
     /// The same for a uniformly random action.
     pub random_policy_uplift: f64,
@@ -162,9 +163,15 @@ pub(super) fn evaluate_truth(
         Option<Attributes<'_>>,
     ),
     windows: &ConversionWindows,
-    treatments: &[String],
-    controls: &[String],
+    (treatments, controls): (&[String], &[String]),
+    role: Role,
 ) -> Result<TruthMetrics, TrainError> {
+    // A retention model is judged on the simulator's 7-day churn, and its policy values are
+    // churn prevented (the lower P(churn | action), the better).
+    let (prefix, sign) = match role {
+        Role::Retention => ("p_churn_7d__", -1.0),
+        _ => ("p_convert__", 1.0),
+    };
     let (spec, scorer, attributes) = context;
     let table = TypedTable::read(path, None, CUSTOMER_ID)?;
     let invalid = |problem: String| TrainError::from(InvalidSetting::new(KEY, problem));
@@ -177,10 +184,10 @@ pub(super) fn evaluate_truth(
     let control_id = controls
         .first()
         .ok_or_else(|| InvalidSetting::new("data.catalog", "no no-action entry to compare with"))?;
-    let p_none = column(&format!("p_convert__{control_id}"))?;
+    let p_none = column(&format!("{prefix}{control_id}"))?;
     let p_treated: Vec<usize> = treatments
         .iter()
-        .map(|t| column(&format!("p_convert__{t}")))
+        .map(|t| column(&format!("{prefix}{t}")))
         .collect::<Result<_, _>>()?;
     let number = |col: usize, row: usize| match table.values[col][row] {
         AttrValue::Number(v) => Some(v),
@@ -189,7 +196,7 @@ pub(super) fn evaluate_truth(
     let mut selected: Vec<(usize, Timestamp)> = (0..table.keys.len())
         .filter_map(|i| match table.values[time][i] {
             AttrValue::Date(t)
-                if t >= windows.holdout_from
+                if windows.period(&table.keys[i], t) == Some(Period::Holdout)
                     && t.0 + windows.window <= data.data_end.0
                     && data.histories.contains_key(&table.keys[i]) =>
             {
@@ -261,9 +268,9 @@ pub(super) fn evaluate_truth(
         .collect();
     let (mut model_value, mut random_value, mut oracle_value) = (0.0, 0.0, 0.0);
     for r in 0..n {
-        let true_uplift = |a: usize| truth[a][r] - truth_none[r];
+        let true_uplift = |a: usize| sign * (truth[a][r] - truth_none[r]);
         let best = (0..k)
-            .map(|a| (a, scored[r].1[a] - scored[r].0))
+            .map(|a| (a, sign * (scored[r].1[a] - scored[r].0)))
             .max_by(|x, y| x.1.total_cmp(&y.1));
         if let Some((a, predicted)) = best {
             if predicted > 0.0 {

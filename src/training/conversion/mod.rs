@@ -1,13 +1,15 @@
 //! Conversion and uplift training: P(convert within the window | customer, action) for every
 //! action in the catalog and for no action, learned from the journey log.
 //!
-//! Decision points come from the log itself ([`points`]): every `action` event is a treated
-//! point; control points are instants (every `control.every_days`, plus explicit `action` events
-//! of the catalog's no-action entry) where the customer got no contact in the lookback before
-//! nor in the label window after. One model (an "S-learner") sees the customer's point-in-time
+//! Decision points come from what was done ([`points`]): every `action` event of a catalog
+//! treatment is a treated point, and every `action` event of the catalog's no-action entry an
+//! explicit control point; synthetic control instants (every `control.every_days`) only when the
+//! config asks for them. A control point needs no contact in the lookback before it nor in the
+//! label window after. One model (an "S-learner") sees the customer's point-in-time
 //! features plus one indicator per treatment, so the uplift of action `a` for a customer is
 //! `P(x, a) − P(x, none)`. Points are split by time: the model learns on early points whose
-//! label windows end before the later periods, and is judged on the last period
+//! label windows end before the later periods, and is judged on the last period (or, with
+//! `split.by = "customer"`, on a held-out share of the customers)
 //! ([`evaluation`]); [`report`] is what `metrics.json` holds.
 
 pub mod evaluation;
@@ -29,7 +31,7 @@ use crate::features::FeatureSpec;
 use crate::models::artifact::LoadedModel;
 use crate::models::learner::TrainingRows;
 use crate::models::params::InvalidSetting;
-use crate::models::{Role, TabularModel};
+use crate::models::TabularModel;
 
 /// The treatments of a catalog (every action but the no-action entries) and the ids of its
 /// no-action entries.
@@ -59,6 +61,60 @@ pub fn input_names(spec: &FeatureSpec, treatments: &[String]) -> Vec<String> {
         .map(str::to_string)
         .chain(treatments.iter().map(|t| format!("treatment__{t}")))
         .collect()
+}
+
+/// What looks wrong with the labels: a treatment or the controls with no conversion at all, a
+/// holdout AUC too good to be true, controls that all come after every treatment.
+fn leakage_warnings(data: &ConversionData, treatments: &[String], auc: Option<f64>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let train = &data.train;
+    let groups = std::iter::once(None).chain((0..treatments.len()).map(Some));
+    for group in groups {
+        let (rows, positives) = train
+            .treatments
+            .iter()
+            .zip(&train.labels)
+            .filter(|(t, _)| **t == group)
+            .fold((0usize, 0usize), |(n, p), (_, &y)| {
+                (n + 1, p + usize::from(y))
+            });
+        let name = group.map_or("control (no action)", |t| treatments[t].as_str());
+        if rows > 0 && positives == 0 {
+            warnings.push(format!(
+                "{name}: none of its {rows} training points converted; its uplift is not learnable \
+                 (are conversions after its contacts in the data, and is the window long enough?)"
+            ));
+        }
+    }
+    if let Some(auc) = auc.filter(|&a| a > 0.98) {
+        warnings.push(format!(
+            "holdout AUC {auc:.3} is near perfect: a label may be leaking into the features \
+             (or control points may differ from treated ones by construction)"
+        ));
+    }
+    let all = [&data.train, &data.calibration, &data.holdout];
+    let times = |control: bool| {
+        all.iter().flat_map(move |set| {
+            set.at
+                .iter()
+                .zip(&set.treatments)
+                .filter(move |(_, t)| t.is_none() == control)
+                .map(|(at, _)| *at)
+        })
+    };
+    if let (Some(first_control), Some(last_treated)) = (times(true).min(), times(false).max()) {
+        if first_control > last_treated {
+            warnings.push(format!(
+                "every control point ({} on) is later than every treated point (up to {}): \
+                 controls and treatments come from different times, so the uplift mixes in \
+                 what changed between them; log the control group's decisions as `action` \
+                 events of the no-action entry",
+                first_control.to_rfc3339(),
+                last_treated.to_rfc3339()
+            ));
+        }
+    }
+    warnings
 }
 
 /// Trains a conversion model from a checked config and writes its artifact.
@@ -97,6 +153,18 @@ pub fn train(
             )
             .into());
         }
+    }
+    if data.train.treatments.iter().all(Option::is_some) {
+        return Err(InvalidSetting::new(
+            "control",
+            format!(
+                "no control points to learn from (points: {:?}): log the catalog's no-action \
+                 entry as `action` events (a randomised control group), or set \
+                 control.every_days for synthetic control instants",
+                data.counts
+            ),
+        )
+        .into());
     }
     let calibrating = model_config.calibrating();
     if calibrating && data.calibration.len() == 0 {
@@ -155,13 +223,15 @@ pub fn train(
                 &data,
                 (spec, inputs.scorer(), attributes),
                 valid.windows(),
-                &treatments,
-                &controls,
+                (&treatments, &controls),
+                config.role,
             )
         })
         .transpose()?;
+    let warnings = leakage_warnings(&data, &treatments, evaluation.auc);
     let metrics = ConversionMetrics {
-        role: Role::Conversion,
+        warnings,
+        role: config.role,
         algorithm: model.estimator.algorithm().into(),
         calibration: model_config.calibration.as_str().into(),
         treatments: treatments.clone(),
@@ -195,7 +265,7 @@ pub fn train(
     let manifest = write_artifact(
         &config.output,
         ArtifactSpec {
-            role: Role::Conversion,
+            role: config.role,
             algorithm: model.estimator.algorithm(),
             model_file: "model.json",
             features: Some(inputs.spec.clone()),

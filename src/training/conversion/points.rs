@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::features::{FeatureAccumulator, FeatureSpec, TextScorer};
 use crate::journey::{AttrValue, Event, EventReader, EventType, ReadOptions, Timestamp};
-use crate::training::config::{ConversionWindows, ValidConversionConfig};
+use crate::training::config::{ConversionWindows, Period, ValidConversionConfig};
 use crate::training::pipeline::SetSummary;
 use crate::training::{TabularInputs, TrainError};
 
@@ -58,8 +58,20 @@ impl PointSet {
 pub struct PointCounts {
     /// `action` events of a catalog treatment.
     pub contacts: u64,
+    /// `action` events of the catalog's no-action entry: explicit control points.
+    #[serde(default)]
+    pub explicit_controls: u64,
+    /// Synthetic control instants considered (`control.every_days`).
+    #[serde(default)]
+    pub synthetic_controls: u64,
     /// `action` events whose action id is not in the catalog (not used).
     pub unknown_action_events: u64,
+    /// Points at or after the customer's cancellation (nothing left to convert).
+    #[serde(default)]
+    pub after_cancel: u64,
+    /// Events after `split.data_end` (ignored).
+    #[serde(default)]
+    pub events_after_data_end: u64,
     /// Contacts dropped because another contact fell inside their label window.
     pub overlapping_contacts: u64,
     /// Candidate control instants dropped because of a contact in the lookback or window.
@@ -75,7 +87,11 @@ pub struct PointCounts {
 impl PointCounts {
     pub(super) fn add(&mut self, other: &PointCounts) {
         self.contacts += other.contacts;
+        self.explicit_controls += other.explicit_controls;
+        self.synthetic_controls += other.synthetic_controls;
         self.unknown_action_events += other.unknown_action_events;
+        self.after_cancel += other.after_cancel;
+        self.events_after_data_end += other.events_after_data_end;
         self.overlapping_contacts += other.overlapping_contacts;
         self.contaminated_controls += other.contaminated_controls;
         self.censored += other.censored;
@@ -101,13 +117,6 @@ struct PointContext<'a> {
     data_end: Timestamp,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Period {
-    Train,
-    Calibration,
-    Holdout,
-}
-
 struct Point {
     at: Timestamp,
     treatment: Option<usize>,
@@ -117,23 +126,6 @@ struct Point {
 }
 
 impl PointContext<'_> {
-    fn period(&self, at: Timestamp) -> Option<Period> {
-        let w = &self.windows;
-        if w.train_from.is_some_and(|from| at < from) {
-            return None;
-        }
-        if at >= w.holdout_from {
-            return Some(Period::Holdout);
-        }
-        if let Some(calibration) = w.calibration_from {
-            if at >= calibration {
-                return (at.0 + w.window <= w.holdout_from.0).then_some(Period::Calibration);
-            }
-        }
-        let fit_end = w.calibration_from.unwrap_or(w.holdout_from);
-        (at.0 + w.window <= fit_end.0).then_some(Period::Train)
-    }
-
     fn features(&self, history: &[Event], at: Timestamp, attrs: Option<&[AttrValue]>) -> Vec<f32> {
         let before = history.partition_point(|e| e.timestamp < at);
         let mut accumulator = FeatureAccumulator::new(self.spec, at, self.scorer);
@@ -146,7 +138,12 @@ impl PointContext<'_> {
     }
 
     /// The decision points of one customer whose events are sorted by time.
-    fn points(&self, history: &[Event], attrs: Option<&[AttrValue]>) -> (Vec<Point>, PointCounts) {
+    fn points(
+        &self,
+        customer: &str,
+        history: &[Event],
+        attrs: Option<&[AttrValue]>,
+    ) -> (Vec<Point>, PointCounts) {
         let mut counts = PointCounts::default();
         let mut contacts: Vec<(Timestamp, usize)> = Vec::new();
         let mut explicit_controls: Vec<Timestamp> = Vec::new();
@@ -166,7 +163,10 @@ impl PointContext<'_> {
                             counts.contacts += 1;
                             contacts.push((at, *t));
                         }
-                        Some(ActionLookup::Control) => explicit_controls.push(at),
+                        Some(ActionLookup::Control) => {
+                            counts.explicit_controls += 1;
+                            explicit_controls.push(at);
+                        }
                         None => {
                             // Still a contact: it must not pass for a clean control.
                             counts.unknown_action_events += 1;
@@ -215,17 +215,29 @@ impl PointContext<'_> {
                 candidates.push((at, Some(treatment)));
             }
         }
+        // Synthetic control instants (only when configured) start after the customer's
+        // history does: before it, what they had seen is unknown.
         let day = Timestamp::MICROS_PER_DAY;
-        let every = self.windows.every_days;
-        // Control instants start with the data: before it, a customer's history is unknown.
-        let lo = start.max(self.data_start).0.div_euclid(day) + 1;
-        let hi = self.data_end.0.div_euclid(day);
-        let first = lo + (every - lo.rem_euclid(every)) % every;
-        let grid = (first..=hi)
-            .step_by(usize::try_from(every).unwrap_or(7))
-            .map(|d| Timestamp(d * day));
-        for at in grid.chain(explicit_controls.iter().copied()) {
-            if cancel.is_some_and(|c| c <= at) || at <= start {
+        let mut synthetic = Vec::new();
+        if let Some(every) = self.windows.every_days {
+            let lo = start.max(self.data_start).0.div_euclid(day) + 1;
+            let hi = self.data_end.0.div_euclid(day);
+            let first = lo + (every - lo.rem_euclid(every)) % every;
+            synthetic.extend(
+                (first..=hi)
+                    .step_by(usize::try_from(every).unwrap_or(7))
+                    .map(|d| Timestamp(d * day)),
+            );
+        }
+        counts.synthetic_controls += synthetic.len() as u64;
+        // An explicit control is a decision that was made, even as the customer's first event:
+        // it is kept whatever the history before it.
+        for at in synthetic
+            .into_iter()
+            .chain(explicit_controls.iter().copied())
+        {
+            if cancel.is_some_and(|c| c <= at) {
+                counts.after_cancel += 1;
                 continue;
             }
             if contacts_in(at.0 - self.windows.lookback, at.0 + window) > 0 {
@@ -240,7 +252,7 @@ impl PointContext<'_> {
                 counts.censored += 1;
                 continue;
             }
-            let Some(period) = self.period(at) else {
+            let Some(period) = self.windows.period(customer, at) else {
                 counts.outside_periods += 1;
                 continue;
             };
@@ -288,11 +300,16 @@ pub fn build_points(
     let mut histories: FxHashMap<String, Vec<Event>> = FxHashMap::default();
     let mut data_end = Timestamp(i64::MIN);
     let mut data_start = Timestamp(i64::MAX);
+    let mut counts = PointCounts::default();
     let reader = EventReader::open(&config.data.events, ReadOptions::default())?;
     for chunk in reader.prefetch(4) {
         let events = chunk?.events;
         let n = events.len() as u64;
         for event in events {
+            if windows.data_end.is_some_and(|end| event.timestamp > end) {
+                counts.events_after_data_end += 1;
+                continue;
+            }
             data_end = data_end.max(event.timestamp);
             data_start = data_start.min(event.timestamp);
             match histories.get_mut(event.customer_id.as_str()) {
@@ -307,6 +324,7 @@ pub fn build_points(
     histories
         .par_iter_mut()
         .for_each(|(_, h)| h.sort_by_key(|e| e.timestamp));
+    let data_end = windows.data_end.unwrap_or(data_end);
     let mapping = inputs.attribute_mapping()?;
     let attributes = inputs.attributes(mapping.as_ref());
     let mut actions: FxHashMap<&str, ActionLookup> = FxHashMap::default();
@@ -323,7 +341,7 @@ pub fn build_points(
         treatments: treatments.len(),
         conversion_types: config
             .label
-            .conversion_events
+            .outcome_events(config.role)
             .iter()
             .map(|e| EventType::parse(e))
             .collect(),
@@ -337,7 +355,7 @@ pub fn build_points(
         .into_par_iter()
         .map(|id| {
             let attrs = attributes.and_then(|a| a.get(id));
-            let (points, counts) = context.points(&histories[id], attrs.as_deref());
+            let (points, counts) = context.points(id, &histories[id], attrs.as_deref());
             (id, points, counts)
         })
         .collect();
@@ -346,7 +364,6 @@ pub fn build_points(
         PointSet::default(),
         PointSet::default(),
     );
-    let mut counts = PointCounts::default();
     for (id, points, c) in per_customer {
         counts.add(&c);
         for point in points {

@@ -29,6 +29,9 @@ pub struct ConversionMetrics {
     pub calibration_set: Option<SetSummary>,
     /// How candidate points were used or why not.
     pub points: PointCounts,
+    /// What looks wrong with the labels (also logged when training).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// AUC of P(convert | x, the action taken) on the holdout.
     pub auc: Option<f64>,
     /// Log loss on the holdout.

@@ -125,10 +125,11 @@ impl utoipa::Modify for CommonResponses {
                     let folders = ObjectBuilder::new()
                         .schema_type(Type::Object)
                         .description(Some(
-                            "Role → folder of the models directory (its name, e.g. \"churn_onnx\", or a path inside it). `null` unloads the sentiment model; churn and conversion can be replaced, not unloaded (the policies score with them). An empty body reloads the same folders.",
+                            "Role → folder of the models directory (its name, e.g. \"churn_onnx\", or a path inside it). `null` unloads the sentiment or retention model; churn and conversion can be replaced, not unloaded (the policies score with them). An empty body reloads the same folders.",
                         ))
                         .property("churn", folder(false))
                         .property("conversion", folder(false))
+                        .property("retention", folder(true))
                         .property("sentiment", folder(true))
                         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
                         .build();

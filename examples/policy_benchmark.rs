@@ -1,0 +1,347 @@
+//! Proof in the simulator: what each decision policy truly earns.
+//!
+//! The models are trained beforehand on a simulated world's log (`scripts/benchmark_policies.sh`
+//! generates it under the simulator's randomised logging policy and trains churn, conversion and
+//! retention on its first months). This program then simulates *other* customers of the same
+//! world, picks for each a decision point in the last months (after every training label), and
+//! asks the engine — in process, the same code as `/v1/decisions`, dry run, inline history — what
+//! each policy would do there. The simulator knows every customer's true P(purchase within 7
+//! days) and true P(cancel within 7 days) under every action at that instant, so each choice
+//! has a true value:
+//!
+//!   (P(convert | a) − P(convert | nothing)) × value(a)
+//!     − (P(churn | a) − P(churn | nothing)) × customer value − cost(a)
+//!
+//! with the catalog's value and cost, and the customer value the engine itself uses (revenue
+//! over the past year). Doing nothing is worth 0. Reported per policy: the mean true value per
+//! decision, and its share of the oracle's (the best action by true value at every point).
+//!
+//!     cargo run --release --example policy_benchmark -- --models DIR [--customers N] [--seed S]
+
+// A benchmark: it stops with a message on anything unexpected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nextbest::catalog::{ActionKind, Catalog};
+use nextbest::decision::PolicySet;
+use nextbest::engine::{Acknowledge, DecisionRequest, Engine, EngineParts, Limits};
+use nextbest::journey::{Event, EventType, Timestamp};
+use nextbest::models::registry::{ModelPaths, ModelSet};
+use nextbest::simulator::world::{self, simulate_customer, Distributions, NO_ACTION};
+use nextbest::store::Store;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use serde_json::json;
+
+struct Options {
+    models: PathBuf,
+    customers: u64,
+    seed: u64,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        models: PathBuf::from("models"),
+        customers: 4_000,
+        seed: 99,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).cloned().unwrap_or_default();
+        match pair[0].as_str() {
+            "--models" => o.models = PathBuf::from(value),
+            "--customers" => o.customers = value.parse().expect("--customers N"),
+            "--seed" => o.seed = value.parse().expect("--seed N"),
+            other => {
+                panic!("unknown argument {other} (see the top of examples/policy_benchmark.rs)")
+            }
+        }
+    }
+    o
+}
+
+/// One simulated customer at a decision point, with the truth under every action.
+struct Case {
+    request: serde_json::Value,
+    p_convert: Vec<f64>,
+    p_churn: Vec<f64>,
+    customer_value: f64,
+}
+
+fn simulate(catalog: &Catalog, customers: u64, seed: u64) -> Vec<Case> {
+    let no_action = catalog
+        .actions
+        .iter()
+        .position(|a| a.id == NO_ACTION)
+        .unwrap();
+    let distributions = Distributions::new().unwrap();
+    let start = Timestamp::parse_rfc3339("2025-01-01T00:00:00Z").unwrap();
+    let days = 365;
+    // Decision points after the training configs' last labels (holdout from 2025-10-15).
+    let from = Timestamp::parse_rfc3339("2025-10-20T00:00:00Z").unwrap();
+    let until = start.plus_days(f64::from(days) - 8.0);
+    (0..customers)
+        .into_par_iter()
+        .filter_map(|i| {
+            let id = format!("B{i:07}");
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+                seed ^ (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            let run = simulate_customer(
+                &mut rng,
+                &distributions,
+                catalog,
+                no_action,
+                &id,
+                start,
+                days,
+            );
+            let points: Vec<_> = run
+                .decisions
+                .iter()
+                .filter(|d| d.timestamp >= from && d.timestamp < until)
+                .collect();
+            if points.is_empty() {
+                return None;
+            }
+            let point = points[rng.random_range(0..points.len())];
+            let history: Vec<&Event> = run
+                .events
+                .iter()
+                .filter(|e| e.timestamp < point.timestamp)
+                .collect();
+            // Cancelled customers have no decisions left to make.
+            if history.iter().any(|e| e.event_type == EventType::Cancel) {
+                return None;
+            }
+            let year_ago = point.timestamp.plus_days(-365.0);
+            let customer_value: f64 = history
+                .iter()
+                .filter(|e| e.event_type == EventType::Purchase && e.timestamp >= year_ago)
+                .filter_map(|e| e.value)
+                .sum();
+            let p = &run.profile;
+            let from = history.len().saturating_sub(1_000);
+            Some(Case {
+                request: json!({
+                    "customer_id": id,
+                    "context": {"timestamp": point.timestamp.to_rfc3339()},
+                    "customer": {"attributes": {
+                        "signup_date": p.signup.to_rfc3339(), "plan": p.plan, "region": p.region,
+                        "age_band": p.age_band, "acquisition_channel": p.acquisition,
+                        "email_consent": p.consent[0], "sms_consent": p.consent[1],
+                        "push_consent": p.consent[2]
+                    }},
+                    "history": history[from..],
+                    "dry_run": true,
+                    "max_actions": 1
+                }),
+                p_convert: point.p_convert.clone(),
+                p_churn: point.p_churn_7d.clone(),
+                customer_value,
+            })
+        })
+        .collect()
+}
+
+/// The true value of taking `action` (a catalog index) at a case, against doing nothing.
+fn true_value(catalog: &Catalog, case: &Case, action: usize, no_action: usize) -> f64 {
+    let a = &catalog.actions[action];
+    if a.kind == ActionKind::None {
+        return 0.0;
+    }
+    (case.p_convert[action] - case.p_convert[no_action]) * a.value
+        - (case.p_churn[action] - case.p_churn[no_action]) * case.customer_value
+        - a.cost
+}
+
+/// The policies compared: the shipped ones with exploration off, and uniform random choice.
+fn policies(dir: &Path) -> PolicySet {
+    let greedy = |name: &str| {
+        let text = std::fs::read_to_string(format!("policies/{name}.toml")).unwrap();
+        text.replace("exploration = \"epsilon_greedy\"", "exploration = \"none\"")
+            .replace("epsilon = 0.05\n", "")
+    };
+    for name in ["default", "propensity", "pega", "rules"] {
+        std::fs::write(dir.join(format!("{name}.toml")), greedy(name)).unwrap();
+    }
+    // The default without its suitability rules (no sales below a sentiment, retention only
+    // above a churn risk): what it may choose from is every action the customer can be sent
+    // (consent, unsubscribes, caps, cool-downs), which bounds the oracle too.
+    let default = greedy("default");
+    let start = default.find("[suitability]").unwrap();
+    let end = default[start..].find("\n[[").unwrap() + start;
+    let unconstrained = format!("{}{}", &default[..start], &default[end + 1..]);
+    std::fs::write(dir.join("unconstrained.toml"), unconstrained).unwrap();
+    // Random: every eligible action (doing nothing included) equally likely.
+    let random = greedy("default").replace(
+        "exploration = \"none\"",
+        "exploration = \"epsilon_greedy\"\nepsilon = 1.0",
+    );
+    std::fs::write(dir.join("random.toml"), random).unwrap();
+    PolicySet::load_dir(dir).unwrap()
+}
+
+fn main() {
+    let o = options();
+    let catalog = world::catalog();
+    let no_action = catalog
+        .actions
+        .iter()
+        .position(|a| a.id == NO_ACTION)
+        .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let policy_dir = scratch.path().join("policies");
+    std::fs::create_dir(&policy_dir).unwrap();
+    let paths = ModelPaths::defaults_in(&o.models);
+    eprintln!("== models: {paths:?}");
+    let engine = Engine::new(EngineParts {
+        models: ModelSet::load(&paths).unwrap(),
+        catalog: catalog.clone(),
+        policies: policies(&policy_dir),
+        default_policy: "default".into(),
+        store: Arc::new(Store::open(scratch.path().join("log.db")).unwrap()),
+        limits: Limits::default(),
+        record_exposures: false,
+        acknowledge: Acknowledge::Queued,
+        models_dir: o.models.clone(),
+    })
+    .unwrap();
+
+    eprintln!("== simulating {} customers (seed {})", o.customers, o.seed);
+    let cases = simulate(&catalog, o.customers, o.seed);
+    let n = cases.len() as f64;
+    eprintln!("   {} decision points", cases.len());
+
+    let index_of = |id: &str| catalog.actions.iter().position(|a| a.id == id);
+    let no_retention = Engine::new(EngineParts {
+        models: ModelSet::load(&ModelPaths {
+            retention: None,
+            ..paths.clone()
+        })
+        .unwrap(),
+        catalog: catalog.clone(),
+        policies: PolicySet::load_dir(&policy_dir).unwrap(),
+        default_policy: "default".into(),
+        store: Arc::new(Store::open(scratch.path().join("log2.db")).unwrap()),
+        limits: Limits::default(),
+        record_exposures: false,
+        acknowledge: Acknowledge::Queued,
+        models_dir: o.models.clone(),
+    })
+    .unwrap();
+    // Each case's answer under a policy: the chosen action and every action it could send.
+    let run = |engine: &Engine, policy: &str| -> Vec<(usize, Vec<usize>)> {
+        cases
+            .par_iter()
+            .map(|case| {
+                let mut body = case.request.clone();
+                body["policy"] = json!(policy);
+                let request: DecisionRequest = serde_json::from_value(body).unwrap();
+                let answer = engine.decide(&request).unwrap();
+                let d = &answer.decision;
+                let chosen = d
+                    .actions
+                    .first()
+                    .and_then(|a| index_of(&a.action_id))
+                    .unwrap_or(no_action);
+                let eligible = d
+                    .actions
+                    .iter()
+                    .map(|a| a.action_id.as_str())
+                    .chain(d.passed_over.iter().map(|p| p.action_id.as_str()))
+                    .filter_map(index_of)
+                    .collect();
+                (chosen, eligible)
+            })
+            .collect()
+    };
+    let mean = |chosen: &[usize]| {
+        cases
+            .iter()
+            .zip(chosen)
+            .map(|(case, &a)| true_value(&catalog, case, a, no_action))
+            .sum::<f64>()
+            / n
+    };
+    let mut rows: Vec<(String, f64, Vec<usize>)> = Vec::new();
+    let mut eligible: Vec<Vec<usize>> = Vec::new();
+    let runs: [(&str, &Engine, &str); 7] = [
+        ("default", &engine, "default"),
+        (
+            "default, without its suitability rules",
+            &engine,
+            "unconstrained",
+        ),
+        (
+            "default without a retention model (save rate 0.2)",
+            &no_retention,
+            "default",
+        ),
+        ("propensity", &engine, "propensity"),
+        ("pega", &engine, "pega"),
+        ("rules", &engine, "rules"),
+        ("random (uniform over eligible actions)", &engine, "random"),
+    ];
+    for (label, engine, policy) in runs {
+        let answers = run(engine, policy);
+        let chosen: Vec<usize> = answers.iter().map(|a| a.0).collect();
+        if policy == "unconstrained" {
+            eligible = answers.into_iter().map(|a| a.1).collect();
+        }
+        rows.push((label.to_string(), mean(&chosen), chosen));
+    }
+    // Bounds, over the actions each customer can be sent: the best single action (sent to
+    // everyone it can be sent to) and the oracle (the best action by true value, or nothing).
+    let can_send = |case: usize, a: usize| eligible[case].contains(&a);
+    let (best_single, best_single_value) = (0..catalog.actions.len())
+        .filter(|&a| a != no_action)
+        .map(|a| {
+            let chosen: Vec<usize> = (0..cases.len())
+                .map(|c| if can_send(c, a) { a } else { no_action })
+                .collect();
+            (a, mean(&chosen))
+        })
+        .max_by(|x, y| x.1.total_cmp(&y.1))
+        .unwrap();
+    let oracle_choice: Vec<usize> = cases
+        .iter()
+        .enumerate()
+        .map(|(c, case)| {
+            eligible[c]
+                .iter()
+                .copied()
+                .map(|a| (a, true_value(&catalog, case, a, no_action)))
+                .fold(
+                    (no_action, 0.0),
+                    |best, x| if x.1 > best.1 { x } else { best },
+                )
+                .0
+        })
+        .collect();
+    let oracle = mean(&oracle_choice);
+    println!(
+        "| policy | true value per decision | share of the oracle | acts on |\n| --- | ---: | ---: | ---: |"
+    );
+    for (name, value, chosen) in &rows {
+        let acting = chosen.iter().filter(|&&a| a != no_action).count() as f64 / n;
+        println!(
+            "| {name} | {value:.3} | {:.0}% | {:.0}% |",
+            100.0 * value / oracle,
+            100.0 * acting
+        );
+    }
+    println!(
+        "| always {} (the best single action, wherever it may be sent) | {best_single_value:.3} | {:.0}% | |",
+        catalog.actions[best_single].id,
+        100.0 * best_single_value / oracle
+    );
+    let acting = oracle_choice.iter().filter(|&&a| a != no_action).count() as f64 / n;
+    println!(
+        "| oracle (the best action it may be sent by true value, or nothing) | {oracle:.3} | 100% | {:.0}% |",
+        100.0 * acting
+    );
+}

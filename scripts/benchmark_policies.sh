@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Proof in the simulator: the true value per decision of nextbest's default policy against
+# propensity-only, Pega-style, rules, random, the best single action and the oracle.
+#
+# 1. Generates a world under the simulator's randomised logging policy (CUSTOMERS × 365 days).
+# 2. Trains churn, conversion and retention on its log with the committed configs (labels end
+#    before the holdout, 2025-10-15), beside the committed sentiment model.
+# 3. Runs examples/policy_benchmark.rs: other customers of the same world, one decision point
+#    each after 2025-10-20, every policy asked in process (the engine behind /v1/decisions),
+#    each choice valued by the simulator's truth.
+#
+#   ./scripts/benchmark_policies.sh                 # 6,000 customers to learn from, 4,000 to judge
+#   CUSTOMERS=20000 JUDGED=10000 ./scripts/benchmark_policies.sh
+#
+# Takes a few minutes on 2 cores (release build, training); writes under out/benchmark/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CUSTOMERS=${CUSTOMERS:-6000}
+JUDGED=${JUDGED:-4000}
+SEED=${SEED:-3}
+OUT=${OUT:-out/benchmark}
+cargo build --release --quiet --bin nextbest --example policy_benchmark
+NB=target/release/nextbest
+rm -rf "$OUT"
+mkdir -p "$OUT/models"
+echo "== generating $CUSTOMERS customers × 365 days (seed $SEED)"
+$NB generate --customers "$CUSTOMERS" --days 365 --seed "$SEED" --out "$OUT/world" >/dev/null
+cp -r models/sentiment "$OUT/models/sentiment"
+for role in churn conversion retention; do
+  sed -e "s|datasets/sample/|$OUT/world/|g" \
+      -e "s|^output = \"models/$role\"|output = \"$OUT/models/$role\"|" \
+      -e "s|\"models/sentiment\"|\"$OUT/models/sentiment\"|" \
+      "training/$role.toml" > "$OUT/$role.toml"
+  echo "== training $role"
+  $NB train --config "$OUT/$role.toml" | sed -n '1,3p'
+done
+echo "== judging the policies on $JUDGED other customers"
+target/release/examples/policy_benchmark --models "$OUT/models" --customers "$JUDGED" --seed 99
