@@ -143,7 +143,7 @@ fn uplift_model_finds_the_true_uplift_of_the_simulated_world() {
         .unwrap();
     let shown = String::from_utf8_lossy(&shown.stdout);
     assert!(
-        shown.contains("mean Qini (normalised)")
+        shown.contains("mean normalised Qini")
             && shown.contains("qini_auc_score")
             && shown.matches("uplift deciles of").count() == 6,
         "{shown}"

@@ -62,7 +62,7 @@ fn headline(metrics: &serde_json::Value) -> Vec<(&'static str, &'static str)> {
             ("BG/NBD AUC", "/bgnbd_baseline_auc"),
             ("BG/NBD P(alive) AUC", "/bgnbd_p_alive_auc"),
             ("  repeat buyers only", "/bgnbd_p_alive_repeat_buyers_auc"),
-            ("mean Qini (normalised)", "/mean_qini_auc"),
+            ("mean normalised Qini", "/mean_qini_auc"),
             ("true uplift: model", "/ground_truth/model_policy_uplift"),
             ("true uplift: random", "/ground_truth/random_policy_uplift"),
             ("true uplift: oracle", "/ground_truth/oracle_policy_uplift"),

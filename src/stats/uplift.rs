@@ -39,13 +39,22 @@ pub struct UpliftBin {
     pub observed_uplift: f64,
 }
 
-/// Observed uplift by decile of predicted uplift, highest predicted uplift first.
+/// Observed uplift by decile of predicted uplift, highest predicted uplift first. When every
+/// prediction is the same there is no ranking to cut: one bin holds every row (deciles of tied
+/// rows would split treated from control by row order and show uplift that is not there).
 pub fn uplift_deciles(
     predicted_uplift: &[f64],
     treated: &[bool],
     outcome: &[bool],
 ) -> Vec<UpliftBin> {
-    let mut bins = quantile_bins(predicted_uplift, 10);
+    let constant = predicted_uplift
+        .windows(2)
+        .all(|w| w[0].total_cmp(&w[1]).is_eq());
+    let mut bins = if constant && !predicted_uplift.is_empty() {
+        vec![(0..predicted_uplift.len()).collect()]
+    } else {
+        quantile_bins(predicted_uplift, 10)
+    };
     bins.reverse();
     bins.into_iter()
         .map(|rows| {
@@ -397,6 +406,11 @@ mod tests {
         assert!(q_good > 0.5 && q_bad < -0.5, "{q_good} {q_bad}");
         let flat = vec![0.0; 100];
         assert_eq!(qini_auc_score(&flat, &treated, &outcome, true), Some(0.0));
+        let one_bin = uplift_deciles(&flat, &treated, &outcome);
+        assert_eq!(
+            (one_bin.len(), one_bin[0].treated, one_bin[0].control),
+            (1, 50, 50)
+        );
         let deciles = uplift_deciles(&good, &treated, &outcome);
         assert!(deciles[0].observed_uplift > 0.9 && deciles[9].observed_uplift.abs() < 1e-12);
     }
