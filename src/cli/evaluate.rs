@@ -32,7 +32,7 @@ pub struct Args {
     /// Service configuration to take models, catalog and policies from (as `serve`).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Folder of model artifacts (churn/, conversion/, sentiment/).
+    /// Folder of model artifacts (those of churn/, conversion/, retention/, sentiment/ present).
     #[arg(long)]
     models: Option<PathBuf>,
     /// Action catalog.
