@@ -6,6 +6,7 @@ pub mod config_file;
 pub mod decision;
 pub mod engine;
 pub mod error;
+pub mod evaluation;
 pub mod experiment;
 pub mod features;
 pub mod fnv;

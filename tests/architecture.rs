@@ -38,6 +38,12 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "experiment",
         ],
     ),
+    (
+        "evaluation",
+        &[
+            "engine", "decision", "models", "features", "store", "catalog", "journey", "stats",
+        ],
+    ),
 ];
 
 const GROUND: &[&str] = &["error", "fnv", "config_file", "wire"];

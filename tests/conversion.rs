@@ -129,6 +129,25 @@ fn uplift_model_finds_the_true_uplift_of_the_simulated_world() {
             .len()
             == 10
     );
+    // The uplift metrics are on scikit-uplift's scales, and `models show` prints them with the
+    // uplift deciles of every action.
+    let a = &m.per_action[0].uplift;
+    for v in [a.qini_auc, a.uplift_auc] {
+        assert!(v.unwrap().abs() <= 1.0, "{a:?}");
+    }
+    assert!(a.uplift_at_30.is_some() && a.uplift_at_30_by_group.is_some());
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_nextbest"))
+        .args(["models", "show"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("mean normalised Qini")
+            && shown.contains("qini_auc_score")
+            && shown.matches("uplift deciles of").count() == 6,
+        "{shown}"
+    );
 }
 
 /// A hand-made log where every label and every dropped point can be counted by hand.

@@ -793,6 +793,29 @@ fn softmax_propensities_match_frequencies() {
 }
 
 #[test]
+fn thompson_propensities_match_frequencies() {
+    let catalog = catalog();
+    let candidates = four_candidates(&catalog);
+    let p = policy("[arbitration]\nexploration = \"thompson\"\nuplift_sd = 0.2\n");
+    let reported = check_frequencies(&p, &candidates, 20_000);
+    // The best-scored candidate wins most often, doing nothing (a certain 0) sometimes.
+    assert!(reported[0] > 0.5 && reported[3] > 0.0, "{reported:?}");
+    // Thompson needs the expected-value formula and a posterior sd in (0, 1].
+    for (text, key) in [
+        ("[arbitration]\nexploration = \"thompson\"\n", "arbitration.uplift_sd"),
+        ("[arbitration]\nexploration = \"thompson\"\nuplift_sd = 0\n", "arbitration.uplift_sd"),
+        ("[arbitration]\nuplift_sd = 0.1\n", "arbitration.uplift_sd"),
+        (
+            "[arbitration]\nformula = \"propensity\"\nexploration = \"thompson\"\nuplift_sd = 0.1\n",
+            "arbitration.exploration",
+        ),
+    ] {
+        let message = Policy::from_toml_str("t", text).unwrap_err().to_string();
+        assert!(message.contains(key), "{text}: {message}");
+    }
+}
+
+#[test]
 fn multi_slot_propensities_are_conditional_and_multiply() {
     let catalog = catalog();
     let candidates = four_candidates(&catalog);
@@ -845,7 +868,7 @@ fn greedy_picks_have_probability_one_whatever_the_seed() {
         assert_eq!(first.propensity, 1.0);
     }
     let mut out = Vec::new();
-    probabilities(Exploration::None, &[3.0, 2.0], &mut out);
+    probabilities(Exploration::None, &[3.0, 2.0], &[], &mut out);
     assert_eq!(out, [1.0, 0.0]);
 }
 

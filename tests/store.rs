@@ -104,6 +104,8 @@ fn decisions_round_trip_after_flush(db: &TestDb) {
     let alice = store.decisions_for("alice", 10).unwrap();
     assert_eq!(alice, vec![second.clone(), first.clone()], "newest first");
     assert_eq!(store.decisions_for("alice", 1).unwrap(), vec![second]);
+    // The whole log, oldest first (what off-policy evaluation reads).
+    assert_eq!(store.decision_ids().unwrap(), ["d-1", "d-2", "d-3"]);
     assert!(store.decisions_for("carol", 10).unwrap().is_empty());
 
     let counts = store.counts().unwrap();

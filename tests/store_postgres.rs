@@ -72,6 +72,7 @@ fn two_stores_on_one_database_see_each_other_s_writes() {
         .unwrap();
     // Committed by A: B finds it, and takes its outcome.
     assert_eq!(b.decision("d-1").unwrap(), Some(decision("d-1", "alice")));
+    assert_eq!(b.decision_ids().unwrap(), ["d-1"]);
     let outcome = OutcomeRecord {
         decision_id: "d-1".into(),
         outcome_type: "conversion".into(),

@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch for the `nextbest` binary.
 
+mod evaluate;
 mod experiment;
 mod experiment_manage;
 mod features;
@@ -41,6 +42,8 @@ enum Command {
     Serve(serve::Args),
     /// Experiments: define, start, stop and read the service's, or analyse one offline.
     Experiment(experiment::Args),
+    /// Estimate what a policy would have earned from a log of decisions with propensities.
+    Evaluate(evaluate::Args),
 }
 
 /// Runs one subcommand; `Ok` carries the exit code (inspect exits 1 when rows have problems).
@@ -54,5 +57,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sentiment(args) => sentiment::run(args).map(|_| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(args).map(|_| ExitCode::SUCCESS),
         Command::Experiment(args) => experiment::run(args),
+        Command::Evaluate(args) => evaluate::run(args).map(|_| ExitCode::SUCCESS),
     }
 }

@@ -62,7 +62,7 @@ fn headline(metrics: &serde_json::Value) -> Vec<(&'static str, &'static str)> {
             ("BG/NBD AUC", "/bgnbd_baseline_auc"),
             ("BG/NBD P(alive) AUC", "/bgnbd_p_alive_auc"),
             ("  repeat buyers only", "/bgnbd_p_alive_repeat_buyers_auc"),
-            ("mean Qini", "/mean_qini"),
+            ("mean normalised Qini", "/mean_qini_auc"),
             ("true uplift: model", "/ground_truth/model_policy_uplift"),
             ("true uplift: random", "/ground_truth/random_policy_uplift"),
             ("true uplift: oracle", "/ground_truth/oracle_policy_uplift"),
@@ -143,27 +143,7 @@ fn show(dir: &PathBuf, json: bool) -> anyhow::Result<()> {
         }
     }
     if let Some(actions) = metrics.get("per_action").and_then(|a| a.as_array()) {
-        println!(
-            "\n  per action (holdout)\n    {:<26} {:>7} {:>8} {:>8} {:>9} {:>9}",
-            "action", "rows", "rate", "AUC", "Qini", "uplift"
-        );
-        let cell = |v: &serde_json::Value, key: &str, width: usize| {
-            v[key].as_f64().map_or_else(
-                || format!("{:>width$}", "n/a"),
-                |x| format!("{x:>width$.4}"),
-            )
-        };
-        for a in actions {
-            println!(
-                "    {:<26} {:>7} {} {} {} {}",
-                a["action_id"].as_str().unwrap_or("?"),
-                a["rows"].as_u64().unwrap_or(0),
-                cell(a, "conversion_rate", 8),
-                cell(a, "auc", 8),
-                cell(a, "qini", 9),
-                cell(a, "mean_predicted_uplift", 9)
-            );
-        }
+        print_uplift(actions);
     }
     if let Some(importance) = metrics.get("feature_importance").and_then(|b| b.as_array()) {
         println!("\n  top features");
@@ -176,6 +156,68 @@ fn show(dir: &PathBuf, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The conversion model's per-action uplift quality, then each action's uplift deciles.
+fn print_uplift(actions: &[serde_json::Value]) {
+    let cell = |v: &serde_json::Value, key: &str, width: usize| {
+        v[key].as_f64().map_or_else(
+            || format!("{:>width$}", "n/a"),
+            |x| format!("{x:>width$.4}"),
+        )
+    };
+    println!(
+        "\n  per action (holdout)\n    {:<26} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "action", "rows", "rate", "AUC", "Qini", "AUUC", "up@30%", "uplift"
+    );
+    for a in actions {
+        println!(
+            "    {:<26} {:>7} {} {} {} {} {} {}",
+            a["action_id"].as_str().unwrap_or("?"),
+            a["rows"].as_u64().unwrap_or(0),
+            cell(a, "conversion_rate", 8),
+            cell(a, "auc", 8),
+            cell(a, "qini_auc", 8),
+            cell(a, "uplift_auc", 8),
+            cell(a, "uplift_at_30", 8),
+            cell(a, "mean_predicted_uplift", 9)
+        );
+    }
+    println!(
+        "    Qini, AUUC: normalised areas under the Qini and uplift curves, as scikit-uplift's\n    \
+         qini_auc_score / uplift_auc_score (1 = perfect ranking, 0 = random, < 0 worse);\n    \
+         up@30%: treated − control response rate among the top 30% by predicted uplift;\n    \
+         uplift: mean predicted uplift. See docs/evaluation.md."
+    );
+    for a in actions {
+        let Some(bins) = a.get("uplift_deciles").and_then(|b| b.as_array()) else {
+            continue;
+        };
+        if bins.is_empty() {
+            continue;
+        }
+        println!(
+            "\n  uplift deciles of {} (highest predicted uplift first)\n    {:>10} {:>8} {:>9} {:>8} {:>9} {:>9}",
+            a["action_id"].as_str().unwrap_or("?"),
+            "predicted",
+            "treated",
+            "rate",
+            "control",
+            "rate",
+            "observed"
+        );
+        for bin in bins {
+            println!(
+                "    {} {:>8} {} {:>8} {} {}",
+                cell(bin, "mean_predicted_uplift", 10),
+                bin["treated"].as_u64().unwrap_or(0),
+                cell(bin, "treated_rate", 9),
+                bin["control"].as_u64().unwrap_or(0),
+                cell(bin, "control_rate", 9),
+                cell(bin, "observed_uplift", 9)
+            );
+        }
+    }
 }
 
 fn compare(a: &PathBuf, b: &PathBuf) -> anyhow::Result<()> {

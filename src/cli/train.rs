@@ -242,16 +242,16 @@ fn train_conversion(args: &Args, began: Instant) -> anyhow::Result<()> {
         m.holdout_control_rows
     );
     println!(
-        "  holdout AUC {}, log loss {:.4}, Brier {:.4}, calibration error {:.4}, mean Qini {}",
+        "  holdout AUC {}, log loss {:.4}, Brier {:.4}, calibration error {:.4}, mean normalised Qini {}",
         fmt_opt(m.auc),
         m.log_loss,
         m.brier,
         m.expected_calibration_error,
-        fmt_opt(m.mean_qini)
+        fmt_opt(m.mean_qini_auc)
     );
     println!(
-        "  {:<24} {:>6} {:>8} {:>8} {:>8} {:>9}",
-        "action", "rows", "rate", "AUC", "Qini", "truth r"
+        "  {:<24} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "action", "rows", "rate", "AUC", "Qini", "AUUC", "up@30%", "truth r"
     );
     for a in &m.per_action {
         let truth = m
@@ -260,15 +260,18 @@ fn train_conversion(args: &Args, began: Instant) -> anyhow::Result<()> {
             .and_then(|t| t.actions.iter().find(|t| t.action_id == a.action_id))
             .and_then(|t| t.uplift_correlation);
         println!(
-            "  {:<24} {:>6} {:>8.4} {:>8} {:>8} {:>9}",
+            "  {:<24} {:>6} {:>8.4} {:>8} {:>8} {:>8} {:>8} {:>9}",
             a.action_id,
             a.rows,
             a.conversion_rate,
             fmt_opt(a.auc),
-            fmt_opt(a.qini),
+            fmt_opt(a.uplift.qini_auc),
+            fmt_opt(a.uplift.uplift_auc),
+            fmt_opt(a.uplift.uplift_at_30),
             fmt_opt(truth)
         );
     }
+    println!("  (Qini, AUUC: normalised areas as scikit-uplift's qini_auc_score / uplift_auc_score, 1 perfect, 0 random; up@30%: treated − control rate in the top 30%)");
     if let Some(t) = &m.ground_truth {
         println!(
             "  true uplift per decision on {} holdout points: model policy {:.4}, random {:.4}, oracle {:.4}",

@@ -25,7 +25,7 @@ use crate::catalog::{Action, ActionKind};
 use crate::decision::arbitration::{explain, score, Scored};
 use crate::decision::contact::ContactLedger;
 use crate::decision::eligibility::{self, usable};
-use crate::decision::exploration::{pick, Pick};
+use crate::decision::exploration::{pick, score_spread, Pick};
 use crate::decision::outcome::{num, Decision, Ineligible, PassedOver, RankedAction};
 use crate::decision::policy::{Exploration, Formula, Policy};
 use crate::decision::state::{CandidateScores, CustomerState};
@@ -234,13 +234,22 @@ impl Policy {
         let mut remaining = ranked.clone();
         let mut picked = vec![false; entries.len()];
         let mut scores: Vec<f64> = Vec::with_capacity(entries.len());
+        let mut spreads: Vec<f64> = Vec::new();
         let mut buffer: Vec<f64> = Vec::new();
         let mut actions = Vec::with_capacity(max_actions.min(entries.len()));
         let mut propensity = 1.0;
         while actions.len() < max_actions && !remaining.is_empty() {
             scores.clear();
             scores.extend(remaining.iter().map(|&e| entries[e].scored.score));
-            let Pick { index, probability } = pick(exploration, &scores, rng, &mut buffer);
+            if matches!(exploration, Exploration::Thompson { .. }) {
+                spreads.clear();
+                spreads.extend(remaining.iter().map(|&e| {
+                    let entry = &entries[e];
+                    score_spread(exploration, entry.action.kind, &entry.scored.components)
+                }));
+            }
+            let Pick { index, probability } =
+                pick(exploration, &scores, &spreads, rng, &mut buffer);
             let chosen = remaining.remove(index);
             picked[chosen] = true;
             propensity *= probability;
@@ -334,6 +343,11 @@ fn pick_reason(exploration: Exploration, index: usize, n: usize, probability: f6
         Exploration::Softmax { temperature } => format!(
             "softmax (temperature {}) drew it with probability {p}; it ranks {} of {n} eligible",
             num(temperature),
+            index + 1
+        ),
+        Exploration::Thompson { uplift_sd } => format!(
+            "Thompson sampling (uplift sd {}) drew the best score for it with probability {p}; it ranks {} of {n} eligible",
+            num(uplift_sd),
             index + 1
         ),
     }

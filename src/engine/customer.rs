@@ -3,7 +3,8 @@
 //! opt-outs, support, sentiment, value), read from the same accumulator through typed
 //! accessors.
 
-use crate::decision::{CustomerState, Exposure, Unsubscribes};
+use crate::catalog::Action;
+use crate::decision::{CandidateScores, CustomerState, Exposure, Unsubscribes};
 use crate::features::{ContactHistory, FeatureAccumulator, TextScorer};
 use crate::journey::{AttrValue, Event, Timestamp};
 use crate::models::registry::ModelSet;
@@ -106,4 +107,44 @@ pub(super) fn state(
         })
         .collect();
     state
+}
+
+/// Every candidate's model scores: P(convert) with and without it (conversion model), P(churn)
+/// with and without it (retention model). Also returns P(convert | no action). Deciding and
+/// replaying a logged decision ([`super::replay`]) share it, so both score alike.
+pub(super) fn candidate_scores<'a>(
+    models: &ModelSet,
+    features: &[f32],
+    candidates: &'a [Action],
+) -> Result<(Vec<CandidateScores<'a>>, Option<f64>), EngineError> {
+    let model_ids: Vec<&str> = candidates
+        .iter()
+        .map(|a| a.model_as.as_deref().unwrap_or(&a.id))
+        .collect();
+    let (p_none, p_actions) = match &models.conversion {
+        Some(conversion) => {
+            let (none, per) = conversion.score(features, &model_ids)?;
+            (Some(none), per)
+        }
+        None => (None, vec![None; model_ids.len()]),
+    };
+    let (p_churn_none, p_churn_actions) = match &models.retention {
+        Some(retention) => {
+            let (none, per) = retention.score(features, &model_ids)?;
+            (Some(none), per)
+        }
+        None => (None, vec![None; model_ids.len()]),
+    };
+    let scored = candidates
+        .iter()
+        .zip(p_actions.iter().zip(&p_churn_actions))
+        .map(|(action, (p, churn))| CandidateScores {
+            action,
+            p_convert: *p,
+            p_convert_no_action: p.and(p_none),
+            p_churn_action: *churn,
+            p_churn_no_action: churn.and(p_churn_none),
+        })
+        .collect();
+    Ok((scored, p_none))
 }

@@ -10,6 +10,7 @@
 mod customer;
 pub mod experiments;
 mod log;
+pub mod replay;
 pub mod request;
 pub mod validate;
 
@@ -29,7 +30,7 @@ pub use request::{
 pub use validate::{event_from_payload, events_for_store, MAX_EVENT_VALUE};
 
 use crate::catalog::Catalog;
-use crate::decision::{CandidateScores, DecideOptions, DecisionError, PolicySet};
+use crate::decision::{DecideOptions, DecisionError, PolicySet};
 use crate::error::ErrorCode;
 use crate::experiment::RunningExperiments;
 use crate::journey::Event;
@@ -401,37 +402,8 @@ impl Engine {
         };
 
         let mut customer = customer::score(&models, valid.attributes.as_deref(), history, now)?;
-        let model_ids: Vec<&str> = valid
-            .candidates
-            .iter()
-            .map(|a| a.model_as.as_deref().unwrap_or(&a.id))
-            .collect();
-        let (p_none, p_actions) = match &models.conversion {
-            Some(conversion) => {
-                let (none, per) = conversion.score(&customer.features, &model_ids)?;
-                (Some(none), per)
-            }
-            None => (None, vec![None; model_ids.len()]),
-        };
-        let (p_churn_none, p_churn_actions) = match &models.retention {
-            Some(retention) => {
-                let (none, per) = retention.score(&customer.features, &model_ids)?;
-                (Some(none), per)
-            }
-            None => (None, vec![None; model_ids.len()]),
-        };
-        let scored: Vec<CandidateScores<'_>> = valid
-            .candidates
-            .iter()
-            .zip(p_actions.iter().zip(&p_churn_actions))
-            .map(|(action, (p, churn))| CandidateScores {
-                action,
-                p_convert: *p,
-                p_convert_no_action: p.and(p_none),
-                p_churn_action: *churn,
-                p_churn_no_action: churn.and(p_churn_none),
-            })
-            .collect();
+        let (scored, _) =
+            customer::candidate_scores(&models, &customer.features, &valid.candidates)?;
         let state = customer::state(&valid, request, &mut customer);
         let (decision_id, seed) = log::new_decision_id();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);

@@ -6,13 +6,16 @@
 //!
 //! Nothing here knows about customers, features or models: every function takes plain numbers
 //! (slices of scores and labels, or per-arm sums), so the trainer, the model reports and the
-//! experiment analysis share one implementation. Off-policy estimators will live beside these.
+//! experiment analysis share one implementation. Off-policy estimators ([`ope`]: IPS,
+//! self-normalised IPS, direct method, doubly robust, Switch-DR, DR with shrinkage, bootstrap
+//! intervals) live beside them.
 //! This module imports nothing of the crate.
 
 pub mod calibration;
 pub mod classification;
 pub mod correlation;
 pub mod experiment;
+pub mod ope;
 pub mod quantile;
 pub mod uplift;
 
@@ -20,4 +23,7 @@ pub use calibration::{calibration_deciles, expected_calibration_error, Calibrati
 pub use classification::{auc, brier, log_loss};
 pub use correlation::correlation;
 pub use quantile::quantile_bins;
-pub use uplift::{qini_coefficient, uplift_deciles, UpliftBin};
+pub use uplift::{
+    qini_auc_score, uplift_at_k, uplift_auc_score, uplift_deciles, uplift_scores, AtKStrategy,
+    TopK, UpliftBin, UpliftScores,
+};

@@ -109,6 +109,8 @@ pub(crate) trait Reads: Send + Sync {
     ) -> Result<Vec<DecisionRecord>, StoreError>;
     /// The decision's outcomes in the order they happened.
     fn outcomes_for(&self, decision_id: &str) -> Result<Vec<OutcomeRecord>, StoreError>;
+    /// The ids of every committed decision, oldest first (equal times: first logged first).
+    fn decision_ids(&self) -> Result<Vec<String>, StoreError>;
     /// The customer's kept events, oldest first (ties in arrival order).
     fn history(&self, customer_id: &str) -> Result<Vec<Event>, StoreError>;
     /// Row counts, from one snapshot.

@@ -346,6 +346,12 @@ impl Store {
         self.readers.outcomes_for(decision_id)
     }
 
+    /// The ids of every committed decision, oldest first: the decision log read whole (with
+    /// [`Store::decision`] and [`Store::outcomes_for`]) for off-policy evaluation.
+    pub fn decision_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.readers.decision_ids()
+    }
+
     /// The customer's kept journey events, oldest first (equal times in arrival order); empty
     /// for an unknown customer. Served from memory when the profile is cached (no SQL and no
     /// copy: the profile is shared), loaded and cached otherwise.

@@ -180,6 +180,8 @@ pub enum ExplorationKind {
     EpsilonGreedy,
     /// P(candidate) ∝ exp(score / temperature).
     Softmax,
+    /// Thompson sampling: each candidate's score drawn from its posterior, the best draw wins.
+    Thompson,
 }
 
 /// The exploration strategy with its parameter, as used by the engine.
@@ -197,6 +199,14 @@ pub enum Exploration {
     Softmax {
         /// In score units (money under `expected_value`); > 0.
         temperature: f64,
+    },
+    /// Thompson sampling (`expected_value` only): each candidate's uplift is drawn from a normal
+    /// posterior around the model's estimate, so its score from
+    /// N(score, (uplift_sd × the money a unit of probability is worth)²); the best draw wins.
+    Thompson {
+        /// Posterior standard deviation of an uplift (of a churn reduction for retention
+        /// actions), in probability units; > 0.
+        uplift_sd: f64,
     },
 }
 
@@ -261,6 +271,9 @@ pub struct ArbitrationSpec {
     /// softmax: temperature > 0, in score units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// thompson: the posterior standard deviation of an uplift, in (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplift_sd: Option<f64>,
 }
 
 fn one() -> u32 {
@@ -286,6 +299,7 @@ impl Default for ArbitrationSpec {
             exploration: ExplorationKind::None,
             epsilon: None,
             temperature: None,
+            uplift_sd: None,
         }
     }
 }
@@ -300,6 +314,9 @@ impl ArbitrationSpec {
             },
             ExplorationKind::Softmax => Exploration::Softmax {
                 temperature: self.temperature.unwrap_or(1.0),
+            },
+            ExplorationKind::Thompson => Exploration::Thompson {
+                uplift_sd: self.uplift_sd.unwrap_or(0.01),
             },
         }
     }

@@ -199,18 +199,51 @@ impl PolicySpec {
             (_, None) => {}
         }
         match (a.exploration, a.temperature) {
-            (ExplorationKind::Softmax, None) => Err(problem(
-                "arbitration.temperature",
-                "required with exploration = \"softmax\"",
+            (ExplorationKind::Softmax, None) => {
+                return Err(problem(
+                    "arbitration.temperature",
+                    "required with exploration = \"softmax\"",
+                ))
+            }
+            (ExplorationKind::Softmax, Some(t)) if !(t.is_finite() && t > 0.0) => {
+                return Err(problem(
+                    "arbitration.temperature",
+                    format!("must be a finite number > 0, got {t}"),
+                ))
+            }
+            (ExplorationKind::Softmax, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(problem(
+                    "arbitration.temperature",
+                    "only used with exploration = \"softmax\"",
+                ))
+            }
+        }
+        self.validate_thompson()
+    }
+
+    fn validate_thompson(&self) -> Result<(), KeyProblem> {
+        let a = &self.arbitration;
+        match (a.exploration, a.uplift_sd) {
+            (ExplorationKind::Thompson, None) => Err(problem(
+                "arbitration.uplift_sd",
+                "required with exploration = \"thompson\"",
             )),
-            (ExplorationKind::Softmax, Some(t)) if !(t.is_finite() && t > 0.0) => Err(problem(
-                "arbitration.temperature",
-                format!("must be a finite number > 0, got {t}"),
+            (ExplorationKind::Thompson, Some(sd)) if !(sd > 0.0 && sd <= 1.0) => Err(problem(
+                "arbitration.uplift_sd",
+                format!("must be a probability in (0, 1], got {sd}"),
             )),
-            (ExplorationKind::Softmax, Some(_)) | (_, None) => Ok(()),
+            // The posterior is over uplifts, which only expected_value turns into scores.
+            (ExplorationKind::Thompson, Some(_)) if a.formula != Formula::ExpectedValue => {
+                Err(problem(
+                    "arbitration.exploration",
+                    "\"thompson\" needs formula = \"expected_value\"",
+                ))
+            }
+            (ExplorationKind::Thompson, Some(_)) | (_, None) => Ok(()),
             (_, Some(_)) => Err(problem(
-                "arbitration.temperature",
-                "only used with exploration = \"softmax\"",
+                "arbitration.uplift_sd",
+                "only used with exploration = \"thompson\"",
             )),
         }
     }

@@ -238,6 +238,18 @@ impl Reads for Readers {
         })
     }
 
+    fn decision_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.run("listing decisions", move |client, statements| {
+            let rows = query(
+                client,
+                statements,
+                "SELECT decision_id FROM decisions ORDER BY created_us, seq",
+                &[],
+            )?;
+            rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+        })
+    }
+
     fn history(&self, customer_id: &str) -> Result<Vec<Event>, StoreError> {
         let customer = customer_id.to_string();
         self.run("reading a customer's profile", move |client, statements| {

@@ -287,6 +287,14 @@ impl Reads for ReadPool {
         outcomes_for(self, decision_id)
     }
 
+    fn decision_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.with("listing decisions", |conn| {
+            conn.prepare_cached("SELECT decision_id FROM decisions ORDER BY created_us, rowid")?
+                .query_map([], |row| row.get(0))?
+                .collect()
+        })
+    }
+
     fn history(&self, customer_id: &str) -> Result<Vec<Event>, StoreError> {
         history(self, customer_id)
     }

@@ -14,7 +14,7 @@ use crate::journey::customers::CUSTOMER_ID;
 use crate::journey::{AttrValue, Timestamp, TypedTable};
 use crate::models::params::InvalidSetting;
 use crate::models::{ModelError, Role, Scorer};
-use crate::stats::{auc, correlation, qini_coefficient, uplift_deciles, UpliftBin};
+use crate::stats::{auc, correlation, uplift_deciles, uplift_scores, UpliftBin, UpliftScores};
 use crate::training::config::{ConversionWindows, Period};
 use crate::training::TrainError;
 
@@ -39,9 +39,11 @@ pub struct ActionMetrics {
     pub auc: Option<f64>,
     /// Mean predicted uplift over its rows and the control rows.
     pub mean_predicted_uplift: f64,
-    /// Qini coefficient of the predicted uplift on its rows and the control rows (> 0: the
-    /// ranking finds incremental converters better than random targeting).
-    pub qini: Option<f64>,
+    /// Uplift ranking quality of the predicted uplift on its rows and the control rows, on
+    /// scikit-uplift's scales: normalised Qini and uplift-curve areas (1 perfect, 0 random,
+    /// < 0 worse than random) and the observed uplift in the top 30%.
+    #[serde(flatten)]
+    pub uplift: UpliftScores,
     /// Observed uplift by decile of predicted uplift, highest first.
     pub uplift_deciles: Vec<UpliftBin>,
 }
@@ -139,7 +141,7 @@ pub(super) fn evaluate_actions(
                 control_rate,
                 auc: auc(&p_got, &labels_got),
                 mean_predicted_uplift: uplift.iter().sum::<f64>() / uplift.len().max(1) as f64,
-                qini: qini_coefficient(&uplift, &treated, &outcome),
+                uplift: uplift_scores(&uplift, &treated, &outcome),
                 uplift_deciles: if got.is_empty() || control.is_empty() {
                     Vec::new()
                 } else {

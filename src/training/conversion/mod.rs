@@ -206,7 +206,10 @@ pub fn train(
         },
     )?;
     let per_action = evaluation::evaluate_actions(&model, holdout, width, &treatments)?;
-    let qinis: Vec<f64> = per_action.iter().filter_map(|a| a.qini).collect();
+    let qinis: Vec<f64> = per_action
+        .iter()
+        .filter_map(|a| a.uplift.qini_auc)
+        .collect();
     let mapping = inputs.attribute_mapping()?;
     let attributes = inputs.attributes(mapping.as_ref());
     let ground_truth = config
@@ -243,7 +246,7 @@ pub fn train(
         expected_calibration_error: evaluation.expected_calibration_error,
         calibration_deciles: evaluation.calibration_deciles,
         train_auc: evaluation.train_auc,
-        mean_qini: (!qinis.is_empty()).then(|| qinis.iter().sum::<f64>() / qinis.len() as f64),
+        mean_qini_auc: (!qinis.is_empty()).then(|| qinis.iter().sum::<f64>() / qinis.len() as f64),
         per_action,
         ground_truth,
         feature_importance: evaluation.feature_importance,

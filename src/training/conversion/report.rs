@@ -46,8 +46,8 @@ pub struct ConversionMetrics {
     pub train_auc: Option<f64>,
     /// Per action: AUC and uplift quality.
     pub per_action: Vec<ActionMetrics>,
-    /// Mean Qini coefficient over the actions that have one.
-    pub mean_qini: Option<f64>,
+    /// Mean normalised Qini (scikit-uplift's `qini_auc_score`) over the actions that have one.
+    pub mean_qini_auc: Option<f64>,
     /// Against the simulator's truth, when configured.
     pub ground_truth: Option<TruthMetrics>,
     /// Features by importance, highest first (treatment indicators are `treatment__<id>`).
