@@ -76,8 +76,12 @@ impl Bucket {
             Bucket::Days(n) => origin + i * i64::from(*n) * Timestamp::MICROS_PER_DAY,
             Bucket::Month => {
                 let m = month_index(origin) + i;
-                let date = NaiveDate::from_ymd_opt(m.div_euclid(12) as i32, m.rem_euclid(12) as u32 + 1, 1)
-                    .unwrap_or_default();
+                let date = NaiveDate::from_ymd_opt(
+                    m.div_euclid(12) as i32,
+                    m.rem_euclid(12) as u32 + 1,
+                    1,
+                )
+                .unwrap_or_default();
                 Timestamp::from_date(date).0
             }
         }
@@ -320,7 +324,10 @@ pub fn cohorts(
 impl Cohorts {
     /// The tables: `cohorts` (long form: cohort, age, customers, retained, rate) and `lifecycle`.
     pub fn tables(&self) -> Vec<Table> {
-        let mut c = Table::new("cohorts", &["cohort", "age", "customers", "retained", "rate"]);
+        let mut c = Table::new(
+            "cohorts",
+            &["cohort", "age", "customers", "retained", "rate"],
+        );
         for row in &self.cohorts {
             for (age, (&k, &r)) in row.retained.iter().zip(&row.rates).enumerate() {
                 c.push(vec![

@@ -62,9 +62,7 @@ impl FromStr for StepSpec {
             Some((e, c)) => (e.trim(), Some(c.trim().to_string())),
             None => (rest.trim(), None),
         };
-        if event_type.is_empty()
-            || channel.as_deref() == Some("")
-            || action.as_deref() == Some("")
+        if event_type.is_empty() || channel.as_deref() == Some("") || action.as_deref() == Some("")
         {
             return Err(AnalyticsError::invalid(
                 "steps",
@@ -307,7 +305,10 @@ pub fn funnel(
     let column = match &spec.breakdown {
         Breakdown::Attribute(name) => {
             let table = table.ok_or_else(|| {
-                AnalyticsError::invalid("breakdown", "a breakdown by attribute needs a customer table")
+                AnalyticsError::invalid(
+                    "breakdown",
+                    "a breakdown by attribute needs a customer table",
+                )
             })?;
             Some(
                 table
@@ -350,7 +351,14 @@ pub fn funnel(
                     if !steps[0].matches(log, s) {
                         continue;
                     }
-                    ordered_from(log, &steps, s, range.end, window, spec.order == OrderMode::Strict)
+                    ordered_from(
+                        log,
+                        &steps,
+                        s,
+                        range.end,
+                        window,
+                        spec.order == OrderMode::Strict,
+                    )
                 }
             };
             if best.as_ref().is_none_or(|b| attempt.reached > b.reached) {
@@ -441,8 +449,8 @@ fn summarise(steps: &[StepSpec], attempts: &[Attempt]) -> Vec<FunnelStep> {
                 .map(|a| (a.times[k] - a.times[k - 1]) as f64 / 1e6)
                 .collect()
         };
-        let mean = (!durations.is_empty())
-            .then(|| durations.iter().sum::<f64>() / durations.len() as f64);
+        let mean =
+            (!durations.is_empty()).then(|| durations.iter().sum::<f64>() / durations.len() as f64);
         let previous = out.last().map_or(customers, |p| p.customers);
         let first = out.first().map_or(customers, |p| p.customers);
         out.push(FunnelStep {
@@ -539,8 +547,15 @@ mod tests {
         // Strict: a's page view breaks the chain.
         assert_eq!(run(&spec(&steps, 7.0, OrderMode::Strict)), [3, 1, 1]);
         assert_eq!(run(&spec(&steps, 7.0, OrderMode::Any)), [3, 3, 3]);
-        let f = funnel(&log, &all, None, &spec(&steps, 7.0, OrderMode::Ordered), 0, d(100.0).0)
-            .unwrap();
+        let f = funnel(
+            &log,
+            &all,
+            None,
+            &spec(&steps, 7.0, OrderMode::Ordered),
+            0,
+            d(100.0).0,
+        )
+        .unwrap();
         let purchase = &f.groups[0].steps[2];
         // a: cart → purchase 1 day; c: half a day.
         assert_eq!(purchase.median_seconds, Some(0.75 * 86400.0));

@@ -143,7 +143,10 @@ impl Kpis {
                 "revenue_per_active_customer",
                 self.revenue_per_active_customer.into(),
             ),
-            ("previous_active_customers", self.previous_active_customers.into()),
+            (
+                "previous_active_customers",
+                self.previous_active_customers.into(),
+            ),
             ("retained_customers", self.retained_customers.into()),
             ("retention_rate", self.retention_rate.into()),
             ("churn_rate", self.churn_rate.into()),

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
+use crate::journey::reader::Progress;
 use crate::journey::{Event, EventReader, EventType, JourneyError, ReadOptions, Timestamp};
 
 /// Strings interned to dense indices; index 0 is reserved for "none" where a field is optional.
@@ -152,9 +153,8 @@ impl LogBuilder {
     pub fn finish(self) -> EventLog {
         let mut log = self.log;
         let n = log.customer.len();
-        let sorted = (1..n).all(|i| {
-            (log.customer[i - 1], log.time[i - 1]) <= (log.customer[i], log.time[i])
-        });
+        let sorted = (1..n)
+            .all(|i| (log.customer[i - 1], log.time[i - 1]) <= (log.customer[i], log.time[i]));
         if !sorted {
             let mut order: Vec<u32> = (0..n as u32).collect();
             // Stable: events at the same instant keep their file order.
@@ -190,8 +190,8 @@ impl LogBuilder {
 
 impl EventLog {
     /// Reads a whole event file (Parquet, CSV, JSONL), strictly: the first bad row is an error
-    /// naming file, row and column. `progress` is told the rows (or bytes) done so far.
-    pub fn read(path: &Path, mut progress: impl FnMut(u64, Option<u64>)) -> Result<Self, JourneyError> {
+    /// naming file, row and column. `progress` is told how far reading has got after each chunk.
+    pub fn read(path: &Path, mut progress: impl FnMut(Progress)) -> Result<Self, JourneyError> {
         let reader = EventReader::open(path, ReadOptions::default())?;
         let reader = reader.prefetch(4);
         let mut builder = LogBuilder::new();
@@ -200,8 +200,7 @@ impl EventLog {
             for event in &chunk?.events {
                 builder.push(event);
             }
-            let p = reader.progress();
-            progress(p.done, p.total);
+            progress(reader.progress());
         }
         Ok(builder.finish())
     }

@@ -187,7 +187,13 @@ pub struct Paths {
 }
 
 /// Computes sessions, graph, top paths and the anchor Sankey over `[from, to)`.
-pub fn paths(log: &EventLog, members: &[bool], spec: &PathSpec, from: i64, to: i64) -> Result<Paths> {
+pub fn paths(
+    log: &EventLog,
+    members: &[bool],
+    spec: &PathSpec,
+    from: i64,
+    to: i64,
+) -> Result<Paths> {
     spec.validate()?;
     let gap = Timestamp(0).plus_days(spec.gap_minutes / 1440.0).0;
     let excluded: Vec<bool> = (0..log.types.len() as u32)
@@ -237,9 +243,7 @@ pub fn paths(log: &EventLog, members: &[bool], spec: &PathSpec, from: i64, to: i
             for step in 1..=spec.steps {
                 let to_node = match spec.direction {
                     Direction::After => session.get(a + step).copied().unwrap_or(1),
-                    Direction::Before => a
-                        .checked_sub(step)
-                        .map_or(0, |p| session[p]),
+                    Direction::Before => a.checked_sub(step).map_or(0, |p| session[p]),
                 };
                 *links.entry((step, from_node, to_node)).or_default() += 1;
                 if to_node <= 1 {
@@ -331,7 +335,11 @@ pub fn paths(log: &EventLog, members: &[bool], spec: &PathSpec, from: i64, to: i
             share: n as f64 / sessions.max(1) as f64,
         })
         .collect();
-    top.sort_by(|x, y| y.sessions.cmp(&x.sessions).then_with(|| x.path.cmp(&y.path)));
+    top.sort_by(|x, y| {
+        y.sessions
+            .cmp(&x.sessions)
+            .then_with(|| x.path.cmp(&y.path))
+    });
     top.truncate(spec.top);
     let mut nodes: Vec<(String, u64)> = names
         .iter()
@@ -382,7 +390,11 @@ impl Paths {
         }
         let mut top = Table::new("top_paths", &["path", "sessions", "share"]);
         for p in &self.top_paths {
-            top.push(vec![p.path.as_str().into(), p.sessions.into(), p.share.into()]);
+            top.push(vec![
+                p.path.as_str().into(),
+                p.sessions.into(),
+                p.share.into(),
+            ]);
         }
         let mut out = vec![edges, top];
         if self.spec.anchor.is_some() {
@@ -434,7 +446,14 @@ mod tests {
         assert!((v.probability - 1.0 / 3.0).abs() < 1e-12);
         // Three paths once each, ties in name order.
         let top: Vec<&str> = p.top_paths.iter().map(|t| t.path.as_str()).collect();
-        assert_eq!(top, ["visit", "visit → page_view", "visit → page_view → add_to_cart"]);
+        assert_eq!(
+            top,
+            [
+                "visit",
+                "visit → page_view",
+                "visit → page_view → add_to_cart"
+            ]
+        );
         assert_eq!(p.anchor_sessions, 3);
         let link = |s: usize, a: &str, b: &str| {
             p.sankey

@@ -187,11 +187,19 @@ mod tests {
     #[test]
     fn conditions_parse_and_say_what_is_wrong() {
         let c = AttributeCondition::parse("plan != basic").unwrap();
-        assert_eq!((c.column.as_str(), c.value.as_str(), c.negated), ("plan", "basic", true));
+        assert_eq!(
+            (c.column.as_str(), c.value.as_str(), c.negated),
+            ("plan", "basic", true)
+        );
         assert!(c.matches(&AttrValue::Category("plus".into())));
         assert!(!c.matches(&AttrValue::Category("basic".into())));
         let err = AttributeCondition::parse("plan").unwrap_err();
-        assert_eq!(err.to_string(), "where: 'plan' is not column=value or column!=value");
-        assert!(AttributeCondition::parse("x=2").unwrap().matches(&AttrValue::Number(2.0)));
+        assert_eq!(
+            err.to_string(),
+            "where: 'plan' is not column=value or column!=value"
+        );
+        assert!(AttributeCondition::parse("x=2")
+            .unwrap()
+            .matches(&AttrValue::Number(2.0)));
     }
 }

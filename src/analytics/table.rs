@@ -207,8 +207,8 @@ impl Table {
             arrays.push(array);
         }
         let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), arrays)
-            .map_err(|e| JourneyError::Malformed {
+        let batch =
+            RecordBatch::try_new(schema.clone(), arrays).map_err(|e| JourneyError::Malformed {
                 file: path.to_path_buf(),
                 problem: e.to_string(),
             })?;
@@ -270,7 +270,10 @@ mod tests {
         assert!(path.exists());
         assert_eq!(
             output_paths(&dir.path().join("p.parquet"), &[t.clone(), t]),
-            vec![dir.path().join("p-x.parquet"), dir.path().join("p-x.parquet")]
+            vec![
+                dir.path().join("p-x.parquet"),
+                dir.path().join("p-x.parquet")
+            ]
         );
     }
 }

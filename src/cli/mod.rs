@@ -5,6 +5,7 @@ mod experiment_manage;
 mod features;
 mod generate;
 mod inspect;
+mod journeys;
 mod models;
 mod progress;
 mod sentiment;
@@ -39,6 +40,8 @@ enum Command {
     Sentiment(sentiment::Args),
     /// Serve decisions over HTTP (models, policies, decision log, profile store).
     Serve(serve::Args),
+    /// Journey analytics: KPIs, funnels, paths, cohorts (tables, --json, --out file.parquet).
+    Journeys(journeys::Args),
     /// Experiments: define, start, stop and read the service's, or analyse one offline.
     Experiment(experiment::Args),
 }
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models(args) => models::run(args).map(|_| ExitCode::SUCCESS),
         Command::Sentiment(args) => sentiment::run(args).map(|_| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Journeys(args) => journeys::run(args).map(|_| ExitCode::SUCCESS),
         Command::Experiment(args) => experiment::run(args),
     }
 }

@@ -1,0 +1,280 @@
+//! Journey analytics against independently computed figures: DuckDB SQL and pandas over the same
+//! Parquet files (tests/fixtures/analytics/make_fixtures.py), on the committed simulated world
+//! and on the CDNOW sample.
+
+// Tests may panic on a broken fixture: that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use nextbest::analytics::cohorts::{cohorts, Bucket, CohortBasis, CohortSpec, Retained};
+use nextbest::analytics::funnel::{funnel, Breakdown, FunnelSpec, OrderMode};
+use nextbest::analytics::kpis::kpis;
+use nextbest::analytics::paths::{paths, Direction, NodeLabel, PathSpec};
+use nextbest::analytics::{EventLog, SegmentSpec};
+use nextbest::journey::CustomerTable;
+use serde_json::Value;
+
+fn fixtures() -> &'static Value {
+    static F: OnceLock<Value> = OnceLock::new();
+    F.get_or_init(|| {
+        let text = std::fs::read_to_string("tests/fixtures/analytics/expected.json").unwrap();
+        serde_json::from_str(&text).unwrap()
+    })
+}
+
+struct World {
+    log: EventLog,
+    table: Option<CustomerTable>,
+}
+
+fn world(name: &str) -> &'static World {
+    static SAMPLE: OnceLock<World> = OnceLock::new();
+    static CDNOW: OnceLock<World> = OnceLock::new();
+    match name {
+        "sample" => SAMPLE.get_or_init(|| World {
+            log: EventLog::read(Path::new("datasets/sample/events.parquet"), |_| {}).unwrap(),
+            table: Some(CustomerTable::read("datasets/sample/customers.parquet", None).unwrap()),
+        }),
+        "cdnow" => CDNOW.get_or_init(|| World {
+            log: EventLog::read(
+                Path::new("tests/fixtures/analytics/cdnow_sample_events.parquet"),
+                |_| {},
+            )
+            .unwrap(),
+            table: None,
+        }),
+        other => panic!("unknown data {other}"),
+    }
+}
+
+fn cases(kind: &str) -> Vec<&'static Value> {
+    let all: Vec<&Value> = fixtures()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == kind)
+        .collect();
+    assert!(!all.is_empty(), "no {kind} cases");
+    all
+}
+
+/// Numbers equal to 1e-9 relative (sums in another order differ in the last bits); null = None.
+fn close(name: &str, field: &str, got: Option<f64>, want: &Value) {
+    match (got, want.as_f64()) {
+        (None, None) => {}
+        (Some(g), Some(w)) => assert!(
+            (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+            "{name}: {field} = {g}, reference {w}"
+        ),
+        (g, _) => panic!("{name}: {field} = {g:?}, reference {want}"),
+    }
+}
+
+fn setup(case: &Value) -> (&'static World, Vec<bool>, i64, i64, String) {
+    let w = world(case["data"].as_str().unwrap());
+    let segment: SegmentSpec = serde_json::from_value(case["segment"].clone()).unwrap();
+    let members = segment.members(&w.log, w.table.as_ref()).unwrap();
+    (
+        w,
+        members,
+        case["from"].as_i64().unwrap(),
+        case["to"].as_i64().unwrap(),
+        case["name"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn kpis_equal_duckdb() {
+    for case in cases("kpis") {
+        let (w, members, from, to, name) = setup(case);
+        let k = kpis(&w.log, &members, from, to);
+        let got = serde_json::to_value(&k).unwrap();
+        let want = &case["expected"];
+        for (field, value) in want.as_object().unwrap() {
+            close(&name, field, got[field].as_f64(), value);
+        }
+    }
+}
+
+fn funnel_spec(spec: &Value) -> FunnelSpec {
+    FunnelSpec {
+        steps: spec["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().parse().unwrap())
+            .collect(),
+        window_days: spec["window_days"].as_f64().unwrap(),
+        order: spec["order"]
+            .as_str()
+            .unwrap()
+            .parse::<OrderMode>()
+            .unwrap(),
+        breakdown: spec["breakdown"]
+            .as_str()
+            .unwrap_or("none")
+            .parse::<Breakdown>()
+            .unwrap(),
+    }
+}
+
+#[test]
+fn funnels_equal_pandas() {
+    for case in cases("funnel") {
+        let (w, members, from, to, name) = setup(case);
+        let spec = funnel_spec(&case["spec"]);
+        let f = funnel(&w.log, &members, w.table.as_ref(), &spec, from, to).unwrap();
+        let want = case["expected"].as_array().unwrap();
+        let groups: Vec<&str> = f.groups.iter().map(|g| g.group.as_str()).collect();
+        let want_groups: Vec<&str> = want.iter().map(|g| g["group"].as_str().unwrap()).collect();
+        assert_eq!(groups, want_groups, "{name}");
+        for (g, wg) in f.groups.iter().zip(want) {
+            for (s, ws) in g.steps.iter().zip(wg["steps"].as_array().unwrap()) {
+                let label = format!("{name} [{}] {}", g.group, s.step);
+                assert_eq!(s.customers, ws["customers"].as_u64().unwrap(), "{label}");
+                assert_eq!(s.drop_off, ws["drop_off"].as_u64().unwrap(), "{label}");
+                close(
+                    &label,
+                    "from previous",
+                    s.conversion_from_previous,
+                    &ws["conversion_from_previous"],
+                );
+                close(
+                    &label,
+                    "from start",
+                    s.conversion_from_start,
+                    &ws["conversion_from_start"],
+                );
+                close(&label, "median", s.median_seconds, &ws["median_seconds"]);
+                close(&label, "mean", s.mean_seconds, &ws["mean_seconds"]);
+            }
+        }
+    }
+}
+
+#[test]
+fn paths_equal_pandas() {
+    for case in cases("paths") {
+        let (w, members, from, to, name) = setup(case);
+        let s = &case["spec"];
+        let spec = PathSpec {
+            gap_minutes: s["gap_minutes"].as_f64().unwrap(),
+            collapse_repeats: s["collapse_repeats"].as_bool().unwrap(),
+            label: serde_json::from_value::<NodeLabel>(s["label"].clone()).unwrap(),
+            exclude: serde_json::from_value(s["exclude"].clone()).unwrap(),
+            top: s["top"].as_u64().unwrap() as usize,
+            max_path_steps: s["max_path_steps"].as_u64().unwrap() as usize,
+            anchor: s["anchor"].as_str().map(|a| a.parse().unwrap()),
+            direction: s["direction"]
+                .as_str()
+                .unwrap()
+                .parse::<Direction>()
+                .unwrap(),
+            steps: s["steps"].as_u64().unwrap() as usize,
+        };
+        let p = paths(&w.log, &members, &spec, from, to).unwrap();
+        let want = &case["expected"];
+        assert_eq!(p.sessions, want["sessions"].as_u64().unwrap(), "{name}");
+        assert_eq!(p.customers, want["customers"].as_u64().unwrap(), "{name}");
+        let edges = want["edges"].as_array().unwrap();
+        assert_eq!(p.edges.len(), edges.len(), "{name}: edges");
+        for (e, we) in p.edges.iter().zip(edges) {
+            assert_eq!(
+                (e.from.as_str(), e.to.as_str(), e.count),
+                (
+                    we["from"].as_str().unwrap(),
+                    we["to"].as_str().unwrap(),
+                    we["count"].as_u64().unwrap()
+                ),
+                "{name}"
+            );
+            close(
+                &name,
+                "probability",
+                Some(e.probability),
+                &we["probability"],
+            );
+        }
+        let top = want["top_paths"].as_array().unwrap();
+        assert_eq!(p.top_paths.len(), top.len(), "{name}: top paths");
+        for (t, wt) in p.top_paths.iter().zip(top) {
+            assert_eq!(t.path, wt["path"].as_str().unwrap(), "{name}");
+            assert_eq!(t.sessions, wt["sessions"].as_u64().unwrap(), "{name}");
+        }
+        if spec.anchor.is_some() {
+            assert_eq!(
+                p.anchor_sessions,
+                want["anchor_sessions"].as_u64().unwrap(),
+                "{name}"
+            );
+            let links = want["sankey"].as_array().unwrap();
+            assert_eq!(p.sankey.len(), links.len(), "{name}: sankey");
+            for (l, wl) in p.sankey.iter().zip(links) {
+                assert_eq!(
+                    (l.step as u64, l.from.as_str(), l.to.as_str(), l.count),
+                    (
+                        wl["step"].as_u64().unwrap(),
+                        wl["from"].as_str().unwrap(),
+                        wl["to"].as_str().unwrap(),
+                        wl["count"].as_u64().unwrap()
+                    ),
+                    "{name}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn cohorts_and_lifecycle_equal_duckdb() {
+    for case in cases("cohorts") {
+        let (w, members, from, to, name) = setup(case);
+        let s = &case["spec"];
+        let spec = CohortSpec {
+            basis: match s["basis"].as_str().unwrap() {
+                "signup" => CohortBasis::Signup("signup_date".into()),
+                "first_purchase" => CohortBasis::FirstPurchase,
+                _ => CohortBasis::FirstActivity,
+            },
+            bucket: s["bucket"].as_str().unwrap().parse::<Bucket>().unwrap(),
+            retained: if s["retained"] == "purchase" {
+                Retained::Purchase
+            } else {
+                Retained::Activity
+            },
+        };
+        let c = cohorts(&w.log, &members, w.table.as_ref(), &spec, from, to).unwrap();
+        let want = &case["expected"];
+        let rows = want["cohorts"].as_array().unwrap();
+        assert_eq!(c.cohorts.len(), rows.len(), "{name}: cohorts");
+        for (row, wr) in c.cohorts.iter().zip(rows) {
+            let index = wr["cohort"].as_i64().unwrap();
+            assert_eq!(row.cohort, spec.bucket.label(from, index), "{name}");
+            assert_eq!(
+                row.customers,
+                wr["customers"].as_u64().unwrap(),
+                "{name} {}",
+                row.cohort
+            );
+            let kept: Vec<u64> = serde_json::from_value(wr["retained"].clone()).unwrap();
+            assert_eq!(row.retained, kept, "{name} {}", row.cohort);
+        }
+        let life = want["lifecycle"].as_array().unwrap();
+        assert_eq!(c.lifecycle.len(), life.len(), "{name}: lifecycle");
+        for (l, wl) in c.lifecycle.iter().zip(life) {
+            assert_eq!(
+                [l.new, l.returning, l.resurrecting, l.dormant],
+                [
+                    wl["new"].as_u64().unwrap(),
+                    wl["returning"].as_u64().unwrap(),
+                    wl["resurrecting"].as_u64().unwrap(),
+                    wl["dormant"].as_u64().unwrap()
+                ],
+                "{name} {}",
+                l.period
+            );
+        }
+    }
+}
