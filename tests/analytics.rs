@@ -278,3 +278,63 @@ fn cohorts_and_lifecycle_equal_duckdb() {
         }
     }
 }
+
+fn read_csv(path: &str) -> Vec<Vec<f64>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect()
+}
+
+#[test]
+fn gamma_gamma_reproduces_the_published_cdnow_fit_and_lifetimes_clv() {
+    use nextbest::analytics::clv::{
+        expected_spend, fit_bgnbd, fit_gamma_gamma, lifetime_value, Horizon, Spend,
+    };
+    use nextbest::training::bgnbd::Recency;
+    let buyers: Vec<Spend> = read_csv("tests/fixtures/analytics/gamma_gamma_repeat_buyers.csv")
+        .iter()
+        .map(|r| Spend { x: r[1], zbar: r[2] })
+        .collect();
+    assert_eq!(buyers.len(), 946);
+    let gg = fit_gamma_gamma(&buyers).unwrap();
+    // Published (lifetimes' documentation, after Fader, Hardie & Lee): p 6.25, q 3.74, v 15.45.
+    let two = |x: f64| (x * 100.0).round() / 100.0;
+    assert_eq!((two(gg.p), two(gg.q), two(gg.v)), (6.25, 3.74, 15.45), "{gg:?}");
+    let reference = &fixtures()["clv"];
+    for (got, key) in [(gg.p, "p"), (gg.q, "q"), (gg.v, "v")] {
+        let want = reference["gamma_gamma"][key].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-3 * want, "{key}: {got} vs lifetimes {want}");
+    }
+    let summary: Vec<Recency> = read_csv("tests/fixtures/cdnow_customers_summary.csv")
+        .iter()
+        .map(|r| Recency {
+            x: r[1],
+            t_x: r[2],
+            t: r[3],
+        })
+        .collect();
+    let bg = fit_bgnbd(&summary).unwrap();
+    for (got, key) in [(bg.r, "r"), (bg.alpha, "alpha"), (bg.a, "a"), (bg.b, "b")] {
+        let want = reference["bgnbd"][key].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-3 * want, "{key}: {got} vs lifetimes {want}");
+    }
+    let horizon = Horizon {
+        months: reference["months"].as_u64().unwrap() as u32,
+        monthly_discount_rate: reference["monthly_discount_rate"].as_f64().unwrap(),
+        units_per_month: reference["weeks_per_month"].as_f64().unwrap(),
+    };
+    for c in reference["customers"].as_array().unwrap() {
+        let f = |k: &str| c[k].as_f64().unwrap();
+        let spend = expected_spend(&gg, &Spend { x: f("x"), zbar: f("zbar") });
+        assert!((spend - f("expected_spend")).abs() < 1e-3 * f("expected_spend"), "{c}: {spend}");
+        let recency = Recency {
+            x: f("x"),
+            t_x: f("t_x"),
+            t: f("t"),
+        };
+        let value = lifetime_value(&bg, &recency, spend, &horizon);
+        assert!((value - f("clv")).abs() < 2e-3 * f("clv"), "{c}: {value}");
+    }
+}

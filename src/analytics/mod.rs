@@ -5,8 +5,10 @@
 //! - `log`: the events in memory, interned and grouped by customer ([`EventLog`]);
 //! - `scope`: the period and the segment a query covers;
 //! - `kpis`, `funnel`, `paths`, `cohorts`: the analyses, each a pure function of the log;
+//! - `clv`: customer lifetime value (BG/NBD + Gamma-Gamma, discounted);
 //! - `table`: results as tables for the terminal and Parquet.
 
+pub mod clv;
 pub mod cohorts;
 pub mod error;
 pub mod funnel;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use nextbest::analytics::clv::{clv, Horizon};
 use nextbest::analytics::cohorts::{cohorts, midnight, Bucket, CohortBasis, CohortSpec, Retained};
 use nextbest::analytics::funnel::{funnel, Breakdown, FunnelSpec, OrderMode, StepSpec};
 use nextbest::analytics::kpis::kpis;
@@ -29,6 +30,23 @@ enum Command {
     Paths(PathArgs),
     /// Retention by cohort × period, and lifecycle (new, returning, resurrecting, dormant).
     Cohorts(CohortArgs),
+    /// Customer lifetime value: BG/NBD + Gamma-Gamma fitted on the orders before --to, discounted.
+    Clv(ClvArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClvArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Months ahead.
+    #[arg(long, default_value_t = 12)]
+    months: u32,
+    /// Discount rate per month.
+    #[arg(long, default_value_t = 0.01)]
+    discount: f64,
+    /// Customers listed (highest value first).
+    #[arg(long, default_value_t = 20)]
+    top: usize,
 }
 
 /// What every analysis reads and where it writes.
@@ -265,6 +283,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             };
             let p = paths(&i.log, &i.members, &spec, i.from, i.to)?;
             emit(&a.common, &p, p.tables())
+        }
+        Command::Clv(a) => {
+            anyhow::ensure!(
+                a.months > 0 && a.months <= 600,
+                "--months: must be 1 to 600, got {}",
+                a.months
+            );
+            anyhow::ensure!(
+                (0.0..1.0).contains(&a.discount),
+                "--discount: must be in [0, 1), got {}",
+                a.discount
+            );
+            let i = load(&a.common)?;
+            let horizon = Horizon {
+                months: a.months,
+                monthly_discount_rate: a.discount,
+                units_per_month: 365.25 / 12.0 / 7.0,
+            };
+            let report = clv(&i.log, &i.members, i.to, &horizon)?;
+            emit(&a.common, &report, report.tables(a.top))
         }
         Command::Cohorts(a) => {
             let i = load(&a.common)?;
