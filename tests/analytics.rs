@@ -295,17 +295,27 @@ fn gamma_gamma_reproduces_the_published_cdnow_fit_and_lifetimes_clv() {
     use nextbest::training::bgnbd::Recency;
     let buyers: Vec<Spend> = read_csv("tests/fixtures/analytics/gamma_gamma_repeat_buyers.csv")
         .iter()
-        .map(|r| Spend { x: r[1], zbar: r[2] })
+        .map(|r| Spend {
+            x: r[1],
+            zbar: r[2],
+        })
         .collect();
     assert_eq!(buyers.len(), 946);
     let gg = fit_gamma_gamma(&buyers).unwrap();
     // Published (lifetimes' documentation, after Fader, Hardie & Lee): p 6.25, q 3.74, v 15.45.
     let two = |x: f64| (x * 100.0).round() / 100.0;
-    assert_eq!((two(gg.p), two(gg.q), two(gg.v)), (6.25, 3.74, 15.45), "{gg:?}");
+    assert_eq!(
+        (two(gg.p), two(gg.q), two(gg.v)),
+        (6.25, 3.74, 15.45),
+        "{gg:?}"
+    );
     let reference = &fixtures()["clv"];
     for (got, key) in [(gg.p, "p"), (gg.q, "q"), (gg.v, "v")] {
         let want = reference["gamma_gamma"][key].as_f64().unwrap();
-        assert!((got - want).abs() < 1e-3 * want, "{key}: {got} vs lifetimes {want}");
+        assert!(
+            (got - want).abs() < 1e-3 * want,
+            "{key}: {got} vs lifetimes {want}"
+        );
     }
     let summary: Vec<Recency> = read_csv("tests/fixtures/cdnow_customers_summary.csv")
         .iter()
@@ -318,7 +328,10 @@ fn gamma_gamma_reproduces_the_published_cdnow_fit_and_lifetimes_clv() {
     let bg = fit_bgnbd(&summary).unwrap();
     for (got, key) in [(bg.r, "r"), (bg.alpha, "alpha"), (bg.a, "a"), (bg.b, "b")] {
         let want = reference["bgnbd"][key].as_f64().unwrap();
-        assert!((got - want).abs() < 1e-3 * want, "{key}: {got} vs lifetimes {want}");
+        assert!(
+            (got - want).abs() < 1e-3 * want,
+            "{key}: {got} vs lifetimes {want}"
+        );
     }
     let horizon = Horizon {
         months: reference["months"].as_u64().unwrap() as u32,
@@ -327,8 +340,17 @@ fn gamma_gamma_reproduces_the_published_cdnow_fit_and_lifetimes_clv() {
     };
     for c in reference["customers"].as_array().unwrap() {
         let f = |k: &str| c[k].as_f64().unwrap();
-        let spend = expected_spend(&gg, &Spend { x: f("x"), zbar: f("zbar") });
-        assert!((spend - f("expected_spend")).abs() < 1e-3 * f("expected_spend"), "{c}: {spend}");
+        let spend = expected_spend(
+            &gg,
+            &Spend {
+                x: f("x"),
+                zbar: f("zbar"),
+            },
+        );
+        assert!(
+            (spend - f("expected_spend")).abs() < 1e-3 * f("expected_spend"),
+            "{c}: {spend}"
+        );
         let recency = Recency {
             x: f("x"),
             t_x: f("t_x"),
@@ -337,4 +359,132 @@ fn gamma_gamma_reproduces_the_published_cdnow_fit_and_lifetimes_clv() {
         let value = lifetime_value(&bg, &recency, spend, &horizon);
         assert!((value - f("clv")).abs() < 2e-3 * f("clv"), "{c}: {value}");
     }
+}
+
+fn nextbest(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nextbest"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_command_line_prints_json_writes_parquet_and_names_bad_flags() {
+    let want = cases("kpis")
+        .into_iter()
+        .find(|c| c["name"] == "sample Q3")
+        .unwrap();
+    let out = nextbest(&[
+        "journeys",
+        "kpis",
+        "datasets/sample/events.parquet",
+        "--from",
+        "2025-07-01",
+        "--to",
+        "2025-10-01",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (field, value) in want["expected"].as_object().unwrap() {
+        close("cli kpis", field, got[field].as_f64(), value);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("funnel.parquet");
+    let out = nextbest(&[
+        "journeys",
+        "funnel",
+        "datasets/sample/events.parquet",
+        "--steps",
+        "visit,add_to_cart,purchase",
+        "--window",
+        "1",
+        "--out",
+        target.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("add_to_cart") && table.contains("conversion_from_previous"),
+        "{table}"
+    );
+    let file = std::fs::File::open(&target).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    use parquet::file::reader::FileReader;
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 3);
+
+    let dir_paths = dir.path().join("paths.parquet");
+    let out = nextbest(&[
+        "journeys",
+        "paths",
+        "datasets/sample/events.parquet",
+        "--anchor",
+        "cancel",
+        "--direction",
+        "before",
+        "--out",
+        dir_paths.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["paths-edges", "paths-top_paths", "paths-sankey"] {
+        assert!(
+            dir.path().join(format!("{name}.parquet")).exists(),
+            "{name}"
+        );
+    }
+
+    for (args, message) in [
+        (
+            vec![
+                "--where",
+                "tier=gold",
+                "--customers",
+                "datasets/sample/customers.parquet",
+            ],
+            "where: the customer table has no column 'tier'",
+        ),
+        (
+            vec!["--where", "plan=basic"],
+            "where: conditions on attributes need a customer table",
+        ),
+        (vec!["--from", "2025-13-01"], "--from"),
+        (
+            vec!["--from", "2025-10-01", "--to", "2025-07-01"],
+            "to: must be after from",
+        ),
+    ] {
+        let mut all = vec!["journeys", "kpis", "datasets/sample/events.parquet"];
+        all.extend(args);
+        let out = nextbest(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(message),
+            "{all:?}: {err}"
+        );
+    }
+    let out = nextbest(&[
+        "journeys",
+        "funnel",
+        "datasets/sample/events.parquet",
+        "--steps",
+        "visit,@web",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("steps: '@web' is not"),
+        "{err}"
+    );
 }

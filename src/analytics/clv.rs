@@ -35,7 +35,9 @@ pub struct Spend {
 pub fn gamma_gamma_log_likelihood(g: &GammaGammaParams, s: &Spend) -> f64 {
     let GammaGammaParams { p, q, v } = *g;
     let Spend { x, zbar } = *s;
-    ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q) + q * v.ln() + (p * x - 1.0) * zbar.ln()
+    ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
+        + q * v.ln()
+        + (p * x - 1.0) * zbar.ln()
         + p * x * x.ln()
         - (p * x + q) * (x * zbar + v).ln()
 }
@@ -225,7 +227,11 @@ pub fn clv(log: &EventLog, members: &[bool], end: i64, horizon: &Horizon) -> Res
                 continue;
             }
             let day = super::cohorts::midnight(log.time[i]);
-            let value = if log.value[i].is_nan() { 0.0 } else { log.value[i] };
+            let value = if log.value[i].is_nan() {
+                0.0
+            } else {
+                log.value[i]
+            };
             match days.last_mut() {
                 Some((d, v)) if *d == day => *v += value,
                 _ => days.push((day, value)),
@@ -253,7 +259,10 @@ pub fn clv(log: &EventLog, members: &[bool], end: i64, horizon: &Horizon) -> Res
     let buyers: Vec<Spend> = rows
         .iter()
         .filter(|r| r.1.x > 0.0 && r.2 > 0.0)
-        .map(|r| Spend { x: r.1.x, zbar: r.2 })
+        .map(|r| Spend {
+            x: r.1.x,
+            zbar: r.2,
+        })
         .collect();
     let gamma_gamma = fit_gamma_gamma(&buyers)?;
     // Customers without a repeat purchase get the population mean spend, E[zbar] = p v / (q − 1).
@@ -278,7 +287,11 @@ pub fn clv(log: &EventLog, members: &[bool], end: i64, horizon: &Horizon) -> Res
             }
         })
         .collect();
-    values.sort_by(|a, b| b.clv.total_cmp(&a.clv).then_with(|| a.customer_id.cmp(&b.customer_id)));
+    values.sort_by(|a, b| {
+        b.clv
+            .total_cmp(&a.clv)
+            .then_with(|| a.customer_id.cmp(&b.customer_id))
+    });
     let total_clv: f64 = values.iter().map(|v| v.clv).sum();
     Ok(ClvReport {
         bgnbd,
@@ -312,7 +325,16 @@ impl ClvReport {
         }
         let mut t = Table::new(
             "clv",
-            &["customer_id", "x", "t_x", "t", "zbar", "p_alive", "expected_spend", "clv"],
+            &[
+                "customer_id",
+                "x",
+                "t_x",
+                "t",
+                "zbar",
+                "p_alive",
+                "expected_spend",
+                "clv",
+            ],
         );
         for v in self.values.iter().take(top) {
             t.push(vec![

@@ -38,7 +38,11 @@ pub fn nelder_mead(
     simplex.push((start.to_vec(), eval(start)));
     for i in 0..n {
         let mut x = start.to_vec();
-        x[i] += if x[i] != 0.0 { step * x[i].abs().max(1.0) } else { step };
+        x[i] += if x[i] != 0.0 {
+            step * x[i].abs().max(1.0)
+        } else {
+            step
+        };
         let v = eval(&x);
         simplex.push((x, v));
     }
@@ -69,7 +73,11 @@ pub fn nelder_mead(
         if fr < simplex[0].1 {
             let expanded = towards(-2.0);
             let fe = eval(&expanded);
-            simplex[n] = if fe < fr { (expanded, fe) } else { (reflected, fr) };
+            simplex[n] = if fe < fr {
+                (expanded, fe)
+            } else {
+                (reflected, fr)
+            };
         } else if fr < simplex[n - 1].1 {
             simplex[n] = (reflected, fr);
         } else {
@@ -114,6 +122,9 @@ mod tests {
         let rosenbrock = |x: &[f64]| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
         let m = nelder_mead(rosenbrock, &[-1.2, 1.0], 0.1, 1e-12, 10_000);
         assert!(m.converged);
-        assert!((m.x[0] - 1.0).abs() < 1e-5 && (m.x[1] - 1.0).abs() < 1e-5, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-5 && (m.x[1] - 1.0).abs() < 1e-5,
+            "{m:?}"
+        );
     }
 }
