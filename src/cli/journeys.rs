@@ -8,6 +8,7 @@ use nextbest::analytics::cohorts::{cohorts, midnight, Bucket, CohortBasis, Cohor
 use nextbest::analytics::funnel::{funnel, Breakdown, FunnelSpec, OrderMode, StepSpec};
 use nextbest::analytics::kpis::kpis;
 use nextbest::analytics::paths::{paths, Direction, NodeLabel, PathSpec};
+use nextbest::analytics::query::{AnalyticsQuery, JourneyData};
 use nextbest::analytics::table::output_paths;
 use nextbest::analytics::{AttributeCondition, EventLog, Period, SegmentSpec, Table};
 use nextbest::journey::{CustomerTable, Timestamp};
@@ -30,8 +31,46 @@ enum Command {
     Paths(PathArgs),
     /// Retention by cohort × period, and lifecycle (new, returning, resurrecting, dormant).
     Cohorts(CohortArgs),
+    /// One self-contained HTML page of every analysis (open it without a server).
+    Report(ReportArgs),
     /// Customer lifetime value: BG/NBD + Gamma-Gamma fitted on the orders before --to, discounted.
     Clv(ClvArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// Event file (.parquet, .csv, .jsonl).
+    events: PathBuf,
+    /// Customer table.
+    #[arg(long)]
+    customers: Option<PathBuf>,
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// First instant of the period.
+    #[arg(long)]
+    from: Option<String>,
+    /// First instant after the period.
+    #[arg(long)]
+    to: Option<String>,
+    /// Segment conditions, comma-separated `column=value`.
+    #[arg(long = "where", value_name = "CONDS")]
+    conditions: Option<String>,
+    /// Funnel steps, comma-separated.
+    #[arg(long)]
+    steps: Option<String>,
+    /// Funnel window in days.
+    #[arg(long)]
+    window: Option<f64>,
+    /// The Sankey's anchor (default: the funnel's first step).
+    #[arg(long)]
+    anchor: Option<String>,
+    /// Cohort bucket: month, week, day or Nd.
+    #[arg(long)]
+    period: Option<String>,
+    /// Event types left out of the paths, comma-separated.
+    #[arg(long)]
+    exclude: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -283,6 +322,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             };
             let p = paths(&i.log, &i.members, &spec, i.from, i.to)?;
             emit(&a.common, &p, p.tables())
+        }
+        Command::Report(a) => {
+            let query = AnalyticsQuery {
+                from: a.from,
+                to: a.to,
+                conditions: a.conditions,
+                steps: a.steps,
+                window: a.window,
+                anchor: a.anchor,
+                period: a.period,
+                exclude: a.exclude,
+                ..AnalyticsQuery::default()
+            };
+            let table = a
+                .customers
+                .as_ref()
+                .map(|p| CustomerTable::read(p, None))
+                .transpose()?;
+            let spinner = super::progress::spinner("reading");
+            let log = EventLog::read(&a.events, |_| {})?;
+            spinner.set_message("analysing");
+            let data = JourneyData { log, table };
+            let dashboard = query.dashboard(&data)?;
+            spinner.finish_and_clear();
+            let html = nextbest::server::routes::pages::journeys_report(&serde_json::to_value(
+                &dashboard,
+            )?);
+            let file =
+                nextbest::journey::writer::AtomicFile::with_contents(&a.out, html.as_bytes())?;
+            file.commit()?;
+            eprintln!("wrote {} ({} KB)", a.out.display(), html.len() / 1024);
+            Ok(())
         }
         Command::Clv(a) => {
             anyhow::ensure!(
