@@ -133,8 +133,8 @@ function cohortHeatmap(c) {
   const rows = c.cohorts.map((r) => el("tr", { "data-cohort": r.cohort }, el("th", {}, r.cohort), el("td", { class: "num" }, int(r.customers)),
     ...Array.from({ length: ages }, (_, a) => {
       if (a >= r.rates.length) return el("td", {});
-      const shade = Math.round(255 - 200 * r.rates[a]);
-      return el("td", { class: "num cell", style: `background: rgb(${shade},${Math.min(255, shade + 30)},${Math.min(255, shade + 10)})`, title: int(r.retained[a]) + " customers" }, pct(r.rates[a]));
+      const shade = Math.round(255 - 150 * r.rates[a]);
+      return el("td", { class: "num cell", style: `background: rgb(${shade},${Math.min(255, shade + 40)},${Math.min(255, shade + 15)})`, title: int(r.retained[a]) + " customers" }, pct(r.rates[a]));
     })));
   return el("table", { class: "matrix", id: "cohorts" },
     el("thead", {}, el("tr", {}, el("th", {}, "cohort"), el("th", { class: "num" }, "customers"), ...Array.from({ length: ages }, (_, a) => el("th", { class: "num" }, String(a))))),
