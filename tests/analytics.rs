@@ -488,3 +488,60 @@ fn the_command_line_prints_json_writes_parquet_and_names_bad_flags() {
         "{err}"
     );
 }
+
+#[test]
+fn pain_points_equal_pandas() {
+    use nextbest::analytics::pain::{pain_points, PainOutcome, PainSpec};
+    for case in cases("pain") {
+        let (w, members, from, to, name) = setup(case);
+        let s = &case["spec"];
+        let spec = PainSpec {
+            outcome: if s["outcome"] == "cancel" {
+                PainOutcome::Cancel
+            } else {
+                PainOutcome::Quiet
+            },
+            window_days: s["window_days"].as_f64().unwrap(),
+            min_support: s["min_support"].as_u64().unwrap(),
+        };
+        let p = pain_points(&w.log, &members, &spec, from, to).unwrap();
+        let want = case["expected"].as_array().unwrap();
+        let got: Vec<&str> = p.points.iter().map(|p| p.event_type.as_str()).collect();
+        let expected: Vec<&str> = want
+            .iter()
+            .map(|p| p["event_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, expected, "{name}");
+        for (g, w) in p.points.iter().zip(want) {
+            let label = format!("{name} {}", g.event_type);
+            assert_eq!(
+                [
+                    g.exposed,
+                    g.exposed_outcomes,
+                    g.unexposed,
+                    g.unexposed_outcomes
+                ],
+                [
+                    w["exposed"].as_u64().unwrap(),
+                    w["exposed_outcomes"].as_u64().unwrap(),
+                    w["unexposed"].as_u64().unwrap(),
+                    w["unexposed_outcomes"].as_u64().unwrap()
+                ],
+                "{label}"
+            );
+            close(&label, "lift", g.lift, &w["lift"]);
+            close(
+                &label,
+                "low",
+                g.lift_interval.map(|i| i.0),
+                &w["lift_interval"][0],
+            );
+            close(
+                &label,
+                "high",
+                g.lift_interval.map(|i| i.1),
+                &w["lift_interval"][1],
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! - `log`: the events in memory, interned and grouped by customer ([`EventLog`]);
 //! - `scope`: the period and the segment a query covers;
 //! - `kpis`, `funnel`, `paths`, `cohorts`: the analyses, each a pure function of the log;
+//! - `pain`: pain points (events after which customers cancel or go quiet, with lift);
 //! - `query`: text parameters into checked specs, and the dashboard of the journey pages;
 //! - `clv`: customer lifetime value (BG/NBD + Gamma-Gamma, discounted);
 //! - `table`: results as tables for the terminal and Parquet.
@@ -15,6 +16,7 @@ pub mod error;
 pub mod funnel;
 pub mod kpis;
 pub mod log;
+pub mod pain;
 pub mod paths;
 pub mod query;
 pub mod scope;

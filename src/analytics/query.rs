@@ -10,6 +10,7 @@ use super::error::{AnalyticsError, Result};
 use super::funnel::{funnel, Breakdown, Funnel, FunnelSpec, OrderMode, StepSpec};
 use super::kpis::{kpis, Kpis};
 use super::log::EventLog;
+use super::pain::{pain_points, PainOutcome, PainPoints, PainSpec};
 use super::paths::{paths, Direction, NodeLabel, PathSpec, Paths};
 use super::scope::{AttributeCondition, Period, SegmentSpec};
 use crate::journey::{CustomerTable, Timestamp};
@@ -61,6 +62,12 @@ pub struct AnalyticsQuery {
     pub months: Option<u32>,
     /// CLV: monthly discount rate.
     pub discount: Option<f64>,
+    /// Pain points: `cancel` or `quiet`.
+    pub outcome: Option<String>,
+    /// Pain points: days after the event in which the outcome counts.
+    pub pain_window: Option<f64>,
+    /// Pain points: fewest exposed customers listed.
+    pub min_support: Option<u64>,
 }
 
 fn list(text: &Option<String>) -> Vec<String> {
@@ -288,6 +295,32 @@ impl AnalyticsQuery {
         )
     }
 
+    /// The pain-point spec (default: cancel within 30 days, support 30).
+    pub fn pain_spec(&self) -> Result<PainSpec> {
+        let outcome = match self.outcome.as_deref().unwrap_or("cancel") {
+            "cancel" => PainOutcome::Cancel,
+            "quiet" => PainOutcome::Quiet,
+            other => {
+                return Err(AnalyticsError::invalid(
+                    "outcome",
+                    format!("'{other}' is not cancel or quiet"),
+                ))
+            }
+        };
+        Ok(PainSpec {
+            outcome,
+            window_days: self.pain_window.unwrap_or(30.0),
+            min_support: self.min_support.unwrap_or(30),
+        })
+    }
+
+    /// Pain points.
+    pub fn pain_points(&self, data: &JourneyData) -> Result<PainPoints> {
+        let spec = self.pain_spec()?;
+        let s = self.scope(data)?;
+        pain_points(&data.log, &s.members, &spec, s.from, s.to)
+    }
+
     /// Customer lifetime value, fitted on the orders before `to`; the top customers only.
     pub fn clv(&self, data: &JourneyData) -> Result<ClvReport> {
         let horizon = self.horizon()?;
@@ -310,6 +343,7 @@ impl AnalyticsQuery {
             paths: with_anchor.paths(data)?,
             funnel,
             cohorts: self.cohorts(data)?,
+            pain_points: self.pain_points(data)?,
             clv: self.clv(data).ok(),
         })
     }
@@ -326,6 +360,8 @@ pub struct Dashboard {
     pub paths: Paths,
     /// Cohorts and lifecycle.
     pub cohorts: Cohorts,
+    /// Pain points.
+    pub pain_points: PainPoints,
     /// Customer lifetime value, when it could be fitted.
     pub clv: Option<ClvReport>,
 }

@@ -7,6 +7,7 @@ use nextbest::analytics::clv::{clv, Horizon};
 use nextbest::analytics::cohorts::{cohorts, midnight, Bucket, CohortBasis, CohortSpec, Retained};
 use nextbest::analytics::funnel::{funnel, Breakdown, FunnelSpec, OrderMode, StepSpec};
 use nextbest::analytics::kpis::kpis;
+use nextbest::analytics::pain::pain_points;
 use nextbest::analytics::paths::{paths, Direction, NodeLabel, PathSpec};
 use nextbest::analytics::query::{AnalyticsQuery, JourneyData};
 use nextbest::analytics::table::output_paths;
@@ -31,10 +32,27 @@ enum Command {
     Paths(PathArgs),
     /// Retention by cohort × period, and lifecycle (new, returning, resurrecting, dormant).
     Cohorts(CohortArgs),
+    /// Event types after which customers cancel (or go quiet) more than others: lift with a 95% interval.
+    PainPoints(PainArgs),
     /// One self-contained HTML page of every analysis (open it without a server).
     Report(ReportArgs),
     /// Customer lifetime value: BG/NBD + Gamma-Gamma fitted on the orders before --to, discounted.
     Clv(ClvArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PainArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The bad outcome: `cancel` or `quiet` (no activity).
+    #[arg(long, default_value = "cancel")]
+    outcome: String,
+    /// Days after the event in which the outcome counts.
+    #[arg(long, default_value_t = 30.0)]
+    window: f64,
+    /// Fewest exposed customers for an event type to be listed.
+    #[arg(long, default_value_t = 30)]
+    min_support: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -322,6 +340,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             };
             let p = paths(&i.log, &i.members, &spec, i.from, i.to)?;
             emit(&a.common, &p, p.tables())
+        }
+        Command::PainPoints(a) => {
+            let query = AnalyticsQuery {
+                outcome: Some(a.outcome.clone()),
+                pain_window: Some(a.window),
+                min_support: Some(a.min_support),
+                ..AnalyticsQuery::default()
+            };
+            let spec = query.pain_spec()?;
+            let i = load(&a.common)?;
+            let p = pain_points(&i.log, &i.members, &spec, i.from, i.to)?;
+            emit(&a.common, &p, vec![p.table()])
         }
         Command::Report(a) => {
             let query = AnalyticsQuery {

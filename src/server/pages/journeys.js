@@ -167,6 +167,18 @@ function clvSection(clv) {
         el("td", { class: "num" }, pct(v.p_alive)), el("td", { class: "num" }, money(v.expected_spend)), el("td", { class: "num" }, money(v.clv)))))));
 }
 
+function painTable(pp) {
+  const outcome = pp.spec.outcome === "cancel" ? "cancel" : "go quiet";
+  return el("div", {},
+    el("p", { class: "muted" }, `Share of customers who ${outcome} within ${pp.spec.window_days} days after an event, against those without it (at least ${pp.spec.min_support} customers).`),
+    el("table", { id: "pain-points" }, el("thead", {}, el("tr", {}, ...["after", "customers", outcome, "rate", "others' rate", "lift", "95% interval"].map((h, i) => el("th", { class: i ? "num" : "" }, h)))),
+      el("tbody", {}, ...pp.points.map((p) => el("tr", { "data-event": p.event_type, class: p.lift_interval && p.lift_interval[0] > 1 ? "worse" : "" },
+        el("td", {}, p.event_type), el("td", { class: "num" }, int(p.exposed)), el("td", { class: "num" }, int(p.exposed_outcomes)),
+        el("td", { class: "num" }, pct(p.rate)), el("td", { class: "num" }, pct(p.base_rate)),
+        el("td", { class: "num lift" }, p.lift === null ? "–" : p.lift.toFixed(2) + "×"),
+        el("td", { class: "num" }, p.lift_interval ? p.lift_interval[0].toFixed(2) + "–" + p.lift_interval[1].toFixed(2) : "–"))))));
+}
+
 async function journeyData() {
   const embedded = document.getElementById("journey-data");
   if (embedded) return JSON.parse(embedded.textContent);
@@ -192,6 +204,7 @@ async function journeyData() {
       el("h2", {}, "Top paths"), topPaths(p)),
     el("section", {}, el("h2", {}, "Retention by cohort ", el("span", { class: "muted" }, "— share of each cohort active k periods later")), cohortHeatmap(d.cohorts),
       el("h2", {}, "Lifecycle"), lifecycleChart(d.cohorts)),
+    el("section", {}, el("h2", {}, "Pain points"), painTable(d.pain_points)),
     el("section", {}, el("h2", {}, "Customer lifetime value"), clvSection(d.clv)));
   document.body.setAttribute("data-loaded", "true");
 })().catch(fail);

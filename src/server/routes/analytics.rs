@@ -72,6 +72,15 @@ pub async fn cohorts(
     answer(state, query.into_inner(), AnalyticsQuery::cohorts).await
 }
 
+/// `GET /v1/analytics/pain-points`.
+pub async fn pain_points(
+    state: web::Data<AppState>,
+    _: Authorized<Results>,
+    query: web::Query<AnalyticsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    answer(state, query.into_inner(), AnalyticsQuery::pain_points).await
+}
+
 /// `GET /v1/analytics/clv`.
 pub async fn clv(
     state: web::Data<AppState>,

@@ -77,6 +77,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/v1/analytics/cohorts", "GET").route(web::get().to(analytics::cohorts)))
         .service(resource("/v1/analytics/clv", "GET").route(web::get().to(analytics::clv)))
         .service(
+            resource("/v1/analytics/pain-points", "GET")
+                .route(web::get().to(analytics::pain_points)),
+        )
+        .service(
             resource("/v1/analytics/dashboard", "GET").route(web::get().to(analytics::dashboard)),
         )
         .service(resource("/journeys", "GET").route(web::get().to(pages::journeys)))
