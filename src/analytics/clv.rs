@@ -214,10 +214,7 @@ pub struct ClvReport {
 pub fn clv(log: &EventLog, members: &[bool], end: i64, horizon: &Horizon) -> Result<ClvReport> {
     let week = 7.0 * Timestamp::MICROS_PER_DAY as f64;
     let mut rows: Vec<(usize, Recency, f64)> = Vec::new();
-    for c in 0..log.customer_count() {
-        if !members[c] {
-            continue;
-        }
+    for c in (0..log.customer_count()).filter(|&c| members[c]) {
         let mut days: Vec<(i64, f64)> = Vec::new();
         for i in log.events_of(c) {
             if log.time[i] >= end {

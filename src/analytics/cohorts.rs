@@ -210,10 +210,7 @@ pub fn cohorts(
     let mut retained = vec![vec![0u64; width]; width];
     let mut lifecycle = vec![[0u64; 4]; width];
     let mut active: Vec<i64> = Vec::new();
-    for c in 0..log.customer_count() {
-        if !members[c] {
-            continue;
-        }
+    for c in (0..log.customer_count()).filter(|&c| members[c]) {
         let events = log.events_of(c);
         // Buckets with activity (or orders), in order, from the whole log (the bucket before the
         // period decides returning and dormant in its first bucket).

@@ -326,10 +326,7 @@ pub fn funnel(
         _ => None,
     };
     let mut groups: Vec<(String, Vec<Attempt>)> = vec![("all".to_string(), Vec::new())];
-    for c in 0..log.customer_count() {
-        if !members[c] {
-            continue;
-        }
+    for c in (0..log.customer_count()).filter(|&c| members[c]) {
         let range = log.events_of(c);
         let mut best: Option<Attempt> = None;
         for s in range.clone() {

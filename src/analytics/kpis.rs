@@ -74,10 +74,7 @@ pub fn kpis(log: &EventLog, members: &[bool], from: i64, to: i64) -> Kpis {
         churn_rate: None,
         cancelled_customers: 0,
     };
-    for c in 0..log.customer_count() {
-        if !members[c] {
-            continue;
-        }
+    for c in (0..log.customer_count()).filter(|&c| members[c]) {
         let events = log.events_of(c);
         if events.is_empty() || log.time[events.start] >= to {
             continue;

@@ -91,10 +91,7 @@ pub fn pain_points(
     // Per event type: exposed, exposed outcomes, unexposed, unexposed outcomes.
     let mut counts = vec![[0u64; 4]; kinds];
     let mut first_of: Vec<Option<i64>> = vec![None; kinds];
-    for c in 0..log.customer_count() {
-        if !members[c] {
-            continue;
-        }
+    for c in (0..log.customer_count()).filter(|&c| members[c]) {
         let events = log.events_of(c);
         first_of.iter_mut().for_each(|f| *f = None);
         let mut first_activity = None;

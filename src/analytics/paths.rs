@@ -254,10 +254,7 @@ pub fn paths(
         }
         session.clear();
     };
-    for c in 0..log.customer_count() {
-        if !members[c] {
-            continue;
-        }
+    for c in (0..log.customer_count()).filter(|&c| members[c]) {
         let mut last_time: Option<i64> = None;
         let mut had_session = false;
         for i in log.events_of(c) {
