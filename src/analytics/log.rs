@@ -121,15 +121,21 @@ impl LogBuilder {
     /// Adds one event.
     pub fn push(&mut self, event: &Event) {
         let log = &mut self.log;
-        let customer = match self.customer_index.get(event.customer_id.as_str()) {
-            Some(&c) => c,
-            None => {
-                let c = log.customers.len() as u32;
-                log.customers.push(event.customer_id.clone());
-                self.customer_index
-                    .insert(event.customer_id.as_str().into(), c);
-                c
-            }
+        // Files are usually grouped by customer: the previous event's customer saves a lookup.
+        let last = log.customer.last().copied();
+        let same = last.is_some_and(|c| log.customers[c as usize] == event.customer_id);
+        let customer = match (same, last) {
+            (true, Some(c)) => c,
+            _ => match self.customer_index.get(event.customer_id.as_str()) {
+                Some(&c) => c,
+                None => {
+                    let c = log.customers.len() as u32;
+                    log.customers.push(event.customer_id.clone());
+                    self.customer_index
+                        .insert(event.customer_id.as_str().into(), c);
+                    c
+                }
+            },
         };
         log.customer.push(customer);
         log.time.push(event.timestamp.0);
