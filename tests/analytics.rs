@@ -32,6 +32,7 @@ struct World {
 fn world(name: &str) -> &'static World {
     static SAMPLE: OnceLock<World> = OnceLock::new();
     static CDNOW: OnceLock<World> = OnceLock::new();
+    static SUPPORT: OnceLock<World> = OnceLock::new();
     match name {
         "sample" => SAMPLE.get_or_init(|| World {
             log: EventLog::read(Path::new("datasets/sample/events.parquet"), |_| {}).unwrap(),
@@ -40,6 +41,14 @@ fn world(name: &str) -> &'static World {
         "cdnow" => CDNOW.get_or_init(|| World {
             log: EventLog::read(
                 Path::new("tests/fixtures/analytics/cdnow_sample_events.parquet"),
+                |_| {},
+            )
+            .unwrap(),
+            table: None,
+        }),
+        "support" => SUPPORT.get_or_init(|| World {
+            log: EventLog::read(
+                Path::new("tests/fixtures/analytics/support_events.parquet"),
                 |_| {},
             )
             .unwrap(),
