@@ -554,3 +554,47 @@ fn pain_points_equal_pandas() {
         }
     }
 }
+
+#[test]
+fn first_and_last_touch_equal_pandas() {
+    use nextbest::analytics::attribution::attribution;
+    for case in cases("attribution") {
+        let (w, members, from, to, name) = setup(case);
+        let a = attribution(
+            &w.log,
+            &members,
+            case["window_days"].as_f64().unwrap(),
+            from,
+            to,
+        )
+        .unwrap();
+        let want = &case["expected"];
+        assert_eq!(a.orders, want["orders"].as_u64().unwrap(), "{name}");
+        let credits = want["credits"].as_array().unwrap();
+        assert_eq!(a.credits.len(), credits.len(), "{name}");
+        for (g, w) in a.credits.iter().zip(credits) {
+            assert_eq!(g.action_id, w["action_id"].as_str().unwrap(), "{name}");
+            assert_eq!(
+                (g.first_touch_conversions, g.last_touch_conversions),
+                (
+                    w["first_touch_conversions"].as_u64().unwrap(),
+                    w["last_touch_conversions"].as_u64().unwrap()
+                ),
+                "{name} {}",
+                g.action_id
+            );
+            close(
+                &name,
+                "first revenue",
+                Some(g.first_touch_revenue),
+                &w["first_touch_revenue"],
+            );
+            close(
+                &name,
+                "last revenue",
+                Some(g.last_touch_revenue),
+                &w["last_touch_revenue"],
+            );
+        }
+    }
+}

@@ -7,9 +7,11 @@
 //! - `kpis`, `funnel`, `paths`, `cohorts`: the analyses, each a pure function of the log;
 //! - `pain`: pain points (events after which customers cancel or go quiet, with lift);
 //! - `query`: text parameters into checked specs, and the dashboard of the journey pages;
+//! - `attribution`: first- and last-touch credit of orders to our contacts;
 //! - `clv`: customer lifetime value (BG/NBD + Gamma-Gamma, discounted);
 //! - `table`: results as tables for the terminal and Parquet.
 
+pub mod attribution;
 pub mod clv;
 pub mod cohorts;
 pub mod error;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use nextbest::analytics::attribution::attribution;
 use nextbest::analytics::clv::{clv, Horizon};
 use nextbest::analytics::cohorts::{cohorts, midnight, Bucket, CohortBasis, CohortSpec, Retained};
 use nextbest::analytics::funnel::{funnel, Breakdown, FunnelSpec, OrderMode, StepSpec};
@@ -34,6 +35,8 @@ enum Command {
     Cohorts(CohortArgs),
     /// Event types after which customers cancel (or go quiet) more than others: lift with a 95% interval.
     PainPoints(PainArgs),
+    /// Orders credited to our contacts (action events) by first and last touch within a window.
+    Attribution(AttributionArgs),
     /// One self-contained HTML page of every analysis (open it without a server).
     Report(ReportArgs),
     /// Customer lifetime value: BG/NBD + Gamma-Gamma fitted on the orders before --to, discounted.
@@ -53,6 +56,15 @@ struct PainArgs {
     /// Fewest exposed customers for an event type to be listed.
     #[arg(long, default_value_t = 30)]
     min_support: u64,
+}
+
+#[derive(Debug, clap::Args)]
+struct AttributionArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Days before an order in which a contact counts.
+    #[arg(long, default_value_t = 7.0)]
+    window: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -352,6 +364,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let i = load(&a.common)?;
             let p = pain_points(&i.log, &i.members, &spec, i.from, i.to)?;
             emit(&a.common, &p, vec![p.table()])
+        }
+        Command::Attribution(a) => {
+            let i = load(&a.common)?;
+            let r = attribution(&i.log, &i.members, a.window, i.from, i.to)?;
+            emit(&a.common, &r, vec![r.table()])
         }
         Command::Report(a) => {
             let query = AnalyticsQuery {
