@@ -313,6 +313,14 @@ fn assert_journey_page_matches(dom: &str, dashboard: &Value) {
     );
     assert!(dom.contains("id=\"transitions\""), "no transition graph");
     assert!(dom.contains("<canvas"), "no lifecycle chart");
+    for point in dashboard["pain_points"]["points"].as_array().unwrap() {
+        let row = format!("data-event=\"{}\"", point["event_type"].as_str().unwrap());
+        assert!(dom.contains(&row), "{row} not on the page");
+    }
+    for credit in dashboard["attribution"]["credits"].as_array().unwrap() {
+        let row = format!("data-action=\"{}\"", credit["action_id"].as_str().unwrap());
+        assert!(dom.contains(&row), "{row} not on the page");
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::attribution::{attribution, Attribution};
 use super::clv::{clv, ClvReport, Horizon};
 use super::cohorts::{cohorts, midnight, Bucket, CohortBasis, CohortSpec, Cohorts, Retained};
 use super::error::{AnalyticsError, Result};
@@ -68,6 +69,8 @@ pub struct AnalyticsQuery {
     pub pain_window: Option<f64>,
     /// Pain points: fewest exposed customers listed.
     pub min_support: Option<u64>,
+    /// Attribution: days before an order in which a contact counts.
+    pub touch_window: Option<f64>,
 }
 
 fn list(text: &Option<String>) -> Vec<String> {
@@ -321,6 +324,18 @@ impl AnalyticsQuery {
         pain_points(&data.log, &s.members, &spec, s.from, s.to)
     }
 
+    /// First- and last-touch attribution (default window 7 days).
+    pub fn attribution(&self, data: &JourneyData) -> Result<Attribution> {
+        let s = self.scope(data)?;
+        attribution(
+            &data.log,
+            &s.members,
+            self.touch_window.unwrap_or(7.0),
+            s.from,
+            s.to,
+        )
+    }
+
     /// Customer lifetime value, fitted on the orders before `to`; the top customers only.
     pub fn clv(&self, data: &JourneyData) -> Result<ClvReport> {
         let horizon = self.horizon()?;
@@ -344,6 +359,7 @@ impl AnalyticsQuery {
             funnel,
             cohorts: self.cohorts(data)?,
             pain_points: self.pain_points(data)?,
+            attribution: self.attribution(data)?,
             clv: self.clv(data).ok(),
         })
     }
@@ -362,6 +378,8 @@ pub struct Dashboard {
     pub cohorts: Cohorts,
     /// Pain points.
     pub pain_points: PainPoints,
+    /// First- and last-touch attribution.
+    pub attribution: Attribution,
     /// Customer lifetime value, when it could be fitted.
     pub clv: Option<ClvReport>,
 }

@@ -179,6 +179,15 @@ function painTable(pp) {
         el("td", { class: "num" }, p.lift_interval ? p.lift_interval[0].toFixed(2) + "–" + p.lift_interval[1].toFixed(2) : "–"))))));
 }
 
+function attributionTable(a) {
+  return el("div", {},
+    el("p", { class: "muted" }, `${int(a.orders)} orders credited to the earliest (first touch) or latest (last touch) of our contacts in the ${a.window_days} days before them.`),
+    el("table", { id: "attribution" }, el("thead", {}, el("tr", {}, ...["action", "first touch", "revenue", "last touch", "revenue"].map((h, i) => el("th", { class: i ? "num" : "" }, h)))),
+      el("tbody", {}, ...a.credits.map((c) => el("tr", { "data-action": c.action_id }, el("td", {}, c.action_id),
+        el("td", { class: "num" }, int(c.first_touch_conversions)), el("td", { class: "num" }, money(c.first_touch_revenue)),
+        el("td", { class: "num" }, int(c.last_touch_conversions)), el("td", { class: "num" }, money(c.last_touch_revenue)))))));
+}
+
 async function journeyData() {
   const embedded = document.getElementById("journey-data");
   if (embedded) return JSON.parse(embedded.textContent);
@@ -205,6 +214,7 @@ async function journeyData() {
     el("section", {}, el("h2", {}, "Retention by cohort ", el("span", { class: "muted" }, "— share of each cohort active k periods later")), cohortHeatmap(d.cohorts),
       el("h2", {}, "Lifecycle"), lifecycleChart(d.cohorts)),
     el("section", {}, el("h2", {}, "Pain points"), painTable(d.pain_points)),
+    el("section", {}, el("h2", {}, "Which contacts get the credit"), attributionTable(d.attribution)),
     el("section", {}, el("h2", {}, "Customer lifetime value"), clvSection(d.clv)));
   document.body.setAttribute("data-loaded", "true");
 })().catch(fail);

@@ -81,6 +81,15 @@ pub async fn pain_points(
     answer(state, query.into_inner(), AnalyticsQuery::pain_points).await
 }
 
+/// `GET /v1/analytics/attribution`.
+pub async fn attribution(
+    state: web::Data<AppState>,
+    _: Authorized<Results>,
+    query: web::Query<AnalyticsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    answer(state, query.into_inner(), AnalyticsQuery::attribution).await
+}
+
 /// `GET /v1/analytics/clv`.
 pub async fn clv(
     state: web::Data<AppState>,

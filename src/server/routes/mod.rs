@@ -77,6 +77,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/v1/analytics/cohorts", "GET").route(web::get().to(analytics::cohorts)))
         .service(resource("/v1/analytics/clv", "GET").route(web::get().to(analytics::clv)))
         .service(
+            resource("/v1/analytics/attribution", "GET")
+                .route(web::get().to(analytics::attribution)),
+        )
+        .service(
             resource("/v1/analytics/pain-points", "GET")
                 .route(web::get().to(analytics::pain_points)),
         )
