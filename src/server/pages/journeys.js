@@ -61,7 +61,7 @@ function funnelChart(f) {
   }
   const spec = f.spec;
   return el("section", { id: "funnel" },
-    el("h2", {}, "Funnel ", el("span", { class: "muted" }, "— " + spec.order + " order, within " + spec.window_days + " days of the first step")),
+    el("h2", {}, "Funnel ", el("span", { class: "muted" }, "— steps in " + spec.order + " mode, within " + spec.window_days + " days of the first step")),
     chart,
     el("table", {}, el("thead", {}, el("tr", {}, ...["group", "step", "customers", "from previous", "from start", "drop-off", "median time", "mean time"]
       .map((h, i) => el("th", { class: i > 1 ? "num" : "" }, h)))), el("tbody", {}, ...rows)));
