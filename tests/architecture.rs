@@ -26,6 +26,9 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("decision", &["catalog", "stats", "journey"]),
     ("experiment", &["journey", "stats"]),
     ("store", &["journey", "experiment"]),
+    // Journey analytics read the event log and use pure statistics; customer lifetime value
+    // fits BG/NBD (training/bgnbd.rs) beside Gamma-Gamma.
+    ("analytics", &["journey", "stats", "features", "training"]),
     (
         "engine",
         &[

@@ -39,6 +39,10 @@ impl Drop for Server {
 }
 
 fn start_server(dir: &Path, port: u16) -> Server {
+    start_server_with(dir, port, &[])
+}
+
+fn start_server_with(dir: &Path, port: u16, extra: &[&str]) -> Server {
     let config = dir.join("serve.toml");
     std::fs::write(
         &config,
@@ -61,6 +65,7 @@ scopes = ["decide", "admin", "results"]
         .arg(&config)
         .arg("--database")
         .arg(dir.join("nextbest.db"))
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -244,6 +249,187 @@ fn the_results_page_shows_the_numbers_of_the_json_without_console_errors() {
 
     // A screenshot for people (kept under target/, not checked).
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("experiment-results.png");
+    render(&browser, &url, Some(&shot));
+    assert!(shot.exists());
+}
+
+/// `1234567` as `1,234,567` (the page's en-US grouping).
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// The KPI tiles, funnel and cohorts the page shows are the numbers of the dashboard's JSON.
+fn assert_journey_page_matches(dom: &str, dashboard: &Value) {
+    assert!(
+        dom.contains("data-loaded=\"true\""),
+        "the script did not finish:\n{dom}"
+    );
+    for key in [
+        "customers",
+        "active_customers",
+        "purchasers",
+        "revenue",
+        "conversion_rate",
+        "retention_rate",
+    ] {
+        let value = &dashboard["kpis"][key];
+        let tile = format!("data-kpi=\"{key}\" data-value=\"{value}\"");
+        assert!(dom.contains(&tile), "{tile} not on the page");
+    }
+    let customers = dashboard["kpis"]["active_customers"].as_u64().unwrap();
+    let shown = grouped(customers);
+    assert!(
+        dom.contains(&format!("<div class=\"value\">{shown}</div>")),
+        "{shown}"
+    );
+    for step in dashboard["funnel"]["groups"][0]["steps"]
+        .as_array()
+        .unwrap()
+    {
+        let n = step["customers"].as_u64().unwrap();
+        let cell = format!(
+            "data-step=\"{}\"><td>all</td><td>{}</td><td class=\"num customers\">{}</td>",
+            step["step"].as_str().unwrap(),
+            step["step"].as_str().unwrap(),
+            grouped(n)
+        );
+        assert!(dom.contains(&cell), "{cell} not on the page");
+    }
+    for cohort in dashboard["cohorts"]["cohorts"].as_array().unwrap() {
+        let row = format!("data-cohort=\"{}\"", cohort["cohort"].as_str().unwrap());
+        assert!(dom.contains(&row), "{row} not on the page");
+    }
+    assert!(
+        dom.contains("id=\"sankey-chart\"") && dom.contains("class=\"link\""),
+        "no Sankey"
+    );
+    assert!(dom.contains("id=\"transitions\""), "no transition graph");
+    assert!(dom.contains("<canvas"), "no lifecycle chart");
+    for point in dashboard["pain_points"]["points"].as_array().unwrap() {
+        let row = format!("data-event=\"{}\"", point["event_type"].as_str().unwrap());
+        assert!(dom.contains(&row), "{row} not on the page");
+    }
+    for credit in dashboard["attribution"]["credits"].as_array().unwrap() {
+        let row = format!("data-action=\"{}\"", credit["action_id"].as_str().unwrap());
+        assert!(dom.contains(&row), "{row} not on the page");
+    }
+}
+
+#[test]
+fn the_journey_page_and_report_show_the_numbers_of_the_json_without_console_errors() {
+    let Some(browser) = browser() else {
+        assert!(
+            std::env::var_os("NEXTBEST_REQUIRE_BROWSER").is_none(),
+            "NEXTBEST_REQUIRE_BROWSER is set but no chromium is on the PATH"
+        );
+        eprintln!("skipped: no chromium on the PATH (apt-get install chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _server = start_server_with(
+        dir.path(),
+        port,
+        &[
+            "--journeys",
+            "datasets/sample/events.parquet",
+            "--journey-customers",
+            "datasets/sample/customers.parquet",
+        ],
+    );
+    wait_ready(port);
+    let query = "from=2025-07-01&to=2025-10-01&steps=visit,add_to_cart,purchase&window=1";
+    let mut c = Connection::open(port).unwrap();
+    let (status, dashboard) = c
+        .request_with(
+            "GET",
+            &format!("/v1/analytics/dashboard?{query}"),
+            "",
+            &[("Authorization", "Bearer t-results")],
+        )
+        .unwrap();
+    assert_eq!(status, 200, "{dashboard}");
+    // The analytics need the results scope, and a bad parameter is a 400 naming it.
+    let (status, _) = c
+        .request_with("GET", "/v1/analytics/kpis", "", &[])
+        .unwrap();
+    assert_eq!(status, 401);
+    let (status, error) = c
+        .request_with(
+            "GET",
+            "/v1/analytics/funnel?order=sideways",
+            "",
+            &[("Authorization", "Bearer t-results")],
+        )
+        .unwrap();
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("order")),
+        "{error}"
+    );
+
+    let url = format!("http://127.0.0.1:{port}/journeys?{query}#token=t-results");
+    let (dom, stderr) = render(&browser, &url, None);
+    assert!(
+        console_lines(&stderr).is_empty(),
+        "{:?}",
+        console_lines(&stderr)
+    );
+    assert_journey_page_matches(&unescape(&dom), &dashboard);
+
+    // The report: the same page in one file, opened without a server.
+    let report = dir.path().join("report.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_nextbest"))
+        .args([
+            "journeys",
+            "report",
+            "datasets/sample/events.parquet",
+            "--customers",
+            "datasets/sample/customers.parquet",
+        ])
+        .args([
+            "--from",
+            "2025-07-01",
+            "--to",
+            "2025-10-01",
+            "--steps",
+            "visit,add_to_cart,purchase",
+            "--window",
+            "1",
+            "--out",
+        ])
+        .arg(&report)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        !html.contains("src=\"/assets") && !html.contains("href=\"/assets"),
+        "the report fetches assets"
+    );
+    let file_url = format!("file://{}", report.display());
+    let (dom, stderr) = render(&browser, &file_url, None);
+    assert!(
+        console_lines(&stderr).is_empty(),
+        "{:?}",
+        console_lines(&stderr)
+    );
+    assert_journey_page_matches(&unescape(&dom), &dashboard);
+
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("journeys.png");
     render(&browser, &url, Some(&shot));
     assert!(shot.exists());
 }

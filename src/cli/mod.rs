@@ -6,6 +6,7 @@ mod experiment_manage;
 mod features;
 mod generate;
 mod inspect;
+mod journeys;
 mod models;
 mod progress;
 mod sentiment;
@@ -40,6 +41,8 @@ enum Command {
     Sentiment(sentiment::Args),
     /// Serve decisions over HTTP (models, policies, decision log, profile store).
     Serve(serve::Args),
+    /// Journey analytics: KPIs, funnels, paths, cohorts (tables, --json, --out file.parquet).
+    Journeys(journeys::Args),
     /// Experiments: define, start, stop and read the service's, or analyse one offline.
     Experiment(experiment::Args),
     /// Estimate what a policy would have earned from a log of decisions with propensities.
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models(args) => models::run(args).map(|_| ExitCode::SUCCESS),
         Command::Sentiment(args) => sentiment::run(args).map(|_| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Journeys(args) => journeys::run(args).map(|_| ExitCode::SUCCESS),
         Command::Experiment(args) => experiment::run(args),
         Command::Evaluate(args) => evaluate::run(args).map(|_| ExitCode::SUCCESS),
     }

@@ -33,6 +33,12 @@ pub struct Args {
     /// or once it is queued (a little faster; a crash loses the last few milliseconds').
     #[arg(long, value_name = "WHEN", value_parser = ["committed", "queued"])]
     acknowledge: Option<String>,
+    /// Event file for the journey analytics (`/journeys`, `/v1/analytics/…`).
+    #[arg(long, value_name = "FILE")]
+    journeys: Option<PathBuf>,
+    /// Customer table for the journey analytics.
+    #[arg(long, value_name = "FILE")]
+    journey_customers: Option<PathBuf>,
     /// Serve a non-loopback address without any token (everything open to the network).
     #[arg(long)]
     insecure: bool,
@@ -59,6 +65,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some("queued") => config.acknowledge_decisions = Acknowledge::Queued,
         Some(_) => config.acknowledge_decisions = Acknowledge::Committed,
         None => {}
+    }
+    if args.journeys.is_some() {
+        config.journeys.events = args.journeys;
+    }
+    if args.journey_customers.is_some() {
+        config.journeys.customers = args.journey_customers;
     }
     config.insecure |= args.insecure;
     config.validate()?;

@@ -86,6 +86,19 @@ pub struct ServeConfig {
     pub store: StoreSettings,
     /// Request limits.
     pub limits: Limits,
+    /// The event log the journey analytics pages and `/v1/analytics/…` read.
+    pub journeys: JourneySources,
+}
+
+/// `[journeys]`: the event file (and customer table) behind `/journeys` and `/v1/analytics/…`;
+/// read once at start-up. Without `events`, those routes answer 404.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JourneySources {
+    /// Event file (Parquet, CSV, JSONL).
+    pub events: Option<PathBuf>,
+    /// Customer table (for segments by attribute and signup cohorts).
+    pub customers: Option<PathBuf>,
 }
 
 /// `[store]`: how the decision log is written and how much memory profiles may take.
@@ -184,6 +197,7 @@ impl Default for ServeConfig {
             acknowledge_decisions: Acknowledge::Committed,
             store: StoreSettings::default(),
             limits: Limits::default(),
+            journeys: JourneySources::default(),
         }
     }
 }

@@ -83,6 +83,12 @@ impl ApiError {
     }
 }
 
+impl From<crate::analytics::AnalyticsError> for ApiError {
+    fn from(e: crate::analytics::AnalyticsError) -> Self {
+        ApiError::new(e.code(), e.to_string(), e.field().map(str::to_string))
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let field = e.field_name().map(str::to_string);

@@ -37,6 +37,8 @@ pub struct AppState {
     pub auth: auth::Auth,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// The event log of the journey analytics, when one is configured.
+    pub journeys: Option<Arc<crate::analytics::query::JourneyData>>,
 }
 
 impl AppState {
@@ -149,7 +151,31 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
             tracing::warn!(policy = policy.name(), %problem, "policy names an action the catalog lacks or misclassifies");
         }
     }
+    let journeys = match &config.journeys.events {
+        Some(events) => {
+            let log = crate::analytics::EventLog::read(events, |_| {})
+                .map_err(|e| load("journeys.events", e.to_string()))?;
+            let table = config
+                .journeys
+                .customers
+                .as_ref()
+                .map(|p| crate::journey::CustomerTable::read(p, None))
+                .transpose()
+                .map_err(|e| load("journeys.customers", e.to_string()))?;
+            tracing::info!(
+                events = log.len(),
+                customers = log.customer_count(),
+                "journey analytics loaded"
+            );
+            Some(Arc::new(crate::analytics::query::JourneyData {
+                log,
+                table,
+            }))
+        }
+        None => None,
+    };
     Ok(AppState {
+        journeys,
         engine,
         metrics: Metrics::new().map_err(|e| load("metrics", e.to_string()))?,
         auth: auth::Auth::new(config.api_token.clone(), &config.tokens),

@@ -2,7 +2,7 @@
 //! ([`classification`]), calibration tables ([`calibration`]), uplift ranking quality
 //! ([`uplift`]) and association ([`mod@correlation`]); the statistics of A/B tests over
 //! sufficient statistics ([`experiment`]: t-tests, sequential intervals, Bayesian chance to
-//! win, sample ratio checks, CUPED, multiple comparisons, health checks).
+//! win, sample ratio checks, CUPED, multiple comparisons, health checks); derivative-free minimisation for small likelihood fits ([`optimize`]).
 //!
 //! Nothing here knows about customers, features or models: every function takes plain numbers
 //! (slices of scores and labels, or per-arm sums), so the trainer, the model reports and the
@@ -16,6 +16,7 @@ pub mod classification;
 pub mod correlation;
 pub mod experiment;
 pub mod ope;
+pub mod optimize;
 pub mod quantile;
 pub mod uplift;
 

@@ -4,6 +4,7 @@
 //! [`Authorized`]: super::extract::Authorized
 //! [`Json`]: super::extract::Json
 
+pub mod analytics;
 pub mod decisions;
 pub mod events;
 pub mod experiments;
@@ -70,6 +71,23 @@ pub fn configure(config: &mut web::ServiceConfig) {
             resource("/v1/experiments/{id}/traffic", "POST")
                 .route(web::post().to(experiments::ramp)),
         )
+        .service(resource("/v1/analytics/kpis", "GET").route(web::get().to(analytics::kpis)))
+        .service(resource("/v1/analytics/funnel", "GET").route(web::get().to(analytics::funnel)))
+        .service(resource("/v1/analytics/paths", "GET").route(web::get().to(analytics::paths)))
+        .service(resource("/v1/analytics/cohorts", "GET").route(web::get().to(analytics::cohorts)))
+        .service(resource("/v1/analytics/clv", "GET").route(web::get().to(analytics::clv)))
+        .service(
+            resource("/v1/analytics/attribution", "GET")
+                .route(web::get().to(analytics::attribution)),
+        )
+        .service(
+            resource("/v1/analytics/pain-points", "GET")
+                .route(web::get().to(analytics::pain_points)),
+        )
+        .service(
+            resource("/v1/analytics/dashboard", "GET").route(web::get().to(analytics::dashboard)),
+        )
+        .service(resource("/journeys", "GET").route(web::get().to(pages::journeys)))
         .service(resource("/experiments", "GET").route(web::get().to(pages::list)))
         .service(resource("/experiments/{id}", "GET").route(web::get().to(pages::results)))
         .service(resource("/assets/{name}", "GET").route(web::get().to(pages::asset)))

@@ -35,6 +35,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../pages/results.js"),
     ),
     (
+        "journeys.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/journeys.js"),
+    ),
+    (
+        "journeys.css",
+        "text/css; charset=utf-8",
+        include_str!("../pages/journeys.css"),
+    ),
+    (
         "uPlot.iife.min.js",
         "text/javascript; charset=utf-8",
         include_str!("../pages/vendor/uPlot.iife.min.js"),
@@ -66,6 +76,42 @@ pub async fn list() -> HttpResponse {
 /// `GET /experiments/{id}`: the results page (the script reads the id from the address).
 pub async fn results() -> HttpResponse {
     page(include_str!("../pages/results.html"))
+}
+
+/// `GET /journeys`: the journey analytics page (its script passes the address's query string on
+/// to `GET /v1/analytics/dashboard`).
+pub async fn journeys() -> HttpResponse {
+    page(include_str!("../pages/journeys.html"))
+}
+
+fn asset_text(name: &str) -> &'static str {
+    ASSETS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map_or("", |(_, _, body)| *body)
+}
+
+/// The journey page as one self-contained file (`nextbest journeys report`): the same script,
+/// styles and chart library inlined, the dashboard's JSON embedded, nothing fetched.
+pub fn journeys_report(dashboard: &serde_json::Value) -> String {
+    // `</` would end the script element early; JSON allows `\/` for `/`.
+    let json = dashboard.to_string().replace("</", "<\\/");
+    let html = include_str!("../pages/journeys.html");
+    let head_end = html.find("<link").unwrap_or(0);
+    let body_start = html.find("<header>").unwrap_or(html.len());
+    let body = &html[body_start..html.find("<script").unwrap_or(html.len())];
+    format!(
+        "{}<style>{}\n{}\n{}</style>\n</head>\n<body>\n{}<script>{}</script>\n<script>{}</script>\n<script id=\"journey-data\" type=\"application/json\">{}</script>\n<script>{}</script>\n</body>\n</html>\n",
+        &html[..head_end],
+        asset_text("pages.css"),
+        asset_text("uPlot.min.css"),
+        asset_text("journeys.css"),
+        body,
+        asset_text("uPlot.iife.min.js"),
+        asset_text("pages.js"),
+        json,
+        asset_text("journeys.js"),
+    )
 }
 
 /// `GET /assets/{name}`: one of the compiled-in assets; any other name is 404.
