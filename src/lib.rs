@@ -1,6 +1,7 @@
 //! nextbest — a next-best-action engine: journey data in, point-in-time features, models,
 //! decisions and experiments out. See docs/architecture.md for the shape; each module is one part of it.
 
+pub mod batch;
 pub mod catalog;
 pub mod config_file;
 pub mod decision;

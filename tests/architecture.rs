@@ -38,6 +38,11 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "experiment",
         ],
     ),
+    // Segment scoring: the engine's offline decisions over files; never the store or HTTP.
+    (
+        "batch",
+        &["engine", "features", "models", "decision", "catalog", "journey"],
+    ),
 ];
 
 const GROUND: &[&str] = &["error", "fnv", "config_file", "wire"];

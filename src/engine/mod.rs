@@ -10,6 +10,7 @@
 mod customer;
 pub mod experiments;
 mod log;
+pub mod offline;
 pub mod request;
 pub mod validate;
 
@@ -400,28 +401,9 @@ impl Engine {
         };
 
         let mut customer = customer::score(&models, valid.attributes.as_deref(), history, now)?;
-        let model_ids: Vec<&str> = valid
-            .candidates
-            .iter()
-            .map(|a| a.model_as.as_deref().unwrap_or(&a.id))
-            .collect();
-        let (p_none, p_actions) = match &models.conversion {
-            Some(conversion) => {
-                let (none, per) = conversion.score(&customer.features, &model_ids)?;
-                (Some(none), per)
-            }
-            None => (None, vec![None; model_ids.len()]),
-        };
-        let scored: Vec<CandidateScores<'_>> = valid
-            .candidates
-            .iter()
-            .zip(&p_actions)
-            .map(|(action, p)| CandidateScores {
-                action,
-                p_convert: *p,
-                p_convert_no_action: p.and(p_none),
-            })
-            .collect();
+        let (p_none, p_actions) =
+            customer::conversion(&models, &customer.features, &valid.candidates)?;
+        let scored = candidate_scores(&valid.candidates, p_none, &p_actions);
         let state = customer::state(&valid, request, &mut customer);
         let (decision_id, seed) = log::new_decision_id();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -512,6 +494,23 @@ impl Decided {
         self.commit.committed().await.map_err(log::store_error)?;
         Ok(self.response)
     }
+}
+
+/// The candidates with their conversion scores, as the policy takes them.
+fn candidate_scores<'a>(
+    candidates: &'a [crate::catalog::Action],
+    p_none: Option<f64>,
+    p_actions: &[Option<f64>],
+) -> Vec<CandidateScores<'a>> {
+    candidates
+        .iter()
+        .zip(p_actions)
+        .map(|(action, p)| CandidateScores {
+            action,
+            p_convert: *p,
+            p_convert_no_action: p.and(p_none),
+        })
+        .collect()
 }
 
 fn elapsed_us(started: Instant) -> u64 {
