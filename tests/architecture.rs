@@ -41,7 +41,9 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     // Segment scoring: the engine's offline decisions over files; never the store or HTTP.
     (
         "batch",
-        &["engine", "features", "models", "decision", "catalog", "journey"],
+        &[
+            "engine", "features", "models", "decision", "catalog", "journey",
+        ],
     ),
 ];
 

@@ -52,9 +52,7 @@ fn string(batch: &RecordBatch, column: &str, row: usize) -> String {
         arrow_schema::DataType::Dictionary(_, _) => {
             let dict = array.as_dictionary::<arrow_array::types::Int32Type>();
             let values = dict.values().as_string::<i32>();
-            values
-                .value(dict.keys().value(row) as usize)
-                .to_string()
+            values.value(dict.keys().value(row) as usize).to_string()
         }
         _ => array.as_string::<i32>().value(row).to_string(),
     }
@@ -103,14 +101,25 @@ fn decisions_from_events_cover_the_segment_and_summarise() {
         dir.path(),
         "top2.parquet",
         &[
-            "--events", EVENTS, "--customers", CUSTOMERS, "--as-of", AS_OF, "--top-k", "2",
-            "--policy", "pega",
+            "--events",
+            EVENTS,
+            "--customers",
+            CUSTOMERS,
+            "--as-of",
+            AS_OF,
+            "--top-k",
+            "2",
+            "--policy",
+            "pega",
         ],
     );
     assert!(run.status.success(), "{}", text(&run));
     let report = text(&run);
     assert!(report.contains("actions chosen by kind"), "{report}");
-    assert!(report.contains("ineligible candidates by reason"), "{report}");
+    assert!(
+        report.contains("ineligible candidates by reason"),
+        "{report}"
+    );
     assert!(report.contains("exploration: off (greedy)"), "{report}");
     let rows = decisions(&out);
     let customers: BTreeSet<&String> = rows.keys().map(|(c, _)| c).collect();
@@ -143,8 +152,18 @@ fn decisions_from_events_cover_the_segment_and_summarise() {
         dir.path(),
         "segment.parquet",
         &[
-            "--events", EVENTS, "--customers", CUSTOMERS, "--as-of", AS_OF, "--top-k", "2",
-            "--policy", "pega", "--segment", segment.to_str().unwrap(),
+            "--events",
+            EVENTS,
+            "--customers",
+            CUSTOMERS,
+            "--as-of",
+            AS_OF,
+            "--top-k",
+            "2",
+            "--policy",
+            "pega",
+            "--segment",
+            segment.to_str().unwrap(),
         ],
     );
     assert!(run.status.success(), "{}", text(&run));
@@ -161,7 +180,14 @@ fn decisions_from_events_cover_the_segment_and_summarise() {
 fn shards_and_memory_passes_give_the_same_answers() {
     let dir = tempfile::tempdir().unwrap();
     let base = [
-        "--events", EVENTS, "--customers", CUSTOMERS, "--as-of", AS_OF, "--policy", "pega",
+        "--events",
+        EVENTS,
+        "--customers",
+        CUSTOMERS,
+        "--as-of",
+        AS_OF,
+        "--policy",
+        "pega",
     ];
     let (run, whole) = score(dir.path(), "whole.parquet", &base);
     assert!(run.status.success(), "{}", text(&run));
@@ -185,7 +211,11 @@ fn shards_and_memory_passes_give_the_same_answers() {
     args.extend(["--max-memory-mb", "1"]);
     let (run, passes) = score(dir.path(), "passes.parquet", &args);
     assert!(run.status.success(), "{}", text(&run));
-    assert!(text(&run).contains("passes under --max-memory-mb 1"), "{}", text(&run));
+    assert!(
+        text(&run).contains("passes under --max-memory-mb 1"),
+        "{}",
+        text(&run)
+    );
     assert_eq!(decisions(&passes), whole);
 }
 
@@ -227,7 +257,13 @@ fn a_feature_matrix_scores_like_the_events_it_came_from() {
         dir.path(),
         "pred_events.parquet",
         &[
-            "--events", EVENTS, "--customers", CUSTOMERS, "--as-of", AS_OF, "--predictions",
+            "--events",
+            EVENTS,
+            "--customers",
+            CUSTOMERS,
+            "--as-of",
+            AS_OF,
+            "--predictions",
         ],
     );
     assert!(run.status.success(), "{}", text(&run));
@@ -269,7 +305,11 @@ fn a_bad_row_names_file_row_and_column_and_leaves_no_output() {
     )
     .unwrap();
     let ev = events.to_str().unwrap();
-    let (run, out) = score(dir.path(), "out.parquet", &["--events", ev, "--as-of", AS_OF]);
+    let (run, out) = score(
+        dir.path(),
+        "out.parquet",
+        &["--events", ev, "--as-of", AS_OF],
+    );
     assert!(!run.status.success());
     let message = text(&run);
     assert!(message.contains("events.csv"), "{message}");
@@ -289,15 +329,29 @@ fn a_bad_row_names_file_row_and_column_and_leaves_no_output() {
         &["--events", ev, "--as-of", AS_OF, "--skip-invalid"],
     );
     assert!(run.status.success(), "{}", text(&run));
-    assert!(text(&run).contains("invalid rows skipped 1"), "{}", text(&run));
+    assert!(
+        text(&run).contains("invalid rows skipped 1"),
+        "{}",
+        text(&run)
+    );
     let customers: BTreeSet<String> = decisions(&out).keys().map(|(c, _)| c.clone()).collect();
-    assert_eq!(customers, BTreeSet::from(["C1".to_string(), "C2".to_string()]));
+    assert_eq!(
+        customers,
+        BTreeSet::from(["C1".to_string(), "C2".to_string()])
+    );
 }
 
 #[test]
 fn exploration_is_off_by_default_and_seeded_when_on() {
     let dir = tempfile::tempdir().unwrap();
-    let base = ["--events", EVENTS, "--customers", CUSTOMERS, "--as-of", AS_OF];
+    let base = [
+        "--events",
+        EVENTS,
+        "--customers",
+        CUSTOMERS,
+        "--as-of",
+        AS_OF,
+    ];
     let run_with = |name: &str, extra: &[&str]| {
         let mut args = base.to_vec();
         args.extend_from_slice(extra);

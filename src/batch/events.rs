@@ -41,7 +41,9 @@ pub fn labels(decider: &OfflineDecider<'_>) -> RunLabels {
     RunLabels {
         policy: decider.policy().name().to_string(),
         churn_model: versions.get("churn").map(|v| format!("churn/{v}")),
-        conversion_model: versions.get("conversion").map(|v| format!("conversion/{v}")),
+        conversion_model: versions
+            .get("conversion")
+            .map(|v| format!("conversion/{v}")),
     }
 }
 
@@ -86,14 +88,25 @@ pub fn score_events(
         .customers
         .zip(mapping.as_ref())
         .map(|(t, m)| Attributes::new(t, m));
-    let per_customer = std::mem::size_of::<FeatureAccumulator<'_>>() + 24 * spec.actions.len() + 128;
+    let per_customer =
+        std::mem::size_of::<FeatureAccumulator<'_>>() + 24 * spec.actions.len() + 128;
     let mut passes = 1u32;
-    let mut writer = OutputWriter::create(out, schema(options.mode, &run_metadata(decider, options)))?;
+    let mut writer =
+        OutputWriter::create(out, schema(options.mode, &run_metadata(decider, options)))?;
     let labels = labels(decider);
     let mut summary = Summary::default();
     let mut pass = 0;
     while pass < passes {
-        let read = read_pass(decider, input, options, as_of, pass, passes, per_customer, progress)?;
+        let read = read_pass(
+            decider,
+            input,
+            options,
+            as_of,
+            pass,
+            passes,
+            per_customer,
+            progress,
+        )?;
         let (accumulators, read_summary) = match read {
             PassRead::Done(accumulators, summary) => (accumulators, summary),
             PassRead::Restart(wanted) => {
@@ -114,8 +127,16 @@ pub fn score_events(
             spec.signup_index(),
         );
         let pass_summary = score_customers(
-            decider, customers, attributes, input.customers, options, as_of, &labels, &mut writer,
-            (pass + 1, passes), progress,
+            decider,
+            customers,
+            attributes,
+            input.customers,
+            options,
+            as_of,
+            &labels,
+            &mut writer,
+            (pass + 1, passes),
+            progress,
         )?;
         summary.merge(pass_summary);
         pass += 1;
@@ -187,7 +208,10 @@ fn read_pass<'m>(
             });
             let held = accumulators.len().saturating_mul(per_customer);
             if held > options.memory_budget && pass == 0 {
-                let file_share = at.total.filter(|&t| t > 0).map_or(0.5, |t| at.done as f64 / t as f64);
+                let file_share = at
+                    .total
+                    .filter(|&t| t > 0)
+                    .map_or(0.5, |t| at.done as f64 / t as f64);
                 let fraction = ((f as f64 + file_share) / files).clamp(0.01, 1.0);
                 let expected = held as f64 / fraction;
                 let wanted = (expected * 1.25 / options.memory_budget.max(1) as f64).ceil();
@@ -227,13 +251,17 @@ fn customers_of_pass<'m>(
         }
     } else {
         if let (Some(table), Some(attrs)) = (input.customers, attributes) {
-            for id in table.ids().iter().filter(|id| wanted(id, options, pass, passes)) {
+            for id in table
+                .ids()
+                .iter()
+                .filter(|id| wanted(id, options, pass, passes))
+            {
                 let accumulator = accumulators.remove(id.as_str());
                 let has_history = accumulator.as_ref().is_some_and(|a| a.events_used() > 0);
                 let later = signup.is_some_and(|i| {
-                    attrs.get(id).is_some_and(|row| {
-                        matches!(row.get(i), Some(AttrValue::Date(t)) if *t >= as_of)
-                    })
+                    attrs.get(id).is_some_and(
+                        |row| matches!(row.get(i), Some(AttrValue::Date(t)) if *t >= as_of),
+                    )
                 });
                 if has_history || !later {
                     customers.push((id.clone(), accumulator));
@@ -303,8 +331,12 @@ fn score_customers(
                             let mut rng = Xoshiro256PlusPlus::seed_from_u64(
                                 options.explore_seed.map_or(0, |s| customer_seed(&id, s)),
                             );
-                            let decided =
-                                decider.decide(accumulator, aligned.as_deref(), consent, &mut rng)?;
+                            let decided = decider.decide(
+                                accumulator,
+                                aligned.as_deref(),
+                                consent,
+                                &mut rng,
+                            )?;
                             part.count_decision(&decided.decision);
                             rows.push_decision(&id, as_of, &decided, labels);
                         }

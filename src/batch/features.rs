@@ -156,7 +156,8 @@ fn score_batch(
                         let mut rng = Xoshiro256PlusPlus::seed_from_u64(
                             options.explore_seed.map_or(0, |s| customer_seed(id, s)),
                         );
-                        let decided = decider.decide_features(features.to_vec(), as_of, &mut rng)?;
+                        let decided =
+                            decider.decide_features(features.to_vec(), as_of, &mut rng)?;
                         part.count_decision(&decided.decision);
                         rows.push_decision(id, as_of, &decided, labels);
                     }
@@ -234,10 +235,7 @@ fn check_file(path: &Path, spec: &FeatureSpec, options: &ScoreOptions) -> Result
         }
         None => {}
     }
-    let absent: Vec<&str> = spec
-        .names()
-        .filter(|name| field(name).is_none())
-        .collect();
+    let absent: Vec<&str> = spec.names().filter(|name| field(name).is_none()).collect();
     if !absent.is_empty() {
         return Err(mismatch(format!(
             "{} of the models' {} features are missing, first '{}'",
@@ -342,7 +340,8 @@ fn decode(
             bad[row] = Some(error);
         }
     };
-    let ids_array = column(batch, "customer_id").ok_or_else(|| missing(path, "customer_id", &batch.schema()))?;
+    let ids_array = column(batch, "customer_id")
+        .ok_or_else(|| missing(path, "customer_id", &batch.schema()))?;
     let ids: Vec<String> = (0..n)
         .map(|r| match string_at(ids_array, r) {
             Some(id) if !id.trim().is_empty() => id.trim().to_string(),

@@ -36,7 +36,8 @@ impl Shard {
 
     /// Parses `i/n` (0 ≤ i < n).
     pub fn parse(text: &str) -> Result<Shard, BatchError> {
-        let bad = || BatchError::invalid("--shard", format!("'{text}': expected i/n with 0 ≤ i < n"));
+        let bad =
+            || BatchError::invalid("--shard", format!("'{text}': expected i/n with 0 ≤ i < n"));
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
         let index: u32 = i.trim().parse().map_err(|_| bad())?;
         let count: u32 = n.trim().parse().map_err(|_| bad())?;
@@ -92,8 +93,7 @@ impl Segment {
                 .into_iter()
                 .collect(),
             Err(_) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| JourneyError::io(path, e))?;
+                let text = std::fs::read_to_string(path).map_err(|e| JourneyError::io(path, e))?;
                 text.lines()
                     .map(str::trim)
                     .filter(|l| !l.is_empty())

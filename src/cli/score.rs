@@ -20,7 +20,11 @@ use nextbest::models::registry::{ModelPaths, ModelSet};
 pub struct Args {
     /// Journey events: a file (.parquet, .csv, .jsonl) or a folder of them (a partitioned
     /// dataset). Features are computed as of --as-of, exactly as the service computes them.
-    #[arg(long, required_unless_present = "features", conflicts_with = "features")]
+    #[arg(
+        long,
+        required_unless_present = "features",
+        conflicts_with = "features"
+    )]
     events: Option<PathBuf>,
     /// A precomputed feature matrix instead of events (a Parquet file or folder, e.g. from
     /// `nextbest features`), checked against the models' feature spec.
@@ -93,12 +97,19 @@ fn check_output(out: &Path, inputs: &[&Path]) -> anyhow::Result<()> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
     {
-        anyhow::bail!("--out {}: the output is Parquet; give it a .parquet name", out.display());
+        anyhow::bail!(
+            "--out {}: the output is Parquet; give it a .parquet name",
+            out.display()
+        );
     }
     for input in inputs {
         if let (Ok(a), Ok(b)) = (std::fs::canonicalize(input), std::fs::canonicalize(out)) {
             if a == b {
-                anyhow::bail!("--out {}: would overwrite the input {}", out.display(), input.display());
+                anyhow::bail!(
+                    "--out {}: would overwrite the input {}",
+                    out.display(),
+                    input.display()
+                );
             }
         }
     }
@@ -146,7 +157,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         as_of,
         explore_seed: args.seed.filter(|_| args.explore),
         segment: args.segment.as_deref().map(Segment::read).transpose()?,
-        shard: args.shard.as_deref().map(Shard::parse).transpose()?.unwrap_or(Shard::ALL),
+        shard: args
+            .shard
+            .as_deref()
+            .map(Shard::parse)
+            .transpose()?
+            .unwrap_or(Shard::ALL),
         skip_invalid: args.skip_invalid,
         memory_budget: args.max_memory_mb.max(1).saturating_mul(1 << 20),
         batch_rows: args.batch_rows.max(1),
@@ -189,7 +205,8 @@ impl Bar {
         let Ok(mut current) = self.current.lock() else {
             return;
         };
-        let fresh = !matches!(&*current, Some((unit, pass, _)) if *unit == p.unit && *pass == p.pass);
+        let fresh =
+            !matches!(&*current, Some((unit, pass, _)) if *unit == p.unit && *pass == p.pass);
         if fresh {
             if let Some((_, _, old)) = current.take() {
                 old.finish_and_clear();
@@ -236,7 +253,10 @@ fn print_summary(args: &Args, options: &ScoreOptions, s: &Summary) {
         "  input rows read {}{}",
         s.input_rows,
         if s.passes > 1 {
-            format!(" ({} passes under --max-memory-mb {})", s.passes, args.max_memory_mb)
+            format!(
+                " ({} passes under --max-memory-mb {})",
+                s.passes, args.max_memory_mb
+            )
         } else {
             String::new()
         }
@@ -247,14 +267,31 @@ fn print_summary(args: &Args, options: &ScoreOptions, s: &Summary) {
             .iter()
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
-        println!("  actions chosen by kind: {}", if kinds.is_empty() { "none".into() } else { kinds.join(", ") });
-        println!("  customers with no eligible action {}", s.customers_without_action);
+        println!(
+            "  actions chosen by kind: {}",
+            if kinds.is_empty() {
+                "none".into()
+            } else {
+                kinds.join(", ")
+            }
+        );
+        println!(
+            "  customers with no eligible action {}",
+            s.customers_without_action
+        );
         let reasons: Vec<String> = s
             .ineligible_by_reason
             .iter()
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
-        println!("  ineligible candidates by reason: {}", if reasons.is_empty() { "none".into() } else { reasons.join(", ") });
+        println!(
+            "  ineligible candidates by reason: {}",
+            if reasons.is_empty() {
+                "none".into()
+            } else {
+                reasons.join(", ")
+            }
+        );
         println!(
             "  exploration: {}",
             match options.explore_seed {

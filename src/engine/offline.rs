@@ -9,10 +9,8 @@
 use rand::Rng;
 
 use crate::catalog::{Action, Catalog};
-use crate::decision::{
-    ConsentMap, CustomerState, DecideOptions, Decision, Policy, Unsubscribes,
-};
 use crate::decision::policy::ExplorationKind;
+use crate::decision::{ConsentMap, CustomerState, DecideOptions, Decision, Policy, Unsubscribes};
 use crate::error::ErrorCode;
 use crate::features::{FeatureAccumulator, FeatureSpec};
 use crate::journey::{AttrValue, Channel, Timestamp};
@@ -99,7 +97,11 @@ impl<'m> OfflineDecider<'m> {
     ) -> Result<Self, EngineError> {
         models.check_servable(catalog)?;
         let spec = models.spec.as_ref().ok_or_else(|| {
-            EngineError::field(ErrorCode::InvalidField, "models", "no churn or conversion model")
+            EngineError::field(
+                ErrorCode::InvalidField,
+                "models",
+                "no churn or conversion model",
+            )
         })?;
         if top_k == 0 {
             return Err(EngineError::field(
