@@ -194,10 +194,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The bar shown now: its unit and pass, and the bar.
+type Shown = (&'static str, (u32, u32), ProgressBar);
+
 /// The progress bar, recreated when the unit or pass changes (reading, then scoring).
 #[derive(Default)]
 struct Bar {
-    current: Mutex<Option<(&'static str, (u32, u32), ProgressBar)>>,
+    current: Mutex<Option<Shown>>,
 }
 
 impl Bar {
