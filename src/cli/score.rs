@@ -190,7 +190,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give --events or --features"),
     };
     bar.clear();
-    print_summary(&args, &options, &summary);
+    let models = usize::from(models.churn.is_some()) + usize::from(models.conversion.is_some());
+    print_summary(
+        &args,
+        &options,
+        &summary,
+        decider.candidates().len() * models,
+    );
     Ok(())
 }
 
@@ -239,16 +245,18 @@ impl Bar {
     }
 }
 
-fn print_summary(args: &Args, options: &ScoreOptions, s: &Summary) {
+fn print_summary(args: &Args, options: &ScoreOptions, s: &Summary, scores_per_customer: usize) {
     let what = match options.mode {
         Mode::Decisions => "decisions",
         Mode::Predictions => "predictions",
     };
+    let seconds = s.seconds.max(1e-9);
     println!(
-        "scored {} customers in {:.2} s ({:.0} customers/s): {} rows of {what} to {}",
+        "scored {} customers in {:.2} s ({:.0} customers/s, {:.0} action-scores/s): {} rows of {what} to {}",
         s.customers,
         s.seconds,
-        s.customers as f64 / s.seconds.max(1e-9),
+        s.customers as f64 / seconds,
+        (s.customers as f64) * scores_per_customer as f64 / seconds,
         s.rows,
         args.out.display()
     );
