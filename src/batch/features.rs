@@ -464,3 +464,45 @@ fn number_at(array: &ArrayRef, row: usize) -> Option<f32> {
         _ => None,
     }
 }
+
+/// Scores one in-memory record batch of a feature matrix (the Python package's and Spark's
+/// entry: `customer_id`, `as_of` unless `options.as_of` is given, and every feature column of
+/// the models' spec). Bad rows are errors naming `source`, row and column, or skipped and
+/// counted with `options.skip_invalid`. Returns the output batches (of [`schema`]'s shape for
+/// the mode) and the run's counts.
+pub fn score_record_batch(
+    decider: &OfflineDecider<'_>,
+    batch: &RecordBatch,
+    options: &ScoreOptions,
+    source: &str,
+) -> Result<(Vec<RecordBatch>, Summary), BatchError> {
+    let spec = decider.spec();
+    let present = batch.schema();
+    if let Some(name) = spec.names().find(|n| present.field_with_name(n).is_err()) {
+        return Err(BatchError::FeatureMismatch {
+            file: PathBuf::from(source),
+            problem: format!("the batch lacks the models' feature '{name}'"),
+        });
+    }
+    for name in spec.names() {
+        if let Ok(field) = present.field_with_name(name) {
+            if !numeric(field.data_type()) {
+                return Err(JourneyError::ColumnType {
+                    file: PathBuf::from(source),
+                    column: name.to_string(),
+                    found: field.data_type().to_string(),
+                    expected: "a number (float or integer)".into(),
+                }
+                .into());
+            }
+        }
+    }
+    let decoded = decode(Path::new(source), batch, spec, options, 1)?;
+    let out_schema = schema(options.mode, &run_metadata(decider, options));
+    let (batches, mut summary) = score_batch(decider, &decoded, options, &labels(decider), &out_schema)?;
+    summary.input_rows = batch.num_rows() as u64;
+    summary.invalid_rows_skipped = decoded.skipped;
+    summary.invalid_examples = decoded.examples;
+    summary.rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+    Ok((batches, summary))
+}
