@@ -115,7 +115,10 @@ pub fn score_events(
                 continue;
             }
         };
-        summary.merge(read_summary);
+        // Every pass reads the whole input: count its rows (and skipped rows) once.
+        if pass == 0 {
+            summary.merge(read_summary);
+        }
         let customers = customers_of_pass(
             accumulators,
             input,
