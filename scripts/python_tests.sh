@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python package (python/: PyO3 + maturin) and its Spark recipe, tested against the
-# `nextbest` binary: a venv in .venv-py/ (maturin, pytest, pyarrow, pyspark from PyPI), the
+# `nextbest` binary: a venv in .venv-py/ (maturin, pytest, pyarrow, pandas, pyspark from PyPI), the
 # package built into it in debug mode (sharing ./target with cargo's own builds), then pytest.
 # Spark runs on local[2] and needs Java 17 (`java` on the PATH or JAVA_HOME).
 #
@@ -9,10 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-py
 if [ ! -x "$VENV/bin/python" ]; then
-  echo "== creating $VENV (maturin, pytest, pyarrow, pyspark from PyPI)"
+  echo "== creating $VENV (maturin, pytest, pyarrow, pandas, pyspark from PyPI)"
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    "maturin>=1.7,<2" "pytest>=8" "pyarrow>=14" "pyspark>=3.5"
+    "maturin>=1.7,<2" "pytest>=8" "pyarrow>=14" "pandas>=2.2,<3" "pyspark>=3.5"
 fi
 if ! command -v java >/dev/null 2>&1 && [ -z "${JAVA_HOME:-}" ]; then
   echo "== installing Java 17 (apt) for Spark"

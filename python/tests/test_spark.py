@@ -3,6 +3,7 @@ sample world's feature matrix exactly as `nextbest score --features` does."""
 
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -17,7 +18,12 @@ from test_package import ROOT, cli_scores, key, matrix  # noqa: E402,F401
 def spark():
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs Java 17")
+    # Loopback only: Spark would otherwise pick the machine's network address.
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    # Workers run this interpreter (the venv with the package), not whatever python3 is first.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (SparkSession.builder.master("local[2]").appName("nextbest-test")
+               .config("spark.driver.host", "127.0.0.1")
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "2")
                .config("spark.driver.bindAddress", "127.0.0.1")
