@@ -35,7 +35,7 @@ SAVE_RATE = 0.2
 
 def train(matrix: np.ndarray, names: list[str]) -> tuple[lgb.Booster, lgb.Booster]:
     rng = np.random.default_rng(7)
-    sample = matrix[rng.choice(len(matrix), size=min(200_000, len(matrix)), replace=False)]
+    sample = matrix[rng.choice(len(matrix), size=min(50_000, len(matrix)), replace=False)]
     col = {n: i for i, n in enumerate(names)}
     params = dict(objective="binary", num_leaves=8, max_depth=3, learning_rate=0.05,
                   min_data_in_leaf=20, verbose=-1, num_threads=2)
