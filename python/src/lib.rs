@@ -28,9 +28,7 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
 
 fn read_ipc(bytes: &[u8]) -> PyResult<Vec<RecordBatch>> {
     let reader = StreamReader::try_new(bytes, None).map_err(value_error)?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(value_error)
+    reader.collect::<Result<Vec<_>, _>>().map_err(value_error)
 }
 
 fn write_ipc(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> PyResult<Vec<u8>> {
@@ -72,7 +70,8 @@ impl Scorer {
     ) -> PyResult<Self> {
         // Loaded once and kept for the life of the process, as a worker keeps them.
         let models: &'static ModelSet = Box::leak(Box::new(
-            ModelSet::load(&ModelPaths::defaults_in(&PathBuf::from(models))).map_err(value_error)?,
+            ModelSet::load(&ModelPaths::defaults_in(&PathBuf::from(models)))
+                .map_err(value_error)?,
         ));
         let catalog = Catalog::load(catalog).map_err(value_error)?;
         let policies = PolicySet::load_dir(policies).map_err(value_error)?;
@@ -108,9 +107,8 @@ impl Scorer {
         let scored = py.detach(|| -> PyResult<Vec<RecordBatch>> {
             let mut out = Vec::new();
             for batch in &batches {
-                let (parts, _) =
-                    score_record_batch(&self.decider, batch, &self.options, "<batch>")
-                        .map_err(value_error)?;
+                let (parts, _) = score_record_batch(&self.decider, batch, &self.options, "<batch>")
+                    .map_err(value_error)?;
                 out.extend(parts);
             }
             Ok(out)
@@ -133,14 +131,24 @@ impl Scorer {
 /// writes), so a Python job can compute features and score them with the same pipeline.
 #[pyfunction]
 #[pyo3(signature = (events, as_of, out, models="models", customers=None))]
-fn featurize(events: &str, as_of: &str, out: &str, models: &str, customers: Option<&str>) -> PyResult<u64> {
-    let models = ModelSet::load(&ModelPaths::defaults_in(&PathBuf::from(models))).map_err(value_error)?;
+fn featurize(
+    events: &str,
+    as_of: &str,
+    out: &str,
+    models: &str,
+    customers: Option<&str>,
+) -> PyResult<u64> {
+    let models =
+        ModelSet::load(&ModelPaths::defaults_in(&PathBuf::from(models))).map_err(value_error)?;
     let spec = models
         .spec
         .as_ref()
         .ok_or_else(|| value_error("the models folder has no churn or conversion model"))?;
     let cutoff = Timestamp::parse_date_or_datetime(as_of).map_err(value_error)?;
-    let table = customers.map(|p| CustomerTable::read(p, None)).transpose().map_err(value_error)?;
+    let table = customers
+        .map(|p| CustomerTable::read(p, None))
+        .transpose()
+        .map_err(value_error)?;
     let mapping = table
         .as_ref()
         .map(|t| spec.attribute_mapping(t))
@@ -155,7 +163,10 @@ fn featurize(events: &str, as_of: &str, out: &str, models: &str, customers: Opti
     for chunk in EventReader::open(events, ReadOptions::default()).map_err(value_error)? {
         builder.add(&chunk.map_err(value_error)?.events);
     }
-    let attributes = table.as_ref().zip(mapping.as_ref()).map(|(t, m)| Attributes::new(t, m));
+    let attributes = table
+        .as_ref()
+        .zip(mapping.as_ref())
+        .map(|(t, m)| Attributes::new(t, m));
     let (rows, stats) = builder.finish(attributes);
     nextbest::features::matrix::write_matrix(std::path::Path::new(out), spec, &[], &rows)
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;

@@ -499,7 +499,8 @@ pub fn score_record_batch(
     }
     let decoded = decode(Path::new(source), batch, spec, options, 1)?;
     let out_schema = schema(options.mode, &run_metadata(decider, options));
-    let (batches, mut summary) = score_batch(decider, &decoded, options, &labels(decider), &out_schema)?;
+    let (batches, mut summary) =
+        score_batch(decider, &decoded, options, &labels(decider), &out_schema)?;
     summary.input_rows = batch.num_rows() as u64;
     summary.invalid_rows_skipped = decoded.skipped;
     summary.invalid_examples = decoded.examples;
