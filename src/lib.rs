@@ -2,6 +2,7 @@
 //! decisions and experiments out. See docs/architecture.md for the shape; each module is one part of it.
 
 pub mod analytics;
+pub mod batch;
 pub mod catalog;
 pub mod config_file;
 pub mod decision;

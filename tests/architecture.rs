@@ -47,6 +47,13 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "engine", "decision", "models", "features", "store", "catalog", "journey", "stats",
         ],
     ),
+    // Segment scoring: the engine's offline decisions over files; never the store or HTTP.
+    (
+        "batch",
+        &[
+            "engine", "features", "models", "decision", "catalog", "journey",
+        ],
+    ),
 ];
 
 const GROUND: &[&str] = &["error", "fnv", "config_file", "wire"];

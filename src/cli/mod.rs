@@ -9,6 +9,7 @@ mod inspect;
 mod journeys;
 mod models;
 mod progress;
+mod score;
 mod sentiment;
 mod serve;
 mod train;
@@ -35,6 +36,8 @@ enum Command {
     Features(features::Args),
     /// Train a model from a config in training/ (churn, conversion, sentiment) and write its artifact.
     Train(train::Args),
+    /// Decide (or predict) for a whole segment from events or a feature matrix, to Parquet.
+    Score(score::Args),
     /// Show or compare trained model artifacts.
     Models(models::Args),
     /// Score one text per line (file or standard input): P(positive), one per line.
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args),
         Command::Features(args) => features::run(args).map(|_| ExitCode::SUCCESS),
         Command::Train(args) => train::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Score(args) => score::run(args).map(|_| ExitCode::SUCCESS),
         Command::Models(args) => models::run(args).map(|_| ExitCode::SUCCESS),
         Command::Sentiment(args) => sentiment::run(args).map(|_| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(args).map(|_| ExitCode::SUCCESS),

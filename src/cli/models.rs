@@ -1,6 +1,6 @@
 //! `nextbest models show|compare`: read artifacts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nextbest::models::Artifact;
 
@@ -21,6 +21,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a native churn or conversion artifact as a standard ONNX model (ai.onnx.ml trees
+    /// or core ops, calibration included) that any ONNX Runtime scores alike.
+    ExportOnnx {
+        /// Artifact folder (e.g. models/churn).
+        artifact: PathBuf,
+        /// The .onnx file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Wrap an ONNX model trained elsewhere into an artifact folder, checking its input and
+    /// output against the feature pipeline.
+    Import {
+        /// The .onnx file.
+        model: PathBuf,
+        /// What it predicts: churn or conversion.
+        #[arg(long)]
+        role: String,
+        /// The feature spec it was trained on: a spec file (`nextbest features` writes
+        /// <name>.spec.json) or an artifact folder (its features, and treatments for conversion).
+        #[arg(long)]
+        features_from: PathBuf,
+        /// The artifact folder to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Compare two artifacts' holdout metrics side by side.
     Compare {
         /// First artifact folder.
@@ -34,7 +59,59 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Show { dir, json } => show(&dir, json),
         Command::Compare { a, b } => compare(&a, &b),
+        Command::ExportOnnx { artifact, out } => {
+            let columns = nextbest::models::onnx_export::export_artifact(&artifact, &out)?;
+            println!(
+                "wrote {} ({columns} input columns, output `probability`)",
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Import {
+            model,
+            role,
+            features_from,
+            out,
+        } => import(&model, &role, &features_from, &out),
     }
+}
+
+fn import(model: &Path, role: &str, features_from: &Path, out: &Path) -> anyhow::Result<()> {
+    use nextbest::features::FeatureSpec;
+    use nextbest::models::Role;
+    let role = match role {
+        "churn" => Role::Churn,
+        "conversion" => Role::Conversion,
+        "retention" => Role::Retention,
+        other => anyhow::bail!("--role: '{other}' (expected churn, conversion or retention)"),
+    };
+    let (spec, treatments) = if features_from.is_dir() {
+        let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+            features_from.join("manifest.json"),
+        )?)?;
+        let spec: FeatureSpec =
+            serde_json::from_value(manifest["features"].clone()).map_err(|e| {
+                anyhow::anyhow!("--features-from {}: features: {e}", features_from.display())
+            })?;
+        let treatments: Option<Vec<String>> =
+            serde_json::from_value(manifest["treatments"].clone()).unwrap_or(None);
+        (spec, treatments)
+    } else {
+        (FeatureSpec::load(features_from)?, None)
+    };
+    let artifact = nextbest::models::onnx_export::import(model, role, spec, treatments, out)?;
+    println!(
+        "wrote {} ({} model, version {}, {} features)",
+        out.display(),
+        artifact.manifest.role.as_str(),
+        artifact.manifest.version,
+        artifact
+            .manifest
+            .features
+            .as_ref()
+            .map_or(0, FeatureSpec::len)
+    );
+    Ok(())
 }
 
 fn number(metrics: &serde_json::Value, pointer: &str) -> Option<f64> {

@@ -4,7 +4,7 @@
 //! accessors.
 
 use crate::catalog::Action;
-use crate::decision::{CandidateScores, CustomerState, Exposure, Unsubscribes};
+use crate::decision::{CandidateScores, ConsentMap, CustomerState, Exposure, Unsubscribes};
 use crate::features::{ContactHistory, FeatureAccumulator, TextScorer};
 use crate::journey::{AttrValue, Event, Timestamp};
 use crate::models::registry::ModelSet;
@@ -37,6 +37,19 @@ pub(super) fn score(
     history: &[Event],
     now: Timestamp,
 ) -> Result<ScoredCustomer, EngineError> {
+    let mut accumulator = accumulator(models, now)?;
+    for event in history {
+        accumulator.observe(event);
+    }
+    score_accumulated(models, attributes, accumulator)
+}
+
+/// An empty accumulator for a decision at `now` with these models: their spec, the sentiment
+/// scorer when the models were trained with its slots filled, and contacts recorded.
+pub(super) fn accumulator(
+    models: &ModelSet,
+    now: Timestamp,
+) -> Result<FeatureAccumulator<'_>, EngineError> {
     let Some(spec) = &models.spec else {
         // The engine refuses such a set when built or reloaded; this only keeps the path total.
         return Err(EngineError::Model(ModelError::Invalid {
@@ -51,19 +64,17 @@ pub(super) fn score(
         .as_ref()
         .filter(|_| spec.sentiment_model.is_some())
         .map(|s| s as &dyn TextScorer);
-    let mut accumulator = FeatureAccumulator::new(spec, now, scorer).recording_contacts();
-    for event in history {
-        accumulator.observe(event);
-    }
+    Ok(FeatureAccumulator::new(spec, now, scorer).recording_contacts())
+}
+
+/// Finishes an accumulator (fed the customer's history) into the scored customer.
+pub(super) fn score_accumulated(
+    models: &ModelSet,
+    attributes: Option<&[AttrValue]>,
+    mut accumulator: FeatureAccumulator<'_>,
+) -> Result<ScoredCustomer, EngineError> {
     let features = accumulator.finish(attributes);
-    let p_churn = match &models.churn {
-        Some(churn) => churn
-            .scorer
-            .predict_proba(&features, features.len())?
-            .first()
-            .copied(),
-        None => None,
-    };
+    let p_churn = p_churn(models, &features)?;
     let customer_value = Some(accumulator.revenue_365d())
         .filter(|v| v.is_finite())
         .unwrap_or(0.0)
@@ -78,20 +89,62 @@ pub(super) fn score(
     })
 }
 
+/// P(churn) of one feature row, when a churn model is loaded.
+pub(super) fn p_churn(models: &ModelSet, features: &[f32]) -> Result<Option<f64>, EngineError> {
+    Ok(match &models.churn {
+        Some(churn) => churn
+            .scorer
+            .predict_proba(features, features.len())?
+            .first()
+            .copied(),
+        None => None,
+    })
+}
+
+/// P(convert | no action) and P(convert | candidate) for each candidate (by the id its
+/// conversion is modelled as), when a conversion model is loaded.
+pub(super) fn conversion(
+    models: &ModelSet,
+    features: &[f32],
+    candidates: &[Action],
+) -> Result<(Option<f64>, Vec<Option<f64>>), EngineError> {
+    let model_ids: Vec<&str> = candidates
+        .iter()
+        .map(|a| a.model_as.as_deref().unwrap_or(&a.id))
+        .collect();
+    Ok(match &models.conversion {
+        Some(conversion) => {
+            let (none, per) = conversion.score(features, &model_ids)?;
+            (Some(none), per)
+        }
+        None => (None, vec![None; model_ids.len()]),
+    })
+}
+
 /// The policy's view of the customer.
 pub(super) fn state(
     valid: &ValidRequest<'_>,
     request: &DecisionRequest,
     customer: &mut ScoredCustomer,
 ) -> CustomerState {
-    let contacts = std::mem::take(&mut customer.contacts);
-    let mut state = CustomerState::new(valid.now);
+    let mut state = state_at(valid.now, valid.consent.clone(), customer);
     state.context_channel = valid.context_channel.clone();
     state.placement = request.context.placement.clone();
+    state
+}
+
+/// The policy's view of the customer at `now`, without request context (batch scoring).
+pub(super) fn state_at(
+    now: Timestamp,
+    consent: ConsentMap,
+    customer: &mut ScoredCustomer,
+) -> CustomerState {
+    let contacts = std::mem::take(&mut customer.contacts);
+    let mut state = CustomerState::new(now);
     state.p_churn = customer.p_churn;
     state.sentiment = customer.sentiment;
     state.customer_value = customer.customer_value;
-    state.consent = valid.consent.clone();
+    state.consent = consent;
     state.unsubscribed = Unsubscribes {
         all: contacts.unsubscribed_all,
         channels: contacts.unsubscribed_channels,

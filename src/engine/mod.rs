@@ -10,6 +10,7 @@
 mod customer;
 pub mod experiments;
 mod log;
+pub mod offline;
 pub mod replay;
 pub mod request;
 pub mod validate;

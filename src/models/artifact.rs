@@ -129,7 +129,9 @@ impl Artifact {
                 LoadedModel::Tabular(match manifest.backend {
                     Backend::Native => TabularModel::Native(Box::new(read_json(&model_path)?)),
                     Backend::Onnx => {
-                        TabularModel::Onnx(Box::new(OnnxModel::load(&model_path, spec.len())?))
+                        // A conversion model takes one indicator column per treatment too.
+                        let width = spec.len() + manifest.treatments.as_ref().map_or(0, Vec::len);
+                        TabularModel::Onnx(Box::new(OnnxModel::load(&model_path, width)?))
                     }
                 })
             }

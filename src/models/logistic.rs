@@ -148,6 +148,19 @@ impl LogisticModel {
             .collect())
     }
 
+    /// The weights and intercept on the raw features (the standardisation folded in):
+    /// `z = Σ xⱼ·wⱼ + b`, for exporting.
+    pub fn folded(&self) -> (Vec<f64>, f64) {
+        let weights: Vec<f64> = self
+            .coefficients
+            .iter()
+            .zip(&self.scales)
+            .map(|(c, s)| c / s)
+            .collect();
+        let shift: f64 = weights.iter().zip(&self.means).map(|(w, m)| w * m).sum();
+        (weights, self.intercept - shift)
+    }
+
     /// |coefficient| on the standardised scale, normalised to sum to 1.
     pub fn feature_importance(&self) -> Vec<f64> {
         let total: f64 = self.coefficients.iter().map(|c| c.abs()).sum();

@@ -8,6 +8,7 @@ pub mod gbdt;
 pub mod learner;
 pub mod logistic;
 pub mod onnx;
+pub mod onnx_export;
 pub mod params;
 pub mod registry;
 pub mod sentiment;

@@ -419,6 +419,31 @@ impl TreeModel {
         importance
     }
 
+    /// The tree as exportable nodes (true child when `value <= threshold`, NaN to the false
+    /// child), leaves holding their smoothed probability.
+    pub fn export_nodes(&self) -> Vec<super::onnx_export::ExportNode> {
+        use super::onnx_export::ExportNode;
+        self.nodes
+            .iter()
+            .map(|node| match *node {
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    ..
+                } => ExportNode::Split {
+                    feature,
+                    threshold: f64::from(threshold),
+                    true_child: left,
+                    false_child: right,
+                    missing_true: false,
+                },
+                Node::Leaf { rows, positives } => ExportNode::Leaf(smoothed(rows, positives)),
+            })
+            .collect()
+    }
+
     /// The nodes in pre-order; the root is first.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes

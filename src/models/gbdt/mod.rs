@@ -87,6 +87,60 @@ impl GbdtModel {
             .collect()
     }
 
+    /// The trees used for prediction as exportable nodes (go to the true child when
+    /// `value < threshold`), with the base score; an error for a booster whose missing-value
+    /// rule ONNX cannot express (a missing value other than NaN, a separate missing branch).
+    pub fn export_trees(
+        &self,
+    ) -> Result<(Vec<Vec<super::onnx_export::ExportNode>>, f64), ModelError> {
+        use super::onnx_export::ExportNode;
+        let b = &self.booster;
+        if !b.missing.is_nan() {
+            return Err(ModelError::Invalid {
+                path: "model".into(),
+                problem: format!(
+                    "the booster treats {} as missing; ONNX trees only treat NaN so",
+                    b.missing
+                ),
+            });
+        }
+        let used = b
+            .prediction_iteration
+            .unwrap_or(b.trees.len())
+            .min(b.trees.len());
+        let mut trees = Vec::with_capacity(used);
+        for (t, tree) in b.trees[..used].iter().enumerate() {
+            let mut nodes = Vec::with_capacity(tree.nodes.len());
+            for (i, node) in tree.nodes.iter().enumerate() {
+                if node.is_leaf {
+                    nodes.push(ExportNode::Leaf(f64::from(node.weight_value)));
+                    continue;
+                }
+                let missing_true = if node.missing_node == node.left_child {
+                    true
+                } else if node.missing_node == node.right_child {
+                    false
+                } else {
+                    return Err(ModelError::Invalid {
+                        path: "model".into(),
+                        problem: format!(
+                            "tree {t} node {i} sends missing values to a third branch, which ONNX trees cannot express"
+                        ),
+                    });
+                };
+                nodes.push(ExportNode::Split {
+                    feature: node.split_feature,
+                    threshold: node.split_value,
+                    true_child: node.left_child,
+                    false_child: node.right_child,
+                    missing_true,
+                });
+            }
+            trees.push(nodes);
+        }
+        Ok((trees, b.base_score))
+    }
+
     /// Number of trees.
     pub fn trees(&self) -> usize {
         self.booster.trees.len()

@@ -1,0 +1,288 @@
+//! Decisions without a request, a store or a log: what the batch scorer calls for each customer
+//! of a segment. The steps are the service's own (the accumulator [`Engine::decide`] fills, the
+//! same churn and conversion scoring, the same [`Policy`]), so a batch answer equals the
+//! online answer for the same customer, history, policy and instant; only exploration differs
+//! by default (off, unless asked for with a seeded RNG).
+//!
+//! [`Engine::decide`]: super::Engine::decide
+
+use rand::Rng;
+
+use crate::catalog::{Action, Catalog};
+use crate::decision::policy::ExplorationKind;
+use crate::decision::{ConsentMap, CustomerState, DecideOptions, Decision, Policy, Unsubscribes};
+use crate::error::ErrorCode;
+use crate::features::{FeatureAccumulator, FeatureSpec};
+use crate::journey::{AttrValue, Channel, Timestamp};
+use crate::models::registry::ModelSet;
+
+use super::customer::{self, ScoredCustomer};
+use super::EngineError;
+
+/// One customer's decision, with the customer-level scores it was made from.
+#[derive(Clone, Debug)]
+pub struct OfflineDecision {
+    /// The policy's answer (at most the decider's top-K actions).
+    pub decision: Decision,
+    /// P(churn), when a churn model is loaded.
+    pub p_churn: Option<f64>,
+    /// Recent sentiment, when the customer wrote something in the last 90 days.
+    pub sentiment: Option<f64>,
+}
+
+/// Every candidate's model scores for one customer (`--predictions`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predictions {
+    /// P(churn), when a churn model is loaded.
+    pub p_churn: Option<f64>,
+    /// P(convert | no action), when a conversion model is loaded.
+    pub p_convert_no_action: Option<f64>,
+    /// P(convert | candidate), in candidate order (`None` for an action the model lacks).
+    pub p_convert: Vec<Option<f64>>,
+}
+
+/// Where facts the policy needs sit in a feature row, for decisions from a precomputed matrix.
+#[derive(Clone, Debug, Default)]
+struct FeatureSlots {
+    revenue_365d: Option<usize>,
+    texts_90d: Option<usize>,
+    sentiment_90d: Option<usize>,
+    /// (channel, consent slot, consent-missing slot)
+    consent: Vec<(Channel, usize, Option<usize>)>,
+    /// (channel, unsubscribed slot)
+    unsubscribed: Vec<(Channel, usize)>,
+}
+
+impl FeatureSlots {
+    fn new(spec: &FeatureSpec) -> Self {
+        let mut slots = FeatureSlots {
+            revenue_365d: spec.index_of("revenue_365d"),
+            texts_90d: spec.index_of("texts_90d"),
+            sentiment_90d: spec.index_of("sentiment_mean_90d"),
+            ..FeatureSlots::default()
+        };
+        for channel in [Channel::Email, Channel::Sms, Channel::Push] {
+            let name = channel.as_str();
+            if let Some(i) = spec.index_of(&format!("attr_{name}_consent")) {
+                let missing = spec.index_of(&format!("attr_{name}_consent__missing"));
+                slots.consent.push((channel.clone(), i, missing));
+            }
+            if let Some(i) = spec.index_of(&format!("{name}_unsubscribed")) {
+                slots.unsubscribed.push((channel, i));
+            }
+        }
+        slots
+    }
+}
+
+/// Decides for customers one at a time with fixed models, candidates, policy and K.
+pub struct OfflineDecider<'m> {
+    models: &'m ModelSet,
+    spec: &'m FeatureSpec,
+    candidates: Vec<Action>,
+    policy: Policy,
+    top_k: usize,
+    slots: FeatureSlots,
+}
+
+impl<'m> OfflineDecider<'m> {
+    /// A decider over the whole catalog. Exploration is switched off unless `explore`, so that
+    /// answers are reproducible and comparable with the service's greedy answers.
+    pub fn new(
+        models: &'m ModelSet,
+        catalog: &Catalog,
+        policy: &Policy,
+        top_k: usize,
+        explore: bool,
+    ) -> Result<Self, EngineError> {
+        models.check_servable(catalog)?;
+        let spec = models.spec.as_ref().ok_or_else(|| {
+            EngineError::field(
+                ErrorCode::InvalidField,
+                "models",
+                "no churn or conversion model",
+            )
+        })?;
+        if top_k == 0 {
+            return Err(EngineError::field(
+                ErrorCode::InvalidField,
+                "top_k",
+                "must be at least 1",
+            ));
+        }
+        let policy = if explore {
+            policy.clone()
+        } else {
+            greedy(policy)?
+        };
+        Ok(OfflineDecider {
+            models,
+            spec,
+            candidates: catalog.actions.clone(),
+            policy,
+            top_k,
+            slots: FeatureSlots::new(spec),
+        })
+    }
+
+    /// The models' feature spec.
+    pub fn spec(&self) -> &'m FeatureSpec {
+        self.spec
+    }
+
+    /// The candidates, in catalog order.
+    pub fn candidates(&self) -> &[Action] {
+        &self.candidates
+    }
+
+    /// The policy as it decides here (greedy unless exploring).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The models.
+    pub fn models(&self) -> &'m ModelSet {
+        self.models
+    }
+
+    /// An empty accumulator for a customer at `now`: feed it the customer's events (any order,
+    /// events at or after `now` are ignored), then [`OfflineDecider::decide`].
+    pub fn accumulator(&self, now: Timestamp) -> Result<FeatureAccumulator<'m>, EngineError> {
+        customer::accumulator(self.models, now)
+    }
+
+    /// Decides for the customer whose history `accumulator` holds; `attributes` are aligned to
+    /// the spec, `consent` comes from the `<channel>_consent` attributes.
+    pub fn decide<R: Rng + ?Sized>(
+        &self,
+        accumulator: FeatureAccumulator<'_>,
+        attributes: Option<&[AttrValue]>,
+        consent: ConsentMap,
+        rng: &mut R,
+    ) -> Result<OfflineDecision, EngineError> {
+        let now = accumulator.cutoff();
+        let mut scored = customer::score_accumulated(self.models, attributes, accumulator)?;
+        let state = customer::state_at(now, consent, &mut scored);
+        self.decide_state(&scored, &state, rng)
+    }
+
+    /// Decides from a precomputed feature row (in the spec's order). What the policy needs
+    /// beyond the scores is read from the row: consent and unsubscribes from their flags,
+    /// recent sentiment and a year's revenue; past sends are not in a feature row, so contact
+    /// caps and cool-downs see none, and support-recency rules see no contact.
+    pub fn decide_features<R: Rng + ?Sized>(
+        &self,
+        features: Vec<f32>,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Result<OfflineDecision, EngineError> {
+        let at = |slot: Option<usize>| slot.and_then(|i| features.get(i)).map(|v| f64::from(*v));
+        let mut consent = ConsentMap::new();
+        for (channel, slot, missing) in &self.slots.consent {
+            if at(*missing).unwrap_or(0.0) < 0.5 {
+                if let Some(value) = at(Some(*slot)) {
+                    consent.set(channel.clone(), value >= 0.5);
+                }
+            }
+        }
+        let channels: Vec<Channel> = self
+            .slots
+            .unsubscribed
+            .iter()
+            .filter(|(_, slot)| at(Some(*slot)).unwrap_or(0.0) >= 0.5)
+            .map(|(channel, _)| channel.clone())
+            .collect();
+        let sentiment = match at(self.slots.texts_90d) {
+            Some(texts) if texts > 0.0 => at(self.slots.sentiment_90d),
+            _ => None,
+        };
+        let customer_value = at(self.slots.revenue_365d)
+            .filter(|v| v.is_finite())
+            .unwrap_or(0.0)
+            .max(0.0);
+        let p_churn = customer::p_churn(self.models, &features)?;
+        let scored = ScoredCustomer {
+            features,
+            p_churn,
+            sentiment,
+            customer_value,
+            last_support_contact: None,
+            contacts: Default::default(),
+        };
+        let mut state = CustomerState::new(now);
+        state.p_churn = p_churn;
+        state.sentiment = sentiment;
+        state.customer_value = customer_value;
+        state.consent = consent;
+        state.unsubscribed = Unsubscribes {
+            all: false,
+            channels,
+        };
+        self.decide_state(&scored, &state, rng)
+    }
+
+    fn decide_state<R: Rng + ?Sized>(
+        &self,
+        customer: &ScoredCustomer,
+        state: &CustomerState,
+        rng: &mut R,
+    ) -> Result<OfflineDecision, EngineError> {
+        let (scored, _) =
+            customer::candidate_scores(self.models, &customer.features, &self.candidates)?;
+        let options = DecideOptions {
+            max_actions: Some(self.top_k),
+            explain: false,
+        };
+        let decision = self.policy.decide_with(state, &scored, options, rng)?;
+        Ok(OfflineDecision {
+            decision,
+            p_churn: customer.p_churn,
+            sentiment: customer.sentiment,
+        })
+    }
+
+    /// Every candidate's scores for the customer whose history `accumulator` holds.
+    pub fn predict(
+        &self,
+        accumulator: FeatureAccumulator<'_>,
+        attributes: Option<&[AttrValue]>,
+    ) -> Result<Predictions, EngineError> {
+        self.predict_features(&accumulator.finish(attributes))
+    }
+
+    /// Every candidate's scores for a precomputed feature row.
+    pub fn predict_features(&self, features: &[f32]) -> Result<Predictions, EngineError> {
+        let p_churn = customer::p_churn(self.models, features)?;
+        let (p_none, p_convert) = customer::conversion(self.models, features, &self.candidates)?;
+        Ok(Predictions {
+            p_churn,
+            p_convert_no_action: p_none,
+            p_convert,
+        })
+    }
+}
+
+/// The policy with exploration off (every pick greedy, propensity 1).
+fn greedy(policy: &Policy) -> Result<Policy, EngineError> {
+    let mut spec = policy.spec().clone();
+    spec.arbitration.exploration = ExplorationKind::None;
+    spec.arbitration.epsilon = None;
+    spec.arbitration.temperature = None;
+    Policy::new(policy.name(), spec)
+        .map_err(|e| EngineError::field(e.code(), "policy", e.to_string()))
+}
+
+/// Consent per channel from a customer's `<channel>_consent` boolean attributes, as the
+/// service reads them from a request: `columns` names the table's columns, `row` their values.
+pub fn consent_from_attributes(columns: &[&str], row: &[AttrValue]) -> ConsentMap {
+    let mut consent = ConsentMap::new();
+    for channel in [Channel::Email, Channel::Sms, Channel::Push] {
+        let key = format!("{}_consent", channel.as_str());
+        if let Some(i) = columns.iter().position(|c| *c == key) {
+            if let Some(AttrValue::Bool(granted)) = row.get(i) {
+                consent.set(channel, *granted);
+            }
+        }
+    }
+    consent
+}
