@@ -21,7 +21,8 @@ pub use self::conversion::{
     ConversionWindows, ValidConversionConfig,
 };
 pub use self::sentiment::{
-    SentimentBaselines, SentimentConfig, SentimentParams, SentimentValidParams, TextData,
+    Corpus, SentimentBaselines, SentimentConfig, SentimentLexicons, SentimentParams,
+    SentimentValidParams, TextData,
     ValidSentimentConfig,
 };
 use crate::config_file::ConfigFileError;
