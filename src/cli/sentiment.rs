@@ -52,8 +52,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map_or("standard input".to_string(), |p| p.display().to_string());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (i, line) in input.lines().enumerate() {
-        let line = line
-            .with_context(|| format!("{source}: line {}: not readable as UTF-8 text", i + 1))?;
+        let line =
+            line.with_context(|| format!("{source}: line {}: not readable as UTF-8 text", i + 1))?;
         let p = scorer.model.probability(&line);
         match &taxonomy {
             None => writeln!(out, "{p:.6}")?,

@@ -75,7 +75,10 @@ pub struct Taxonomy {
 /// Lower-case words of a text (letters, digits, `'` and `-` inside words).
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '-'))
-        .map(|w| w.trim_matches(|c| c == '\'' || c == '’' || c == '-').to_lowercase())
+        .map(|w| {
+            w.trim_matches(|c| c == '\'' || c == '’' || c == '-')
+                .to_lowercase()
+        })
         .filter(|w| !w.is_empty())
         .collect()
 }
@@ -85,6 +88,15 @@ impl Taxonomy {
     pub fn default_taxonomy() -> Result<Self, AspectError> {
         let file: TaxonomyFile = from_toml_str(DEFAULT_TAXONOMY).map_err(AspectError::Default)?;
         Self::check(file, None)
+    }
+
+    /// The default taxonomy parsed once for the process (`None` only if the built-in file were
+    /// broken, which a unit test rules out).
+    pub fn shared_default() -> Option<&'static Taxonomy> {
+        static DEFAULT: std::sync::OnceLock<Option<Taxonomy>> = std::sync::OnceLock::new();
+        DEFAULT
+            .get_or_init(|| Taxonomy::default_taxonomy().ok())
+            .as_ref()
     }
 
     /// Reads and checks a taxonomy file; errors name the file and key.
@@ -189,6 +201,88 @@ pub struct AspectMention {
     pub sentence: String,
 }
 
+/// What a customer's recent texts say about one aspect.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AspectSummary {
+    /// Aspect name.
+    pub aspect: String,
+    /// Sentences naming it in the window.
+    pub mentions: u32,
+    /// Of those, sentences scored below 0.5.
+    pub negative_mentions: u32,
+    /// Mean P(positive) of those sentences.
+    pub mean_sentiment: f32,
+    /// The most negative such sentence.
+    pub example: String,
+}
+
+/// Sums up the aspects of the texts in `history` from the `days` before `now` (events at or
+/// after `now` are not seen): per aspect, mentions, negative mentions, mean sentiment and the
+/// most negative sentence; aspects with negative mentions first (most first), then by name.
+pub fn summarize(
+    taxonomy: &Taxonomy,
+    scorer: &dyn TextScorer,
+    history: &[crate::journey::Event],
+    now: crate::journey::Timestamp,
+    days: f64,
+) -> Vec<AspectSummary> {
+    let mut out: Vec<(AspectSummary, f32, f32)> = Vec::new();
+    for event in history {
+        let Some(text) = event.text.as_deref() else {
+            continue;
+        };
+        let age = now.days_since(event.timestamp);
+        if !(age > 0.0 && age <= days) {
+            continue;
+        }
+        for mention in taxonomy.tag(text, scorer) {
+            if !mention.sentiment.is_finite() {
+                continue;
+            }
+            let at = match out.iter().position(|(s, _, _)| s.aspect == mention.aspect) {
+                Some(at) => at,
+                None => {
+                    out.push((
+                        AspectSummary {
+                            aspect: mention.aspect.clone(),
+                            mentions: 0,
+                            negative_mentions: 0,
+                            mean_sentiment: 0.0,
+                            example: String::new(),
+                        },
+                        0.0,
+                        f32::INFINITY,
+                    ));
+                    out.len() - 1
+                }
+            };
+            let (summary, sum, lowest) = &mut out[at];
+            summary.mentions += 1;
+            *sum += mention.sentiment;
+            if mention.sentiment < 0.5 {
+                summary.negative_mentions += 1;
+            }
+            if mention.sentiment < *lowest {
+                *lowest = mention.sentiment;
+                summary.example = mention.sentence;
+            }
+        }
+    }
+    let mut summaries: Vec<AspectSummary> = out
+        .into_iter()
+        .map(|(mut s, sum, _)| {
+            s.mean_sentiment = sum / s.mentions.max(1) as f32;
+            s
+        })
+        .collect();
+    summaries.sort_by(|a, b| {
+        b.negative_mentions
+            .cmp(&a.negative_mentions)
+            .then_with(|| a.aspect.cmp(&b.aspect))
+    });
+    summaries
+}
+
 /// Splits text into sentences at `.`, `!`, `?`, `;` and line breaks (a `.` between digits, as
 /// in "4.99", does not end one).
 pub fn sentences(text: &str) -> Vec<&str> {
@@ -198,9 +292,11 @@ pub fn sentences(text: &str) -> Vec<&str> {
     for (i, c) in text.char_indices() {
         let ends = match c {
             '!' | '?' | ';' | '\n' => true,
-            '.' => !(i > 0
-                && bytes[i - 1].is_ascii_digit()
-                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)),
+            '.' => {
+                !(i > 0
+                    && bytes[i - 1].is_ascii_digit()
+                    && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+            }
             _ => false,
         };
         if ends {
@@ -256,12 +352,24 @@ mod tests {
         );
         let cases: &[(&str, &[&str])] = &[
             ("My parcel still hasn't arrived.", &["delivery"]),
-            ("You charged me twice for the same order.", &["price_and_billing"]),
+            (
+                "You charged me twice for the same order.",
+                &["price_and_billing"],
+            ),
             ("The jacket fell apart after a week.", &["product_quality"]),
-            ("I was on hold for an hour and the agent was rude.", &["customer_support"]),
+            (
+                "I was on hold for an hour and the agent was rude.",
+                &["customer_support"],
+            ),
             ("Your app keeps crashing at checkout.", &["app_and_website"]),
-            ("I want to cancel my subscription.", &["account_and_subscription"]),
-            ("The courier was late and the invoice is wrong.", &["delivery", "price_and_billing"]),
+            (
+                "I want to cancel my subscription.",
+                &["account_and_subscription"],
+            ),
+            (
+                "The courier was late and the invoice is wrong.",
+                &["delivery", "price_and_billing"],
+            ),
             ("What time do you open on Sunday?", &[]),
         ];
         for (sentence, expected) in cases {
@@ -288,7 +396,34 @@ mod tests {
                 ("price_and_billing", 0.1)
             ]
         );
-        assert_eq!(mentions[1].sentence, "But my parcel is lost and I was charged twice!");
+        assert_eq!(
+            mentions[1].sentence,
+            "But my parcel is lost and I was charged twice!"
+        );
+    }
+
+    #[test]
+    fn a_history_sums_up_by_aspect_within_the_window() {
+        use crate::journey::{Event, EventType, Timestamp};
+        let tax = Taxonomy::default_taxonomy().unwrap();
+        let now = Timestamp::parse_date_or_datetime("2025-06-01").unwrap();
+        let at = |day: &str| Timestamp::parse_date_or_datetime(day).unwrap();
+        let event = |day: &str, text: &str| {
+            Event::new("C1", at(day), EventType::parse("complaint")).with_text(text)
+        };
+        let history = [
+            event("2025-05-20", "My parcel is lost. The agent was lovely."),
+            event("2025-05-25", "Parcel lost again!"),
+            event("2025-01-01", "I was charged twice."), // older than 90 days
+            event("2025-06-02", "Charged twice"),        // after the decision
+        ];
+        let summary = summarize(&tax, &Words, &history, now, 90.0);
+        let got: Vec<(&str, u32, u32)> = summary
+            .iter()
+            .map(|s| (s.aspect.as_str(), s.mentions, s.negative_mentions))
+            .collect();
+        assert_eq!(got, [("delivery", 2, 2), ("customer_support", 1, 0)]);
+        assert_eq!(summary[0].example, "My parcel is lost.");
     }
 
     #[test]

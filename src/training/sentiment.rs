@@ -178,36 +178,49 @@ pub fn fit(
     let mut order: Vec<usize> = (0..train.len()).filter(|&i| weights[i] > 0.0).collect();
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
     let rate = params.learning_rate;
-    for _ in 0..params.epochs {
-        order.shuffle(&mut rng);
-        for &i in &order {
-            let x = &features[i];
-            let z: f64 = x
-                .sparse
-                .iter()
-                .map(|&(j, v)| w[j as usize] * f64::from(v))
-                .sum::<f64>()
-                + x.dense
+    // Stagewise: a pass of epochs over the lexicon features and bias alone, then one over the
+    // hashed features alone; otherwise one pass over everything.
+    let stages: &[(bool, bool)] = if params.stagewise {
+        &[(true, false), (false, true)]
+    } else {
+        &[(true, true)]
+    };
+    for &(fit_dense, fit_sparse) in stages {
+        for _ in 0..params.epochs {
+            order.shuffle(&mut rng);
+            for &i in &order {
+                let x = &features[i];
+                let z: f64 = x
+                    .sparse
                     .iter()
-                    .zip(&dense)
-                    .map(|(v, d)| f64::from(*v) * d)
+                    .map(|&(j, v)| w[j as usize] * f64::from(v))
                     .sum::<f64>()
-                + bias;
-            let p = 1.0 / (1.0 + (-z).exp());
-            let error = weights[i] * (p - train[i].label.target());
-            for &(j, v) in &x.sparse {
-                let j = j as usize;
-                let g = error * f64::from(v) + params.l2 * w[j];
-                squared[j] += g * g;
-                w[j] -= rate * g / squared[j].sqrt();
+                    + x.dense
+                        .iter()
+                        .zip(&dense)
+                        .map(|(v, d)| f64::from(*v) * d)
+                        .sum::<f64>()
+                    + bias;
+                let p = 1.0 / (1.0 + (-z).exp());
+                let error = weights[i] * (p - train[i].label.target());
+                if fit_sparse {
+                    for &(j, v) in &x.sparse {
+                        let j = j as usize;
+                        let g = error * f64::from(v) + params.l2 * w[j];
+                        squared[j] += g * g;
+                        w[j] -= rate * g / squared[j].sqrt();
+                    }
+                }
+                if fit_dense {
+                    for (k, v) in x.dense.iter().enumerate() {
+                        let g = error * f64::from(*v) + params.l2 * dense[k];
+                        dense_squared[k] += g * g;
+                        dense[k] -= rate * g / dense_squared[k].sqrt();
+                    }
+                    bias_squared += error * error;
+                    bias -= rate * error / bias_squared.sqrt();
+                }
             }
-            for (k, v) in x.dense.iter().enumerate() {
-                let g = error * f64::from(*v) + params.l2 * dense[k];
-                dense_squared[k] += g * g;
-                dense[k] -= rate * g / dense_squared[k].sqrt();
-            }
-            bias_squared += error * error;
-            bias -= rate * error / bias_squared.sqrt();
         }
     }
     Ok(SentimentModel {
@@ -224,7 +237,8 @@ pub fn fit(
 pub fn platt(z: &[f64], targets: &[f64], weights: &[f64]) -> (f64, f64) {
     let (mut a, mut b) = (1.0f64, 0.0f64);
     for _ in 0..50 {
-        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (1e-6 * (a - 1.0), 1e-6 * b, 1e-6, 0.0, 1e-6);
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) =
+            (1e-6 * (a - 1.0), 1e-6 * b, 1e-6, 0.0, 1e-6);
         for ((&z, &y), &w) in z.iter().zip(targets).zip(weights) {
             let p = 1.0 / (1.0 + (-(a * z + b)).exp());
             let (g, h) = (w * (p - y), w * p * (1.0 - p));
@@ -308,7 +322,11 @@ fn neutral_scores(docs: &[&LabelledText], scores: &[f64]) -> Option<NeutralScore
         texts: neutral.len(),
         mean: neutral.iter().sum::<f64>() / n,
         mean_distance_from_half: neutral.iter().map(|p| (p - 0.5).abs()).sum::<f64>() / n,
-        share_near_half: neutral.iter().filter(|p| (0.35..=0.65).contains(*p)).count() as f64 / n,
+        share_near_half: neutral
+            .iter()
+            .filter(|p| (0.35..=0.65).contains(*p))
+            .count() as f64
+            / n,
     })
 }
 
@@ -419,12 +437,23 @@ pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainErro
     }
     let (calibration, train_docs): (Vec<&LabelledText>, Vec<&LabelledText>) =
         train_all.iter().partition(|d| {
-            Fnv1a::in_salted_share(b"calibration", d.text.as_bytes(), config.calibration_fraction)
+            Fnv1a::in_salted_share(
+                b"calibration",
+                d.text.as_bytes(),
+                config.calibration_fraction,
+            )
         });
     let l = &config.lexicons;
-    let any_lexicon = [&l.vader, &l.afinn, &l.liu_positive, &l.liu_negative, &l.emoji, &l.emoticons]
-        .iter()
-        .any(|p| p.is_some());
+    let any_lexicon = [
+        &l.vader,
+        &l.afinn,
+        &l.liu_positive,
+        &l.liu_negative,
+        &l.emoji,
+        &l.emoticons,
+    ]
+    .iter()
+    .any(|p| p.is_some());
     let lexicon = any_lexicon
         .then(|| {
             Lexicon::load(&LexiconFiles {
@@ -443,6 +472,23 @@ pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainErro
         char_weight: params.char_weight as f32,
         lexicon,
     };
+    let lexicon_docs: Vec<LabelledText> = match (&encoder.lexicon, params.lexicon_words) {
+        (Some(lex), true) => lex
+            .polar_words(1.0)
+            .into_iter()
+            .map(|(word, positive)| LabelledText {
+                text: word.to_string(),
+                label: if positive {
+                    Label::Positive
+                } else {
+                    Label::Negative
+                },
+                domain: corpora.len(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let train_docs: Vec<&LabelledText> = train_docs.into_iter().chain(&lexicon_docs).collect();
     let weights = text_weights(&train_docs, params.domain_balance, params.neutral_weight);
     let mut model = fit(&train_docs, &weights, &encoder, params, config.seed)?;
     let polar: Vec<&LabelledText> = calibration
@@ -458,7 +504,11 @@ pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainErro
             .map(|d| f64::from(model.raw_logit(&encoder.encode(&d.text))))
             .collect();
         let targets: Vec<f64> = polar.iter().map(|d| d.label.target()).collect();
-        platt(&z, &targets, &text_weights(&polar, params.domain_balance, 0.0))
+        platt(
+            &z,
+            &targets,
+            &text_weights(&polar, params.domain_balance, 0.0),
+        )
     };
     model.calibration = (calibration_fit.0 as f32, calibration_fit.1 as f32);
     let score_all = |docs: &[&LabelledText]| -> Vec<f64> {
@@ -531,7 +581,10 @@ pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainErro
             features: None,
             treatments: None,
             training_data: training_data(
-                corpora.iter().map(|c| c.texts.display().to_string()).collect(),
+                corpora
+                    .iter()
+                    .map(|c| c.texts.display().to_string())
+                    .collect(),
                 corpus_fingerprint(&corpus),
                 &train_labels,
                 holdout.len(),
@@ -581,7 +634,10 @@ mod tests {
     fn platt_recovers_a_known_map() {
         // Targets drawn from σ(2z − 0.5) exactly: the fit must find (2, −0.5).
         let z: Vec<f64> = (0..200).map(|i| f64::from(i) / 50.0 - 2.0).collect();
-        let y: Vec<f64> = z.iter().map(|z| 1.0 / (1.0 + (-(2.0 * z - 0.5)).exp())).collect();
+        let y: Vec<f64> = z
+            .iter()
+            .map(|z| 1.0 / (1.0 + (-(2.0 * z - 0.5)).exp()))
+            .collect();
         let (a, b) = platt(&z, &y, &vec![1.0; z.len()]);
         assert!((a - 2.0).abs() < 1e-3 && (b + 0.5).abs() < 1e-3, "{a} {b}");
     }

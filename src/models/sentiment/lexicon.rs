@@ -32,16 +32,47 @@ pub const DENSE_NAMES: [&str; DENSE] = [
 /// Words that strengthen (+) or soften (−) the sentiment word after them (VADER's booster
 /// list, abridged).
 const BOOSTERS: &[(&str, f32)] = &[
-    ("absolutely", 0.293), ("amazingly", 0.293), ("completely", 0.293), ("considerably", 0.293),
-    ("deeply", 0.293), ("especially", 0.293), ("extremely", 0.293), ("entirely", 0.293),
-    ("fully", 0.293), ("greatly", 0.293), ("highly", 0.293), ("hugely", 0.293),
-    ("incredibly", 0.293), ("most", 0.293), ("much", 0.293), ("particularly", 0.293),
-    ("purely", 0.293), ("quite", 0.293), ("really", 0.293), ("so", 0.293), ("soooo", 0.293),
-    ("super", 0.293), ("thoroughly", 0.293), ("totally", 0.293), ("truly", 0.293),
-    ("utterly", 0.293), ("very", 0.293), ("way", 0.293), ("too", 0.293),
-    ("barely", -0.293), ("hardly", -0.293), ("kinda", -0.293), ("less", -0.293),
-    ("little", -0.293), ("marginally", -0.293), ("occasionally", -0.293), ("partly", -0.293),
-    ("scarcely", -0.293), ("slightly", -0.293), ("somewhat", -0.293), ("sort", -0.293),
+    ("absolutely", 0.293),
+    ("amazingly", 0.293),
+    ("completely", 0.293),
+    ("considerably", 0.293),
+    ("deeply", 0.293),
+    ("especially", 0.293),
+    ("extremely", 0.293),
+    ("entirely", 0.293),
+    ("fully", 0.293),
+    ("greatly", 0.293),
+    ("highly", 0.293),
+    ("hugely", 0.293),
+    ("incredibly", 0.293),
+    ("most", 0.293),
+    ("much", 0.293),
+    ("particularly", 0.293),
+    ("purely", 0.293),
+    ("quite", 0.293),
+    ("really", 0.293),
+    ("so", 0.293),
+    ("soooo", 0.293),
+    ("super", 0.293),
+    ("thoroughly", 0.293),
+    ("totally", 0.293),
+    ("truly", 0.293),
+    ("utterly", 0.293),
+    ("very", 0.293),
+    ("way", 0.293),
+    ("too", 0.293),
+    ("barely", -0.293),
+    ("hardly", -0.293),
+    ("kinda", -0.293),
+    ("less", -0.293),
+    ("little", -0.293),
+    ("marginally", -0.293),
+    ("occasionally", -0.293),
+    ("partly", -0.293),
+    ("scarcely", -0.293),
+    ("slightly", -0.293),
+    ("somewhat", -0.293),
+    ("sort", -0.293),
     ("bit", -0.293),
 ];
 /// Words that turn the weight of a text onto the clause after them.
@@ -123,14 +154,17 @@ impl Lexicon {
             }
         }
         if let Some(p) = files.emoji {
-            let mut reader = csv::Reader::from_path(p).map_err(|e| invalid(p, 1, &e.to_string()))?;
+            let mut reader =
+                csv::Reader::from_path(p).map_err(|e| invalid(p, 1, &e.to_string()))?;
             for (i, record) in reader.records().enumerate() {
                 let record = record.map_err(|e| invalid(p, i + 2, &e.to_string()))?;
                 let num = |k: usize| -> Result<f32, ModelError> {
                     record
                         .get(k)
                         .and_then(|v| v.trim().parse().ok())
-                        .ok_or_else(|| invalid(p, i + 2, &format!("column {} is not a number", k + 1)))
+                        .ok_or_else(|| {
+                            invalid(p, i + 2, &format!("column {} is not a number", k + 1))
+                        })
                 };
                 let (occurrences, negative, positive) = (num(2)?, num(4)?, num(6)?);
                 let emoji = record.get(0).unwrap_or("").trim();
@@ -157,6 +191,24 @@ impl Lexicon {
     /// True when the lexicon has no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Words (not emoji or emoticons) whose channels agree on a clear polarity (mean valence of
+    /// the channels that have one at least `min` in size), sorted: (word, positive?).
+    pub fn polar_words(&self, min: f32) -> Vec<(&str, bool)> {
+        let mut out: Vec<(&str, bool)> = self
+            .entries
+            .iter()
+            .filter(|(k, _)| k.chars().all(char::is_alphabetic))
+            .filter_map(|(k, v)| {
+                let set: Vec<f32> = v.iter().copied().filter(|x| *x != 0.0).collect();
+                let mean = set.iter().sum::<f32>() / set.len().max(1) as f32;
+                let agree = set.iter().all(|x| x.signum() == mean.signum());
+                (agree && mean.abs() >= min).then_some((k.as_str(), mean > 0.0))
+            })
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Valences of a token, when it has any.
@@ -229,7 +281,11 @@ impl Lexicon {
         }
         let emphasis = exclamations.min(4) as f32 * 0.292;
         let compound = |s: f32| {
-            let s = if s == 0.0 { 0.0 } else { s + s.signum() * emphasis };
+            let s = if s == 0.0 {
+                0.0
+            } else {
+                s + s.signum() * emphasis
+            };
             s / (s * s + 15.0).sqrt()
         };
         let norm = (tokens.len().max(1) as f32).sqrt();
@@ -304,7 +360,10 @@ trait LowerIfWord {
 
 impl LowerIfWord for str {
     fn to_lowercase_if_word(&self) -> String {
-        if self.chars().all(|c| c.is_alphanumeric() || c == '\'' || c == '-') {
+        if self
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '\'' || c == '-')
+        {
             self.to_lowercase()
         } else {
             self.to_string()

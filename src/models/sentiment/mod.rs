@@ -68,7 +68,11 @@ impl Encoder {
         let negated = |t: &Token| if t.negated { b"n" as &[u8] } else { b"w" };
         let mut words: Vec<(u32, f32)> = Vec::with_capacity(toks.len() * 2);
         for (i, token) in toks.iter().enumerate() {
-            words.push(bucket(fnv1a(&[b"u", negated(token), token.text.as_bytes()])));
+            words.push(bucket(fnv1a(&[
+                b"u",
+                negated(token),
+                token.text.as_bytes(),
+            ])));
             if let Some(next) = toks.get(i + 1) {
                 words.push(bucket(fnv1a(&[
                     b"b",

@@ -22,8 +22,7 @@ pub use self::conversion::{
 };
 pub use self::sentiment::{
     Corpus, SentimentBaselines, SentimentConfig, SentimentLexicons, SentimentParams,
-    SentimentValidParams, TextData,
-    ValidSentimentConfig,
+    SentimentValidParams, TextData, ValidSentimentConfig,
 };
 use crate::config_file::ConfigFileError;
 use crate::journey::Timestamp;

@@ -132,6 +132,15 @@ pub struct SentimentParams {
     pub domain_balance: f64,
     /// Weight of a neutral text, trained towards P = 0.5 (0..=1; 0 leaves neutral texts out).
     pub neutral_weight: f64,
+    /// Adds the lexicon's clearly polar words, each as a one-word text, as one more training
+    /// domain (`lexicon_words`; never in the holdout): the hashed word and character weights
+    /// then start from what the lexicons know, which carries to words and misspellings the
+    /// corpora lack.
+    pub lexicon_words: bool,
+    /// Fits in two stages: first the lexicon features alone, then the hashed features on top
+    /// with the lexicon part fixed, so the lexicon keeps its full weight on text whose words
+    /// the corpora never showed.
+    pub stagewise: bool,
 }
 
 impl Default for SentimentParams {
@@ -144,6 +153,8 @@ impl Default for SentimentParams {
             char_weight: 0.0,
             domain_balance: 0.0,
             neutral_weight: 0.0,
+            lexicon_words: false,
+            stagewise: false,
         }
     }
 }
@@ -249,7 +260,10 @@ impl SentimentConfig {
             text_column: d.text_column.clone(),
             label_column: d.label_column.clone(),
         });
-        single.into_iter().chain(self.corpus.iter().cloned()).collect()
+        single
+            .into_iter()
+            .chain(self.corpus.iter().cloned())
+            .collect()
     }
 
     /// Reads a config file without checking it (to apply flags before
