@@ -78,6 +78,20 @@ const BOOSTERS: &[(&str, f32)] = &[
 /// Words that turn the weight of a text onto the clause after them.
 const CONTRAST: &[&str] = &["but", "however", "although", "though", "yet"];
 
+/// Why a lexicon section of a model file cannot be read.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum LexiconFormatError {
+    /// The section ends early.
+    #[error("lexicon section is truncated")]
+    Truncated,
+    /// A token is not UTF-8.
+    #[error("lexicon token is not UTF-8")]
+    NotUtf8,
+    /// A valence is NaN or infinite.
+    #[error("non-finite valence for '{0}'")]
+    NonFinite(String),
+}
+
 /// Valences by token, one per channel.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Lexicon {
@@ -322,20 +336,19 @@ impl Lexicon {
 
     /// Reads what [`Lexicon::write`] wrote from the front of `bytes`; returns it and the bytes
     /// consumed, or a description of what is wrong.
-    pub fn read(bytes: &[u8]) -> Result<(Self, usize), String> {
-        let take = |at: usize, n: usize| -> Result<&[u8], String> {
-            bytes
-                .get(at..at + n)
-                .ok_or_else(|| "lexicon section is truncated".to_string())
+    pub fn read(bytes: &[u8]) -> Result<(Self, usize), LexiconFormatError> {
+        let take = |at: usize, n: usize| -> Result<&[u8], LexiconFormatError> {
+            bytes.get(at..at + n).ok_or(LexiconFormatError::Truncated)
         };
-        let count = u32::from_le_bytes(take(0, 4)?.try_into().map_err(|_| "bad count")?) as usize;
+        let c = take(0, 4)?;
+        let count = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize;
         let mut at = 4;
         let mut entries = HashMap::with_capacity(count);
         for _ in 0..count {
             let len = usize::from(take(at, 1)?[0]);
             at += 1;
             let token = std::str::from_utf8(take(at, len)?)
-                .map_err(|_| "lexicon token is not UTF-8".to_string())?
+                .map_err(|_| LexiconFormatError::NotUtf8)?
                 .to_string();
             at += len;
             let mut values = [0f32; CHANNELS];
@@ -343,7 +356,7 @@ impl Lexicon {
                 let b = take(at, 4)?;
                 *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                 if !v.is_finite() {
-                    return Err(format!("non-finite valence for '{token}'"));
+                    return Err(LexiconFormatError::NonFinite(token));
                 }
                 at += 4;
             }

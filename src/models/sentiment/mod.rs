@@ -266,7 +266,8 @@ impl SentimentModel {
         let (lexicon, start) = match bytes.get(at) {
             Some(0) => (None, at + 1),
             Some(1) => {
-                let (lex, used) = Lexicon::read(&bytes[at + 1..]).map_err(|e| invalid(&e))?;
+                let (lex, used) =
+                    Lexicon::read(&bytes[at + 1..]).map_err(|e| invalid(&e.to_string()))?;
                 (Some(lex), at + 1 + used)
             }
             _ => return Err(invalid("bad lexicon marker")),
