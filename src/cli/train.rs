@@ -309,6 +309,26 @@ fn train_sentiment(args: &Args, began: Instant) -> anyhow::Result<()> {
             );
         }
     }
+    for d in &m.domains {
+        let vader = d.vader.as_ref().map_or(String::new(), |v| {
+            format!(" (VADER lexicon {:.4}, AUC {})", v.accuracy, fmt_opt(v.auc))
+        });
+        let neutral = d.neutral.as_ref().map_or(String::new(), |n| {
+            format!(
+                "; {} neutral: mean P {:.3}, {:.0}% within 0.35–0.65",
+                n.texts,
+                n.mean,
+                n.share_near_half * 100.0
+            )
+        });
+        println!(
+            "  {:<16} {:>5} texts: accuracy {:.4}, AUC {}{vader}{neutral}",
+            d.domain,
+            d.model.texts,
+            d.model.accuracy,
+            fmt_opt(d.model.auc)
+        );
+    }
     Ok(())
 }
 

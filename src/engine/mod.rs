@@ -34,6 +34,7 @@ use crate::catalog::Catalog;
 use crate::decision::{DecideOptions, DecisionError, PolicySet};
 use crate::error::ErrorCode;
 use crate::experiment::RunningExperiments;
+use crate::features::aspects::{summarize, Taxonomy};
 use crate::journey::Event;
 use crate::models::explain::explain;
 use crate::models::registry::{ModelPathsUpdate, ModelSet};
@@ -434,6 +435,15 @@ impl Engine {
         } else {
             Vec::new()
         };
+        // Behind a low sentiment: what the customer wrote about (only when explaining).
+        let sentiment_aspects = match (&models.sentiment, Taxonomy::shared_default()) {
+            (Some(scorer), Some(taxonomy))
+                if request.explain && customer.sentiment.is_some_and(|s| s < 0.5) =>
+            {
+                summarize(taxonomy, scorer, history, now, 90.0)
+            }
+            _ => Vec::new(),
+        };
         let model_versions: BTreeMap<String, String> = models.versions().into_iter().collect();
         let mut commit = PendingCommit::none();
         if !request.dry_run {
@@ -468,6 +478,7 @@ impl Engine {
             sentiment: customer.sentiment,
             model_versions,
             explanations,
+            sentiment_aspects,
             dry_run: request.dry_run,
             latency_us: elapsed_us(started),
         };

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Action;
 use crate::decision::Decision;
+use crate::features::aspects::AspectSummary;
 use crate::models::explain::Explanation;
 
 /// Request limits; every one is a 4xx naming the field when exceeded.
@@ -232,6 +233,11 @@ pub struct DecisionResponse {
     /// Explanations, when asked for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub explanations: Vec<Explanation>,
+    /// With `explain` and a recent sentiment below 0.5: what the customer's texts of the last
+    /// 90 days were about (the default aspect taxonomy), aspects with the most negative
+    /// sentences first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sentiment_aspects: Vec<AspectSummary>,
     /// Whether this was a dry run (not logged).
     pub dry_run: bool,
     /// Time spent deciding, in microseconds.

@@ -1,6 +1,7 @@
 //! Features out: one point-in-time-correct function from (customer attributes, history before t,
 //! t) to a named, typed, versioned feature vector, used by training, batch and online scoring.
 
+pub mod aspects;
 pub mod compute;
 pub mod contacts;
 mod counters;

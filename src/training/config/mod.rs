@@ -21,8 +21,8 @@ pub use self::conversion::{
     ConversionWindows, Period, SplitBy, SplitPlan, ValidConversionConfig,
 };
 pub use self::sentiment::{
-    SentimentBaselines, SentimentConfig, SentimentParams, SentimentValidParams, TextData,
-    ValidSentimentConfig,
+    Corpus, SentimentBaselines, SentimentConfig, SentimentLexicons, SentimentParams,
+    SentimentValidParams, TextData, ValidSentimentConfig,
 };
 use crate::config_file::ConfigFileError;
 use crate::journey::Timestamp;

@@ -1,4 +1,5 @@
-//! `training/sentiment.toml`: the labelled corpus, the holdout share, the hashed model.
+//! `training/sentiment.toml`: the labelled corpora (one per domain), the lexicons, the holdout
+//! share, the model.
 
 use std::path::{Path, PathBuf};
 
@@ -20,11 +21,24 @@ pub struct SentimentConfig {
     /// Random seed (shuffling).
     #[serde(default)]
     pub seed: u64,
-    /// The labelled corpus.
-    pub data: TextData,
-    /// Holdout share.
+    /// One labelled corpus (a single domain, named `default`); `[[corpus]]` gives several.
+    #[serde(default)]
+    pub data: Option<TextData>,
+    /// Labelled corpora, one per domain.
+    #[serde(default)]
+    pub corpus: Vec<Corpus>,
+    /// Lexicons behind the model's lexicon features (none: word features only).
+    #[serde(default)]
+    pub lexicons: SentimentLexicons,
+    /// Holdout share (by a hash of the text, within every domain).
     #[serde(default = "default_holdout")]
     pub holdout_fraction: f64,
+    /// Share of the training texts set aside to calibrate the model's probabilities.
+    #[serde(default = "default_calibration")]
+    pub calibration_fraction: f64,
+    /// Writes the holdout texts (`text,label,domain`) here, for reports against other scorers.
+    #[serde(default)]
+    pub holdout_output: Option<PathBuf>,
     /// Model hyper-parameters.
     #[serde(default)]
     pub model: SentimentParams,
@@ -35,6 +49,45 @@ pub struct SentimentConfig {
 
 fn default_holdout() -> f64 {
     0.2
+}
+
+fn default_calibration() -> f64 {
+    0.1
+}
+
+/// One domain's labelled texts (CSV with a header; label `1`/`positive`, `0`/`negative`, or
+/// `neutral`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Corpus {
+    /// Domain name (reports and balancing).
+    pub domain: String,
+    /// CSV file.
+    pub texts: PathBuf,
+    /// Column with the text.
+    #[serde(default = "default_text_column")]
+    pub text_column: String,
+    /// Column with the label.
+    #[serde(default = "default_label_column")]
+    pub label_column: String,
+}
+
+/// Lexicon files for the model's lexicon features (all optional).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentLexicons {
+    /// VADER `vader_lexicon.txt`.
+    pub vader: Option<PathBuf>,
+    /// `AFINN-en-165.txt`.
+    pub afinn: Option<PathBuf>,
+    /// Bing Liu positive words.
+    pub liu_positive: Option<PathBuf>,
+    /// Bing Liu negative words.
+    pub liu_negative: Option<PathBuf>,
+    /// `Emoji_Sentiment_Data_v1.0.csv`.
+    pub emoji: Option<PathBuf>,
+    /// `AFINN-emoticon-8.txt`.
+    pub emoticons: Option<PathBuf>,
 }
 
 /// A labelled text corpus (CSV with a header).
@@ -71,6 +124,23 @@ pub struct SentimentParams {
     pub learning_rate: f64,
     /// L2 penalty per update (≥ 0).
     pub l2: f64,
+    /// Weight of the character n-gram block against the word block (0..=2; 0 = none).
+    pub char_weight: f64,
+    /// How far domains are balanced (0..=1): each text weighs (mean domain size / its
+    /// domain's size)^this, so 1 gives every domain the same total weight and 0 weighs texts
+    /// alike.
+    pub domain_balance: f64,
+    /// Weight of a neutral text, trained towards P = 0.5 (0..=1; 0 leaves neutral texts out).
+    pub neutral_weight: f64,
+    /// Adds the lexicon's clearly polar words, each as a one-word text, as one more training
+    /// domain (`lexicon_words`; never in the holdout): the hashed word and character weights
+    /// then start from what the lexicons know, which carries to words and misspellings the
+    /// corpora lack.
+    pub lexicon_words: bool,
+    /// Fits in two stages: first the lexicon features alone, then the hashed features on top
+    /// with the lexicon part fixed, so the lexicon keeps its full weight on text whose words
+    /// the corpora never showed.
+    pub stagewise: bool,
 }
 
 impl Default for SentimentParams {
@@ -80,6 +150,11 @@ impl Default for SentimentParams {
             epochs: 10,
             learning_rate: 0.5,
             l2: 1e-6,
+            char_weight: 0.0,
+            domain_balance: 0.0,
+            neutral_weight: 0.0,
+            lexicon_words: false,
+            stagewise: false,
         }
     }
 }
@@ -125,6 +200,24 @@ impl ParamGuard for SentimentParams {
             "a finite number ≥ 0",
             self.l2,
         )?;
+        require(
+            (0.0..=2.0).contains(&self.char_weight),
+            "model.char_weight",
+            "within 0..=2",
+            self.char_weight,
+        )?;
+        require(
+            (0.0..=1.0).contains(&self.domain_balance),
+            "model.domain_balance",
+            "within 0..=1",
+            self.domain_balance,
+        )?;
+        require(
+            (0.0..=1.0).contains(&self.neutral_weight),
+            "model.neutral_weight",
+            "within 0..=1",
+            self.neutral_weight,
+        )?;
         Ok(SentimentValidParams(self.clone()))
     }
 }
@@ -159,6 +252,20 @@ impl ValidSentimentConfig {
 }
 
 impl SentimentConfig {
+    /// Every corpus of the config: `[data]` (domain `default`) and then each `[[corpus]]`.
+    pub fn corpora(&self) -> Vec<Corpus> {
+        let single = self.data.as_ref().map(|d| Corpus {
+            domain: "default".into(),
+            texts: d.texts.clone(),
+            text_column: d.text_column.clone(),
+            label_column: d.label_column.clone(),
+        });
+        single
+            .into_iter()
+            .chain(self.corpus.iter().cloned())
+            .collect()
+    }
+
     /// Reads a config file without checking it (to apply flags before
     /// [`SentimentConfig::check`]).
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
@@ -186,6 +293,26 @@ impl SentimentConfig {
             "in (0, 1)",
             self.holdout_fraction,
         )?;
+        require(
+            (0.0..0.5).contains(&self.calibration_fraction),
+            "calibration_fraction",
+            "in [0, 0.5)",
+            self.calibration_fraction,
+        )?;
+        if self.data.is_none() && self.corpus.is_empty() {
+            return Err(InvalidSetting::new(
+                "corpus",
+                "no labelled texts: give [data] or one or more [[corpus]]",
+            ));
+        }
+        let mut domains: Vec<&str> = self.corpus.iter().map(|c| c.domain.as_str()).collect();
+        domains.sort_unstable();
+        if let Some(w) = domains.windows(2).find(|w| w[0] == w[1]) {
+            return Err(InvalidSetting::new(
+                "corpus.domain",
+                format!("domain '{}' is named twice", w[0]),
+            ));
+        }
         let model = self.model.check()?;
         Ok(ValidSentimentConfig {
             config: self,

@@ -21,6 +21,7 @@ use crate::experiment::analysis::{
     MetricResult, MetricRole,
 };
 use crate::experiment::{Arm, ArmSpec, Experiment, ExperimentSpec, Metric, Status};
+use crate::features::aspects::AspectSummary;
 use crate::models::explain::{Explanation, FeatureContribution};
 use crate::server::auth::Public;
 use crate::server::error::ErrorBody;
@@ -174,7 +175,7 @@ impl utoipa::Modify for CommonResponses {
     ),
     components(schemas(
         DecisionRequest, DecisionResponse, DecisionContext, CustomerPayload, EventPayload,
-        CandidatePayload, Explanation, FeatureContribution, ErrorBody, ErrorCode,
+        CandidatePayload, Explanation, FeatureContribution, AspectSummary, ErrorBody, ErrorCode,
         Decision, RankedAction, Components, Ineligible, PassedOver, ReasonCode, Formula,
         Exploration, ActionKind, Action, ContactCaps, Eligibility,
         decisions::BatchRequest, decisions::BatchResponse, decisions::BatchItem,

@@ -1,0 +1,195 @@
+//! Tokens of customer text: lower-cased words with negation scope, emoji and emoticons as
+//! tokens of their own, and the marks (capitals, `!`, `?`, "but") that lexicon rules read.
+
+/// Words that flip the polarity of the words after them, up to the end of the clause.
+const NEGATORS: &[&str] = &[
+    "not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "cannot", "without",
+    "hardly", "barely", "nowhere",
+];
+/// How many tokens after a negator are marked.
+const NEGATION_SCOPE: usize = 3;
+/// Negative contractions written without the apostrophe.
+const CONTRACTED: &[&str] = &[
+    "dont", "isnt", "wasnt", "didnt", "doesnt", "wont", "cant", "couldnt", "wouldnt", "shouldnt",
+    "arent", "werent", "hasnt", "havent",
+];
+/// Markup fragments (IMDB reviews carry `<br />`) that are not words.
+const IGNORED: &[&str] = &["br"];
+/// Emoticons recognised as tokens (longest first, so `:-)` is not read as `:-` + `)`).
+pub const EMOTICONS: &[&str] = &[
+    ":'-(", ":-))", ":'(", ":-)", ":-(", ":-D", ":-P", ":-p", ":-/", ";-)", ":-|", ":))", ":((",
+    ":)", ":(", ":D", ":P", ":p", ":/", ";)", ":|", ":o", ":O", "<3", "=)", "=(", "xD", "XD",
+];
+
+/// One token: its lower-case text and what the lexicon rules need to know about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Token {
+    /// Lower-case word, `!`, `?`, an emoji or an emoticon.
+    pub text: String,
+    /// Inside the scope of a negator ("not *good*").
+    pub negated: bool,
+    /// Written in capitals (two letters or more) — emphasis, when the text is not all capitals.
+    pub caps: bool,
+}
+
+fn is_emoji(c: char) -> bool {
+    matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B50 | 0x2B55)
+}
+
+struct Builder {
+    tokens: Vec<Token>,
+    negated: usize,
+    word: String,
+    upper: usize,
+    letters: usize,
+}
+
+impl Builder {
+    fn push(&mut self, text: String, caps: bool) {
+        let negated = self.negated > 0;
+        self.tokens.push(Token {
+            text,
+            negated,
+            caps,
+        });
+    }
+
+    fn end_word(&mut self) {
+        if self.word.is_empty() {
+            return;
+        }
+        let mut w = std::mem::take(&mut self.word);
+        let caps = self.letters >= 2 && self.upper == self.letters;
+        self.upper = 0;
+        self.letters = 0;
+        let mut negates_next = false;
+        let stem = w
+            .strip_suffix("n't")
+            .or_else(|| CONTRACTED.contains(&w.as_str()).then(|| &w[..w.len() - 2]))
+            .map(str::to_string);
+        if let Some(stem) = stem {
+            w = stem;
+            negates_next = true;
+        }
+        let w = w.trim_matches('\'').to_string();
+        if !w.is_empty() && !IGNORED.contains(&w.as_str()) {
+            if NEGATORS.contains(&w.as_str()) {
+                self.negated = 0;
+                self.push(w, caps);
+                self.negated = NEGATION_SCOPE;
+            } else {
+                self.push(w, caps);
+                self.negated = self.negated.saturating_sub(1);
+            }
+        }
+        if negates_next {
+            self.negated = 0;
+            self.push("not".to_string(), false);
+            self.negated = NEGATION_SCOPE;
+        }
+    }
+}
+
+/// Splits text into tokens.
+///
+/// `don't` becomes `do not`, and the next up to three words before punctuation are negated.
+/// `!` and `?` are tokens; so is each emoji and each emoticon of [`EMOTICONS`].
+pub fn tokens(text: &str) -> Vec<Token> {
+    let mut b = Builder {
+        tokens: Vec::with_capacity(text.len() / 4),
+        negated: 0,
+        word: String::new(),
+        upper: 0,
+        letters: 0,
+    };
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_alphanumeric() || c == '\'' || c == '’' {
+            // "xD" is an emoticon only on its own.
+            if c.is_alphabetic() {
+                b.letters += 1;
+                if c.is_uppercase() {
+                    b.upper += 1;
+                }
+            }
+            for lower in c.to_lowercase() {
+                b.word.push(if lower == '’' { '\'' } else { lower });
+            }
+            continue;
+        }
+        b.end_word();
+        if matches!(c, ':' | ';' | '<' | '=') {
+            let rest = &text[i..];
+            if let Some(e) = EMOTICONS.iter().find(|e| rest.starts_with(**e)) {
+                let end = i + e.len();
+                b.push((*e).to_string(), false);
+                while chars.peek().is_some_and(|(j, _)| *j < end) {
+                    chars.next();
+                }
+                b.negated = 0;
+                continue;
+            }
+        }
+        match c {
+            '.' | ',' | ';' | ':' | '(' | ')' => b.negated = 0,
+            '!' | '?' => {
+                b.negated = 0;
+                b.push(c.to_string(), false);
+            }
+            c if is_emoji(c) => b.push(c.to_string(), false),
+            _ => {}
+        }
+    }
+    b.end_word();
+    // "xD"/"XD" written as a word.
+    for t in &mut b.tokens {
+        if t.text == "xd" {
+            t.text = "xD".into();
+        }
+    }
+    b.tokens
+}
+
+/// The tokens as strings, a negated token prefixed `not_` (the form hashed features use).
+pub fn tokenize(text: &str) -> Vec<String> {
+    tokens(text)
+        .into_iter()
+        .map(|t| {
+            if t.negated {
+                format!("not_{}", t.text)
+            } else {
+                t.text
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negation_marks_the_words_that_follow_until_punctuation() {
+        assert_eq!(
+            tokenize("Not good at all. Great!"),
+            ["not", "not_good", "not_at", "not_all", "great", "!"]
+        );
+        assert_eq!(
+            tokenize("I don't like it"),
+            ["i", "do", "not", "not_like", "not_it"]
+        );
+        assert_eq!(
+            tokenize("It wasn’t BAD<br /><br />fine"),
+            ["it", "was", "not", "not_bad", "not_fine"]
+        );
+    }
+
+    #[test]
+    fn emoji_emoticons_and_capitals_are_kept() {
+        let t = tokens("Love it 😍 :-) but AWFUL :(");
+        let texts: Vec<&str> = t.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(texts, ["love", "it", "😍", ":-)", "but", "awful", ":("]);
+        assert!(t[5].caps && !t[0].caps);
+        assert_eq!(tokenize("lol xD"), ["lol", "xD"]);
+    }
+}
