@@ -179,7 +179,7 @@ const WRITER_NICE: libc::c_int = 5;
 /// as tail latency (p99 5.1 → 3.9 ms at 8 connections in `benches/load_test.sh`). On Linux a
 /// nice level belongs to the calling thread, so this lowers the writer and nothing else.
 #[cfg(target_os = "linux")]
-pub(crate) fn yield_to_request_threads() {
+fn yield_to_request_threads() {
     // SAFETY: nice() takes a plain integer and touches no memory of ours; glibc and musl apply
     // it to the calling thread on Linux. It is relative, so a process started under `nice`
     // keeps its writer below itself. Failure only leaves the writer at the process's
@@ -188,7 +188,7 @@ pub(crate) fn yield_to_request_threads() {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn yield_to_request_threads() {}
+fn yield_to_request_threads() {}
 
 struct Writer<C> {
     conn: C,

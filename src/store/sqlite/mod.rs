@@ -1,7 +1,6 @@
 //! The embedded backend: one SQLite file in WAL mode. The writer thread owns the only write
 //! connection; reads use a pool of read-only connections that WAL lets read while it writes.
 
-mod checkpoint;
 mod read;
 mod schema;
 mod write;
@@ -19,12 +18,8 @@ pub(crate) fn open(
     config: &StoreConfig,
 ) -> Result<(SqliteWriter, ReadPool), StoreError> {
     let conn = schema::open_writer(path, config)?;
-    let checkpointer = checkpoint::Checkpointer::start(path, config)?;
     Ok((
-        SqliteWriter {
-            conn,
-            _checkpointer: checkpointer,
-        },
+        SqliteWriter { conn },
         ReadPool::new(path.to_path_buf(), config.clone()),
     ))
 }

@@ -123,31 +123,7 @@ pub(crate) fn open_writer(path: &Path, config: &StoreConfig) -> Result<Connectio
     // Keeps the WAL file from staying large after a burst once it has been checkpointed.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
         .map_err(|e| sqlite_error(path, "setting journal_size_limit", e))?;
-    // Checkpoints are the checkpointer thread's job (see `checkpoint.rs`); the writer's own
-    // automatic checkpoint stays only as a far-off safety net.
-    conn.pragma_update(
-        None,
-        "wal_autocheckpoint",
-        super::checkpoint::WRITER_AUTOCHECKPOINT_FRAMES,
-    )
-    .map_err(|e| sqlite_error(path, "setting wal_autocheckpoint", e))?;
     migrate(&mut conn, path)?;
-    Ok(conn)
-}
-
-/// Opens the checkpointer thread's connection (the writer has made the file a WAL database).
-pub(crate) fn open_checkpointer(
-    path: &Path,
-    config: &StoreConfig,
-) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .map_err(|e| sqlite_error(path, "opening the checkpoint connection", e))?;
-    apply_common_pragmas(&conn, path, config)?;
-    // A RESTART checkpoint holds the writer back while it waits for readers: it waits a few
-    // milliseconds at most, then gives up until the next pass (a long report query must not
-    // stall decisions).
-    conn.busy_timeout(super::checkpoint::RESTART_PATIENCE)
-        .map_err(|e| sqlite_error(path, "setting the checkpoint busy timeout", e))?;
     Ok(conn)
 }
 

@@ -30,8 +30,6 @@ impl From<rusqlite::Error> for DbError {
 /// The writer thread's SQLite connection.
 pub(crate) struct SqliteWriter {
     pub(crate) conn: Connection,
-    /// Copies the WAL into the database file beside the writer; stops when the writer does.
-    pub(crate) _checkpointer: super::checkpoint::Checkpointer,
 }
 
 impl WriteConn for SqliteWriter {
