@@ -87,9 +87,29 @@ fn send_until_killed(port: u16, connection: usize, stop: &AtomicBool) -> Vec<Str
 }
 
 fn every_acknowledged_decision_survives_sigkill(db: &TestDb) {
+    survives_sigkill(db, "committed");
+}
+
+/// `--acknowledge spooled` (SQLite): answered once appended to the spool, before the commit;
+/// opening the store replays what the killed process left in the spool.
+#[test]
+fn every_decision_acknowledged_once_spooled_survives_sigkill() {
+    let db = TestDb::sqlite();
+    survives_sigkill(&db, "spooled");
+    let spools = std::fs::read_dir(db.dir())
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().contains("-spool.")
+        })
+        .count();
+    assert_eq!(spools, 0, "the replayed spool files are deleted");
+}
+
+fn survives_sigkill(db: &TestDb, acknowledge: &str) {
     let database = db.location();
     let port = free_port();
-    let mut server = start_server(db.dir(), &database, port, "committed");
+    let mut server = start_server(db.dir(), &database, port, acknowledge);
     wait_ready(port);
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -30,8 +30,10 @@ pub struct Args {
     #[arg(long)]
     workers: Option<usize>,
     /// When a decision is answered: once its log record is committed (durable across a crash)
-    /// or once it is queued (a little faster; a crash loses the last few milliseconds').
-    #[arg(long, value_name = "WHEN", value_parser = ["committed", "queued"])]
+    /// once it is appended to the decision spool beside a SQLite log (durable across a crash
+    /// of the process, committed in larger batches), or once it is queued (a little faster; a
+    /// crash loses the last few milliseconds').
+    #[arg(long, value_name = "WHEN", value_parser = ["committed", "spooled", "queued"])]
     acknowledge: Option<String>,
     /// Event file for the journey analytics (`/journeys`, `/v1/analytics/…`).
     #[arg(long, value_name = "FILE")]
@@ -63,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     match args.acknowledge.as_deref() {
         Some("queued") => config.acknowledge_decisions = Acknowledge::Queued,
+        Some("spooled") => config.acknowledge_decisions = Acknowledge::Spooled,
         Some(_) => config.acknowledge_decisions = Acknowledge::Committed,
         None => {}
     }

@@ -130,7 +130,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
     let catalog = Catalog::load(&config.catalog).map_err(|e| load("catalog", e.to_string()))?;
     let policies =
         PolicySet::load_dir(&config.policies).map_err(|e| load("policies", e.to_string()))?;
-    let store_config = config.store.store_config(config.max_events_per_customer);
+    let store_config = store_config(config);
     let store = Store::open_with(&config.database, &store_config)
         .map_err(|e| load("database", e.to_string()))?;
     let engine = Engine::new(EngineParts {
@@ -318,4 +318,13 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     })?;
     tracing::info!("decision log flushed; bye");
     Ok(())
+}
+
+/// The store's configuration: the `[store]` settings, the per-customer event bound, and the
+/// decision spool when decisions are acknowledged once spooled.
+fn store_config(config: &ServeConfig) -> crate::store::StoreConfig {
+    crate::store::StoreConfig {
+        spool_decisions: config.acknowledge_decisions == crate::engine::Acknowledge::Spooled,
+        ..config.store.store_config(config.max_events_per_customer)
+    }
 }

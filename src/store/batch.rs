@@ -65,7 +65,7 @@ pub(crate) fn apply<T: WriteTx + ?Sized>(
                 let run: Vec<(&DecisionRecord, &Vec<Event>)> = batch[index..]
                     .iter()
                     .map_while(|m| match m {
-                        Message::Decision(record, events, _) => Some((record.as_ref(), events)),
+                        Message::Decision(record, events, ..) => Some((record.as_ref(), events)),
                         _ => None,
                     })
                     .collect();

@@ -72,6 +72,7 @@ mod experiments;
 mod location;
 mod pg;
 mod profile_cache;
+mod spool;
 mod sqlite;
 mod types;
 mod writer;
@@ -105,6 +106,10 @@ pub struct Store {
     // `None` only while dropping: closing the queue is what tells the writer to finish.
     sender: Option<SyncSender<Message>>,
     writer: Option<JoinHandle<()>>,
+    // On SQLite: the spool thread, through which decisions with a waiter (and flushes) pass
+    // on their way to the writer (`spool.rs`). Closed before the writer's queue.
+    spool_sender: Option<SyncSender<Message>>,
+    spool: Option<JoinHandle<()>>,
     readers: Box<dyn Reads>,
     shared: Arc<Shared>,
 }
@@ -128,11 +133,25 @@ impl Store {
         let location = location.into();
         let config = config.sanitized();
         let (sender, queue) = mpsc::sync_channel(config.queue_capacity);
+        let mut spool_parts = None;
         let (readers, writer, shared): (Box<dyn Reads>, _, _) = match &location {
             StoreLocation::Sqlite(path) => {
                 let (conn, readers) = sqlite::open(path, &config)?;
                 let shared = Shared::new(&config, None);
                 let writer = writer::spawn(move || Ok(conn), queue, Arc::clone(&shared), &config)?;
+                let next_number = replay_spool(path, &sender, &shared)?;
+                if config.spool_decisions {
+                    let (spool_sender, spool_queue) = mpsc::sync_channel(config.queue_capacity);
+                    let thread = spool::spawn(
+                        path,
+                        &config,
+                        next_number,
+                        spool_queue,
+                        sender.clone(),
+                        Arc::clone(&shared),
+                    )?;
+                    spool_parts = Some((spool_sender, thread));
+                }
                 (Box::new(readers), writer, shared)
             }
             StoreLocation::Postgres(url) => {
@@ -152,6 +171,8 @@ impl Store {
             capacity: config.queue_capacity,
             sender: Some(sender),
             writer: Some(writer),
+            spool_sender: spool_parts.as_ref().map(|(s, _)| s.clone()),
+            spool: spool_parts.map(|(_, thread)| thread),
             readers,
             shared,
         })
@@ -210,7 +231,11 @@ impl Store {
         for (index, event) in events.iter().enumerate() {
             types::validate_event(index, event)?;
         }
-        let sender = self.sender()?;
+        // A decision someone waits for is answered once spooled, where there is a spool.
+        let sender = match (&self.spool_sender, waiter) {
+            (Some(spool), Waiter::Thread | Waiter::Task) => spool,
+            _ => self.sender()?,
+        };
         let (reply, pending) = match waiter {
             Waiter::Nobody => (None, PendingCommit(Pending::Queued)),
             Waiter::Thread => {
@@ -231,7 +256,7 @@ impl Store {
         let counters = &self.shared.counters;
         // Counted before sending so that the writer can never count it written first.
         counters.accepted.fetch_add(1, Ordering::Relaxed);
-        match sender.try_send(Message::Decision(Box::new(record), events, reply)) {
+        match sender.try_send(Message::Decision(Box::new(record), events, reply, false)) {
             Ok(()) => Ok(pending),
             Err(refused) => {
                 counters.accepted.fetch_sub(1, Ordering::Relaxed);
@@ -261,7 +286,15 @@ impl Store {
     /// Returns once every record queued before the call is committed. Fails with `store_io`
     /// if records were lost (could not be written) since the last flush that reported it.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.send_and_wait(Message::Flush)
+        // Through the spool, so that it also covers the decisions the spool still holds.
+        let Some(spool) = &self.spool_sender else {
+            return self.send_and_wait(Message::Flush);
+        };
+        let (reply, answer) = mpsc::sync_channel(1);
+        spool
+            .send(Message::Flush(writer::Reply::Blocking(reply)))
+            .map_err(|_| StoreError::writer_stopped())?;
+        answer.recv().map_err(|_| StoreError::writer_stopped())?
     }
 
     /// Stores an outcome, synchronously. Errors: `invalid_outcome` (bad field, an `action_id`
@@ -422,6 +455,11 @@ impl Store {
     }
 
     fn shutdown(&mut self) {
+        // The spool thread forwards what it holds, and holds a sender of the writer's queue.
+        self.spool_sender = None;
+        if let Some(spool) = self.spool.take() {
+            let _ = spool.join();
+        }
         // Closing the queue ends the writer once it has written what is queued.
         self.sender = None;
         if let Some(writer) = self.writer.take() {
@@ -429,6 +467,43 @@ impl Store {
             let _ = writer.join();
         }
     }
+}
+
+/// Commits the decisions a crashed run left in spool files (those already in the log are
+/// skipped by id), deletes the files, and returns the number the next spool file takes.
+fn replay_spool(
+    path: &Path,
+    sender: &SyncSender<Message>,
+    shared: &Shared,
+) -> Result<u64, StoreError> {
+    let found = spool::leftovers(path)?;
+    if !found.decisions.is_empty() {
+        let count = found.decisions.len();
+        shared
+            .counters
+            .accepted
+            .fetch_add(count as u64, Ordering::Relaxed);
+        for (decision, events) in found.decisions {
+            sender
+                .send(Message::Decision(Box::new(decision), events, None, false))
+                .map_err(|_| StoreError::writer_stopped())?;
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        sender
+            .send(Message::Flush(writer::Reply::Blocking(reply)))
+            .map_err(|_| StoreError::writer_stopped())?;
+        answer.recv().map_err(|_| StoreError::writer_stopped())??;
+        tracing::info!(
+            decisions = count,
+            torn_bytes = found.torn_bytes,
+            "decisions spooled before a crash were committed to the log"
+        );
+    }
+    for file in &found.files {
+        std::fs::remove_file(file)
+            .map_err(|e| StoreError::io(format!("deleting the spool {}", file.display()), e))?;
+    }
+    Ok(found.next_number)
 }
 
 /// Who waits for a logged decision's commit.

@@ -114,6 +114,10 @@ pub struct StoreConfig {
     /// How long the writer waits for a lock held by another connection before failing the
     /// batch (SQLite's busy timeout; PostgreSQL's `lock_timeout` on the writer's session).
     pub busy_timeout: Duration,
+    /// On SQLite: answer decisions that wait for durability once they are appended to the
+    /// decision spool, before their commit (`--acknowledge spooled`; see `spool.rs`). Spool
+    /// files left by a crash are replayed when the store opens whatever this says.
+    pub spool_decisions: bool,
 }
 
 impl Default for StoreConfig {
@@ -126,6 +130,7 @@ impl Default for StoreConfig {
             profile_cache_bytes: 128 << 20,
             profile_cache_ttl: None,
             busy_timeout: Duration::from_secs(5),
+            spool_decisions: false,
         }
     }
 }

@@ -34,7 +34,7 @@ pub(crate) enum Reply {
 
 impl Reply {
     /// Tells the waiter. One that gave up waiting has dropped its receiver: nothing to tell.
-    fn send(self, verdict: Verdict) {
+    pub(crate) fn send(self, verdict: Verdict) {
         match self {
             Reply::Blocking(sender) => {
                 let _ = sender.send(verdict);
@@ -51,7 +51,9 @@ pub(crate) enum Message {
     /// Log a decision together with the events it caused (its exposures, possibly none), in
     /// one transaction. With a reply the caller waits for the commit; without one nobody does
     /// (the decision was acknowledged when queued).
-    Decision(Box<DecisionRecord>, Vec<Event>, Option<Reply>),
+    /// The flag says the events are already in the profile cache (the spool put them there
+    /// before answering), so the writer must not merge them again.
+    Decision(Box<DecisionRecord>, Vec<Event>, Option<Reply>, bool),
     /// Store an outcome (validated against its decision in the same transaction).
     Outcome(Box<OutcomeRecord>, Reply),
     /// Append journey events to profiles.
@@ -65,7 +67,7 @@ pub(crate) enum Message {
 impl Message {
     /// Whether a caller is waiting until this message is committed.
     fn has_waiter(&self) -> bool {
-        !matches!(self, Message::Decision(_, _, None))
+        !matches!(self, Message::Decision(_, _, None, _))
     }
 }
 
@@ -248,8 +250,8 @@ impl<C: WriteConn> Writer<C> {
         let mut flushed = false;
         for (message, verdict) in batch.drain(..).zip(verdicts) {
             match message {
-                Message::Decision(_, _, None) => {}
-                Message::Decision(_, _, Some(reply))
+                Message::Decision(_, _, None, _) => {}
+                Message::Decision(_, _, Some(reply), _)
                 | Message::Outcome(_, reply)
                 | Message::Events(_, reply)
                 | Message::Experiment(_, reply) => reply.send(verdict),
@@ -328,13 +330,13 @@ impl<C: WriteConn> Writer<C> {
         let counters = &self.shared.counters;
         let unanswered = batch
             .iter()
-            .filter(|m| matches!(m, Message::Decision(_, _, None)))
+            .filter(|m| matches!(m, Message::Decision(_, _, None, _)))
             .count() as u64;
         // A decision whose caller waits is told of the failure and answered as failed: it is
         // not lost unreported, but it is not written either.
         let answered = batch
             .iter()
-            .filter(|m| matches!(m, Message::Decision(_, _, Some(_))))
+            .filter(|m| matches!(m, Message::Decision(_, _, Some(_), _)))
             .count() as u64;
         counters.lost.fetch_add(unanswered, Ordering::Relaxed);
         counters.failed.fetch_add(answered, Ordering::Relaxed);
@@ -351,7 +353,7 @@ impl<C: WriteConn> Writer<C> {
             if events_skipped.contains(&index) {
                 continue;
             }
-            if let Message::Events(events, _) | Message::Decision(_, events, _) = message {
+            if let Message::Events(events, _) | Message::Decision(_, events, _, false) = message {
                 for event in events {
                     by_customer
                         .entry(event.customer_id.as_str())
@@ -420,6 +422,7 @@ mod tests {
             }),
             Vec::new(),
             None,
+            false,
         )
     }
 
