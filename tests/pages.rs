@@ -378,7 +378,9 @@ fn the_journey_page_and_report_show_the_numbers_of_the_json_without_console_erro
     );
     wait_ready(port);
     let query = "from=2025-07-01&to=2025-10-01&steps=visit,add_to_cart,purchase&window=1&where=plan=premium&compare=plan=basic";
-    let mut c = Connection::open(port).unwrap();
+    // The dashboard scores every contact with the conversion model: minutes on a busy machine
+    // in a debug build.
+    let mut c = Connection::open(port).unwrap().patient(300).unwrap();
     let (status, dashboard) = c
         .request_with(
             "GET",

@@ -171,9 +171,9 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
             let models = Arc::new(
                 ModelSet::load(&config.models).map_err(|e| load("models", e.to_string()))?,
             );
-            Some(Arc::new(
-                crate::analytics::query::JourneyData::new(log, table).with_models(models),
-            ))
+            // Texts are scored on the first request that needs them (start-up stays quick).
+            let data = crate::analytics::query::JourneyData::new(log, table).with_models(models);
+            Some(Arc::new(data))
         }
         None => None,
     };
