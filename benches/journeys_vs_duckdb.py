@@ -8,7 +8,8 @@ reading included; DuckDB: a fresh connection running one SQL statement over `rea
 2. 30-day retention cohorts by first activity,
 3. the transition graph of 30-minute sessions with repeats collapsed.
 
-Each pair of answers is compared (step counts, every cohort cell, every edge count) before a
+The two run alternately (nextbest, DuckDB, nextbest, DuckDB, …), so that load on a shared
+machine falls on both alike. Each pair of answers is compared (step counts, every cohort cell, every edge count) before a
 time is reported. DuckDB gets the same number of threads as the machine has cores.
 
     python3 -m venv .venv && .venv/bin/pip install duckdb pandas pyarrow
@@ -30,14 +31,18 @@ import duckdb
 DAY_US = 86_400_000_000
 
 
-def timed(run, repeat: int):
-    best, result = None, None
+def side_by_side(a, b, repeat: int):
+    """A B A B …: each run of one right after a run of the other, so that load on a shared
+    machine falls on both alike; the best time of each and every time in order."""
+    times_a, times_b, result_a, result_b = [], [], None, None
     for _ in range(repeat):
         started = time.perf_counter()
-        result = run()
-        elapsed = time.perf_counter() - started
-        best = elapsed if best is None else min(best, elapsed)
-    return best, result
+        result_a = a()
+        times_a.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        result_b = b()
+        times_b.append(time.perf_counter() - started)
+    return min(times_a), result_a, min(times_b), result_b, times_a, times_b
 
 
 def nextbest(binary: str, args: list[str]) -> dict:
@@ -120,31 +125,35 @@ def main() -> None:
     end = last + 1
     rows = []
 
-    t_nb, nb = timed(lambda: nextbest(args.nextbest, ["funnel", path, "--steps", "visit,page_view,add_to_cart,purchase", "--window", "7"]), args.repeat)
-    t_dd, dd = timed(lambda: duck(funnel_sql(path, first, end, 7 * DAY_US), args.threads), args.repeat)
+    t_nb, nb, t_dd, dd, all_nb, all_dd = side_by_side(
+        lambda: nextbest(args.nextbest, ["funnel", path, "--steps", "visit,page_view,add_to_cart,purchase", "--window", "7"]),
+        lambda: duck(funnel_sql(path, first, end, 7 * DAY_US), args.threads), args.repeat)
     counts = [s["customers"] for s in nb["groups"][0]["steps"]]
     assert counts == list(dd[0]), (counts, dd)
-    rows.append(("4-step funnel", t_nb, t_dd, f"steps {counts}"))
+    rows.append(("4-step funnel", t_nb, t_dd, f"steps {counts}", all_nb, all_dd))
 
-    t_nb, nb = timed(lambda: nextbest(args.nextbest, ["cohorts", path, "--cohort", "first-activity", "--period", "30d"]), args.repeat)
-    t_dd, dd = timed(lambda: duck(cohorts_sql(path, origin, end), args.threads), args.repeat)
+    t_nb, nb, t_dd, dd, all_nb, all_dd = side_by_side(
+        lambda: nextbest(args.nextbest, ["cohorts", path, "--cohort", "first-activity", "--period", "30d"]),
+        lambda: duck(cohorts_sql(path, origin, end), args.threads), args.repeat)
     cells = {(i, a): k for i, row in enumerate(nb["cohorts"]) for a, k in enumerate(row["retained"]) if k}
     labels = sorted({r[0] for r in dd})
     ref = {(labels.index(c), a): n for c, a, n in dd}
     assert cells == ref, "cohort cells differ"
-    rows.append(("30-day retention cohorts", t_nb, t_dd, f"{len(cells)} cells"))
+    rows.append(("30-day retention cohorts", t_nb, t_dd, f"{len(cells)} cells", all_nb, all_dd))
 
-    t_nb, nb = timed(lambda: nextbest(args.nextbest, ["paths", path, "--top", "10"]), args.repeat)
-    t_dd, dd = timed(lambda: duck(graph_sql(path, 30 * 60 * 1_000_000), args.threads), args.repeat)
+    t_nb, nb, t_dd, dd, all_nb, all_dd = side_by_side(
+        lambda: nextbest(args.nextbest, ["paths", path, "--top", "10"]),
+        lambda: duck(graph_sql(path, 30 * 60 * 1_000_000), args.threads), args.repeat)
     assert {(e["from"], e["to"]): e["count"] for e in nb["edges"]} == {(a, b): n for a, b, n in dd}, "edges differ"
-    rows.append(("transition graph", t_nb, t_dd, f"{len(dd)} edges"))
+    rows.append(("transition graph", t_nb, t_dd, f"{len(dd)} edges", all_nb, all_dd))
 
     events = duck(f"SELECT count(*) FROM read_parquet('{path}')", args.threads)[0][0]
-    print(f"{events:,} events; best of {args.repeat}; DuckDB {duckdb.__version__} with {args.threads} threads")
-    print(f"| query | nextbest (s) | DuckDB (s) | same answer |")
-    print(f"| --- | ---: | ---: | --- |")
-    for name, a, b, what in rows:
-        print(f"| {name} | {a:.2f} | {b:.2f} | yes ({what}) |")
+    print(f"{events:,} events; A B A B, best of {args.repeat}; DuckDB {duckdb.__version__} with {args.threads} threads")
+    print(f"| query | nextbest (s) | DuckDB (s) | ratio | same answer | every run (nextbest / DuckDB) |")
+    print(f"| --- | ---: | ---: | ---: | --- | --- |")
+    for name, a, b, what, all_a, all_b in rows:
+        runs = ", ".join(f"{x:.2f}/{y:.2f}" for x, y in zip(all_a, all_b))
+        print(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.2f}× | yes ({what}) | {runs} |")
 
 
 if __name__ == "__main__":

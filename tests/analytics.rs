@@ -513,7 +513,7 @@ fn pain_points_equal_pandas() {
             window_days: s["window_days"].as_f64().unwrap(),
             min_support: s["min_support"].as_u64().unwrap(),
         };
-        let p = pain_points(&w.log, &members, &spec, from, to).unwrap();
+        let p = pain_points(&w.log, &members, &spec, None, from, to).unwrap();
         let want = case["expected"].as_array().unwrap();
         let got: Vec<&str> = p.points.iter().map(|p| p.event_type.as_str()).collect();
         let expected: Vec<&str> = want

@@ -27,8 +27,12 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("experiment", &["journey", "stats"]),
     ("store", &["journey", "experiment"]),
     // Journey analytics read the event log and use pure statistics; customer lifetime value
-    // fits BG/NBD (training/bgnbd.rs) beside Gamma-Gamma.
-    ("analytics", &["journey", "stats", "features", "training"]),
+    // fits BG/NBD (training/bgnbd.rs) beside Gamma-Gamma; the served models score customer text
+    // (sentiment, aspects) and estimate incremental conversions (the conversion model).
+    (
+        "analytics",
+        &["journey", "stats", "features", "training", "models"],
+    ),
     (
         "engine",
         &[

@@ -53,6 +53,7 @@ fn stored_customer(engine: &Engine, id: &str) {
         action_id: None,
         value: *value,
         text: None,
+        anonymous_id: None,
     })
     .collect();
     engine.store().append_events(&events).unwrap();

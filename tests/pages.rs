@@ -318,7 +318,38 @@ fn assert_journey_page_matches(dom: &str, dashboard: &Value) {
         assert!(dom.contains(&row), "{row} not on the page");
     }
     for credit in dashboard["attribution"]["credits"].as_array().unwrap() {
-        let row = format!("data-action=\"{}\"", credit["action_id"].as_str().unwrap());
+        let id = credit["action_id"].as_str().unwrap();
+        let row = format!("data-action=\"{id}\"");
+        assert!(dom.contains(&row), "{row} not on the page");
+        // The conversion model's incremental conversions beside the touches.
+        if let Some(x) = credit["incremental_conversions"].as_f64() {
+            let cell = format!("<td class=\"num incremental\">{x:.1}</td>");
+            let at = dom.find(&row).unwrap();
+            let end = dom[at..].find("</tr>").unwrap() + at;
+            assert!(dom[at..end].contains(&cell), "{cell} not in {id}'s row");
+        }
+    }
+    // Mean sentiment of customer text, and the negative aspects over time.
+    let sentiment = &dashboard["kpis"]["text_sentiment"]["mean_sentiment"];
+    let tile = format!("data-kpi=\"mean_sentiment\" data-value=\"{sentiment}\"");
+    assert!(dom.contains(&tile), "{tile} not on the page");
+    let aspects = dashboard["pain_points"]["negative_aspects"]["aspects"]
+        .as_array()
+        .unwrap();
+    assert!(!aspects.is_empty(), "no negative aspects in the sample");
+    for aspect in aspects {
+        let row = format!("data-aspect=\"{}\"", aspect["aspect"].as_str().unwrap());
+        assert!(dom.contains(&row), "{row} not on the page");
+    }
+    // Two segments side by side.
+    let compared = dashboard["paths"]["compared"]["edges"].as_array().unwrap();
+    assert!(!compared.is_empty());
+    for edge in compared.iter().take(20) {
+        let row = format!(
+            "data-edge=\"{} → {}\"",
+            edge["from"].as_str().unwrap(),
+            edge["to"].as_str().unwrap()
+        );
         assert!(dom.contains(&row), "{row} not on the page");
     }
 }
@@ -346,8 +377,10 @@ fn the_journey_page_and_report_show_the_numbers_of_the_json_without_console_erro
         ],
     );
     wait_ready(port);
-    let query = "from=2025-07-01&to=2025-10-01&steps=visit,add_to_cart,purchase&window=1";
-    let mut c = Connection::open(port).unwrap();
+    let query = "from=2025-07-01&to=2025-10-01&steps=visit,add_to_cart,purchase&window=1&where=plan=premium&compare=plan=basic";
+    // The dashboard scores every contact with the conversion model: minutes on a busy machine
+    // in a debug build.
+    let mut c = Connection::open(port).unwrap().patient(300).unwrap();
     let (status, dashboard) = c
         .request_with(
             "GET",
@@ -404,6 +437,12 @@ fn the_journey_page_and_report_show_the_numbers_of_the_json_without_console_erro
             "visit,add_to_cart,purchase",
             "--window",
             "1",
+            "--where",
+            "plan=premium",
+            "--compare",
+            "plan=basic",
+            "--models",
+            "models",
             "--out",
         ])
         .arg(&report)

@@ -866,7 +866,7 @@ async fn every_path_answers_other_methods_with_405() {
     let (service, _state) = service!(config(dir.path()));
     let doc = get_json(&service, "/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 16, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 24, "{:?}", paths.keys());
     for (path, item) in paths {
         let declared: Vec<String> = item
             .as_object()
@@ -1034,6 +1034,57 @@ async fn the_openapi_document_states_limits_and_statuses() {
         folders["properties"]["sentiment"]["type"],
         json!(["string", "null"])
     );
+}
+
+/// The journey analytics are in the document: every route, its query parameters (the
+/// analysis settings, the segment and the second segment of `paths`), and the 400 and 404 a
+/// query can get.
+#[actix_web::test]
+async fn the_openapi_document_lists_the_analytics_routes() {
+    let doc = nextbest::server::routes::openapi::document_for(&Default::default());
+    for route in [
+        "kpis",
+        "funnel",
+        "paths",
+        "cohorts",
+        "pain-points",
+        "attribution",
+        "clv",
+        "dashboard",
+    ] {
+        let path = format!("/v1/analytics/{route}");
+        let get = &doc["paths"][&path]["get"];
+        assert!(get.is_object(), "{path} is not in the document");
+        let names: Vec<&str> = get["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                assert_eq!(p["in"], "query", "{path}: {p}");
+                p["name"].as_str().unwrap()
+            })
+            .collect();
+        for name in [
+            "from",
+            "to",
+            "where",
+            "ids",
+            "steps",
+            "compare",
+            "touch_window",
+        ] {
+            assert!(
+                names.contains(&name),
+                "{path} lacks the parameter {name}: {names:?}"
+            );
+        }
+        for status in ["200", "400", "401", "403", "404"] {
+            assert!(
+                get["responses"][status].is_object(),
+                "{path} lacks {status}"
+            );
+        }
+    }
 }
 
 /// The document's id pattern says what the service checks: not blank (Unicode white space, as

@@ -2,8 +2,9 @@
 //!
 //! Each order (purchase or conversion) in the period is credited to one of our `action` events of
 //! the same customer in the window before it: the earliest (first touch) or the latest (last
-//! touch); an order without one is credited to `(none)`. The uplift models' incremental
-//! conversions, side by side with these, are not computed here yet.
+//! touch); an order without one is credited to `(none)`. Beside them, when a conversion model is
+//! loaded, each action's contacts and the conversions the model estimates they caused
+//! ([`super::incremental`]): which contacts only got credit and which made a difference.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,12 @@ pub struct Credit {
     pub last_touch_conversions: u64,
     /// Their money.
     pub last_touch_revenue: f64,
+    /// Contacts with this action in the period that the conversion model scored.
+    #[serde(default)]
+    pub contacts: Option<u64>,
+    /// The conversion model's estimate of the conversions those contacts caused.
+    #[serde(default)]
+    pub incremental_conversions: Option<f64>,
 }
 
 /// Attribution of the period's orders.
@@ -36,6 +43,9 @@ pub struct Attribution {
     pub orders: u64,
     /// Per action, most last-touch conversions first; `(none)` last.
     pub credits: Vec<Credit>,
+    /// The conversion model behind `incremental_conversions`, when one was loaded.
+    #[serde(default)]
+    pub uplift_model: Option<String>,
 }
 
 /// The label of orders without a contact in the window.
@@ -110,6 +120,8 @@ pub fn attribution(
             first_touch_revenue: c.1,
             last_touch_conversions: c.2,
             last_touch_revenue: c.3,
+            contacts: None,
+            incremental_conversions: None,
         })
         .collect();
     credits.sort_by(|x, y| {
@@ -123,15 +135,52 @@ pub fn attribution(
         first_touch_revenue: none.1,
         last_touch_conversions: none.0,
         last_touch_revenue: none.1,
+        contacts: None,
+        incremental_conversions: None,
     });
     Ok(Attribution {
         window_days,
         orders,
         credits,
+        uplift_model: None,
     })
 }
 
 impl Attribution {
+    /// Puts the model's estimate beside the touches: every scored action gets its contacts and
+    /// incremental conversions (an action that never got a touch credit gets a row of its own,
+    /// before `(none)`).
+    pub fn add_incremental(&mut self, estimate: super::incremental::IncrementalEstimate) {
+        for effect in estimate.effects {
+            let at = self
+                .credits
+                .iter()
+                .position(|c| c.action_id == effect.action_id);
+            let at = match at {
+                Some(at) => at,
+                None => {
+                    let before_none = self.credits.len().saturating_sub(1);
+                    self.credits.insert(
+                        before_none,
+                        Credit {
+                            action_id: effect.action_id.clone(),
+                            first_touch_conversions: 0,
+                            first_touch_revenue: 0.0,
+                            last_touch_conversions: 0,
+                            last_touch_revenue: 0.0,
+                            contacts: None,
+                            incremental_conversions: None,
+                        },
+                    );
+                    before_none
+                }
+            };
+            self.credits[at].contacts = Some(effect.contacts);
+            self.credits[at].incremental_conversions = Some(effect.incremental_conversions);
+        }
+        self.uplift_model = Some(estimate.model);
+    }
+
     /// One row per action.
     pub fn table(&self) -> Table {
         let mut t = Table::new(
@@ -142,6 +191,8 @@ impl Attribution {
                 "first_touch_revenue",
                 "last_touch_conversions",
                 "last_touch_revenue",
+                "contacts",
+                "incremental_conversions",
             ],
         );
         for c in &self.credits {
@@ -151,6 +202,8 @@ impl Attribution {
                 c.first_touch_revenue.into(),
                 c.last_touch_conversions.into(),
                 c.last_touch_revenue.into(),
+                c.contacts.into(),
+                c.incremental_conversions.into(),
             ]);
         }
         t

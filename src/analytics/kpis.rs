@@ -62,6 +62,10 @@ pub struct Kpis {
     pub csat: Option<f64>,
     /// NPS: % promoters (9–10) − % detractors (0–6) among `survey#nps` scores (0–10).
     pub nps: Option<f64>,
+    /// The sentiment of the texts customers wrote in the period (when a sentiment model is
+    /// loaded and the log's text was read).
+    #[serde(default)]
+    pub text_sentiment: Option<super::text::TextSentiment>,
 }
 
 fn ratio(a: f64, b: f64) -> Option<f64> {
@@ -97,6 +101,7 @@ pub fn kpis(log: &EventLog, members: &[bool], from: i64, to: i64) -> Kpis {
         mean_survey_score: None,
         csat: None,
         nps: None,
+        text_sentiment: None,
     };
     let contact: Vec<bool> = (0..log.types.len() as u32)
         .map(|k| matches!(log.types.name(k), "support_ticket" | "chat" | "complaint"))
@@ -227,6 +232,11 @@ impl Kpis {
         for (name, value) in rows {
             // Parquet columns hold one type: every value is written as text there.
             t.push(vec![name.into(), value]);
+        }
+        if let Some(s) = &self.text_sentiment {
+            t.push(vec!["texts".into(), s.texts.into()]);
+            t.push(vec!["mean_sentiment".into(), s.mean_sentiment.into()]);
+            t.push(vec!["negative_texts".into(), s.negative_texts.into()]);
         }
         t
     }

@@ -10,7 +10,9 @@ use std::path::Path;
 use rustc_hash::FxHashMap;
 
 use crate::journey::reader::Progress;
-use crate::journey::{Event, EventReader, EventType, JourneyError, ReadOptions, Timestamp};
+use crate::journey::{
+    Event, EventReader, EventType, Format, IdentityLinks, JourneyError, ReadOptions, Timestamp,
+};
 
 /// Strings interned to dense indices; index 0 is reserved for "none" where a field is optional.
 #[derive(Clone, Debug, Default)]
@@ -68,6 +70,10 @@ pub fn is_order(event_type: &str) -> bool {
 pub const ACTION: &str = "action";
 
 /// All events in memory, grouped by customer and in time order within each customer.
+///
+/// Visitor events (an `anonymous_id`, no `customer_id`) belong to the customer an `identify`
+/// event linked the visitor to, whenever the link happened (analytics look back); events of
+/// visitors never linked are left out and counted.
 #[derive(Clone, Debug, Default)]
 pub struct EventLog {
     /// Customer ids, by customer index.
@@ -90,83 +96,284 @@ pub struct EventLog {
     pub action: Vec<u32>,
     /// Per event: the value (NaN = none).
     pub value: Vec<f64>,
+    /// Per event: the index of its text in `texts` (0 = none); empty when text was not read.
+    pub text: Vec<u32>,
+    /// Customer-written texts; index 0 is the empty "none".
+    pub texts: Vec<Box<str>>,
     /// Customer `c`'s events are `starts[c]..starts[c + 1]`.
     pub starts: Vec<usize>,
     /// Per event type index: whether it is an order (purchase, conversion).
     pub order_kind: Vec<bool>,
     /// Per event type index: whether it is customer activity (anything but `action`).
     pub activity_kind: Vec<bool>,
+    /// Identity: visitor events given to their customer, and those left out (never linked).
+    pub visitors: VisitorCounts,
+}
+
+/// What identity resolution did while reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VisitorCounts {
+    /// Visitors (anonymous ids) linked to a customer by an `identify` event.
+    pub linked_visitors: u64,
+    /// Their events, now the customer's.
+    pub linked_events: u64,
+    /// Events of visitors never linked: left out.
+    pub unlinked_events: u64,
+}
+
+/// One row as the log keeps it, before interning.
+pub struct Row<'a> {
+    /// The customer; empty on a visitor event.
+    pub customer_id: &'a str,
+    /// Microseconds since the epoch.
+    pub time: i64,
+    /// The event type.
+    pub event_type: &'a str,
+    /// The channel.
+    pub channel: Option<&'a str>,
+    /// The action id.
+    pub action_id: Option<&'a str>,
+    /// The money.
+    pub value: Option<f64>,
+    /// Customer text.
+    pub text: Option<&'a str>,
+    /// The visitor.
+    pub anonymous_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a Event> for Row<'a> {
+    fn from(event: &'a Event) -> Self {
+        Row {
+            customer_id: &event.customer_id,
+            time: event.timestamp.0,
+            event_type: event.event_type.as_str(),
+            channel: event.channel.as_ref().map(|c| c.as_str()),
+            action_id: event.action_id.as_deref(),
+            value: event.value,
+            text: event.text.as_deref(),
+            anonymous_id: event.anonymous_id.as_deref(),
+        }
+    }
 }
 
 /// Accumulates events in file order, then sorts once.
-#[derive(Default)]
+///
+/// Visitors get customer indices of their own while reading (flagged in `visitor_of`); at the
+/// end each is merged into the customer it was linked to, or dropped.
 pub struct LogBuilder {
     log: EventLog,
     customer_index: FxHashMap<Box<str>, u32>,
+    visitor_index: FxHashMap<Box<str>, u32>,
+    /// Per customer index: the anonymous id when the index is a visitor's.
+    visitor_of: Vec<Option<Box<str>>>,
+    links: IdentityLinks,
+    identify: Option<u32>,
+    keep_text: bool,
+    last: Option<(bool, u32)>,
+}
+
+impl Default for LogBuilder {
+    fn default() -> Self {
+        Self::new(true)
+    }
 }
 
 impl LogBuilder {
-    /// A builder with the optional vocabularies' "none" reserved.
-    pub fn new() -> Self {
+    /// A builder with the optional vocabularies' "none" reserved; `keep_text` keeps customer
+    /// text (for sentiment and aspects).
+    pub fn new(keep_text: bool) -> Self {
         LogBuilder {
             log: EventLog {
                 channels: Vocabulary::with_none(),
                 actions: Vocabulary::with_none(),
+                texts: vec!["".into()],
                 ..EventLog::default()
             },
             customer_index: FxHashMap::default(),
+            visitor_index: FxHashMap::default(),
+            visitor_of: Vec::new(),
+            links: IdentityLinks::new(),
+            identify: None,
+            keep_text,
+            last: None,
         }
     }
 
     /// Adds one event.
     pub fn push(&mut self, event: &Event) {
-        let log = &mut self.log;
-        // Files are usually grouped by customer: the previous event's customer saves a lookup.
-        let last = log.customer.last().copied();
-        let same = last.is_some_and(|c| log.customers[c as usize] == event.customer_id);
-        let customer = match (same, last) {
-            (true, Some(c)) => c,
-            _ => match self.customer_index.get(event.customer_id.as_str()) {
-                Some(&c) => c,
-                None => {
-                    let c = log.customers.len() as u32;
-                    log.customers.push(event.customer_id.clone());
-                    self.customer_index
-                        .insert(event.customer_id.as_str().into(), c);
-                    c
-                }
-            },
-        };
-        log.customer.push(customer);
-        log.time.push(event.timestamp.0);
-        log.kind.push(log.types.intern(event.event_type.as_str()));
-        log.channel.push(
-            event
-                .channel
-                .as_ref()
-                .map_or(0, |c| log.channels.intern(c.as_str())),
-        );
-        log.action.push(
-            event
-                .action_id
-                .as_deref()
-                .map_or(0, |a| log.actions.intern(a)),
-        );
-        log.value.push(event.value.unwrap_or(f64::NAN));
+        self.push_row(Row::from(event));
     }
 
-    /// Sorts by (customer, time, file order) and indexes the customers.
+    /// The index of a customer (or, with `visitor`, of a visitor), adding it when new.
+    fn index_of(&mut self, id: &str, visitor: bool) -> u32 {
+        // Files are usually grouped by customer: the previous event's customer saves a lookup.
+        if let Some((was_visitor, c)) = self.last {
+            let same = if was_visitor {
+                self.visitor_of[c as usize].as_deref() == Some(id)
+            } else {
+                self.log.customers[c as usize] == id
+            };
+            if was_visitor == visitor && same {
+                return c;
+            }
+        }
+        let index = if visitor {
+            &mut self.visitor_index
+        } else {
+            &mut self.customer_index
+        };
+        let c = match index.get(id) {
+            Some(&c) => c,
+            None => {
+                let c = self.log.customers.len() as u32;
+                index.insert(id.into(), c);
+                if visitor {
+                    self.log.customers.push(String::new());
+                    self.visitor_of.push(Some(id.into()));
+                } else {
+                    self.log.customers.push(id.to_string());
+                    self.visitor_of.push(None);
+                }
+                c
+            }
+        };
+        self.last = Some((visitor, c));
+        c
+    }
+
+    /// Adds one validated row.
+    pub fn push_row(&mut self, row: Row<'_>) {
+        let customer = match (row.customer_id.is_empty(), row.anonymous_id) {
+            (true, Some(anonymous)) => self.index_of(anonymous, true),
+            _ => self.index_of(row.customer_id, false),
+        };
+        let log = &mut self.log;
+        let kind = log.types.intern(row.event_type);
+        if self.identify.is_none() && row.event_type == EventType::Identify.as_str() {
+            self.identify = Some(kind);
+        }
+        if Some(kind) == self.identify && !row.customer_id.is_empty() {
+            if let Some(anonymous) = row.anonymous_id {
+                self.links
+                    .link(anonymous, row.customer_id, Timestamp(row.time));
+            }
+        }
+        log.customer.push(customer);
+        log.time.push(row.time);
+        log.kind.push(kind);
+        log.channel
+            .push(row.channel.map_or(0, |c| log.channels.intern(c)));
+        log.action
+            .push(row.action_id.map_or(0, |a| log.actions.intern(a)));
+        log.value.push(row.value.unwrap_or(f64::NAN));
+        if self.keep_text {
+            let text = match row.text {
+                Some(text) => {
+                    log.texts.push(text.into());
+                    (log.texts.len() - 1) as u32
+                }
+                None => 0,
+            };
+            log.text.push(text);
+        }
+    }
+
+    /// Merges visitors into their customers, sorts by (customer, time, file order) and indexes
+    /// the customers.
     pub fn finish(self) -> EventLog {
-        let mut log = self.log;
-        let n = log.customer.len();
-        let sorted = (1..n)
-            .all(|i| (log.customer[i - 1], log.time[i - 1]) <= (log.customer[i], log.time[i]));
-        if !sorted {
-            let mut order: Vec<u32> = (0..n as u32).collect();
-            // Stable: events at the same instant keep their file order.
-            order.sort_by_key(|&i| (log.customer[i as usize], log.time[i as usize]));
+        let LogBuilder {
+            mut log,
+            customer_index,
+            visitor_of,
+            links,
+            ..
+        } = self;
+        // Old index → final index: customers keep theirs (in first-seen order), visitors take
+        // their customer's, or are dropped.
+        const DROPPED: u32 = u32::MAX;
+        let old = std::mem::take(&mut log.customers);
+        let mut customers: Vec<String> = Vec::with_capacity(old.len());
+        let mut remap = vec![DROPPED; old.len()];
+        for (c, id) in old.iter().enumerate() {
+            if visitor_of[c].is_none() {
+                remap[c] = customers.len() as u32;
+                customers.push(id.clone());
+            }
+        }
+        let mut linked_visitors = 0;
+        for (c, visitor) in visitor_of.iter().enumerate() {
+            let Some(anonymous) = visitor else { continue };
+            let Some((customer, _)) = links.resolve(anonymous) else {
+                continue;
+            };
+            linked_visitors += 1;
+            // The identify event that made the link is the customer's own, so they have an index.
+            if let Some(&own) = customer_index.get(customer) {
+                remap[c] = remap[own as usize];
+            }
+        }
+        let mut counts = VisitorCounts {
+            linked_visitors,
+            ..VisitorCounts::default()
+        };
+        for &c in &log.customer {
+            if visitor_of[c as usize].is_some() {
+                if remap[c as usize] == DROPPED {
+                    counts.unlinked_events += 1;
+                } else {
+                    counts.linked_events += 1;
+                }
+            }
+        }
+        log.visitors = counts;
+        log.customers = customers;
+        let n_customers = log.customers.len();
+        // Counting sort by final customer (stable: file order within a customer), dropping the
+        // events of visitors never linked; then each customer's events by time (stable).
+        let mut starts = vec![0usize; n_customers + 1];
+        for &c in &log.customer {
+            let r = remap[c as usize];
+            if r != DROPPED {
+                starts[r as usize + 1] += 1;
+            }
+        }
+        for c in 0..n_customers {
+            starts[c + 1] += starts[c];
+        }
+        let in_place = counts.unlinked_events == 0
+            && counts.linked_events == 0
+            && (1..log.customer.len()).all(|i| log.customer[i - 1] <= log.customer[i])
+            && remap.iter().enumerate().all(|(c, &r)| r == c as u32);
+        let mut order: Vec<u32> = if in_place {
+            (0..log.customer.len() as u32).collect()
+        } else {
+            let mut next = starts.clone();
+            let mut order = vec![0u32; starts[n_customers]];
+            for (i, &c) in log.customer.iter().enumerate() {
+                let r = remap[c as usize];
+                if r != DROPPED {
+                    order[next[r as usize]] = i as u32;
+                    next[r as usize] += 1;
+                }
+            }
+            order
+        };
+        for c in 0..n_customers {
+            let slice = &mut order[starts[c]..starts[c + 1]];
+            if !slice
+                .windows(2)
+                .all(|w| log.time[w[0] as usize] <= log.time[w[1] as usize])
+            {
+                slice.sort_by_key(|&i| log.time[i as usize]);
+            }
+        }
+        let identity = order.len() == log.customer.len()
+            && order.iter().enumerate().all(|(k, &i)| k as u32 == i);
+        if !identity {
             fn permute<T: Copy>(v: &mut Vec<T>, order: &[u32]) {
-                *v = order.iter().map(|&i| v[i as usize]).collect();
+                if !v.is_empty() {
+                    *v = order.iter().map(|&i| v[i as usize]).collect();
+                }
             }
             permute(&mut log.customer, &order);
             permute(&mut log.time, &order);
@@ -174,14 +381,10 @@ impl LogBuilder {
             permute(&mut log.channel, &order);
             permute(&mut log.action, &order);
             permute(&mut log.value, &order);
+            permute(&mut log.text, &order);
         }
-        let customers = log.customers.len();
-        let mut starts = vec![0usize; customers + 1];
-        for &c in &log.customer {
-            starts[c as usize + 1] += 1;
-        }
-        for c in 0..customers {
-            starts[c + 1] += starts[c];
+        for c in 0..n_customers {
+            log.customer[starts[c]..starts[c + 1]].fill(c as u32);
         }
         log.starts = starts;
         log.order_kind = (0..log.types.len() as u32)
@@ -194,14 +397,40 @@ impl LogBuilder {
     }
 }
 
+/// What to read into the log.
+#[derive(Clone, Copy, Debug)]
+pub struct LogOptions {
+    /// Keep customer text (sentiment, aspects); analyses that count events do without.
+    pub text: bool,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { text: true }
+    }
+}
+
 impl EventLog {
     /// Reads a whole event file (Parquet, CSV, JSONL), strictly: the first bad row is an error
     /// naming file, row and column. `progress` is told how far reading has got after each chunk.
-    pub fn read(path: &Path, mut progress: impl FnMut(Progress)) -> Result<Self, JourneyError> {
+    pub fn read(path: &Path, progress: impl FnMut(Progress)) -> Result<Self, JourneyError> {
+        Self::read_with(path, LogOptions::default(), progress)
+    }
+
+    /// [`Self::read`], choosing what to keep. Parquet columns go straight into the log (no
+    /// event values in between); other formats go through the event reader.
+    pub fn read_with(
+        path: &Path,
+        options: LogOptions,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<Self, JourneyError> {
+        let mut builder = LogBuilder::new(options.text);
+        if Format::from_path(path)? == Format::Parquet {
+            super::read::read_parquet(path, options, &mut builder, progress)?;
+            return Ok(builder.finish());
+        }
         let reader = EventReader::open(path, ReadOptions::default())?;
-        let reader = reader.prefetch(4);
-        let mut builder = LogBuilder::new();
-        let mut reader = reader;
+        let mut reader = reader.prefetch(4);
         while let Some(chunk) = reader.next() {
             for event in &chunk?.events {
                 builder.push(event);
@@ -213,7 +442,7 @@ impl EventLog {
 
     /// A log of events already in memory (tests, the service's pages).
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
-        let mut builder = LogBuilder::new();
+        let mut builder = LogBuilder::new(true);
         for event in events {
             builder.push(event);
         }
@@ -260,6 +489,26 @@ impl EventLog {
     /// Whether event `i` is an order (purchase or conversion).
     pub fn is_order(&self, i: usize) -> bool {
         self.order_kind[self.kind[i] as usize]
+    }
+
+    /// Event `i` as an [`Event`] (for the feature function), its text included when read.
+    pub fn event(&self, i: usize) -> Event {
+        let name = |v: &Vocabulary, k: u32| (k != 0).then(|| v.name(k).to_string());
+        Event {
+            customer_id: self.customers[self.customer[i] as usize].clone(),
+            timestamp: Timestamp(self.time[i]),
+            event_type: EventType::parse(self.types.name(self.kind[i])),
+            channel: name(&self.channels, self.channel[i])
+                .map(|c| crate::journey::Channel::parse(&c)),
+            action_id: name(&self.actions, self.action[i]),
+            value: Some(self.value[i]).filter(|v| !v.is_nan()),
+            text: self
+                .text
+                .get(i)
+                .filter(|&&t| t != 0)
+                .map(|&t| self.texts[t as usize].to_string()),
+            anonymous_id: None,
+        }
     }
 
     /// Whether event `i` is customer activity (not one of our `action`s).

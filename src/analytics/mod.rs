@@ -14,17 +14,21 @@
 pub mod attribution;
 pub mod clv;
 pub mod cohorts;
+pub mod compare;
 pub mod error;
 pub mod funnel;
+pub mod incremental;
 pub mod kpis;
 pub mod log;
 pub mod pain;
 pub mod paths;
 pub mod query;
+mod read;
 pub mod scope;
 pub mod table;
+pub mod text;
 
 pub use error::{AnalyticsError, Result};
-pub use log::EventLog;
+pub use log::{EventLog, LogOptions, VisitorCounts};
 pub use scope::{AttributeCondition, Period, SegmentSpec};
 pub use table::{Cell, Table};

@@ -6,12 +6,16 @@
 //! past the end of the data is left out (the outcome could not be seen). The lift is the
 //! relative risk exposed / unexposed with Katz's log interval (95%); event types with fewer
 //! exposed customers than the minimum support are not listed.
+//!
+//! With scored texts ([`TextTags`]), each aspect is a trigger too (`aspect:delivery`): a customer
+//! is exposed from their first negative mention of it in the period.
 
 use serde::{Deserialize, Serialize};
 
 use super::error::{AnalyticsError, Result};
 use super::log::EventLog;
 use super::table::Table;
+use super::text::TextTags;
 use crate::journey::Timestamp;
 
 /// What counts as a bad outcome.
@@ -38,7 +42,7 @@ pub struct PainSpec {
 /// One event type's figures.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PainPoint {
-    /// The event type.
+    /// The event type, or `aspect:NAME` for a negative mention of an aspect.
     pub event_type: String,
     /// Exposed customers (whose window fits in the data).
     pub exposed: u64,
@@ -65,16 +69,20 @@ pub struct PainPoints {
     pub spec: PainSpec,
     /// One row per event type with enough support.
     pub points: Vec<PainPoint>,
+    /// The most frequent negative aspects of customer text over time (when texts were scored).
+    #[serde(default)]
+    pub negative_aspects: Option<super::text::AspectTrends>,
 }
 
 /// z for a two-sided 95% interval.
 const Z95: f64 = 1.959_963_984_540_054;
 
-/// Computes pain points over `[from, to)`.
+/// Computes pain points over `[from, to)`; with `tags`, negative aspect mentions are triggers too.
 pub fn pain_points(
     log: &EventLog,
     members: &[bool],
     spec: &PainSpec,
+    tags: Option<&TextTags>,
     from: i64,
     to: i64,
 ) -> Result<PainPoints> {
@@ -87,8 +95,12 @@ pub fn pain_points(
     let window = Timestamp(0).plus_days(spec.window_days).0;
     let data_end = log.span().map_or(0, |(_, last)| last.0 + 1);
     let cancel = log.kind_of("cancel");
-    let kinds = log.types.len();
-    // Per event type: exposed, exposed outcomes, unexposed, unexposed outcomes.
+    let event_kinds = log.types.len();
+    let aspects = tags.map_or(0, |t| t.aspects.len());
+    let kinds = event_kinds + aspects;
+    let negative: &[(u32, u32)] = tags.map_or(&[], |t| &t.negative);
+    // Per trigger (event types, then aspects): exposed, exposed outcomes, unexposed, unexposed
+    // outcomes.
     let mut counts = vec![[0u64; 4]; kinds];
     let mut first_of: Vec<Option<i64>> = vec![None; kinds];
     for c in (0..log.customer_count()).filter(|&c| members[c]) {
@@ -109,6 +121,18 @@ pub fn pain_points(
             let k = log.kind[i] as usize;
             if first_of[k].is_none() {
                 first_of[k] = Some(t);
+            }
+        }
+        // Negative mentions are in log order: this customer's are one run.
+        let at = negative.partition_point(|&(i, _)| (i as usize) < events.start);
+        for &(i, a) in negative[at..]
+            .iter()
+            .take_while(|&&(i, _)| (i as usize) < events.end)
+        {
+            let t = log.time[i as usize];
+            let slot = &mut first_of[event_kinds + a as usize];
+            if t >= from && t < to && slot.is_none() {
+                *slot = Some(t);
             }
         }
         let Some(start) = first_activity else {
@@ -167,7 +191,10 @@ pub fn pain_points(
                 ((l.ln() - Z95 * se).exp(), (l.ln() + Z95 * se).exp())
             });
             PainPoint {
-                event_type: log.types.name(k as u32).to_string(),
+                event_type: match k.checked_sub(event_kinds) {
+                    None => log.types.name(k as u32).to_string(),
+                    Some(a) => tags.map_or(String::new(), |t| format!("aspect:{}", t.aspects[a])),
+                },
                 exposed: n1,
                 exposed_outcomes: a,
                 unexposed: n2,
@@ -188,6 +215,7 @@ pub fn pain_points(
     Ok(PainPoints {
         spec: *spec,
         points,
+        negative_aspects: None,
     })
 }
 
@@ -252,7 +280,7 @@ mod tests {
             min_support: 2,
         };
         let members = vec![true; log.customer_count()];
-        let p = pain_points(&log, &members, &spec, 0, d(50.0).0).unwrap();
+        let p = pain_points(&log, &members, &spec, None, 0, d(50.0).0).unwrap();
         let complaint = p
             .points
             .iter()

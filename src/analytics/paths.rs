@@ -184,6 +184,9 @@ pub struct Paths {
     pub anchor_sessions: u64,
     /// The Sankey links from the anchor.
     pub sankey: Vec<SankeyLink>,
+    /// A second segment's paths beside these (`compare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared: Option<Box<super::compare::ComparedPaths>>,
 }
 
 /// Computes sessions, graph, top paths and the anchor Sankey over `[from, to)`.
@@ -370,6 +373,7 @@ pub fn paths(
         top_paths: top,
         anchor_sessions,
         sankey,
+        compared: None,
     })
 }
 
@@ -394,6 +398,7 @@ impl Paths {
             ]);
         }
         let mut out = vec![edges, top];
+        out.extend(self.compared.as_ref().map(|c| c.table()));
         if self.spec.anchor.is_some() {
             let mut s = Table::new("sankey", &["step", "from", "to", "count"]);
             for l in &self.sankey {

@@ -7,18 +7,25 @@ use serde::{Deserialize, Serialize};
 use super::attribution::{attribution, Attribution};
 use super::clv::{clv, ClvReport, Horizon};
 use super::cohorts::{cohorts, midnight, Bucket, CohortBasis, CohortSpec, Cohorts, Retained};
+use super::compare::compare_paths;
 use super::error::{AnalyticsError, Result};
 use super::funnel::{funnel, Breakdown, Funnel, FunnelSpec, OrderMode, StepSpec};
+use super::incremental::incremental;
 use super::kpis::{kpis, Kpis};
 use super::log::EventLog;
 use super::pain::{pain_points, PainOutcome, PainPoints, PainSpec};
 use super::paths::{paths, Direction, NodeLabel, PathSpec, Paths};
 use super::scope::{AttributeCondition, Period, SegmentSpec};
+use super::text::{aspect_trends, text_sentiment, TextTags};
+use crate::features::aspects::Taxonomy;
 use crate::journey::{CustomerTable, Timestamp};
+use crate::models::registry::ModelSet;
+use std::sync::{Arc, OnceLock};
 
 /// Every parameter of every analysis; each analysis reads the ones it knows.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AnalyticsQuery {
     /// Period start (`YYYY-MM-DD` or RFC 3339).
     pub from: Option<String>,
@@ -51,6 +58,8 @@ pub struct AnalyticsQuery {
     pub direction: Option<String>,
     /// Paths: steps from the anchor.
     pub depth: Option<usize>,
+    /// Paths: a second segment shown beside the first (conditions like `where`).
+    pub compare: Option<String>,
     /// How many top paths (or CLV customers).
     pub top: Option<usize>,
     /// Cohorts: `first-purchase`, `first-activity`, `signup`.
@@ -92,12 +101,47 @@ fn time(field: &str, text: &Option<String>) -> Result<Option<Timestamp>> {
         .transpose()
 }
 
-/// A log with its customer table: what the analyses run on.
+/// A log with its customer table (and the models, when loaded): what the analyses run on.
 pub struct JourneyData {
     /// The events.
     pub log: EventLog,
     /// The customer table, if one was given.
     pub table: Option<CustomerTable>,
+    /// The models: sentiment scores customer text, the conversion model estimates what each
+    /// contact added.
+    pub models: Option<Arc<ModelSet>>,
+    tags: OnceLock<Option<TextTags>>,
+}
+
+impl JourneyData {
+    /// A log and its customer table, without models.
+    pub fn new(log: EventLog, table: Option<CustomerTable>) -> Self {
+        JourneyData {
+            log,
+            table,
+            models: None,
+            tags: OnceLock::new(),
+        }
+    }
+
+    /// The same data with models.
+    pub fn with_models(mut self, models: Arc<ModelSet>) -> Self {
+        self.models = Some(models);
+        self.tags = OnceLock::new();
+        self
+    }
+
+    /// The log's texts scored by the sentiment model with the default aspect taxonomy, once
+    /// (`None` without a sentiment model or without text in the log).
+    pub fn text_tags(&self) -> Option<&TextTags> {
+        self.tags
+            .get_or_init(|| {
+                let scorer = self.models.as_ref()?.sentiment.as_ref()?;
+                let taxonomy = Taxonomy::shared_default()?;
+                (!self.log.text.is_empty()).then(|| TextTags::new(&self.log, taxonomy, scorer))
+            })
+            .as_ref()
+    }
 }
 
 /// The resolved scope of a query.
@@ -252,10 +296,14 @@ impl AnalyticsQuery {
         })
     }
 
-    /// KPIs.
+    /// KPIs (with the mean sentiment of customer text when a sentiment model is loaded).
     pub fn kpis(&self, data: &JourneyData) -> Result<Kpis> {
         let s = self.scope(data)?;
-        Ok(kpis(&data.log, &s.members, s.from, s.to))
+        let mut k = kpis(&data.log, &s.members, s.from, s.to);
+        k.text_sentiment = data
+            .text_tags()
+            .map(|tags| text_sentiment(&data.log, tags, &s.members, s.from, s.to));
+        Ok(k)
     }
 
     /// Funnel.
@@ -272,11 +320,39 @@ impl AnalyticsQuery {
         )
     }
 
-    /// Paths.
+    /// Paths, with a second segment beside them when `compare` is given.
     pub fn paths(&self, data: &JourneyData) -> Result<Paths> {
         let spec = self.path_spec()?;
         let s = self.scope(data)?;
-        paths(&data.log, &s.members, &spec, s.from, s.to)
+        let mut first = paths(&data.log, &s.members, &spec, s.from, s.to)?;
+        if let Some(compare) = self.compare.as_deref().filter(|c| !c.trim().is_empty()) {
+            let conditions = list(&self.compare)
+                .iter()
+                .map(|c| {
+                    AttributeCondition::parse(c).map_err(|e| match e {
+                        AnalyticsError::InvalidQuery { problem, .. } => {
+                            AnalyticsError::invalid("compare", problem)
+                        }
+                        other => other,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let segment = SegmentSpec {
+                conditions,
+                ids: None,
+            };
+            let members = segment
+                .members(&data.log, data.table.as_ref())
+                .map_err(|e| match e {
+                    AnalyticsError::InvalidQuery { problem, .. } => {
+                        AnalyticsError::invalid("compare", problem)
+                    }
+                    other => other,
+                })?;
+            let second = paths(&data.log, &members, &spec, s.from, s.to)?;
+            first.compared = Some(Box::new(compare_paths(&first, second, compare)));
+        }
+        Ok(first)
     }
 
     /// Cohorts (buckets from midnight of the first event unless `from` is given).
@@ -321,19 +397,42 @@ impl AnalyticsQuery {
     pub fn pain_points(&self, data: &JourneyData) -> Result<PainPoints> {
         let spec = self.pain_spec()?;
         let s = self.scope(data)?;
-        pain_points(&data.log, &s.members, &spec, s.from, s.to)
+        let tags = data.text_tags();
+        let mut p = pain_points(&data.log, &s.members, &spec, tags, s.from, s.to)?;
+        // Negative aspects over time, in the cohorts' buckets (months by default).
+        let bucket = self.cohort_spec()?.bucket;
+        let from = if s.from_given {
+            s.from
+        } else {
+            midnight(s.from)
+        };
+        p.negative_aspects =
+            tags.map(|t| aspect_trends(&data.log, t, &s.members, bucket, from, s.to));
+        Ok(p)
     }
 
     /// First- and last-touch attribution (default window 7 days).
     pub fn attribution(&self, data: &JourneyData) -> Result<Attribution> {
         let s = self.scope(data)?;
-        attribution(
+        let mut a = attribution(
             &data.log,
             &s.members,
             self.touch_window.unwrap_or(7.0),
             s.from,
             s.to,
-        )
+        )?;
+        if let Some(models) = data.models.as_deref().filter(|m| m.conversion.is_some()) {
+            let estimate = incremental(
+                &data.log,
+                &s.members,
+                data.table.as_ref(),
+                models,
+                s.from,
+                s.to,
+            )?;
+            a.add_incremental(estimate);
+        }
+        Ok(a)
     }
 
     /// Customer lifetime value, fitted on the orders before `to`; the top customers only.

@@ -74,6 +74,11 @@ impl From<f64> for Cell {
         }
     }
 }
+impl From<Option<u64>> for Cell {
+    fn from(v: Option<u64>) -> Self {
+        v.map_or(Cell::Null, Cell::from)
+    }
+}
 impl From<Option<f64>> for Cell {
     fn from(v: Option<f64>) -> Self {
         v.map_or(Cell::Null, Cell::from)

@@ -189,7 +189,8 @@ fn read_pass<'m>(
             }
             for event in &chunk.events {
                 let id = event.customer_id.as_str();
-                if !wanted(id, options, pass, passes) {
+                // Visitor events are not linked to customers in batch scoring (yet).
+                if event.is_anonymous() || !wanted(id, options, pass, passes) {
                     continue;
                 }
                 match accumulators.get_mut(id) {

@@ -255,6 +255,12 @@ fn report(args: &Args, spec: &FeatureSpec, stats: &MatrixStats, seconds: f64, sp
             stats.customers_not_yet_signed_up
         );
     }
+    if stats.visitor_events_linked + stats.visitor_events_not_linked > 0 {
+        println!(
+            "  visitor events linked to a customer before the instant {}, not (yet) linked {}",
+            stats.visitor_events_linked, stats.visitor_events_not_linked
+        );
+    }
     match &spec.sentiment_model {
         Some(name) => println!("  sentiment slots filled by {name}"),
         None => println!("  sentiment slots: neutral (0.5): no sentiment model is used"),

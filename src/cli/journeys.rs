@@ -6,15 +6,21 @@ use anyhow::Context;
 use nextbest::analytics::attribution::attribution;
 use nextbest::analytics::clv::{clv, Horizon};
 use nextbest::analytics::cohorts::{cohorts, midnight, Bucket, CohortBasis, CohortSpec, Retained};
+use nextbest::analytics::compare::compare_paths;
 use nextbest::analytics::funnel::{funnel, Breakdown, FunnelSpec, OrderMode, StepSpec};
+use nextbest::analytics::incremental::incremental;
 use nextbest::analytics::kpis::kpis;
 use nextbest::analytics::pain::pain_points;
 use nextbest::analytics::paths::{paths, Direction, NodeLabel, PathSpec};
 use nextbest::analytics::query::{AnalyticsQuery, JourneyData};
 use nextbest::analytics::table::output_paths;
-use nextbest::analytics::{AttributeCondition, EventLog, Period, SegmentSpec, Table};
+use nextbest::analytics::text::{aspect_trends, text_sentiment, TextTags};
+use nextbest::analytics::{AttributeCondition, EventLog, LogOptions, Period, SegmentSpec, Table};
+use nextbest::features::aspects::Taxonomy;
 use nextbest::journey::{CustomerTable, Timestamp};
+use nextbest::models::registry::{ModelPaths, ModelSet};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Arguments of `nextbest journeys`.
 #[derive(Debug, clap::Args)]
@@ -101,6 +107,12 @@ struct ReportArgs {
     /// Event types left out of the paths, comma-separated.
     #[arg(long)]
     exclude: Option<String>,
+    /// Model folder (e.g. `models`): sentiment of texts, negative aspects, incremental conversions.
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Paths of a second segment beside the first, comma-separated conditions like --where.
+    #[arg(long, value_name = "CONDS")]
+    compare: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,6 +156,10 @@ struct Common {
     /// Also write the result as Parquet (several tables: FILE-<table>.parquet beside it).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Model folder (e.g. `models`): its sentiment model scores customer text (kpis,
+    /// pain-points), its conversion model estimates incremental conversions (attribution).
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -201,6 +217,9 @@ struct PathArgs {
     /// Steps from the anchor.
     #[arg(long, default_value_t = 3)]
     steps: usize,
+    /// A second segment shown beside the first: a condition like --where (repeatable, all must hold).
+    #[arg(long = "compare", value_name = "COND")]
+    compare: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -236,7 +255,8 @@ fn parse_time(flag: &str, text: &Option<String>) -> anyhow::Result<Option<Timest
         .transpose()
 }
 
-fn load(common: &Common) -> anyhow::Result<Inputs> {
+/// Loads the inputs; `text` reads customer text too (sentiment and aspects need it).
+fn load(common: &Common, text: bool) -> anyhow::Result<Inputs> {
     let period = Period::checked(
         parse_time("from", &common.from)?,
         parse_time("to", &common.to)?,
@@ -254,7 +274,7 @@ fn load(common: &Common) -> anyhow::Result<Inputs> {
         .map(|p| CustomerTable::read(p, None))
         .transpose()?;
     let mut bar: Option<indicatif::ProgressBar> = None;
-    let log = EventLog::read(&common.events, |p| {
+    let log = EventLog::read_with(&common.events, LogOptions { text }, |p| {
         let b = bar.get_or_insert_with(|| super::progress::reader_bar(p, "reading"));
         b.set_position(p.done);
     })?;
@@ -270,6 +290,29 @@ fn load(common: &Common) -> anyhow::Result<Inputs> {
         from,
         to,
     })
+}
+
+/// The sentiment and conversion models of a model folder (the others are not needed here).
+fn load_models(dir: &Option<PathBuf>) -> anyhow::Result<Option<Arc<ModelSet>>> {
+    let Some(dir) = dir else { return Ok(None) };
+    anyhow::ensure!(dir.is_dir(), "--models: {} is not a folder", dir.display());
+    let found = ModelPaths::defaults_in(dir);
+    let paths = ModelPaths {
+        conversion: found.conversion,
+        sentiment: found.sentiment,
+        ..ModelPaths::default()
+    };
+    let models = ModelSet::load(&paths).with_context(|| format!("--models {}", dir.display()))?;
+    Ok(Some(Arc::new(models)))
+}
+
+/// The log's texts scored by the sentiment model, if the folder has one.
+fn text_tags(log: &EventLog, models: &Option<Arc<ModelSet>>) -> anyhow::Result<Option<TextTags>> {
+    let Some(scorer) = models.as_ref().and_then(|m| m.sentiment.as_ref()) else {
+        return Ok(None);
+    };
+    let taxonomy = Taxonomy::default_taxonomy()?;
+    Ok(Some(TextTags::new(log, &taxonomy, scorer)))
 }
 
 fn read_ids(path: &Path) -> anyhow::Result<Vec<String>> {
@@ -310,12 +353,15 @@ fn emit<T: Serialize>(common: &Common, result: &T, tables: Vec<Table>) -> anyhow
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Kpis(a) => {
-            let i = load(&a.common)?;
-            let k = kpis(&i.log, &i.members, i.from, i.to);
+            let models = load_models(&a.common.models)?;
+            let i = load(&a.common, models.is_some())?;
+            let mut k = kpis(&i.log, &i.members, i.from, i.to);
+            k.text_sentiment = text_tags(&i.log, &models)?
+                .map(|tags| text_sentiment(&i.log, &tags, &i.members, i.from, i.to));
             emit(&a.common, &k, vec![k.table()])
         }
         Command::Funnel(a) => {
-            let i = load(&a.common)?;
+            let i = load(&a.common, false)?;
             let spec = FunnelSpec {
                 steps: a
                     .steps
@@ -334,7 +380,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             emit(&a.common, &f, vec![f.table()])
         }
         Command::Paths(a) => {
-            let i = load(&a.common)?;
+            let i = load(&a.common, false)?;
             let spec = PathSpec {
                 gap_minutes: a.gap,
                 collapse_repeats: !a.keep_repeats,
@@ -350,7 +396,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 direction: a.direction.parse::<Direction>()?,
                 steps: a.steps,
             };
-            let p = paths(&i.log, &i.members, &spec, i.from, i.to)?;
+            let mut p = paths(&i.log, &i.members, &spec, i.from, i.to)?;
+            if !a.compare.is_empty() {
+                let conditions = a
+                    .compare
+                    .iter()
+                    .map(|c| AttributeCondition::parse(c).context("--compare"))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let segment = SegmentSpec {
+                    conditions,
+                    ids: None,
+                };
+                let members = segment
+                    .members(&i.log, i.table.as_ref())
+                    .context("--compare")?;
+                let second = paths(&i.log, &members, &spec, i.from, i.to)?;
+                let label = a.compare.join(",");
+                p.compared = Some(Box::new(compare_paths(&p, second, &label)));
+            }
             emit(&a.common, &p, p.tables())
         }
         Command::PainPoints(a) => {
@@ -361,13 +424,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 ..AnalyticsQuery::default()
             };
             let spec = query.pain_spec()?;
-            let i = load(&a.common)?;
-            let p = pain_points(&i.log, &i.members, &spec, i.from, i.to)?;
-            emit(&a.common, &p, vec![p.table()])
+            let models = load_models(&a.common.models)?;
+            let i = load(&a.common, models.is_some())?;
+            let tags = text_tags(&i.log, &models)?;
+            let mut p = pain_points(&i.log, &i.members, &spec, tags.as_ref(), i.from, i.to)?;
+            p.negative_aspects = tags.as_ref().map(|t| {
+                let from = if a.common.from.is_some() {
+                    i.from
+                } else {
+                    midnight(i.from)
+                };
+                aspect_trends(&i.log, t, &i.members, Bucket::Month, from, i.to)
+            });
+            let mut tables = vec![p.table()];
+            tables.extend(p.negative_aspects.as_ref().map(|t| t.table()));
+            emit(&a.common, &p, tables)
         }
         Command::Attribution(a) => {
-            let i = load(&a.common)?;
-            let r = attribution(&i.log, &i.members, a.window, i.from, i.to)?;
+            let models = load_models(&a.common.models)?;
+            let i = load(&a.common, false)?;
+            let mut r = attribution(&i.log, &i.members, a.window, i.from, i.to)?;
+            if let Some(models) = models.as_deref().filter(|m| m.conversion.is_some()) {
+                let spinner = super::progress::spinner("scoring contacts");
+                let estimate =
+                    incremental(&i.log, &i.members, i.table.as_ref(), models, i.from, i.to)?;
+                spinner.finish_and_clear();
+                r.add_incremental(estimate);
+            }
             emit(&a.common, &r, vec![r.table()])
         }
         Command::Report(a) => {
@@ -380,6 +463,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 anchor: a.anchor,
                 period: a.period,
                 exclude: a.exclude,
+                compare: a.compare,
                 ..AnalyticsQuery::default()
             };
             let table = a
@@ -390,7 +474,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let spinner = super::progress::spinner("reading");
             let log = EventLog::read(&a.events, |_| {})?;
             spinner.set_message("analysing");
-            let data = JourneyData { log, table };
+            let mut data = JourneyData::new(log, table);
+            if let Some(models) = load_models(&a.models)? {
+                data = data.with_models(models);
+            }
             let dashboard = query.dashboard(&data)?;
             spinner.finish_and_clear();
             let html = nextbest::server::routes::pages::journeys_report(&serde_json::to_value(
@@ -413,7 +500,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "--discount: must be in [0, 1), got {}",
                 a.discount
             );
-            let i = load(&a.common)?;
+            let i = load(&a.common, false)?;
             let horizon = Horizon {
                 months: a.months,
                 monthly_discount_rate: a.discount,
@@ -423,7 +510,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             emit(&a.common, &report, report.tables(a.top))
         }
         Command::Cohorts(a) => {
-            let i = load(&a.common)?;
+            let i = load(&a.common, false)?;
             let basis = match a.cohort.as_str() {
                 "first-purchase" => CohortBasis::FirstPurchase,
                 "first-activity" => CohortBasis::FirstActivity,

@@ -163,6 +163,7 @@ fn exposure_events(customer_id: &str, decision: &Decision, now: Timestamp) -> Ve
             action_id: Some(a.action_id.clone()),
             value: None,
             text: None,
+            anonymous_id: None,
         })
         .collect()
 }

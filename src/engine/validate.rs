@@ -426,6 +426,7 @@ pub fn event_from_payload(
         action_id: payload.action_id.clone(),
         value: payload.value,
         text: payload.text.clone(),
+        anonymous_id: None,
     })
 }
 

@@ -298,6 +298,9 @@ impl Histories<'_> {
     pub fn read(path: &Path) -> Result<Self, EvaluationError> {
         let mut events: FxHashMap<String, Vec<Event>> = FxHashMap::default();
         for event in EventReader::read_all(path, ReadOptions::default())? {
+            if event.is_anonymous() {
+                continue;
+            }
             events
                 .entry(event.customer_id.clone())
                 .or_default()

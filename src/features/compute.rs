@@ -238,6 +238,8 @@ impl<'s> FeatureAccumulator<'s> {
             },
             EventType::Cancel => self.cancelled = true,
             EventType::Action => self.observe_action(event, age, bucket),
+            // A login or sign-up: the visitor events it links arrive as the customer's own.
+            EventType::Identify => {}
             EventType::Other(_) => self.unknown_events += 1,
         }
         if let Some(contacts) = &mut self.contacts {

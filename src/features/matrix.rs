@@ -18,7 +18,8 @@ use crate::journey::writer::{
     attribute_array, attribute_data_type, parquet_properties, AtomicFile,
 };
 use crate::journey::{
-    AttrValue, AttributeColumn, CustomerTable, Event, JourneyError, Timestamp, TypedTable,
+    AttrValue, AttributeColumn, CustomerTable, Event, IdentityLinks, JourneyError, Timestamp,
+    TypedTable,
 };
 
 /// Key of the Parquet metadata entry holding the feature spec as JSON.
@@ -54,6 +55,12 @@ pub struct MatrixStats {
     pub decisions_without_events: u64,
     /// Rows written.
     pub rows: u64,
+    /// Visitor events (`anonymous_id` only) given to a customer an `identify` linked them to
+    /// before the row's instant.
+    pub visitor_events_linked: u64,
+    /// Visitor events left out: their visitor was not linked to a customer before the row's
+    /// instant (or never).
+    pub visitor_events_not_linked: u64,
 }
 
 /// Customer attributes as the spec wants them.
@@ -82,7 +89,53 @@ pub struct CustomerMatrixBuilder<'s> {
     cutoff: Timestamp,
     scorer: Option<&'s dyn TextScorer>,
     accumulators: FxHashMap<String, FeatureAccumulator<'s>>,
+    visitors: Visitors,
     stats: MatrixStats,
+}
+
+/// Visitor events and `identify` links, held until every link is known (a link may come after
+/// the events it claims, anywhere in the file).
+#[derive(Default)]
+struct Visitors {
+    links: IdentityLinks,
+    events: FxHashMap<String, Vec<Event>>,
+}
+
+impl Visitors {
+    /// Keeps `event` if it is a visitor's; notes the link if it is an `identify`. Whether the
+    /// event was kept here.
+    fn take(&mut self, event: &Event) -> bool {
+        self.links.observe(event);
+        let Some(anonymous) = event
+            .anonymous_id
+            .as_deref()
+            .filter(|_| event.is_anonymous())
+        else {
+            return false;
+        };
+        match self.events.get_mut(anonymous) {
+            Some(events) => events.push(event.clone()),
+            None => {
+                self.events
+                    .insert(anonymous.to_string(), vec![event.clone()]);
+            }
+        }
+        true
+    }
+
+    /// Each linked visitor's events with their customer and the instant of the link; the
+    /// number of events of visitors never linked.
+    fn resolved(self) -> (Vec<(String, Timestamp, Vec<Event>)>, u64) {
+        let mut linked = Vec::new();
+        let mut never = 0;
+        for (anonymous, events) in self.events {
+            match self.links.resolve(&anonymous) {
+                Some((customer, since)) => linked.push((customer.to_string(), since, events)),
+                None => never += events.len() as u64,
+            }
+        }
+        (linked, never)
+    }
 }
 
 impl<'s> CustomerMatrixBuilder<'s> {
@@ -97,6 +150,7 @@ impl<'s> CustomerMatrixBuilder<'s> {
             cutoff,
             scorer,
             accumulators: FxHashMap::default(),
+            visitors: Visitors::default(),
             stats: MatrixStats::default(),
         }
     }
@@ -105,6 +159,9 @@ impl<'s> CustomerMatrixBuilder<'s> {
     pub fn add(&mut self, events: &[Event]) {
         self.stats.events_read += events.len() as u64;
         for event in events {
+            if self.visitors.take(event) {
+                continue;
+            }
             match self.accumulators.get_mut(event.customer_id.as_str()) {
                 Some(accumulator) => accumulator.observe(event),
                 None => {
@@ -127,9 +184,26 @@ impl<'s> CustomerMatrixBuilder<'s> {
             spec,
             cutoff,
             scorer,
-            accumulators,
+            mut accumulators,
+            visitors,
             mut stats,
         } = self;
+        // Point-in-time identity: a visitor's events count only once the link is known.
+        let (linked, never) = visitors.resolved();
+        stats.visitor_events_not_linked = never;
+        for (customer, since, events) in linked {
+            if since >= cutoff {
+                stats.visitor_events_not_linked += events.len() as u64;
+                continue;
+            }
+            let accumulator = accumulators
+                .entry(customer)
+                .or_insert_with(|| FeatureAccumulator::new(spec, cutoff, scorer));
+            for event in &events {
+                accumulator.observe(event);
+            }
+            stats.visitor_events_linked += events.len() as u64;
+        }
         let signup = spec.signup_index();
         let mut customers: Vec<(String, Option<FeatureAccumulator<'s>>)> = Vec::new();
         let mut from_events: FxHashMap<String, FeatureAccumulator<'s>> = accumulators;
@@ -281,6 +355,7 @@ pub struct DecisionMatrixBuilder<'s> {
     points: &'s DecisionPoints,
     wanted: rustc_hash::FxHashSet<&'s str>,
     histories: FxHashMap<String, Vec<Event>>,
+    visitors: Visitors,
     stats: MatrixStats,
 }
 
@@ -297,6 +372,7 @@ impl<'s> DecisionMatrixBuilder<'s> {
             points,
             wanted: points.customer_set(),
             histories: FxHashMap::default(),
+            visitors: Visitors::default(),
             stats: MatrixStats::default(),
         }
     }
@@ -305,6 +381,9 @@ impl<'s> DecisionMatrixBuilder<'s> {
     pub fn add(&mut self, events: Vec<Event>) {
         self.stats.events_read += events.len() as u64;
         for event in events {
+            if self.visitors.take(&event) {
+                continue;
+            }
             if !self.wanted.contains(event.customer_id.as_str()) {
                 continue;
             }
@@ -329,11 +408,22 @@ impl<'s> DecisionMatrixBuilder<'s> {
         self.histories
             .par_iter_mut()
             .for_each(|(_, history)| history.sort_by_key(|e| e.timestamp));
+        // Visitor events of customers with decision points, with the instant of their link.
+        let (linked, never) = std::mem::take(&mut self.visitors).resolved();
+        self.stats.visitor_events_not_linked = never;
+        let mut visits: FxHashMap<String, Vec<(Timestamp, Event)>> = FxHashMap::default();
+        for (customer, since, events) in linked {
+            if self.wanted.contains(customer.as_str()) {
+                let entry = visits.entry(customer).or_default();
+                entry.extend(events.into_iter().map(|e| (since, e)));
+            }
+        }
+        let visits = &visits;
         let histories = &self.histories;
         let (spec, scorer, points) = (self.spec, self.scorer, self.points);
         for start in (0..points.len()).step_by(BATCH) {
             let end = (start + BATCH).min(points.len());
-            let results: Vec<(MatrixRow, u64, bool)> = (start..end)
+            let results: Vec<(MatrixRow, [u64; 3], bool)> = (start..end)
                 .into_par_iter()
                 .map(|i| {
                     let customer_id = &points.table.keys[i];
@@ -345,7 +435,19 @@ impl<'s> DecisionMatrixBuilder<'s> {
                     for event in &history[..before] {
                         accumulator.observe(event);
                     }
-                    let ignored = (history.len() - before) as u64;
+                    let mut ignored = (history.len() - before) as u64;
+                    let (mut linked, mut not_linked) = (0u64, 0u64);
+                    for (since, event) in visits.get(customer_id).map(Vec::as_slice).unwrap_or(&[])
+                    {
+                        if *since >= as_of {
+                            not_linked += 1;
+                        } else if event.timestamp >= as_of {
+                            ignored += 1;
+                        } else {
+                            accumulator.observe(event);
+                            linked += 1;
+                        }
+                    }
                     (
                         MatrixRow {
                             customer_id: customer_id.clone(),
@@ -353,14 +455,16 @@ impl<'s> DecisionMatrixBuilder<'s> {
                             extra: points.extra(i),
                             features: accumulator.finish(row.as_deref()),
                         },
-                        ignored,
-                        history.is_empty(),
+                        [ignored, linked, not_linked],
+                        history.is_empty() && linked == 0,
                     )
                 })
                 .collect();
             let mut rows = Vec::with_capacity(results.len());
-            for (row, ignored, no_events) in results {
+            for (row, [ignored, linked, not_linked], no_events) in results {
                 self.stats.events_ignored_after_cutoff += ignored;
+                self.stats.visitor_events_linked += linked;
+                self.stats.visitor_events_not_linked += not_linked;
                 self.stats.decisions_without_events += u64::from(no_events);
                 rows.push(row);
             }

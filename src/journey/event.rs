@@ -254,6 +254,9 @@ open_vocabulary! {
         Action => "action",
         /// A conversion, optionally answering `action_id`; `value` is the money.
         Conversion => "conversion",
+        /// The customer `customer_id` was recognised as the visitor `anonymous_id` (a login or a
+        /// sign-up): from then on that visitor's events are the customer's.
+        Identify => "identify",
     }
 }
 
@@ -292,7 +295,7 @@ impl EventType {
 /// One journey event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// The customer.
+    /// The customer; empty on an anonymous event (one with only an `anonymous_id`).
     pub customer_id: String,
     /// When it happened.
     pub timestamp: Timestamp,
@@ -310,6 +313,10 @@ pub struct Event {
     /// Free text of tickets, chats, reviews and complaints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The visitor (device, cookie) before the customer is known; an `identify` event links it
+    /// to `customer_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_id: Option<String>,
 }
 
 impl Event {
@@ -327,7 +334,38 @@ impl Event {
             action_id: None,
             value: None,
             text: None,
+            anonymous_id: None,
         }
+    }
+
+    /// An event of a visitor not (yet) known as a customer: no `customer_id`, only an
+    /// `anonymous_id`.
+    pub fn anonymous(
+        anonymous_id: impl Into<String>,
+        timestamp: Timestamp,
+        event_type: EventType,
+    ) -> Self {
+        Event {
+            anonymous_id: Some(anonymous_id.into()),
+            ..Event::new(String::new(), timestamp, event_type)
+        }
+    }
+
+    /// An `identify` event: from `timestamp` on, visitor `anonymous_id` is `customer_id`.
+    pub fn identify(
+        customer_id: impl Into<String>,
+        anonymous_id: impl Into<String>,
+        timestamp: Timestamp,
+    ) -> Self {
+        Event {
+            anonymous_id: Some(anonymous_id.into()),
+            ..Event::new(customer_id, timestamp, EventType::Identify)
+        }
+    }
+
+    /// Whether the event belongs to a visitor rather than a customer (no `customer_id`).
+    pub fn is_anonymous(&self) -> bool {
+        self.customer_id.is_empty()
     }
 
     /// Builder-style setter for the channel.

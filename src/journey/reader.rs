@@ -24,7 +24,7 @@ mod csv_file;
 mod jsonl_file;
 mod parquet_file;
 mod prefetch;
-mod row;
+pub(crate) mod row;
 
 use csv_file::CsvEvents;
 pub(crate) use csv_file::{
@@ -32,12 +32,12 @@ pub(crate) use csv_file::{
 };
 pub(crate) use jsonl_file::json_kind;
 use jsonl_file::JsonlEvents;
-pub(crate) use parquet_file::open_parquet;
 use parquet_file::ParquetEvents;
+pub(crate) use parquet_file::{check_event_types, open_parquet};
 pub use prefetch::PrefetchReader;
 
 /// The columns of the event contract, in their canonical order.
-pub const EVENT_COLUMNS: [&str; 7] = [
+pub const EVENT_COLUMNS: [&str; 8] = [
     "customer_id",
     "timestamp",
     "event_type",
@@ -45,6 +45,7 @@ pub const EVENT_COLUMNS: [&str; 7] = [
     "action_id",
     "value",
     "text",
+    "anonymous_id",
 ];
 /// The columns every event file must have.
 pub const REQUIRED_EVENT_COLUMNS: [&str; 3] = ["customer_id", "timestamp", "event_type"];

@@ -167,10 +167,13 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
                 customers = log.customer_count(),
                 "journey analytics loaded"
             );
-            Some(Arc::new(crate::analytics::query::JourneyData {
-                log,
-                table,
-            }))
+            // The models as loaded at start: sentiment of texts, incremental conversions.
+            let models = Arc::new(
+                ModelSet::load(&config.models).map_err(|e| load("models", e.to_string()))?,
+            );
+            // Texts are scored on the first request that needs them (start-up stays quick).
+            let data = crate::analytics::query::JourneyData::new(log, table).with_models(models);
+            Some(Arc::new(data))
         }
         None => None,
     };

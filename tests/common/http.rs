@@ -32,6 +32,17 @@ impl Connection {
         })
     }
 
+    /// Waits up to `seconds` for each answer (10 by default): for heavy queries on a loaded
+    /// machine.
+    #[allow(dead_code)]
+    pub fn patient(self, seconds: u64) -> Option<Connection> {
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(seconds)))
+            .ok()?;
+        Some(self)
+    }
+
     /// The status and body, or `None` once the server is gone.
     pub fn request(&mut self, method: &str, path: &str, body: &str) -> Option<(u16, Value)> {
         self.request_with(method, path, body, &[])

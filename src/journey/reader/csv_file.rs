@@ -200,6 +200,7 @@ impl ChunkSource for CsvEvents {
                         action_id: field(4),
                         value: parse_number_text(field(5)),
                         text: field(6),
+                        anonymous_id: field(7),
                     };
                     match build_event(self.row, fields, &mut self.cache) {
                         Ok(event) => chunk.events.push(event),

@@ -84,14 +84,15 @@ fn jsonl_event(
     let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
         .map_err(|e| RowProblem::new(row, "(row)", format!("is not a JSON object: {e}")))?;
     let mut id_buf = None;
-    let mut unused = [None, None, None, None, None];
-    let [ts_buf, type_buf, channel_buf, action_buf, text_buf] = &mut unused;
+    let mut unused = [None, None, None, None, None, None];
+    let [ts_buf, type_buf, channel_buf, action_buf, text_buf, anonymous_buf] = &mut unused;
     let customer_id = json_text(&object, row, "customer_id", true, &mut id_buf)?;
     let timestamp = parse_time_text(json_text(&object, row, "timestamp", false, ts_buf)?);
     let event_type = json_text(&object, row, "event_type", false, type_buf)?;
     let channel = json_text(&object, row, "channel", false, channel_buf)?;
     let action_id = json_text(&object, row, "action_id", true, action_buf)?;
     let text = json_text(&object, row, "text", false, text_buf)?;
+    let anonymous_id = json_text(&object, row, "anonymous_id", true, anonymous_buf)?;
     let value = match object.get("value") {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
@@ -107,6 +108,7 @@ fn jsonl_event(
             action_id,
             value,
             text,
+            anonymous_id,
         },
         cache,
     )

@@ -61,6 +61,30 @@ pub(crate) fn open_parquet(
     Ok((reader, total_rows))
 }
 
+/// Checks that every event column present has a type that can carry it.
+pub(crate) fn check_event_types(path: &Path, schema: &arrow_schema::Schema) -> Result<()> {
+    for field in schema.fields() {
+        let data_type = field.data_type();
+        let (ok, expected) = match field.name().as_str() {
+            "customer_id" | "action_id" | "anonymous_id" => {
+                (accepts_strings(data_type, true), ID_TYPES)
+            }
+            "timestamp" => (accepts_times(data_type), TIMESTAMP_TYPES),
+            "value" => (accepts_numbers(data_type), NUMBER_TYPES),
+            _ => (accepts_strings(data_type, false), STRING_TYPES),
+        };
+        if !ok {
+            return Err(JourneyError::ColumnType {
+                file: path.to_path_buf(),
+                column: field.name().clone(),
+                found: data_type.to_string(),
+                expected: expected.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 pub(super) struct ParquetEvents {
     path: PathBuf,
     reader: ParquetRecordBatchReader,
@@ -87,24 +111,7 @@ impl ParquetEvents {
             cache: VocabularyCache::default(),
         };
         // Check column types up front so a wrong schema fails before any work is done.
-        let schema = events.reader.schema();
-        for field in schema.fields() {
-            let data_type = field.data_type();
-            let (ok, expected) = match field.name().as_str() {
-                "customer_id" | "action_id" => (accepts_strings(data_type, true), ID_TYPES),
-                "timestamp" => (accepts_times(data_type), TIMESTAMP_TYPES),
-                "value" => (accepts_numbers(data_type), NUMBER_TYPES),
-                _ => (accepts_strings(data_type, false), STRING_TYPES),
-            };
-            if !ok {
-                return Err(JourneyError::ColumnType {
-                    file: path.to_path_buf(),
-                    column: field.name().clone(),
-                    found: data_type.to_string(),
-                    expected: expected.to_string(),
-                });
-            }
-        }
+        check_event_types(path, &events.reader.schema())?;
         Ok(events)
     }
 
@@ -118,6 +125,7 @@ impl ParquetEvents {
         let actions = column("action_id").and_then(|c| StrColumn::new(c, true));
         let values = column("value").and_then(NumberColumn::new);
         let texts = column("text").and_then(|c| StrColumn::new(c, false));
+        let anonymous = column("anonymous_id").and_then(|c| StrColumn::new(c, true));
         for i in start..end {
             let row = self.row + 1;
             self.row = row;
@@ -126,6 +134,7 @@ impl ParquetEvents {
             let channel = channels.as_ref().and_then(|c| c.get(i));
             let action = actions.as_ref().and_then(|c| c.get(i));
             let text = texts.as_ref().and_then(|c| c.get(i));
+            let anonymous_id = anonymous.as_ref().and_then(|c| c.get(i));
             let fields = RawFields {
                 customer_id: id.as_deref(),
                 timestamp: times
@@ -137,6 +146,7 @@ impl ParquetEvents {
                 action_id: action.as_deref(),
                 value: Ok(values.as_ref().and_then(|c| c.get(i))),
                 text: text.as_deref(),
+                anonymous_id: anonymous_id.as_deref(),
             };
             match build_event(row, fields, &mut self.cache) {
                 Ok(event) => chunk.events.push(event),

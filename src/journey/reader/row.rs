@@ -7,19 +7,20 @@ use crate::journey::event::{Channel, Event, EventType, Timestamp};
 /// The fields of one row as text, before validation. A timestamp or value that could not be
 /// read keeps its error until [`build_event`] reports it, so a row's problems are reported in
 /// the same column order whatever the format.
-pub(super) struct RawFields<'a> {
-    pub(super) customer_id: Option<&'a str>,
-    pub(super) timestamp: std::result::Result<Option<Timestamp>, CellError>,
-    pub(super) event_type: Option<&'a str>,
-    pub(super) channel: Option<&'a str>,
-    pub(super) action_id: Option<&'a str>,
-    pub(super) value: std::result::Result<Option<f64>, CellError>,
-    pub(super) text: Option<&'a str>,
+pub(crate) struct RawFields<'a> {
+    pub(crate) customer_id: Option<&'a str>,
+    pub(crate) timestamp: std::result::Result<Option<Timestamp>, CellError>,
+    pub(crate) event_type: Option<&'a str>,
+    pub(crate) channel: Option<&'a str>,
+    pub(crate) action_id: Option<&'a str>,
+    pub(crate) value: std::result::Result<Option<f64>, CellError>,
+    pub(crate) text: Option<&'a str>,
+    pub(crate) anonymous_id: Option<&'a str>,
 }
 
 /// Why a cell could not be read as its column's type; the text becomes the row problem.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum CellError {
+pub(crate) enum CellError {
     /// Text in the number column that does not parse as a number.
     #[error("'{0}' is not a number")]
     NotANumber(String),
@@ -83,15 +84,41 @@ impl VocabularyCache {
     }
 }
 
-/// Validates one row's fields into an event: the one place that knows the row rules.
-pub(super) fn build_event(
+/// One row that passed the rules, still borrowing its text: the analytics log interns it
+/// without building an [`Event`].
+pub(crate) struct ValidRow<'a> {
+    /// The customer; empty on an anonymous event.
+    pub(crate) customer_id: &'a str,
+    pub(crate) timestamp: Timestamp,
+    pub(crate) event_type: &'a str,
+    pub(crate) channel: Option<&'a str>,
+    pub(crate) action_id: Option<&'a str>,
+    pub(crate) value: Option<f64>,
+    pub(crate) text: Option<&'a str>,
+    pub(crate) anonymous_id: Option<&'a str>,
+}
+
+/// What an identify event is for, in its error messages.
+const IDENTIFY_LINKS: &str = "an identify event links an anonymous_id to a customer_id";
+
+/// The row rules, the one place that knows them: every event needs a customer or an anonymous
+/// id, a timestamp and a type; an `identify` event needs both ids; a value must be finite.
+pub(crate) fn validate_row(
     row: u64,
     fields: RawFields<'_>,
-    cache: &mut VocabularyCache,
-) -> std::result::Result<Event, RowProblem> {
-    let customer_id = non_empty(fields.customer_id).ok_or_else(|| {
-        RowProblem::new(row, "customer_id", "is empty; every event needs a customer")
-    })?;
+) -> std::result::Result<ValidRow<'_>, RowProblem> {
+    let anonymous_id = non_empty(fields.anonymous_id);
+    let customer_id = match (non_empty(fields.customer_id), anonymous_id) {
+        (Some(id), _) => id,
+        (None, Some(_)) => "",
+        (None, None) => {
+            return Err(RowProblem::new(
+                row,
+                "customer_id",
+                "is empty and there is no anonymous_id; every event needs a customer or an anonymous visitor",
+            ))
+        }
+    };
     let timestamp = match fields.timestamp {
         Ok(Some(ts)) => ts,
         Ok(None) => return Err(RowProblem::new(row, "timestamp", "is empty")),
@@ -99,6 +126,16 @@ pub(super) fn build_event(
     };
     let event_type = non_empty(fields.event_type)
         .ok_or_else(|| RowProblem::new(row, "event_type", "is empty"))?;
+    if event_type == EventType::Identify.as_str() {
+        if customer_id.is_empty() {
+            let problem = format!("is empty; {IDENTIFY_LINKS}");
+            return Err(RowProblem::new(row, "customer_id", problem));
+        }
+        if anonymous_id.is_none() {
+            let problem = format!("is empty; {IDENTIFY_LINKS}");
+            return Err(RowProblem::new(row, "anonymous_id", problem));
+        }
+    }
     let value = match fields.value {
         Ok(Some(v)) if !v.is_finite() => {
             return Err(RowProblem::new(
@@ -110,18 +147,35 @@ pub(super) fn build_event(
         Ok(v) => v,
         Err(problem) => return Err(RowProblem::new(row, "value", problem.to_string())),
     };
-    Ok(Event {
-        customer_id: customer_id.to_string(),
+    Ok(ValidRow {
+        customer_id,
         timestamp,
-        event_type: cache.event_type(event_type),
-        channel: non_empty(fields.channel).map(|c| cache.channel(c)),
-        action_id: non_empty(fields.action_id).map(str::to_string),
+        event_type,
+        channel: non_empty(fields.channel),
+        action_id: non_empty(fields.action_id),
         value,
         // Text keeps its own spacing; only blank text counts as absent.
-        text: fields
-            .text
-            .filter(|t| !t.trim().is_empty())
-            .map(str::to_string),
+        text: fields.text.filter(|t| !t.trim().is_empty()),
+        anonymous_id,
+    })
+}
+
+/// Validates one row's fields into an event ([`validate_row`]'s rules).
+pub(super) fn build_event(
+    row: u64,
+    fields: RawFields<'_>,
+    cache: &mut VocabularyCache,
+) -> std::result::Result<Event, RowProblem> {
+    let valid = validate_row(row, fields)?;
+    Ok(Event {
+        customer_id: valid.customer_id.to_string(),
+        timestamp: valid.timestamp,
+        event_type: cache.event_type(valid.event_type),
+        channel: valid.channel.map(|c| cache.channel(c)),
+        action_id: valid.action_id.map(str::to_string),
+        value: valid.value,
+        text: valid.text.map(str::to_string),
+        anonymous_id: valid.anonymous_id.map(str::to_string),
     })
 }
 
@@ -161,6 +215,7 @@ mod tests {
             action_id: None,
             value: parse_number_text(Some(value)),
             text: None,
+            anonymous_id: None,
         };
         build_event(7, fields, &mut VocabularyCache::default()).unwrap_err()
     }

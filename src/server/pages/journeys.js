@@ -31,6 +31,11 @@ function tiles(k, clv) {
     box.append(el("div", { class: "tile", "data-kpi": key, "data-value": k[key] === null ? "" : String(k[key]) },
       el("div", { class: "label" }, label), el("div", { class: "value" }, format(k[key]))));
   }
+  const ts = k.text_sentiment;
+  if (ts) {
+    box.append(el("div", { class: "tile", "data-kpi": "mean_sentiment", "data-value": ts.mean_sentiment === null ? "" : String(ts.mean_sentiment), title: int(ts.texts) + " texts scored by " + ts.model },
+      el("div", { class: "label" }, "Mean sentiment of texts"), el("div", { class: "value" }, ts.mean_sentiment === null ? "–" : ts.mean_sentiment.toFixed(2))));
+  }
   if (clv) {
     box.append(el("div", { class: "tile", "data-kpi": "mean_clv", "data-value": String(clv.mean_clv) },
       el("div", { class: "label" }, "Mean CLV (" + clv.horizon.months + " months)"), el("div", { class: "value" }, money(clv.mean_clv))));
@@ -180,12 +185,39 @@ function painTable(pp) {
 }
 
 function attributionTable(a) {
+  const model = a.uplift_model;
+  const heads = ["action", "first touch", "revenue", "last touch", "revenue", ...(model ? ["contacts", "incremental (model)"] : [])];
+  const extra = (c) => model ? [el("td", { class: "num" }, c.contacts === null || c.contacts === undefined ? "–" : int(c.contacts)),
+    el("td", { class: "num incremental" }, c.incremental_conversions === null || c.incremental_conversions === undefined ? "–" : c.incremental_conversions.toFixed(1))] : [];
   return el("div", {},
-    el("p", { class: "muted" }, `${int(a.orders)} orders credited to the earliest (first touch) or latest (last touch) of our contacts in the ${a.window_days} days before them.`),
-    el("table", { id: "attribution" }, el("thead", {}, el("tr", {}, ...["action", "first touch", "revenue", "last touch", "revenue"].map((h, i) => el("th", { class: i ? "num" : "" }, h)))),
+    el("p", { class: "muted" }, `${int(a.orders)} orders credited to the earliest (first touch) or latest (last touch) of our contacts in the ${a.window_days} days before them.` +
+      (model ? ` Incremental: the conversions ${model} estimates each action's contacts caused (P(convert | action) − P(convert | no action), summed).` : "")),
+    el("table", { id: "attribution" }, el("thead", {}, el("tr", {}, ...heads.map((h, i) => el("th", { class: i ? "num" : "" }, h)))),
       el("tbody", {}, ...a.credits.map((c) => el("tr", { "data-action": c.action_id }, el("td", {}, c.action_id),
         el("td", { class: "num" }, int(c.first_touch_conversions)), el("td", { class: "num" }, money(c.first_touch_revenue)),
-        el("td", { class: "num" }, int(c.last_touch_conversions)), el("td", { class: "num" }, money(c.last_touch_revenue)))))));
+        el("td", { class: "num" }, int(c.last_touch_conversions)), el("td", { class: "num" }, money(c.last_touch_revenue)), ...extra(c))))));
+}
+
+// The most frequent negative aspects of customer text, period by period.
+function aspectTable(pp) {
+  const na = pp.negative_aspects;
+  if (!na) return el("p", { class: "muted" }, "Load a sentiment model to see what customers complain about.");
+  return el("table", { class: "matrix", id: "negative-aspects" },
+    el("thead", {}, el("tr", {}, el("th", {}, "aspect"), el("th", { class: "num" }, "negative mentions"), ...na.periods.map((p) => el("th", { class: "num" }, p)))),
+    el("tbody", {}, ...na.aspects.map((a) => el("tr", { "data-aspect": a.aspect }, el("th", {}, a.aspect), el("td", { class: "num" }, int(a.negative_mentions)),
+      ...a.per_period.map((n) => el("td", { class: "num" }, n ? int(n) : ""))))));
+}
+
+// Two segments side by side: each transition's share in both, largest difference first.
+function comparedPaths(p) {
+  const c = p.compared;
+  if (!c) return el("div", {});
+  return el("div", { id: "paths-compared" },
+    el("h2", {}, "Two segments ", el("span", { class: "muted" }, `— this segment (${int(p.sessions)} sessions) against ${c.segment} (${int(c.paths.sessions)} sessions)`)),
+    el("table", {}, el("thead", {}, el("tr", {}, ...["from", "to", "this segment", c.segment, "difference"].map((h, i) => el("th", { class: i > 1 ? "num" : "" }, h)))),
+      el("tbody", {}, ...c.edges.slice(0, 20).map((e) => el("tr", { "data-edge": e.from + " → " + e.to }, el("td", {}, e.from), el("td", {}, e.to),
+        el("td", { class: "num" }, pct(e.probability)), el("td", { class: "num" }, pct(e.compared_probability)),
+        el("td", { class: "num" }, (e.difference >= 0 ? "+" : "") + (e.difference * 100).toFixed(1) + " pt"))))));
 }
 
 async function journeyData() {
@@ -210,10 +242,11 @@ async function journeyData() {
         `— ${int(p.anchor_sessions)} of ${int(p.sessions)} sessions (${p.spec.gap_minutes} min inactivity ends a session), ${p.spec.steps} steps ${p.spec.direction}`)),
       sankey(p),
       el("h2", {}, "Transition graph ", el("span", { class: "muted" }, "— share of each row's next steps")), transitions(p),
-      el("h2", {}, "Top paths"), topPaths(p)),
+      el("h2", {}, "Top paths"), topPaths(p), comparedPaths(p)),
     el("section", {}, el("h2", {}, "Retention by cohort ", el("span", { class: "muted" }, "— share of each cohort active k periods later")), cohortHeatmap(d.cohorts),
       el("h2", {}, "Lifecycle"), lifecycleChart(d.cohorts)),
-    el("section", {}, el("h2", {}, "Pain points"), painTable(d.pain_points)),
+    el("section", {}, el("h2", {}, "Pain points"), painTable(d.pain_points),
+      el("h2", {}, "What customers complain about ", el("span", { class: "muted" }, "— negative sentences per aspect")), aspectTable(d.pain_points)),
     el("section", {}, el("h2", {}, "Which contacts get the credit"), attributionTable(d.attribution)),
     el("section", {}, el("h2", {}, "Customer lifetime value"), clvSection(d.clv)));
   document.body.setAttribute("data-loaded", "true");

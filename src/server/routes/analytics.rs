@@ -12,7 +12,7 @@ use crate::analytics::query::{AnalyticsQuery, JourneyData};
 use crate::analytics::Result as AnalyticsResult;
 use crate::error::ErrorCode;
 use crate::server::auth::Results;
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::Authorized;
 use crate::server::AppState;
 
@@ -37,6 +37,16 @@ async fn answer<T: Serialize + Send + 'static>(
 }
 
 /// `GET /v1/analytics/kpis`.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/kpis",
+    params(AnalyticsQuery),
+    responses(
+        (status = 200, description = "KPIs of the period and segment (`Kpis`; `text_sentiment` when a sentiment model is loaded) (see docs/analytics.md)", body = Object),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = ErrorBody),
+        (status = 404, description = "No event log is configured for analytics", body = ErrorBody)
+    )
+)]
 pub async fn kpis(
     state: web::Data<AppState>,
     _: Authorized<Results>,
@@ -46,6 +56,16 @@ pub async fn kpis(
 }
 
 /// `GET /v1/analytics/funnel`.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/funnel",
+    params(AnalyticsQuery),
+    responses(
+        (status = 200, description = "The funnel: customers, conversion, drop-off and times per step, per breakdown group (see docs/analytics.md)", body = Object),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = ErrorBody),
+        (status = 404, description = "No event log is configured for analytics", body = ErrorBody)
+    )
+)]
 pub async fn funnel(
     state: web::Data<AppState>,
     _: Authorized<Results>,
@@ -55,6 +75,16 @@ pub async fn funnel(
 }
 
 /// `GET /v1/analytics/paths`.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/paths",
+    params(AnalyticsQuery),
+    responses(
+        (status = 200, description = "Transition graph, top paths, the Sankey after or before an anchor; `compare` adds a second segment (see docs/analytics.md)", body = Object),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = ErrorBody),
+        (status = 404, description = "No event log is configured for analytics", body = ErrorBody)
+    )
+)]
 pub async fn paths(
     state: web::Data<AppState>,
     _: Authorized<Results>,
@@ -64,6 +94,16 @@ pub async fn paths(
 }
 
 /// `GET /v1/analytics/cohorts`.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/cohorts",
+    params(AnalyticsQuery),
+    responses(
+        (status = 200, description = "Retention by cohort × period, and lifecycle (see docs/analytics.md)", body = Object),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = ErrorBody),
+        (status = 404, description = "No event log is configured for analytics", body = ErrorBody)
+    )
+)]
 pub async fn cohorts(
     state: web::Data<AppState>,
     _: Authorized<Results>,
@@ -73,6 +113,16 @@ pub async fn cohorts(
 }
 
 /// `GET /v1/analytics/pain-points`.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/pain-points",
+    params(AnalyticsQuery),
+    responses(
+        (status = 200, description = "Event types and negative aspects with lift of cancelling or going quiet; negative aspects over time (see docs/analytics.md)", body = Object),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = ErrorBody),
+        (status = 404, description = "No event log is configured for analytics", body = ErrorBody)
+    )
+)]
 pub async fn pain_points(
     state: web::Data<AppState>,
     _: Authorized<Results>,
@@ -82,6 +132,16 @@ pub async fn pain_points(
 }
 
 /// `GET /v1/analytics/attribution`.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/attribution",
+    params(AnalyticsQuery),
+    responses(
+        (status = 200, description = "First- and last-touch credit per action, and the conversion model's incremental conversions (see docs/analytics.md)", body = Object),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = ErrorBody),
+        (status = 404, description = "No event log is configured for analytics", body = ErrorBody)
+    )
+)]
 pub async fn attribution(
     state: web::Data<AppState>,
     _: Authorized<Results>,
@@ -91,6 +151,16 @@ pub async fn attribution(
 }
 
 /// `GET /v1/analytics/clv`.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/clv",
+    params(AnalyticsQuery),
+    responses(
+        (status = 200, description = "BG/NBD + Gamma-Gamma parameters and the customers of highest value (see docs/analytics.md)", body = Object),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = ErrorBody),
+        (status = 404, description = "No event log is configured for analytics", body = ErrorBody)
+    )
+)]
 pub async fn clv(
     state: web::Data<AppState>,
     _: Authorized<Results>,
@@ -100,6 +170,16 @@ pub async fn clv(
 }
 
 /// `GET /v1/analytics/dashboard`: everything the `/journeys` page shows, in one answer.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/dashboard",
+    params(AnalyticsQuery),
+    responses(
+        (status = 200, description = "Everything the /journeys page shows (see docs/analytics.md)", body = Object),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = ErrorBody),
+        (status = 404, description = "No event log is configured for analytics", body = ErrorBody)
+    )
+)]
 pub async fn dashboard(
     state: web::Data<AppState>,
     _: Authorized<Results>,

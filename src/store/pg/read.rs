@@ -270,6 +270,7 @@ impl Reads for Readers {
                         action_id: row.try_get(3)?,
                         value: row.try_get(4)?,
                         text: row.try_get(5)?,
+                        anonymous_id: None,
                     })
                 })
                 .collect()

@@ -184,6 +184,7 @@ fn history(pool: &ReadPool, customer_id: &str) -> Result<Vec<Event>, StoreError>
                 action_id: row.get(3)?,
                 value: row.get(4)?,
                 text: row.get(5)?,
+                anonymous_id: None,
             })
         })?
         .collect()

@@ -306,6 +306,10 @@ pub fn build_points(
         let events = chunk?.events;
         let n = events.len() as u64;
         for event in events {
+            // Visitor events are not linked to customers here (only features and analytics do).
+            if event.is_anonymous() {
+                continue;
+            }
             if windows.data_end.is_some_and(|end| event.timestamp > end) {
                 counts.events_after_data_end += 1;
                 continue;

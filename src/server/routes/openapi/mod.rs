@@ -6,7 +6,7 @@ pub mod limits;
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
-use super::{decisions, events, experiments, health, models, outcomes, policies};
+use super::{analytics, decisions, events, experiments, health, models, outcomes, policies};
 use crate::catalog::{Action, ActionKind, ContactCaps, Eligibility};
 use crate::decision::{
     Components, Decision, Exploration, Formula, Ineligible, PassedOver, RankedAction, ReasonCode,
@@ -152,7 +152,7 @@ impl utoipa::Modify for CommonResponses {
 /// The OpenAPI document of the service.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "nextbest decision API", description = "Next-best-action decisions, events, outcomes and models."),
+    info(title = "nextbest decision API", description = "Next-best-action decisions, events, outcomes, models, experiments and journey analytics."),
     paths(
         decisions::decide,
         decisions::decide_batch,
@@ -169,6 +169,14 @@ impl utoipa::Modify for CommonResponses {
         experiments::stop,
         experiments::ramp,
         experiments::results,
+        analytics::kpis,
+        analytics::funnel,
+        analytics::paths,
+        analytics::cohorts,
+        analytics::pain_points,
+        analytics::attribution,
+        analytics::clv,
+        analytics::dashboard,
         health::healthz,
         health::readyz,
         health::metrics
