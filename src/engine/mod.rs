@@ -321,9 +321,9 @@ impl Engine {
             }
         };
 
-        let mut customer = customer::score(&models, valid.attributes.as_deref(), history, now)?;
+        let mut customer = customer::score(models, valid.attributes.as_deref(), history, now)?;
         let (scored, _) =
-            customer::candidate_scores(&models, &customer.features, &valid.candidates)?;
+            customer::candidate_scores(models, &customer.features, &valid.candidates)?;
         let state = customer::state(&valid, request, &mut customer);
         let (decision_id, seed) = log::new_decision_id();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -349,7 +349,7 @@ impl Engine {
             arm: a.arm().name.clone(),
         });
         let explanations = if request.explain {
-            explain(&models, &customer.features)
+            explain(models, &customer.features)
         } else {
             Vec::new()
         };
