@@ -135,6 +135,7 @@ fn engine(c: &mut Criterion) {
         record_exposures: true,
         acknowledge: nextbest::engine::Acknowledge::Committed,
         models_dir: "models".into(),
+        sources: None,
     })
     .expect("engine");
     let text = std::fs::read_to_string("benches/load/decision.json").expect("request");

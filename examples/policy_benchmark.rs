@@ -16,7 +16,16 @@
 //! over the past year). Doing nothing is worth 0. Reported per policy: the mean true value per
 //! decision, and its share of the oracle's (the best action by true value at every point).
 //!
+//! Off-policy evaluation beside the truth: the same decision points were logged by the
+//! simulator's randomised logging policy (its action, propensity and whether the customer then
+//! converted within 7 days). With `--nextbest BIN`, that log is written out
+//! (`<out>/log.jsonl`, `<out>/events.parquet`) and `nextbest evaluate` estimates each policy's
+//! conversion rate from it (IPS, SNIPS, DR with bootstrap 95% intervals), printed beside the
+//! policy's true conversion rate at the same points (Σₐ π(a | x) · P(convert | x, a), π from
+//! the engine's own replay) — and how many DR intervals contain the truth.
+//!
 //!     cargo run --release --example policy_benchmark -- --models DIR [--customers N] [--seed S]
+//!         [--nextbest target/release/nextbest --out DIR]
 
 // A benchmark: it stops with a message on anything unexpected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -40,6 +49,8 @@ struct Options {
     models: PathBuf,
     customers: u64,
     seed: u64,
+    nextbest: Option<PathBuf>,
+    out: PathBuf,
 }
 
 fn options() -> Options {
@@ -47,6 +58,8 @@ fn options() -> Options {
         models: PathBuf::from("models"),
         customers: 4_000,
         seed: 99,
+        nextbest: None,
+        out: PathBuf::from("out/benchmark/ope"),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -55,6 +68,8 @@ fn options() -> Options {
             "--models" => o.models = PathBuf::from(value),
             "--customers" => o.customers = value.parse().expect("--customers N"),
             "--seed" => o.seed = value.parse().expect("--seed N"),
+            "--nextbest" => o.nextbest = Some(PathBuf::from(value)),
+            "--out" => o.out = PathBuf::from(value),
             other => {
                 panic!("unknown argument {other} (see the top of examples/policy_benchmark.rs)")
             }
@@ -69,6 +84,12 @@ struct Case {
     p_convert: Vec<f64>,
     p_churn: Vec<f64>,
     customer_value: f64,
+    /// Every event of the customer's year (the log's histories; a replay reads those before
+    /// the decision).
+    events: Vec<Event>,
+    /// What the logging policy did here: its action (catalog index), that action's
+    /// propensity, and whether the customer converted within 7 days.
+    logged: (usize, f64, bool),
 }
 
 fn simulate(catalog: &Catalog, customers: u64, seed: u64) -> Vec<Case> {
@@ -142,6 +163,8 @@ fn simulate(catalog: &Catalog, customers: u64, seed: u64) -> Vec<Case> {
                 p_convert: point.p_convert.clone(),
                 p_churn: point.p_churn_7d.clone(),
                 customer_value,
+                events: run.events.clone(),
+                logged: (point.action, point.propensity, point.converted_7d),
             })
         })
         .collect()
@@ -208,6 +231,7 @@ fn main() {
         record_exposures: false,
         acknowledge: Acknowledge::Queued,
         models_dir: o.models.clone(),
+        sources: None,
     })
     .unwrap();
 
@@ -231,6 +255,7 @@ fn main() {
         record_exposures: false,
         acknowledge: Acknowledge::Queued,
         models_dir: o.models.clone(),
+        sources: None,
     })
     .unwrap();
     // Each case's answer under a policy: the chosen action and every action it could send.
@@ -240,6 +265,9 @@ fn main() {
             .map(|case| {
                 let mut body = case.request.clone();
                 body["policy"] = json!(policy);
+                // The passed-over candidates (what else it could send) come only with
+                // `explain`; the bounds below need them.
+                body["explain"] = json!(policy == "unconstrained");
                 let request: DecisionRequest = serde_json::from_value(body).unwrap();
                 let answer = engine.decide(&request).unwrap();
                 let d = &answer.decision;
@@ -343,5 +371,132 @@ fn main() {
     println!(
         "| oracle (the best action it may be sent by true value, or nothing) | {oracle:.3} | 100% | {:.0}% |",
         100.0 * acting
+    );
+    if let Some(nextbest) = &o.nextbest {
+        off_policy(&engine, &catalog, &cases, &policy_dir, nextbest, &o.out);
+    }
+}
+
+/// Writes the logging policy's log of the judged decision points where `nextbest evaluate`
+/// reads it: a logged-bandit table (customer, instant, logged action, propensity, reward = a
+/// purchase within 7 days, and the customer attributes as context columns), the customers'
+/// events, the catalog and the policies.
+fn write_log(catalog: &Catalog, cases: &[Case], policies: &Path, out: &Path) {
+    use std::io::Write;
+    std::fs::create_dir_all(out.join("policies")).unwrap();
+    for file in std::fs::read_dir(policies).unwrap() {
+        let file = file.unwrap().path();
+        std::fs::copy(&file, out.join("policies").join(file.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(out.join("catalog.toml"), catalog.to_toml().unwrap()).unwrap();
+    let mut log = std::io::BufWriter::new(std::fs::File::create(out.join("log.jsonl")).unwrap());
+    let mut events =
+        nextbest::journey::writer::ParquetEventWriter::create(out.join("events.parquet")).unwrap();
+    for case in cases {
+        let (action, propensity, converted) = case.logged;
+        let mut row = case.request["customer"]["attributes"].clone();
+        row["customer_id"] = case.request["customer_id"].clone();
+        row["timestamp"] = case.request["context"]["timestamp"].clone();
+        row["action_id"] = json!(catalog.actions[action].id);
+        row["propensity"] = json!(propensity);
+        row["reward"] = json!(u8::from(converted));
+        writeln!(log, "{row}").unwrap();
+        events.write(case.events.iter().cloned()).unwrap();
+    }
+    log.flush().unwrap();
+    events.finish().unwrap();
+}
+
+/// The off-policy column: `nextbest evaluate` on the logging policy's log against each
+/// policy's true conversion rate at the same points.
+fn off_policy(
+    engine: &Engine,
+    catalog: &Catalog,
+    cases: &[Case],
+    policies: &Path,
+    nextbest: &Path,
+    out: &Path,
+) {
+    write_log(catalog, cases, policies, out);
+    let models = engine.models().paths.clone();
+    let models_dir = models
+        .conversion
+        .as_ref()
+        .and_then(|p| p.parent())
+        .expect("a conversion model")
+        .to_path_buf();
+    let logged_rate = cases.iter().filter(|c| c.logged.2).count() as f64 / cases.len() as f64;
+    println!(
+        "\nOff-policy estimates from the logging policy's log ({} decisions, its conversion rate {logged_rate:.4}) against the truth, conversion within 7 days:\n",
+        cases.len()
+    );
+    println!("| policy | true P(convert) | IPS [95%] | SNIPS [95%] | DR [95%] | DR interval contains the truth |\n| --- | ---: | ---: | ---: | ---: | :---: |");
+    let index_of = |id: &str| catalog.actions.iter().position(|a| a.id == id);
+    let mut covered = 0;
+    let names = ["default", "propensity", "pega", "rules", "random"];
+    for policy in names {
+        // The truth: the policy's whole distribution at each point (the engine's replay, as
+        // the estimator sees it), valued by the simulator's P(convert | action).
+        let truth: f64 = cases
+            .par_iter()
+            .map(|case| {
+                let mut body = case.request.clone();
+                body["policy"] = json!(policy);
+                // The history is the replay's argument.
+                body.as_object_mut().unwrap().remove("history");
+                let request: DecisionRequest = serde_json::from_value(body).unwrap();
+                let replay = engine.replay(&request, &case.events).unwrap();
+                replay
+                    .candidates
+                    .iter()
+                    .filter(|c| c.probability > 0.0)
+                    .map(|c| c.probability * case.p_convert[index_of(&c.action_id).unwrap()])
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / cases.len() as f64;
+        let output = std::process::Command::new(nextbest)
+            .args(["evaluate", "--policy", policy, "--json", "--log"])
+            .arg(out.join("log.jsonl"))
+            .arg("--events")
+            .arg(out.join("events.parquet"))
+            .arg("--models")
+            .arg(&models_dir)
+            .arg("--catalog")
+            .arg(out.join("catalog.toml"))
+            .arg("--policies")
+            .arg(out.join("policies"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "nextbest evaluate --policy {policy}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let report = &answer["evaluation"]["report"];
+        let shown = |e: &serde_json::Value| match (
+            e["value"].as_f64(),
+            e["low"].as_f64(),
+            e["high"].as_f64(),
+        ) {
+            (Some(v), Some(l), Some(h)) => format!("{v:.4} [{l:.4}, {h:.4}]"),
+            _ => "n/a".into(),
+        };
+        let dr = &report["doubly_robust"];
+        let contains = dr["low"].as_f64().is_some_and(|l| l <= truth)
+            && dr["high"].as_f64().is_some_and(|h| truth <= h);
+        covered += usize::from(contains);
+        println!(
+            "| {policy} | {truth:.4} | {} | {} | {} | {} |",
+            shown(&report["ips"]),
+            shown(&report["snips"]),
+            shown(dr),
+            if contains { "yes" } else { "no" }
+        );
+    }
+    println!(
+        "\nThe DR 95% interval contains the true value for {covered} of {} policies.",
+        names.len()
     );
 }

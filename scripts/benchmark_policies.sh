@@ -7,7 +7,9 @@
 #    before the holdout, 2025-10-15), beside the committed sentiment model.
 # 3. Runs examples/policy_benchmark.rs: other customers of the same world, one decision point
 #    each after 2025-10-20, every policy asked in process (the engine behind /v1/decisions),
-#    each choice valued by the simulator's truth.
+#    each choice valued by the simulator's truth; then `nextbest evaluate` estimates each
+#    policy's conversion rate from the logging policy's log of the same points (IPS, SNIPS, DR
+#    with 95% intervals), beside the true rate.
 #
 #   ./scripts/benchmark_policies.sh                 # 6,000 customers to learn from, 4,000 to judge
 #   CUSTOMERS=20000 JUDGED=10000 ./scripts/benchmark_policies.sh
@@ -35,4 +37,5 @@ for role in churn conversion retention; do
   $NB train --config "$OUT/$role.toml" | sed -n '1,3p'
 done
 echo "== judging the policies on $JUDGED other customers"
-target/release/examples/policy_benchmark --models "$OUT/models" --customers "$JUDGED" --seed 99
+target/release/examples/policy_benchmark --models "$OUT/models" --customers "$JUDGED" --seed 99 \
+  --nextbest "$NB" --out "$OUT/ope"

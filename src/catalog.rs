@@ -20,6 +20,18 @@ pub enum ActionKind {
     None,
 }
 
+impl ActionKind {
+    /// The kind's name as in catalogs (`sales`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Sales => "sales",
+            ActionKind::Retention => "retention",
+            ActionKind::Service => "service",
+            ActionKind::None => "none",
+        }
+    }
+}
+
 /// Contact limits for one action.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
@@ -98,6 +110,46 @@ pub struct Action {
 }
 crate::wire::objects_only!(Action, serialize);
 
+/// What a model remembers of an action it was trained on: enough to tell, when it is loaded
+/// beside a catalog, whether the catalog's action of that id is still the same action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainedAction {
+    /// The action id.
+    pub id: String,
+    /// Its kind when the model was trained.
+    pub kind: ActionKind,
+    /// Its channel when the model was trained.
+    pub channel: Channel,
+}
+
+impl TrainedAction {
+    /// The summary of a catalog entry.
+    pub fn of(action: &Action) -> Self {
+        TrainedAction {
+            id: action.id.clone(),
+            kind: action.kind,
+            channel: action.channel.clone(),
+        }
+    }
+
+    /// How the catalog's entry of this id differs from what the model was trained on (`None`
+    /// when it does not, or when the catalog has no such entry).
+    pub fn difference(&self, catalog: &Catalog) -> Option<String> {
+        let action = catalog.get(&self.id)?;
+        (action.kind != self.kind || action.channel != self.channel).then(|| {
+            format!(
+                "trained on '{}' as a {} action on {}; the catalog has it as a {} action on {}",
+                self.id,
+                self.kind.as_str(),
+                self.channel.as_str(),
+                action.kind.as_str(),
+                action.channel.as_str()
+            )
+        })
+    }
+}
+
 /// What is wrong with a catalog or one of its actions: the key (`cost`,
 /// `action[2] ('email_discount').caps.cooldown_days`) and the problem.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -110,7 +162,8 @@ pub struct CatalogProblem {
 }
 
 impl CatalogProblem {
-    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+    /// A problem with `key`.
+    pub fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         CatalogProblem {
             key: key.into(),
             problem: problem.into(),
@@ -244,6 +297,11 @@ impl Catalog {
     /// Looks an action up by id.
     pub fn get(&self, id: &str) -> Option<&Action> {
         self.actions.iter().find(|a| a.id == id)
+    }
+
+    /// What a model trained with this catalog remembers of its actions.
+    pub fn trained_actions(&self) -> Vec<TrainedAction> {
+        self.actions.iter().map(TrainedAction::of).collect()
     }
 
     /// Writes the catalog as TOML.

@@ -117,6 +117,8 @@ catalogue! {
     ModelInvalid = ("model_invalid", 422, "a model's files are not a valid artifact"),
     /// A model's features, actions or sentiment model disagree with this build or the catalog.
     ModelFeatureMismatch = ("model_feature_mismatch", 422, "a model's features, actions or sentiment model disagree with this build or the catalog"),
+    /// A reload's models, catalog and policies do not fit together; the old set keeps serving.
+    InconsistentSet = ("inconsistent_set", 422, "a reload's models, catalog and policies do not fit together (a policy or a model names an action the catalog lacks or describes otherwise, the default policy or a running experiment's policy is missing); `field` names the first problem, the message every one, and the old set keeps serving"),
     /// A loaded model failed to score.
     ModelScoringFailed = ("model_scoring_failed", 500, "a loaded model failed to score"),
     /// ONNX Runtime's shared library could not be found or loaded.

@@ -211,6 +211,8 @@ algorithm = "logistic"
             censored: 2,
             // Feb 27 of A and B: the window straddles the holdout start.
             outside_periods: 2,
+            dry_run_decisions: 0,
+            decisions_without_action: 0,
             used: 19,
         }
     );

@@ -30,6 +30,7 @@ fn engine_with(dir: &Path, record_exposures: bool, limits: Limits) -> Engine {
         record_exposures,
         acknowledge: nextbest::engine::Acknowledge::Committed,
         models_dir: "models".into(),
+        sources: None,
     })
     .unwrap()
 }

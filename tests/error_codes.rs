@@ -39,6 +39,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("model_io", 422),
     ("model_invalid", 422),
     ("model_feature_mismatch", 422),
+    ("inconsistent_set", 422),
     ("model_scoring_failed", 500),
     ("onnx_runtime_unavailable", 500),
     ("training_failed", 500),

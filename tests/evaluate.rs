@@ -46,6 +46,7 @@ fn engine(world: &Path, store: Arc<Store>) -> Engine {
         record_exposures: false,
         acknowledge: Acknowledge::Committed,
         models_dir: "models".into(),
+        sources: None,
     })
     .unwrap()
 }

@@ -175,7 +175,7 @@ impl Rows {
             self.as_of.append_value(as_of.0);
             self.rank.append_value(action.rank);
             self.action_id.append_value(&action.action_id);
-            self.kind.append_value(kind_name(action.kind));
+            self.kind.append_value(action.kind.as_str());
             self.channel.append_value(action.channel.as_str());
             self.score.append_value(action.score);
             self.p_convert.append_option(c.p_convert);
@@ -256,17 +256,6 @@ impl Rows {
         }
         RecordBatch::try_new(schema.clone(), columns)
             .map_err(|e| BatchError::invalid("output", e.to_string()))
-    }
-}
-
-/// The stable snake_case name of an action kind.
-pub fn kind_name(kind: crate::catalog::ActionKind) -> &'static str {
-    use crate::catalog::ActionKind;
-    match kind {
-        ActionKind::Sales => "sales",
-        ActionKind::Retention => "retention",
-        ActionKind::Service => "service",
-        ActionKind::None => "none",
     }
 }
 

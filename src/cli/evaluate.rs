@@ -178,6 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         record_exposures: false,
         acknowledge: Acknowledge::Committed,
         models_dir: config.models_dir.clone(),
+        sources: None,
     })?;
 
     let spinner = super::progress::spinner("reading the log");

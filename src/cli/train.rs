@@ -5,12 +5,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
+use nextbest::evaluation::{read_decision_log as read_decision_log_of, RewardRule};
 use nextbest::models::calibration::CalibrationMethod;
 use nextbest::models::params::InvalidSetting;
 use nextbest::models::Role;
+use nextbest::store::{Store, StoreLocation};
 use nextbest::training::config::{
     Algorithm, ChurnConfig, ConfigError, ConversionConfig, ModelConfig, SentimentConfig,
+    ValidConversionConfig,
 };
+use nextbest::training::conversion::{DecisionLog, LoggedPoint};
 use nextbest::training::{churn, conversion, sentiment};
 
 /// Arguments of `nextbest train`.
@@ -35,6 +39,16 @@ pub struct Args {
     /// into this folder, e.g. to judge LightGBM on the same rows (training/lightgbm_baseline.py).
     #[arg(long)]
     export: Option<PathBuf>,
+    /// Conversion and retention: learn from nextbest's own decision log (a SQLite file or a
+    /// `postgres://` URL) instead of the `action` events of `data.events`: each logged
+    /// decision is a point (its pick the treatment, the no-action entry a control), labelled
+    /// by its outcomes within `label.window_days`, featurised from the profile store.
+    #[arg(long, value_name = "PATH|URL")]
+    decision_log: Option<String>,
+    /// With --decision-log: the outcome type that is a positive label (default: `conversion`
+    /// for a conversion model, `churn` for a retention model).
+    #[arg(long, requires = "decision_log")]
+    outcome: Option<String>,
 }
 
 impl Args {
@@ -219,8 +233,13 @@ fn train_conversion(args: &Args, began: Instant) -> anyhow::Result<()> {
         anyhow::bail!("--export: only churn configs export their matrices so far");
     }
     let config = args.checked(config.check())?;
+    let log = args
+        .decision_log
+        .as_deref()
+        .map(|log| read_decision_log(log, &config, args.outcome.as_deref()))
+        .transpose()?;
     let progress = EventsProgress::start();
-    let outcome = conversion::train(&config, &|n| progress.add(n))?;
+    let outcome = conversion::train_from(&config, log, &|n| progress.add(n))?;
     progress.finish();
     let m = &outcome.metrics;
     print_trained(
@@ -232,6 +251,23 @@ fn train_conversion(args: &Args, began: Instant) -> anyhow::Result<()> {
     );
     for warning in &m.warnings {
         println!("  warning: {warning}");
+    }
+    if args.decision_log.is_some() {
+        let p = &m.points;
+        println!(
+            "  decision log: {} treated and {} no-action decisions ({} of unknown actions, {} dry runs and {} without an action not used); {} used, {} censored, {} overlapping, {} contaminated controls, {} after a cancellation, {} outside the periods",
+            p.contacts,
+            p.explicit_controls,
+            p.unknown_action_events,
+            p.dry_run_decisions,
+            p.decisions_without_action,
+            p.used,
+            p.censored,
+            p.overlapping_contacts,
+            p.contaminated_controls,
+            p.after_cancel,
+            p.outside_periods
+        );
     }
     println!(
         "  decision points: {} train ({} converted), {} holdout ({} converted, {} control)",
@@ -279,6 +315,68 @@ fn train_conversion(args: &Args, began: Instant) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads a decision log for training with the reader `nextbest evaluate` uses: each decision's
+/// first pick and propensity, its label from the outcomes within the label window, and the
+/// histories of its customers from the profile store.
+fn read_decision_log(
+    log: &str,
+    config: &ValidConversionConfig,
+    outcome: Option<&str>,
+) -> anyhow::Result<DecisionLog> {
+    let location = StoreLocation::parse(log)?;
+    if let StoreLocation::Sqlite(path) = &location {
+        if !path.is_file() {
+            anyhow::bail!("--decision-log {}: no such decision log", path.display());
+        }
+    }
+    let store =
+        Store::open(location).with_context(|| format!("--decision-log {log}: opening it"))?;
+    let role = config.config().role;
+    let rule = RewardRule {
+        outcome_type: outcome
+            .unwrap_or(if role == Role::Retention {
+                "churn"
+            } else {
+                "conversion"
+            })
+            .to_string(),
+        window: Some(config.windows().window),
+        value: false,
+    };
+    let spinner = super::progress::spinner("reading the decision log");
+    let (decisions, counts) = read_decision_log_of(&store, &rule, &|_| {})
+        .with_context(|| format!("--decision-log {log}"))?;
+    let mut histories = rustc_hash::FxHashMap::default();
+    for decision in &decisions {
+        if !histories.contains_key(&decision.customer_id) {
+            let history = store
+                .history(&decision.customer_id)
+                .with_context(|| format!("--decision-log {log}: reading profiles"))?;
+            histories.insert(decision.customer_id.clone(), history.to_vec());
+        }
+    }
+    spinner.finish_and_clear();
+    let decisions = decisions
+        .into_iter()
+        .map(|d| LoggedPoint {
+            decision_id: d.source,
+            customer_id: d.customer_id,
+            // The decision log always knows the instant (the reader falls back to the
+            // record's creation time).
+            at: d.at.unwrap_or(nextbest::journey::Timestamp(i64::MIN)),
+            action_id: d.action_id,
+            propensity: d.propensity,
+            converted: d.reward > 0.0,
+        })
+        .collect();
+    Ok(DecisionLog {
+        decisions,
+        dry_runs: counts.dry_run as u64,
+        without_action: counts.no_action_logged as u64,
+        histories,
+    })
 }
 
 fn train_sentiment(args: &Args, began: Instant) -> anyhow::Result<()> {

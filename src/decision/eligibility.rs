@@ -59,10 +59,7 @@ pub fn check(spec: &PolicySpec, state: &CustomerState, action: &Action) -> Resul
     if !spec.eligibility.allowed_kinds.contains(&action.kind) {
         return Err(Rejection::new(
             ReasonCode::KindNotAllowed,
-            format!(
-                "the policy does not allow {} actions",
-                kind_name(action.kind)
-            ),
+            format!("the policy does not allow {} actions", action.kind.as_str()),
         ));
     }
     if action.kind == ActionKind::None {
@@ -71,15 +68,6 @@ pub fn check(spec: &PolicySpec, state: &CustomerState, action: &Action) -> Resul
     check_permission(spec, state, action)?;
     check_action_rules(state, action)?;
     check_policy_suitability(spec, state, action)
-}
-
-fn kind_name(kind: ActionKind) -> &'static str {
-    match kind {
-        ActionKind::Sales => "sales",
-        ActionKind::Retention => "retention",
-        ActionKind::Service => "service",
-        ActionKind::None => "none",
-    }
 }
 
 fn check_permission(
@@ -202,7 +190,7 @@ fn check_policy_suitability(
                     "recent sentiment {} is below the policy's minimum {} for {} actions",
                     num(sentiment),
                     num(min),
-                    kind_name(action.kind)
+                    action.kind.as_str()
                 ),
             ));
         }

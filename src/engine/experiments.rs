@@ -119,19 +119,19 @@ impl Engine {
 
     /// Defines a new experiment, as a draft. Blocking.
     pub fn create_experiment(&self, spec: &ExperimentSpec) -> Result<Experiment, EngineError> {
-        let experiment = check(spec, &self.policies)?;
+        let experiment = check(spec, &self.policies())?;
         self.change_experiment(&spec.id, ExperimentChange::Create(Box::new(experiment)))
     }
 
     /// Replaces a draft's definition (refused once started). Blocking.
     pub fn replace_experiment(&self, spec: &ExperimentSpec) -> Result<Experiment, EngineError> {
-        let experiment = check(spec, &self.policies)?;
+        let experiment = check(spec, &self.policies())?;
         self.change_experiment(&spec.id, ExperimentChange::Replace(Box::new(experiment)))
     }
 
     /// Starts a draft: from now on it assigns units. Blocking.
     pub fn start_experiment(&self, id: &str) -> Result<Experiment, EngineError> {
-        check_startable(&self.store, &self.policies, id)?;
+        check_startable(&self.store, &self.policies(), id)?;
         self.change_experiment(id, ExperimentChange::Start(id.to_string()))
     }
 

@@ -2,7 +2,8 @@
 //! ([`validate`]), featurises the customer's history at the decision instant with the training
 //! function and scores churn and sentiment ([`customer`]), scores every candidate's conversion
 //! with and without the action, asks the policy ([`crate::decision`]) and logs the decision
-//! ([`log`]). No HTTP here: the server's routes and the batch scorer call it.
+//! ([`log`]). The models, catalog and policies it decides with are one set, swapped whole by a
+//! reload ([`serving`]). No HTTP here: the server's routes and the batch scorer call it.
 //!
 //! It may import `decision`, `models`, `features`, `catalog`, `journey` and `store`; nothing
 //! imports it but the surfaces (`server`, `cli`, and the batch scorer).
@@ -13,6 +14,7 @@ mod log;
 pub mod offline;
 pub mod replay;
 pub mod request;
+pub mod serving;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -28,6 +30,7 @@ pub use request::{
     CandidatePayload, CustomerPayload, DecisionContext, DecisionRequest, DecisionResponse,
     EventPayload, ExperimentRef, Limits, UnknownAttributes,
 };
+pub use serving::{ReloadRequest, ServingSet, SetSources};
 pub use validate::{event_from_payload, events_for_store, MAX_EVENT_VALUE};
 
 use crate::catalog::Catalog;
@@ -37,7 +40,7 @@ use crate::experiment::RunningExperiments;
 use crate::features::aspects::{summarize, Taxonomy};
 use crate::journey::Event;
 use crate::models::explain::explain;
-use crate::models::registry::{ModelPathsUpdate, ModelSet};
+use crate::models::registry::ModelSet;
 use crate::models::ModelError;
 use crate::store::{ExperimentArm, PendingCommit, Store, StoreError, Waiter};
 
@@ -66,6 +69,14 @@ pub enum EngineError {
     /// A model failed to score.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A reload refused for what it would load (its message names no path of the host).
+    #[error("{message}")]
+    Refused {
+        /// Why (`model_invalid`, `model_feature_mismatch`, …).
+        code: ErrorCode,
+        /// What is wrong.
+        message: String,
+    },
     /// Something the engine built itself was refused (a decision record, an exposure): a
     /// fault of the service, not of the request.
     #[error("internal error: {0}")]
@@ -91,6 +102,7 @@ impl EngineError {
             EngineError::InvalidField { code, .. } => *code,
             EngineError::Store(e) => e.code(),
             EngineError::Model(e) => e.code(),
+            EngineError::Refused { code, .. } => *code,
             EngineError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -116,10 +128,9 @@ impl From<DecisionError> for EngineError {
 
 /// Everything the engine serves with.
 pub struct Engine {
-    models: RwLock<Arc<ModelSet>>,
-    catalog: Catalog,
-    policies: PolicySet,
+    serving: RwLock<Arc<ServingSet>>,
     default_policy: String,
+    sources: Option<SetSources>,
     store: Arc<Store>,
     limits: Limits,
     record_exposures: bool,
@@ -152,6 +163,9 @@ pub struct EngineParts {
     pub acknowledge: Acknowledge,
     /// The folder a reload request may name models in (by folder name, or a path inside it).
     pub models_dir: PathBuf,
+    /// Where a whole-set reload reads the catalog and the policies again (the configured
+    /// files); `None`: a reload keeps the ones given here.
+    pub sources: Option<SetSources>,
 }
 
 impl Engine {
@@ -172,10 +186,13 @@ impl Engine {
         parts.models.check_servable(&parts.catalog)?;
         let running = RunningExperiments::new(parts.store.experiments()?);
         Ok(Engine {
-            models: RwLock::new(Arc::new(parts.models)),
-            catalog: parts.catalog,
-            policies: parts.policies,
+            serving: RwLock::new(Arc::new(ServingSet {
+                models: Arc::new(parts.models),
+                catalog: Arc::new(parts.catalog),
+                policies: Arc::new(parts.policies),
+            })),
             default_policy: parts.default_policy,
+            sources: parts.sources,
             store: parts.store,
             limits: parts.limits,
             record_exposures: parts.record_exposures,
@@ -184,108 +201,6 @@ impl Engine {
             reloading: Mutex::new(()),
             running: RwLock::new(Arc::new(running)),
         })
-    }
-
-    /// The models serving now.
-    pub fn models(&self) -> Arc<ModelSet> {
-        match self.models.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    /// Loads new models (the current folders, with `update`'s replacing them), checks them, and
-    /// swaps them in whole; on any error the old ones keep serving. Reloads run one at a time,
-    /// so a slow reload cannot overwrite a newer one.
-    pub fn reload(&self, update: Option<&ModelPathsUpdate>) -> Result<Arc<ModelSet>, ModelError> {
-        let _one_at_a_time = match self.reloading.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let current = self.models();
-        let paths = match update {
-            Some(update) => current.paths.merged(update),
-            None => current.paths.clone(),
-        };
-        let fresh = Arc::new(ModelSet::load(&paths)?);
-        fresh.check_servable(&self.catalog)?;
-        match self.models.write() {
-            Ok(mut guard) => *guard = Arc::clone(&fresh),
-            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&fresh),
-        }
-        Ok(fresh)
-    }
-
-    /// A reload a client asked for: each folder it names must be a folder of the models
-    /// directory (its name, or a path inside it) — never anywhere else on the host, and the
-    /// error never says whether some other path exists; the models the policies score with
-    /// (churn, conversion) cannot be unloaded with `null`. Then as [`Engine::reload`].
-    pub fn reload_requested(
-        &self,
-        update: &ModelPathsUpdate,
-    ) -> Result<Arc<ModelSet>, EngineError> {
-        let current = self.models();
-        let resolved = ModelPathsUpdate {
-            churn: self.requested_folder("churn", &update.churn, current.churn.is_some())?,
-            conversion: self.requested_folder(
-                "conversion",
-                &update.conversion,
-                current.conversion.is_some(),
-            )?,
-            retention: self.requested_folder("retention", &update.retention, false)?,
-            sentiment: self.requested_folder("sentiment", &update.sentiment, false)?,
-        };
-        Ok(self.reload(Some(&resolved))?)
-    }
-
-    fn requested_folder(
-        &self,
-        role: &str,
-        requested: &Option<Option<PathBuf>>,
-        needed: bool,
-    ) -> Result<Option<Option<PathBuf>>, EngineError> {
-        let folder = match requested {
-            None => return Ok(None),
-            Some(None) if needed => {
-                return Err(EngineError::field(
-                    ErrorCode::InvalidField,
-                    role,
-                    "the policies score with this model: it can be replaced, not unloaded",
-                ))
-            }
-            Some(None) => return Ok(Some(None)),
-            Some(Some(folder)) => folder,
-        };
-        let outside = || {
-            EngineError::field(
-                ErrorCode::InvalidField,
-                role,
-                "must name a model folder of the models directory (e.g. \"churn_onnx\")",
-            )
-        };
-        let root = std::fs::canonicalize(&self.models_dir).map_err(|_| outside())?;
-        // A bare name is a folder of the models directory; a path must lead inside it.
-        let candidate = if folder.components().count() == 1 && folder.is_relative() {
-            self.models_dir.join(folder)
-        } else {
-            folder.clone()
-        };
-        let real = std::fs::canonicalize(&candidate).map_err(|_| outside())?;
-        let inside = real.strip_prefix(&root).map_err(|_| outside())?;
-        if inside.as_os_str().is_empty() || !real.is_dir() {
-            return Err(outside());
-        }
-        Ok(Some(Some(self.models_dir.join(inside))))
-    }
-
-    /// The catalog.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
-    }
-
-    /// The policies.
-    pub fn policies(&self) -> &PolicySet {
-        &self.policies
     }
 
     /// The default policy's name.
@@ -341,7 +256,7 @@ impl Engine {
             .as_ref()
             .is_none_or(|c| c.len() <= IN_MEMORY_MAX_CANDIDATES)
             && (request.candidates.is_some()
-                || self.catalog.actions.len() <= IN_MEMORY_MAX_CANDIDATES)
+                || self.serving().catalog.actions.len() <= IN_MEMORY_MAX_CANDIDATES)
             && request
                 .history
                 .as_ref()
@@ -363,13 +278,16 @@ impl Engine {
         waiter: Waiter,
     ) -> Result<Decided, EngineError> {
         let started = Instant::now();
-        let models = self.models();
+        // One snapshot of models, catalog and policies for the whole decision: a reload
+        // beside it is seen entirely or not at all.
+        let set = self.serving();
+        let models: &ModelSet = &set.models;
         let checks = validate::Checks {
             limits: &self.limits,
-            catalog: &self.catalog,
-            policies: &self.policies,
+            catalog: &set.catalog,
+            policies: &set.policies,
             default_policy: &self.default_policy,
-            models: &models,
+            models,
         };
         // Everything the request says is checked before the store is read.
         let mut valid = checks.request(request)?;
@@ -385,7 +303,7 @@ impl Engine {
             ),
         };
         if let Some(policy_name) = assignment.as_ref().and_then(|a| a.arm().policy.as_deref()) {
-            if let Some(policy) = self.policies.get(policy_name) {
+            if let Some(policy) = set.policies.get(policy_name) {
                 valid.policy = policy;
                 valid.policy_name = policy_name;
             }
@@ -403,9 +321,9 @@ impl Engine {
             }
         };
 
-        let mut customer = customer::score(&models, valid.attributes.as_deref(), history, now)?;
+        let mut customer = customer::score(models, valid.attributes.as_deref(), history, now)?;
         let (scored, _) =
-            customer::candidate_scores(&models, &customer.features, &valid.candidates)?;
+            customer::candidate_scores(models, &customer.features, &valid.candidates)?;
         let state = customer::state(&valid, request, &mut customer);
         let (decision_id, seed) = log::new_decision_id();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -431,7 +349,7 @@ impl Engine {
             arm: a.arm().name.clone(),
         });
         let explanations = if request.explain {
-            explain(&models, &customer.features)
+            explain(models, &customer.features)
         } else {
             Vec::new()
         };

@@ -57,25 +57,22 @@ impl Engine {
         request: &DecisionRequest,
         history: &[Event],
     ) -> Result<Replay, EngineError> {
-        let models = self.models();
+        let set = self.serving();
+        let models: &crate::models::registry::ModelSet = &set.models;
         let checks = validate::Checks {
             limits: &self.limits,
-            catalog: &self.catalog,
-            policies: &self.policies,
+            catalog: &set.catalog,
+            policies: &set.policies,
             default_policy: &self.default_policy,
-            models: &models,
+            models,
         };
         let valid = checks.request(request)?;
         let now = valid.now;
         let before = history.partition_point(|e| e.timestamp < now);
-        let mut customer = customer::score(
-            &models,
-            valid.attributes.as_deref(),
-            &history[..before],
-            now,
-        )?;
+        let mut customer =
+            customer::score(models, valid.attributes.as_deref(), &history[..before], now)?;
         let (scored, p_none) =
-            customer::candidate_scores(&models, &customer.features, &valid.candidates)?;
+            customer::candidate_scores(models, &customer.features, &valid.candidates)?;
         let state = customer::state(&valid, request, &mut customer);
         // No slot filled: every eligible candidate comes back, ranked, in `passed_over`, and the
         // exploration's distribution over them is computed, not drawn.

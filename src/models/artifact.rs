@@ -50,6 +50,11 @@ pub struct Manifest {
     /// the features in this order; all zero means no action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub treatments: Option<Vec<String>>,
+    /// For conversion and retention models: the catalog's actions when it was trained (id,
+    /// kind, channel), so that a catalog loaded beside it can be checked to still mean the
+    /// same actions (absent in artifacts trained before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<crate::catalog::TrainedAction>>,
     /// How labels were defined.
     pub label: serde_json::Value,
     /// Training data summary.

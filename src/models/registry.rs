@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::artifact::LoadedModel;
 use super::sentiment::NamedSentimentModel;
 use super::{Artifact, Manifest, ModelError, Role, Scorer, TabularModel};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogProblem};
 use crate::features::FeatureSpec;
 
 /// Where the models of a set are (any may be absent).
@@ -423,27 +423,79 @@ impl ModelSet {
         out
     }
 
-    /// Whether the service can decide with this set: at least one tabular model, and every
-    /// action the models track in the catalog, so a renamed or missing action is caught at load
-    /// time, not mid-request.
+    /// Whether the service can decide with this set and catalog: the first of
+    /// [`ModelSet::catalog_problems`], as a model error.
     pub fn check_servable(&self, catalog: &Catalog) -> Result<(), ModelError> {
+        match self.catalog_problems(catalog).first() {
+            None => Ok(()),
+            Some(first) => Err(ModelError::FeatureMismatch {
+                path: PathBuf::from("catalog"),
+                problem: first.to_string(),
+            }),
+        }
+    }
+
+    /// Everything that keeps these models from serving with `catalog`, each with the key it is
+    /// about: no tabular model at all; an action the models track (per-action features) or an
+    /// uplift model was trained on that the catalog lacks, or that the catalog now describes
+    /// with another kind or channel; a catalog action scored `model_as` a treatment the
+    /// conversion model does not know. Caught at load time, never mid-request.
+    pub fn catalog_problems(&self, catalog: &Catalog) -> Vec<CatalogProblem> {
+        let mut problems = Vec::new();
         let Some(spec) = &self.spec else {
-            return Err(ModelError::Invalid {
-                path: PathBuf::from("models"),
-                problem: "no churn or conversion model: decisions would have no scores".into(),
-            });
+            problems.push(CatalogProblem::new(
+                "models",
+                "no churn or conversion model: decisions would have no scores",
+            ));
+            return problems;
         };
         for tracked in &spec.actions {
             if catalog.get(&tracked.id).is_none() {
-                return Err(ModelError::FeatureMismatch {
-                    path: PathBuf::from("catalog"),
-                    problem: format!(
-                        "the models track action '{}', which the catalog lacks",
+                problems.push(CatalogProblem::new(
+                    "models.features.actions",
+                    format!(
+                        "the models track action '{}' (they were trained with a catalog that has it), which the catalog lacks",
                         tracked.id
                     ),
-                });
+                ));
             }
         }
-        Ok(())
+        for (role, model) in [
+            ("conversion", &self.conversion),
+            ("retention", &self.retention),
+        ] {
+            let Some(model) = model else { continue };
+            for treatment in &model.treatments {
+                if catalog.get(treatment).is_none() {
+                    problems.push(CatalogProblem::new(
+                        format!("models.{role}.treatments"),
+                        format!(
+                            "the {role} model was trained on action '{treatment}', which the catalog lacks"
+                        ),
+                    ));
+                }
+            }
+            for trained in model.model.manifest.actions.iter().flatten() {
+                if let Some(difference) = trained.difference(catalog) {
+                    problems.push(CatalogProblem::new(
+                        format!("models.{role}.actions"),
+                        format!("the {role} model was {difference}"),
+                    ));
+                }
+            }
+        }
+        if let Some(conversion) = &self.conversion {
+            for (i, action) in catalog.actions.iter().enumerate() {
+                if let Some(model_as) = &action.model_as {
+                    if !conversion.knows(model_as) {
+                        problems.push(CatalogProblem::new(
+                            format!("catalog.action[{i}] ('{}').model_as", action.id),
+                            format!("the conversion model knows no action '{model_as}'"),
+                        ));
+                    }
+                }
+            }
+        }
+        problems
     }
 }

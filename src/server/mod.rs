@@ -143,11 +143,15 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState, ServeError> {
         record_exposures: config.record_exposures,
         acknowledge: config.acknowledge_decisions,
         models_dir: config.models_dir.clone(),
+        sources: Some(crate::engine::SetSources {
+            catalog: config.catalog.clone(),
+            policies: config.policies.clone(),
+        }),
     })?;
     // An id a policy names that the catalog lacks never matches: worth a word, not a refusal
     // (requests may bring their own candidates).
     for policy in engine.policies().iter() {
-        for problem in policy.check_against(engine.catalog()) {
+        for problem in policy.check_against(&engine.catalog()) {
             tracing::warn!(policy = policy.name(), %problem, "policy names an action the catalog lacks or misclassifies");
         }
     }

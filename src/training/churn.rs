@@ -562,6 +562,7 @@ pub fn train(
             model_file: "model.json",
             features: Some(spec),
             treatments: None,
+            actions: None,
             training_data,
             seed: config.seed,
         },

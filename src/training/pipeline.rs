@@ -188,6 +188,8 @@ pub struct ArtifactSpec<'a> {
     pub features: Option<FeatureSpec>,
     /// Treatment indicator columns (conversion models).
     pub treatments: Option<Vec<String>>,
+    /// The catalog's actions as trained on (uplift models), see [`Manifest::actions`].
+    pub actions: Option<Vec<crate::catalog::TrainedAction>>,
     /// The training data summary.
     pub training_data: TrainingData,
     /// The random seed.
@@ -224,6 +226,7 @@ pub fn write_artifact(
         model_file: spec.model_file.into(),
         features: spec.features,
         treatments: spec.treatments,
+        actions: spec.actions,
         label,
         training_data: spec.training_data,
         config,

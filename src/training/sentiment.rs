@@ -580,6 +580,7 @@ pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainErro
             model_file: "model.bin",
             features: None,
             treatments: None,
+            actions: None,
             training_data: training_data(
                 corpora
                     .iter()

@@ -391,6 +391,7 @@ pub fn import(
         model_file: "model.onnx".into(),
         features: Some(spec),
         treatments,
+        actions: None,
         label: serde_json::json!({"imported": true}),
         training_data: TrainingData {
             files: vec![onnx.display().to_string()],

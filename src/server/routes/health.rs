@@ -24,15 +24,17 @@ pub async fn healthz(_: Authorized<Public>) -> HttpResponse {
 )]
 pub async fn readyz(state: web::Data<AppState>, _: Authorized<Public>) -> HttpResponse {
     let engine = &state.engine;
-    let models = engine.models();
+    // One snapshot: the models and the policies of the same set.
+    let set = engine.serving();
+    let models = &set.models;
     let stats = engine.store().stats();
     let versions: std::collections::BTreeMap<String, String> =
         models.versions().into_iter().collect();
     let queue_full = stats.queue_depth >= stats.queue_capacity;
     // The models the default policy scores with: without them it would quietly decide worse
     // (every retention offer ineligible without churn, say), so the service is not ready.
-    let formula = engine
-        .policies()
+    let formula = set
+        .policies
         .get(engine.default_policy())
         .map(|p| p.spec().arbitration.formula);
     let mut missing = Vec::new();

@@ -45,6 +45,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/v1/outcomes", "POST").route(web::post().to(outcomes::record)))
         .service(resource("/v1/models", "GET").route(web::get().to(models::list)))
         .service(resource("/v1/models/reload", "POST").route(web::post().to(models::reload)))
+        .service(resource("/v1/reload", "POST").route(web::post().to(models::reload_all)))
         .service(resource("/v1/policies", "GET").route(web::get().to(policies::list)))
         .service(
             resource("/v1/experiments", "GET, POST")

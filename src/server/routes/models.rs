@@ -1,10 +1,11 @@
-//! `GET /v1/models` and `POST /v1/models/reload`.
+//! `GET /v1/models`, `POST /v1/models/reload` (models only) and `POST /v1/reload` (models,
+//! catalog and policies as one set).
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use super::blocking;
-use crate::engine::EngineError;
+use crate::engine::{ReloadRequest, ServingSet};
 use crate::models::registry::{ModelInfo, ModelPathsUpdate};
 use crate::server::auth::{Admin, Caller, Decide, Scope};
 use crate::server::error::{ApiError, ErrorBody};
@@ -41,9 +42,10 @@ fn visible(mut models: Vec<ModelInfo>, caller: Caller) -> Vec<ModelInfo> {
     models
 }
 
-/// Load models again and swap them in atomically: from the same folders, or with the body's
-/// folders replacing some (`{"churn": "models/churn_onnx"}`; `null` unloads one). A broken or
-/// mismatched artifact, or a set without a churn or conversion model, is refused and the old
+/// Load models again and swap them in atomically, beside the catalog and policies serving now:
+/// from the same folders, or with the body's folders replacing some (`{"churn":
+/// "churn_onnx"}`; `null` unloads one). A broken or mismatched artifact, a set without a churn
+/// or conversion model, or a model trained on actions the catalog lacks is refused and the old
 /// models keep serving.
 #[utoipa::path(
     post,
@@ -51,7 +53,7 @@ fn visible(mut models: Vec<ModelInfo>, caller: Caller) -> Vec<ModelInfo> {
     responses(
         (status = 200, description = "The new models serve", body = ModelsResponse),
         (status = 401, description = "A token is configured and missing", body = ErrorBody),
-        (status = 422, description = "Refused; the old models keep serving", body = ErrorBody)
+        (status = 422, description = "Refused (`model_*`, `inconsistent_set`); the old models keep serving", body = ErrorBody)
     ),
     security(("bearer" = []))
 )]
@@ -63,7 +65,7 @@ pub async fn reload(
     let engine = state.clone();
     let result = blocking(move || match &paths {
         Some(update) => engine.engine.reload_requested(update),
-        None => engine.engine.reload(None).map_err(EngineError::from),
+        None => engine.engine.reload(None),
     })
     .await?;
     match result {
@@ -77,6 +79,73 @@ pub async fn reload(
         Err(e) => {
             state.metrics.reloads.with_label_values(&["refused"]).inc();
             tracing::warn!(error = %e, "model reload refused; the old models keep serving");
+            Err(ApiError::from(e))
+        }
+    }
+}
+
+/// What serves after a whole-set reload.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReloadResponse {
+    /// One entry per loaded model.
+    #[schema(value_type = Vec<Object>)]
+    pub models: Vec<ModelInfo>,
+    /// The catalog's action ids, in catalog order.
+    pub actions: Vec<String>,
+    /// The policies' names.
+    pub policies: Vec<String>,
+    /// The policy of a request that names none.
+    pub default_policy: String,
+}
+
+impl ReloadResponse {
+    fn of(set: &ServingSet, default_policy: &str) -> Self {
+        ReloadResponse {
+            models: set.models.info(),
+            actions: set.catalog.actions.iter().map(|a| a.id.clone()).collect(),
+            policies: set.policies.names().map(str::to_string).collect(),
+            default_policy: default_policy.to_string(),
+        }
+    }
+}
+
+/// Reload models, catalog and policies as one set: the body's model folders (`{"models":
+/// {"conversion": "conversion_v2"}}`, as `/v1/models/reload` takes them; without a body, the
+/// same folders), the catalog and the policies read again from the files configured at
+/// start-up. The new set is checked as a whole before anything is swapped: a policy naming an
+/// action the catalog lacks, a model trained on actions the catalog lacks or describes
+/// otherwise, a missing default policy, or a running experiment's policy gone — refused whole
+/// (422 `inconsistent_set`, naming each problem) and the old set keeps serving.
+#[utoipa::path(
+    post,
+    path = "/v1/reload",
+    responses(
+        (status = 200, description = "The new set serves", body = ReloadResponse),
+        (status = 422, description = "Refused whole (`inconsistent_set`, `model_*`, `invalid_file`, `invalid_policy`, …); the old set keeps serving", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reload_all(
+    state: web::Data<AppState>,
+    _: Authorized<Admin>,
+    OptionalJson(request): OptionalJson<ReloadRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let engine = state.clone();
+    let result = blocking(move || engine.engine.reload_all(&request.unwrap_or_default())).await?;
+    match result {
+        Ok(set) => {
+            state.metrics.reloads.with_label_values(&["ok"]).inc();
+            tracing::info!(
+                models = ?set.models.versions(),
+                actions = set.catalog.actions.len(),
+                policies = set.policies.len(),
+                "models, catalog and policies reloaded"
+            );
+            Ok(HttpResponse::Ok().json(ReloadResponse::of(&set, state.engine.default_policy())))
+        }
+        Err(e) => {
+            state.metrics.reloads.with_label_values(&["refused"]).inc();
+            tracing::warn!(error = %e, "reload refused; the old set keeps serving");
             Err(ApiError::from(e))
         }
     }

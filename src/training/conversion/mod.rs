@@ -13,10 +13,12 @@
 //! ([`evaluation`]); [`report`] is what `metrics.json` holds.
 
 pub mod evaluation;
+pub mod log_points;
 pub mod points;
 pub mod report;
 
 pub use evaluation::{ActionMetrics, TruthActionMetrics, TruthMetrics};
+pub use log_points::{DecisionLog, LoggedPoint};
 pub use points::{build_points, ConversionData, PointCounts, PointSet};
 pub use report::{ConversionMetrics, ConversionOutcome};
 
@@ -122,6 +124,16 @@ pub fn train(
     valid: &ValidConversionConfig,
     progress: &dyn Fn(u64),
 ) -> Result<ConversionOutcome, TrainError> {
+    train_from(valid, None, progress)
+}
+
+/// As [`train`], with the decision points taken from nextbest's decision log when one is
+/// given ([`log_points`]) instead of the `action` events of `data.events`.
+pub fn train_from(
+    valid: &ValidConversionConfig,
+    log: Option<DecisionLog>,
+    progress: &dyn Fn(u64),
+) -> Result<ConversionOutcome, TrainError> {
     let (config, model_config) = (valid.config(), valid.model());
     let inputs = TabularInputs::load(&config.data)?;
     let catalog = inputs
@@ -139,7 +151,10 @@ pub fn train(
     // Unknown monotone feature names fail here, before the events are read.
     let names = input_names(&inputs.spec, &treatments);
     config.model.check_feature_names(&names)?;
-    let data = build_points(valid, &inputs, &treatments, &controls, progress)?;
+    let data = match log {
+        Some(log) => log_points::log_points(valid, &inputs, &treatments, &controls, log)?,
+        None => build_points(valid, &inputs, &treatments, &controls, progress)?,
+    };
     let spec = &inputs.spec;
     let width = spec.len() + treatments.len();
     for (name, set) in [("training", &data.train), ("holdout", &data.holdout)] {
@@ -270,6 +285,7 @@ pub fn train(
             model_file: "model.json",
             features: Some(inputs.spec.clone()),
             treatments: Some(treatments),
+            actions: Some(catalog.trained_actions()),
             training_data,
             seed: config.seed,
         },

@@ -80,6 +80,13 @@ pub struct PointCounts {
     pub censored: u64,
     /// Points before `split.train_from`, or whose window straddles two periods.
     pub outside_periods: u64,
+    /// Decision log: dry runs (never shown to a customer; not used).
+    #[serde(default)]
+    pub dry_run_decisions: u64,
+    /// Decision log: decisions that logged no action, such as an experiment's holdout (not
+    /// used).
+    #[serde(default)]
+    pub decisions_without_action: u64,
     /// Points used for training, calibration and the holdout.
     pub used: u64,
 }
@@ -96,6 +103,8 @@ impl PointCounts {
         self.contaminated_controls += other.contaminated_controls;
         self.censored += other.censored;
         self.outside_periods += other.outside_periods;
+        self.dry_run_decisions += other.dry_run_decisions;
+        self.decisions_without_action += other.decisions_without_action;
         self.used += other.used;
     }
 }

@@ -73,8 +73,8 @@ impl utoipa::Modify for CommonResponses {
                 };
                 // Reload's body is optional and described below; every other body is declared
                 // by its handler.
-                let takes_body =
-                    operation.request_body.is_some() || path.as_str() == "/v1/models/reload";
+                let takes_body = operation.request_body.is_some()
+                    || matches!(path.as_str(), "/v1/models/reload" | "/v1/reload");
                 let mut add = |status: &str, description: &str| {
                     operation
                         .responses
@@ -113,7 +113,12 @@ impl utoipa::Modify for CommonResponses {
                         )]);
                 }
             }
-            if path == "/v1/models/reload" {
+            let reload = match path.as_str() {
+                "/v1/models/reload" => Some(false),
+                "/v1/reload" => Some(true),
+                _ => None,
+            };
+            if let Some(whole_set) = reload {
                 if let Some(operation) = item.post.as_mut() {
                     let folder = |nullable: bool| {
                         let kind = if nullable {
@@ -134,12 +139,26 @@ impl utoipa::Modify for CommonResponses {
                         .property("sentiment", folder(true))
                         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
                         .build();
+                    // The whole-set reload takes the same folders under `models`; the catalog
+                    // and policies come from the configured files, never from the body.
+                    let body = if whole_set {
+                        ObjectBuilder::new()
+                            .schema_type(Type::Object)
+                            .description(Some(
+                                "The model folders to change (absent: the same folders); the catalog and the policies are read again from the files configured at start-up. An empty body reloads everything from the same places.",
+                            ))
+                            .property("models", folders)
+                            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                            .build()
+                    } else {
+                        folders
+                    };
                     operation.request_body = Some(
                         RequestBodyBuilder::new()
                             .required(Some(Required::False))
                             .content(
                                 "application/json",
-                                ContentBuilder::new().schema(Some(folders)).build(),
+                                ContentBuilder::new().schema(Some(body)).build(),
                             )
                             .build(),
                     );
@@ -160,6 +179,7 @@ impl utoipa::Modify for CommonResponses {
         outcomes::record,
         models::list,
         models::reload,
+        models::reload_all,
         policies::list,
         experiments::create,
         experiments::list,
@@ -189,7 +209,7 @@ impl utoipa::Modify for CommonResponses {
         decisions::BatchRequest, decisions::BatchResponse, decisions::BatchItem,
         events::EventsRequest, events::EventsResponse,
         outcomes::OutcomeRequest, outcomes::OutcomeResponse,
-        models::ModelsResponse, policies::PoliciesResponse, policies::PolicyInfo,
+        models::ModelsResponse, models::ReloadResponse, policies::PoliciesResponse, policies::PolicyInfo,
         ExperimentRef, ExperimentSpec, ArmSpec, Experiment, Arm, Metric, Status,
         experiments::ExperimentList, experiments::TrafficRequest,
         ExperimentResults, AnalysisSettings, MetricResult, MetricRole, ArmMetric, Comparison,
