@@ -8,6 +8,7 @@
 #
 #   ./benches/batch/run.sh               # 1M customers
 #   ROWS=200000 ./benches/batch/run.sh
+#   ROUNDS=3 WORK=/tmp/bench ./benches/batch/run.sh   # more pairs; reuse the matrix in /tmp/bench
 #
 # Not part of the test suite: timings depend on the machine and on whatever else runs on it.
 # Needs python3 (a venv with pyarrow, pandas, numpy, lightgbm from PyPI is made in .venv-bench/).
@@ -15,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROWS=${ROWS:-1000000}
 TOP_K=${TOP_K:-3}
+ROUNDS=${ROUNDS:-2}
 WORK=${WORK:-$(mktemp -d)}
 VENV=.venv-bench
 if [ ! -x "$VENV/bin/python" ]; then
@@ -29,7 +31,9 @@ NB=target/release/nextbest
 "$NB" features --events datasets/sample/events.parquet --customers datasets/sample/customers.parquet \
   --spec "$WORK/spec.json" --sentiment-model models/sentiment --cutoff 2025-11-01 \
   --out "$WORK/base.parquet" > /dev/null
-"$VENV/bin/python" benches/batch/make_matrix.py "$WORK/base.parquet" "$ROWS" "$WORK/matrix.parquet"
+if [ ! -f "$WORK/matrix.parquet" ]; then
+  "$VENV/bin/python" benches/batch/make_matrix.py "$WORK/base.parquet" "$ROWS" "$WORK/matrix.parquet"
+fi
 
 run_nextbest() {
   /usr/bin/time -f "nextbest: peak RSS %M KB, %e s wall, %U s user" \
@@ -42,7 +46,7 @@ run_baseline() {
     2>&1 | grep -E "customers in|peak RSS"
 }
 echo "== $ROWS customers × 20 candidates × 2 models, top $TOP_K ($(nproc) cores)"
-for round in 1 2; do
+for round in $(seq "$ROUNDS"); do
   echo "-- round $round"
   run_nextbest
   run_baseline

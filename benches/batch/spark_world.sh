@@ -6,6 +6,7 @@
 #
 #   ./benches/batch/spark_world.sh                 # 100,000 customers
 #   CUSTOMERS=20000 ./benches/batch/spark_world.sh
+#   PACKAGE_PROFILE=debug ./benches/batch/spark_world.sh   # reuse the package's debug build
 #
 # Not in the default CI run (it takes several minutes: a release build of the package, the
 # world, Spark); scripts/python_tests.sh runs the same recipe on the 2,000-customer sample.
@@ -16,6 +17,7 @@ CUSTOMERS=${CUSTOMERS:-100000}
 TOP_K=${TOP_K:-3}
 AS_OF=${AS_OF:-2026-01-01}
 WORK=${WORK:-$(mktemp -d)}
+PACKAGE_PROFILE=${PACKAGE_PROFILE:-release}
 VENV=.venv-py
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
@@ -25,10 +27,12 @@ fi
 step() { echo "== $* ($(date -u +%H:%M:%S))"; }
 seconds() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f} s')" "$1" "$(date +%s.%N)"; }
 
-step "building nextbest and the Python package (release)"
+step "building nextbest (release) and the Python package ($PACKAGE_PROFILE)"
 cargo build --release --quiet --bin nextbest
+RELEASE=()
+[ "$PACKAGE_PROFILE" = release ] && RELEASE=(--release)
 CARGO_TARGET_DIR="$PWD/target" VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" \
-  "$VENV/bin/python" -m maturin develop --release --quiet -m python/Cargo.toml
+  "$VENV/bin/python" -m maturin develop "${RELEASE[@]}" --quiet -m python/Cargo.toml
 NB=target/release/nextbest
 
 step "generating the world: $CUSTOMERS customers, 365 days"
