@@ -9,6 +9,7 @@
 #   ./benches/batch/run.sh               # 1M customers
 #   ROWS=200000 ./benches/batch/run.sh
 #   ROUNDS=3 WORK=/tmp/bench ./benches/batch/run.sh   # more pairs; reuse the matrix in /tmp/bench
+#   NB=path/to/nextbest ./benches/batch/run.sh        # a binary built otherwise (no release build)
 #
 # Not part of the test suite: timings depend on the machine and on whatever else runs on it.
 # Needs python3 (a venv with pyarrow, pandas, numpy, lightgbm from PyPI is made in .venv-bench/).
@@ -23,8 +24,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q pyarrow pandas numpy lightgbm
 fi
-cargo build --release --quiet
-NB=target/release/nextbest
+if [ -z "${NB:-}" ]; then
+  cargo build --release --quiet
+  NB=target/release/nextbest
+fi
 
 # The models' feature spec, and the sample world's feature matrix under it.
 "$VENV/bin/python" -c "import json,sys; print(json.dumps(json.load(open('models/conversion/manifest.json'))['features']))" > "$WORK/spec.json"
