@@ -8,6 +8,8 @@
 #
 #   ./benches/batch/run.sh               # 1M customers
 #   ROWS=200000 ./benches/batch/run.sh
+#   ROUNDS=3 WORK=/tmp/bench ./benches/batch/run.sh   # more pairs; reuse the matrix in /tmp/bench
+#   NB=path/to/nextbest ./benches/batch/run.sh        # a binary built otherwise (no release build)
 #
 # Not part of the test suite: timings depend on the machine and on whatever else runs on it.
 # Needs python3 (a venv with pyarrow, pandas, numpy, lightgbm from PyPI is made in .venv-bench/).
@@ -15,21 +17,26 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROWS=${ROWS:-1000000}
 TOP_K=${TOP_K:-3}
+ROUNDS=${ROUNDS:-2}
 WORK=${WORK:-$(mktemp -d)}
 VENV=.venv-bench
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q pyarrow pandas numpy lightgbm
 fi
-cargo build --release --quiet
-NB=target/release/nextbest
+if [ -z "${NB:-}" ]; then
+  cargo build --release --quiet
+  NB=target/release/nextbest
+fi
 
 # The models' feature spec, and the sample world's feature matrix under it.
 "$VENV/bin/python" -c "import json,sys; print(json.dumps(json.load(open('models/conversion/manifest.json'))['features']))" > "$WORK/spec.json"
 "$NB" features --events datasets/sample/events.parquet --customers datasets/sample/customers.parquet \
   --spec "$WORK/spec.json" --sentiment-model models/sentiment --cutoff 2025-11-01 \
   --out "$WORK/base.parquet" > /dev/null
-"$VENV/bin/python" benches/batch/make_matrix.py "$WORK/base.parquet" "$ROWS" "$WORK/matrix.parquet"
+if [ ! -f "$WORK/matrix.parquet" ]; then
+  "$VENV/bin/python" benches/batch/make_matrix.py "$WORK/base.parquet" "$ROWS" "$WORK/matrix.parquet"
+fi
 
 run_nextbest() {
   /usr/bin/time -f "nextbest: peak RSS %M KB, %e s wall, %U s user" \
@@ -42,7 +49,7 @@ run_baseline() {
     2>&1 | grep -E "customers in|peak RSS"
 }
 echo "== $ROWS customers × 20 candidates × 2 models, top $TOP_K ($(nproc) cores)"
-for round in 1 2; do
+for round in $(seq "$ROUNDS"); do
   echo "-- round $round"
   run_nextbest
   run_baseline

@@ -142,13 +142,18 @@ fn score_batch(
         .map(|task| {
             let mut rows = Rows::new(options.mode);
             let mut part = Summary::default();
-            for r in task * TASK_ROWS..((task + 1) * TASK_ROWS).min(n) {
+            let first = task * TASK_ROWS;
+            let last = ((task + 1) * TASK_ROWS).min(n);
+            let block = &decoded.features[first * width..last * width];
+            // One batched call per model for the whole block: tree-major over its rows.
+            let scores = decider.score_rows(block)?;
+            for (c, r) in (first..last).enumerate() {
                 let id = &decoded.ids[r];
                 let as_of = decoded.as_of[r];
-                let features = &decoded.features[r * width..(r + 1) * width];
+                let features = &block[c * width..(c + 1) * width];
                 match options.mode {
                     Mode::Predictions => {
-                        let p = decider.predict_features(features)?;
+                        let p = decider.predictions_of(&scores, c);
                         part.customers += 1;
                         rows.push_predictions(id, as_of, decider.candidates(), &p, labels);
                     }
@@ -156,8 +161,7 @@ fn score_batch(
                         let mut rng = Xoshiro256PlusPlus::seed_from_u64(
                             options.explore_seed.map_or(0, |s| customer_seed(id, s)),
                         );
-                        let decided =
-                            decider.decide_features(features.to_vec(), as_of, &mut rng)?;
+                        let decided = decider.decide_row(&scores, c, features, as_of, &mut rng)?;
                         part.count_decision(&decided.decision);
                         rows.push_decision(id, as_of, &decided, labels);
                     }
@@ -372,13 +376,18 @@ fn decode(
     let mut features = vec![0f32; n * width];
     for (f, name) in spec.names().enumerate() {
         let array = column(batch, name).ok_or_else(|| missing(path, name, &batch.schema()))?;
-        for r in 0..n {
-            match number_at(array, r) {
-                Some(v) if v.is_finite() => features[r * width + f] = v,
-                Some(_) => flag(r, cell(r, name, "is not a finite number")),
-                None => flag(r, cell(r, name, "is empty")),
-            }
-        }
+        fill_column(array, f, width, &mut features, &mut |r, problem| {
+            flag(r, cell(r, name, problem))
+        });
+    }
+    if bad.iter().all(Option::is_none) {
+        return Ok(Decoded {
+            ids,
+            as_of,
+            features,
+            skipped: 0,
+            examples: Vec::new(),
+        });
     }
     let mut decoded = Decoded {
         ids: Vec::with_capacity(n),
@@ -387,10 +396,10 @@ fn decode(
         skipped: 0,
         examples: Vec::new(),
     };
-    for (r, problem) in bad.into_iter().enumerate() {
+    for (r, (problem, id)) in bad.into_iter().zip(ids).enumerate() {
         match problem {
             None => {
-                decoded.ids.push(ids[r].clone());
+                decoded.ids.push(id);
                 decoded.as_of.push(as_of[r]);
                 decoded
                     .features
@@ -406,6 +415,79 @@ fn decode(
         }
     }
     Ok(decoded)
+}
+
+/// Writes column `f` of the row-major `out` (rows of `width`) from a numeric array, one type
+/// dispatch per column rather than per cell; empty and non-finite cells go to `bad`.
+fn fill_column(
+    array: &ArrayRef,
+    f: usize,
+    width: usize,
+    out: &mut [f32],
+    bad: &mut dyn FnMut(usize, &'static str),
+) {
+    fn put<T: Copy>(
+        values: &[T],
+        array: &dyn Array,
+        f: usize,
+        width: usize,
+        out: &mut [f32],
+        bad: &mut dyn FnMut(usize, &'static str),
+        convert: impl Fn(T) -> f32,
+    ) {
+        let has_nulls = array.null_count() > 0;
+        for (r, &v) in values.iter().enumerate() {
+            let x = convert(v);
+            if has_nulls && array.is_null(r) {
+                bad(r, "is empty");
+            } else if x.is_finite() {
+                out[r * width + f] = x;
+            } else {
+                bad(r, "is not a finite number");
+            }
+        }
+    }
+    let any = array.as_ref();
+    match array.data_type() {
+        DataType::Float32 => put(
+            &array.as_primitive::<Float32Type>().values()[..],
+            any,
+            f,
+            width,
+            out,
+            bad,
+            |v| v,
+        ),
+        DataType::Float64 => put(
+            &array.as_primitive::<Float64Type>().values()[..],
+            any,
+            f,
+            width,
+            out,
+            bad,
+            |v| v as f32,
+        ),
+        DataType::Int32 => put(
+            &array.as_primitive::<Int32Type>().values()[..],
+            any,
+            f,
+            width,
+            out,
+            bad,
+            |v| v as f32,
+        ),
+        DataType::Int64 => put(
+            &array.as_primitive::<Int64Type>().values()[..],
+            any,
+            f,
+            width,
+            out,
+            bad,
+            |v| v as f32,
+        ),
+        // The schema was checked; another type reads as empty, never as a made-up number.
+        _ => (0..array.len()).for_each(|r| bad(r, "is empty")),
+    }
 }
 
 fn string_at(array: &ArrayRef, row: usize) -> Option<&str> {
@@ -448,19 +530,6 @@ fn micros_at(array: &ArrayRef, row: usize) -> Option<i64> {
                 .value(row)
                 .saturating_mul(1_000_000),
         ),
-        _ => None,
-    }
-}
-
-fn number_at(array: &ArrayRef, row: usize) -> Option<f32> {
-    if array.is_null(row) {
-        return None;
-    }
-    match array.data_type() {
-        DataType::Float32 => Some(array.as_primitive::<Float32Type>().value(row)),
-        DataType::Float64 => Some(array.as_primitive::<Float64Type>().value(row) as f32),
-        DataType::Int32 => Some(array.as_primitive::<Int32Type>().value(row) as f32),
-        DataType::Int64 => Some(array.as_primitive::<Int64Type>().value(row) as f32),
         _ => None,
     }
 }

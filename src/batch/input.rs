@@ -218,17 +218,16 @@ impl Summary {
             self.customers_without_action += 1;
         }
         for action in &decision.actions {
-            let kind = serde_json::to_value(action.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            *self.actions_by_kind.entry(kind).or_default() += 1;
+            bump(
+                &mut self.actions_by_kind,
+                super::output::kind_name(action.kind),
+            );
         }
         for ineligible in &decision.ineligible {
-            *self
-                .ineligible_by_reason
-                .entry(ineligible.reason_code.as_str().to_string())
-                .or_default() += 1;
+            bump(
+                &mut self.ineligible_by_reason,
+                ineligible.reason_code.as_str(),
+            );
         }
     }
 
@@ -254,6 +253,16 @@ impl Summary {
     pub(crate) fn note_invalid(&mut self, message: String) {
         if self.invalid_examples.len() < 10 {
             self.invalid_examples.push(message);
+        }
+    }
+}
+
+/// Adds one to a count, allocating the key only the first time it is seen.
+fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(count) => *count += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
         }
     }
 }

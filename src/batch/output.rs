@@ -12,7 +12,7 @@ use arrow_array::builder::{
     TimestampMicrosecondBuilder, UInt32Builder,
 };
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 
@@ -109,9 +109,8 @@ pub struct Rows {
     customer_value: Float64Builder,
     propensity: Float64Builder,
     explored: BooleanBuilder,
-    policy: StringDictionaryBuilder<Int32Type>,
-    churn_model: StringDictionaryBuilder<Int32Type>,
-    conversion_model: StringDictionaryBuilder<Int32Type>,
+    /// What every row shares (policy, model versions): written as one-value dictionaries.
+    labels: Option<RunLabels>,
     len: usize,
 }
 
@@ -137,9 +136,7 @@ impl Rows {
             customer_value: Float64Builder::new(),
             propensity: Float64Builder::new(),
             explored: BooleanBuilder::new(),
-            policy: StringDictionaryBuilder::new(),
-            churn_model: StringDictionaryBuilder::new(),
-            conversion_model: StringDictionaryBuilder::new(),
+            labels: None,
             len: 0,
         }
     }
@@ -155,10 +152,19 @@ impl Rows {
     }
 
     fn labels(&mut self, labels: &RunLabels) {
-        self.churn_model
-            .append_option(labels.churn_model.as_deref());
-        self.conversion_model
-            .append_option(labels.conversion_model.as_deref());
+        if self.labels.is_none() {
+            self.labels = Some(labels.clone());
+        }
+    }
+
+    /// A column of `len` copies of `value` (nulls for `None`), as a one-value dictionary.
+    fn constant(&self, value: Option<&str>) -> ArrayRef {
+        let keys = match value {
+            Some(_) => Int32Array::from(vec![0; self.len]),
+            None => Int32Array::new_null(self.len),
+        };
+        let values = StringArray::from_iter_values(value);
+        Arc::new(DictionaryArray::<Int32Type>::new(keys, Arc::new(values)))
     }
 
     /// One row per chosen action of a customer's decision.
@@ -188,7 +194,6 @@ impl Rows {
             self.customer_value.append_option(c.customer_value);
             self.propensity.append_value(action.propensity);
             self.explored.append_value(action.explored);
-            self.policy.append_value(&labels.policy);
             self.labels(labels);
             self.len += 1;
         }
@@ -219,6 +224,14 @@ impl Rows {
 
     /// The chunk as a record batch of `schema`.
     pub fn finish(mut self, schema: &SchemaRef) -> Result<RecordBatch, BatchError> {
+        let labels = self.labels.take().unwrap_or(RunLabels {
+            policy: String::new(),
+            churn_model: None,
+            conversion_model: None,
+        });
+        let policy = self.constant(Some(&labels.policy));
+        let churn_model = self.constant(labels.churn_model.as_deref());
+        let conversion_model = self.constant(labels.conversion_model.as_deref());
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.customer_id.finish()),
             Arc::new(self.as_of.finish()),
@@ -240,9 +253,9 @@ impl Rows {
                 Arc::new(self.customer_value.finish()),
                 Arc::new(self.propensity.finish()),
                 Arc::new(self.explored.finish()),
-                Arc::new(self.policy.finish()),
-                Arc::new(self.churn_model.finish()),
-                Arc::new(self.conversion_model.finish()),
+                policy,
+                churn_model,
+                conversion_model,
             ]),
             Mode::Predictions => columns.extend::<[ArrayRef; 7]>([
                 Arc::new(self.action_id.finish()),
@@ -250,8 +263,8 @@ impl Rows {
                 Arc::new(self.p_none.finish()),
                 Arc::new(self.uplift.finish()),
                 Arc::new(self.p_churn.finish()),
-                Arc::new(self.churn_model.finish()),
-                Arc::new(self.conversion_model.finish()),
+                churn_model,
+                conversion_model,
             ]),
         }
         RecordBatch::try_new(schema.clone(), columns)

@@ -10,11 +10,14 @@ use rand::Rng;
 
 use crate::catalog::{Action, Catalog};
 use crate::decision::policy::ExplorationKind;
-use crate::decision::{ConsentMap, CustomerState, DecideOptions, Decision, Policy, Unsubscribes};
+use crate::decision::{
+    CandidateScores, ConsentMap, CustomerState, DecideOptions, Decision, Policy, Unsubscribes,
+};
 use crate::error::ErrorCode;
 use crate::features::{FeatureAccumulator, FeatureSpec};
 use crate::journey::{AttrValue, Channel, Timestamp};
 use crate::models::registry::ModelSet;
+use crate::models::Scorer;
 
 use super::customer::{self, ScoredCustomer};
 use super::EngineError;
@@ -39,6 +42,39 @@ pub struct Predictions {
     pub p_convert_no_action: Option<f64>,
     /// P(convert | candidate), in candidate order (`None` for an action the model lacks).
     pub p_convert: Vec<Option<f64>>,
+}
+
+/// The model scores of a block of feature rows, computed in one batched call per model
+/// ([`OfflineDecider::score_rows`]); [`OfflineDecider::decide_row`] and
+/// [`OfflineDecider::predictions_of`] read one customer's part.
+#[derive(Clone, Debug, Default)]
+pub struct RowScores {
+    /// Candidates per customer.
+    candidates: usize,
+    /// P(churn) per customer (churn model).
+    p_churn: Option<Vec<f64>>,
+    /// P(convert | no action) per customer (conversion model).
+    p_none: Option<Vec<f64>>,
+    /// P(convert | candidate), `candidates` per customer.
+    p_convert: Vec<Option<f64>>,
+    /// P(churn | no action) per customer (retention model).
+    churn_none: Option<Vec<f64>>,
+    /// P(churn | candidate), `candidates` per customer.
+    churn_action: Vec<Option<f64>>,
+}
+
+impl RowScores {
+    /// Customer `c`'s P(churn).
+    fn p_churn(&self, c: usize) -> Option<f64> {
+        self.p_churn.as_ref().and_then(|p| p.get(c).copied())
+    }
+
+    /// Customer `c`'s per-candidate values of `per` (absent → `None` for every candidate).
+    fn of<'v>(&self, per: &'v [Option<f64>], c: usize) -> impl Iterator<Item = Option<f64>> + 'v {
+        let m = self.candidates;
+        let part = per.get(c * m..(c + 1) * m).unwrap_or(&[]);
+        part.iter().copied().chain(std::iter::repeat(None)).take(m)
+    }
 }
 
 /// Where facts the policy needs sit in a feature row, for decisions from a precomputed matrix.
@@ -176,6 +212,63 @@ impl<'m> OfflineDecider<'m> {
         now: Timestamp,
         rng: &mut R,
     ) -> Result<OfflineDecision, EngineError> {
+        let scores = self.score_rows(&features)?;
+        self.decide_row(&scores, 0, &features, now, rng)
+    }
+
+    /// The model scores of many feature rows (each in the spec's order, row-major), one batched
+    /// call per model: trees are walked tree-major over all the rows, which is what makes
+    /// scoring a block of customers fast. Decide with [`OfflineDecider::decide_row`].
+    pub fn score_rows(&self, features: &[f32]) -> Result<RowScores, EngineError> {
+        let width = self.spec.len();
+        let n = crate::models::check_rows(features, width, None).map_err(EngineError::Model)?;
+        let mut scores = RowScores {
+            candidates: self.candidates.len(),
+            ..RowScores::default()
+        };
+        if let Some(churn) = &self.models.churn {
+            let p = churn.scorer.predict_proba(features, width)?;
+            scores.p_churn = Some(p);
+        }
+        if let Some(conversion) = &self.models.conversion {
+            let (none, per) = conversion.score_many(features, width, &self.model_ids())?;
+            scores.p_none = Some(none);
+            scores.p_convert = per;
+        }
+        if let Some(retention) = &self.models.retention {
+            let (none, per) = retention.score_many(features, width, &self.model_ids())?;
+            scores.churn_none = Some(none);
+            scores.churn_action = per;
+        }
+        if scores.p_churn.as_ref().is_some_and(|p| p.len() != n) {
+            return Err(EngineError::Model(crate::models::ModelError::Scoring(
+                format!(
+                    "the churn model gave {} probabilities for {n} rows",
+                    scores.p_churn.as_ref().map_or(0, Vec::len)
+                ),
+            )));
+        }
+        Ok(scores)
+    }
+
+    /// The id each candidate's conversion is modelled as.
+    fn model_ids(&self) -> Vec<&str> {
+        self.candidates
+            .iter()
+            .map(|a| a.model_as.as_deref().unwrap_or(&a.id))
+            .collect()
+    }
+
+    /// Decides for row `c` of a block scored by [`OfflineDecider::score_rows`], whose features
+    /// are `features` (as [`OfflineDecider::decide_features`]).
+    pub fn decide_row<R: Rng + ?Sized>(
+        &self,
+        scores: &RowScores,
+        c: usize,
+        features: &[f32],
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Result<OfflineDecision, EngineError> {
         let at = |slot: Option<usize>| slot.and_then(|i| features.get(i)).map(|v| f64::from(*v));
         let mut consent = ConsentMap::new();
         for (channel, slot, missing) in &self.slots.consent {
@@ -200,15 +293,7 @@ impl<'m> OfflineDecider<'m> {
             .filter(|v| v.is_finite())
             .unwrap_or(0.0)
             .max(0.0);
-        let p_churn = customer::p_churn(self.models, &features)?;
-        let scored = ScoredCustomer {
-            features,
-            p_churn,
-            sentiment,
-            customer_value,
-            last_support_contact: None,
-            contacts: Default::default(),
-        };
+        let p_churn = scores.p_churn(c);
         let mut state = CustomerState::new(now);
         state.p_churn = p_churn;
         state.sentiment = sentiment;
@@ -218,7 +303,43 @@ impl<'m> OfflineDecider<'m> {
             all: false,
             channels,
         };
-        self.decide_state(&scored, &state, rng)
+        let p_none = scores.p_none.as_ref().and_then(|p| p.get(c).copied());
+        let churn_none = scores.churn_none.as_ref().and_then(|p| p.get(c).copied());
+        let candidates: Vec<CandidateScores<'_>> = self
+            .candidates
+            .iter()
+            .zip(
+                scores
+                    .of(&scores.p_convert, c)
+                    .zip(scores.of(&scores.churn_action, c)),
+            )
+            .map(|(action, (p, churn))| CandidateScores {
+                action,
+                p_convert: p,
+                p_convert_no_action: p.and(p_none),
+                p_churn_action: churn,
+                p_churn_no_action: churn.and(churn_none),
+            })
+            .collect();
+        let decision = self.decide_candidates(&state, &candidates, rng)?;
+        Ok(OfflineDecision {
+            decision,
+            p_churn,
+            sentiment,
+        })
+    }
+
+    fn decide_candidates<R: Rng + ?Sized>(
+        &self,
+        state: &CustomerState,
+        candidates: &[CandidateScores<'_>],
+        rng: &mut R,
+    ) -> Result<Decision, EngineError> {
+        let options = DecideOptions {
+            max_actions: Some(self.top_k),
+            explain: false,
+        };
+        Ok(self.policy.decide_with(state, candidates, options, rng)?)
     }
 
     fn decide_state<R: Rng + ?Sized>(
@@ -229,11 +350,7 @@ impl<'m> OfflineDecider<'m> {
     ) -> Result<OfflineDecision, EngineError> {
         let (scored, _) =
             customer::candidate_scores(self.models, &customer.features, &self.candidates)?;
-        let options = DecideOptions {
-            max_actions: Some(self.top_k),
-            explain: false,
-        };
-        let decision = self.policy.decide_with(state, &scored, options, rng)?;
+        let decision = self.decide_candidates(state, &scored, rng)?;
         Ok(OfflineDecision {
             decision,
             p_churn: customer.p_churn,
@@ -259,6 +376,16 @@ impl<'m> OfflineDecider<'m> {
             p_convert_no_action: p_none,
             p_convert,
         })
+    }
+
+    /// Every candidate's scores for row `c` of a block scored by [`OfflineDecider::score_rows`]
+    /// (equal to [`OfflineDecider::predict_features`] of that row).
+    pub fn predictions_of(&self, scores: &RowScores, c: usize) -> Predictions {
+        Predictions {
+            p_churn: scores.p_churn(c),
+            p_convert_no_action: scores.p_none.as_ref().and_then(|p| p.get(c).copied()),
+            p_convert: scores.of(&scores.p_convert, c).collect(),
+        }
     }
 }
 

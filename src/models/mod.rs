@@ -45,6 +45,52 @@ pub trait Scorer: Send + Sync {
         let _ = shared;
         self.predict_proba(rows, n_features)
     }
+
+    /// Probabilities of each row of `rows` and of each row with one of the `hot` columns set
+    /// to 1 (a customer under each treatment indicator): per row `1 + hot.len()` values, the
+    /// row as given first, then one per `hot` column in order. Results equal
+    /// [`Scorer::predict_proba`]'s on the rows written out; a model may skip the work the
+    /// variants share (gradient-boosted trees walk a variant only through trees that split on
+    /// its column).
+    fn predict_proba_onehot(
+        &self,
+        rows: &[f32],
+        n_features: usize,
+        hot: &[usize],
+    ) -> Result<Vec<f64>, ModelError> {
+        let wide = onehot_rows(rows, n_features, hot)?;
+        self.predict_proba(&wide, n_features)
+    }
+}
+
+/// `rows` written out with their one-hot variants (see [`Scorer::predict_proba_onehot`]).
+pub(crate) fn onehot_rows(
+    rows: &[f32],
+    n_features: usize,
+    hot: &[usize],
+) -> Result<Vec<f32>, ModelError> {
+    check_rows(rows, n_features, None)?;
+    check_hot(hot, n_features)?;
+    let mut wide = Vec::with_capacity(rows.len() * (1 + hot.len()));
+    for row in rows.chunks_exact(n_features) {
+        wide.extend_from_slice(row);
+        for &column in hot {
+            let start = wide.len();
+            wide.extend_from_slice(row);
+            wide[start + column] = 1.0;
+        }
+    }
+    Ok(wide)
+}
+
+/// Checks that every one-hot column is inside rows of `n_features` values.
+pub(crate) fn check_hot(hot: &[usize], n_features: usize) -> Result<(), ModelError> {
+    match hot.iter().find(|&&c| c >= n_features) {
+        Some(c) => Err(ModelError::Scoring(format!(
+            "column {c} is outside rows of {n_features} features"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Checks that `rows` is a whole number of rows of `n_features` values, and that `n_features`
@@ -198,6 +244,19 @@ impl Scorer for NativeModel {
         };
         Ok(raw.into_iter().map(|p| self.calibration.apply(p)).collect())
     }
+
+    fn predict_proba_onehot(
+        &self,
+        rows: &[f32],
+        n_features: usize,
+        hot: &[usize],
+    ) -> Result<Vec<f64>, ModelError> {
+        let raw = match &self.estimator {
+            Estimator::Gbdt(m) => m.predict_proba_onehot(rows, n_features, hot)?,
+            other => other.raw_proba(&onehot_rows(rows, n_features, hot)?, n_features)?,
+        };
+        Ok(raw.into_iter().map(|p| self.calibration.apply(p)).collect())
+    }
 }
 
 /// A tabular model (churn, conversion) of either backend. Score it through [`Scorer`]; the
@@ -245,6 +304,20 @@ impl Scorer for TabularModel {
         match self {
             TabularModel::Native(m) => m.predict_proba_shared(rows, n_features, shared),
             TabularModel::Onnx(m) => m.predict_proba(rows, n_features),
+        }
+    }
+
+    fn predict_proba_onehot(
+        &self,
+        rows: &[f32],
+        n_features: usize,
+        hot: &[usize],
+    ) -> Result<Vec<f64>, ModelError> {
+        match self {
+            TabularModel::Native(m) => m.predict_proba_onehot(rows, n_features, hot),
+            TabularModel::Onnx(m) => {
+                m.predict_proba(&onehot_rows(rows, n_features, hot)?, n_features)
+            }
         }
     }
 }

@@ -201,38 +201,55 @@ impl UpliftModel {
         features: &[f32],
         actions: &[&str],
     ) -> Result<(f64, Vec<Option<f64>>), ModelError> {
+        let (p_none, per_action) = self.score_many(features, features.len(), actions)?;
+        Ok((p_none.first().copied().unwrap_or(0.0), per_action))
+    }
+
+    /// [`UpliftModel::score`] for many customers at once: `features` holds their rows
+    /// (`n_features` values each, row-major). Returns P(outcome | no action) per customer and
+    /// P(outcome | action) per customer and action (row-major, `actions.len()` per customer).
+    /// One batched call ([`Scorer::predict_proba_onehot`]): trees are walked tree-major over
+    /// all customers, and a treatment only through the trees that split on its indicator.
+    pub fn score_many(
+        &self,
+        features: &[f32],
+        n_features: usize,
+        actions: &[&str],
+    ) -> Result<(Vec<f64>, Vec<Option<f64>>), ModelError> {
+        let n = super::check_rows(features, n_features, None)?;
         let k = self.treatments.len();
-        let width = features.len() + k;
+        let width = n_features + k;
         let known: Vec<Option<usize>> = actions
             .iter()
             .map(|a| self.index.get(*a).copied())
             .collect();
-        // Row 0 is no action; row r > 0 is treatment `distinct[r - 1]`.
+        // Variant 0 is no action; variant j > 0 is treatment `distinct[j - 1]`.
         let mut distinct: Vec<usize> = known.iter().flatten().copied().collect();
         distinct.sort_unstable();
         distinct.dedup();
-        let mut rows = Vec::with_capacity(width * (1 + distinct.len()));
-        let mut push = |treatment: Option<usize>| {
-            rows.extend_from_slice(features);
-            rows.extend((0..k).map(|t| if Some(t) == treatment { 1.0 } else { 0.0 }));
-        };
-        push(None);
-        for &t in &distinct {
-            push(Some(t));
+        let mut rows = Vec::with_capacity(width * n);
+        for row in features.chunks_exact(n_features) {
+            rows.extend_from_slice(row);
+            rows.extend(std::iter::repeat_n(0.0, k));
         }
-        let p = self
-            .model
-            .scorer
-            .predict_proba_shared(&rows, width, features.len())?;
-        let p_none = p.first().copied().unwrap_or(0.0);
-        let per_action = known
+        let hot: Vec<usize> = distinct.iter().map(|t| n_features + t).collect();
+        let p = self.model.scorer.predict_proba_onehot(&rows, width, &hot)?;
+        let stride = 1 + distinct.len();
+        if p.len() != n * stride {
+            return Err(ModelError::Scoring(format!(
+                "{} probabilities for {n} customers × {stride} variants",
+                p.len()
+            )));
+        }
+        let slots: Vec<Option<usize>> = known
             .iter()
-            .map(|t| {
-                let t = (*t)?;
-                let row = distinct.binary_search(&t).ok()?;
-                p.get(row + 1).copied()
-            })
+            .map(|t| t.and_then(|t| distinct.binary_search(&t).ok()))
             .collect();
+        let p_none = (0..n).map(|c| p[c * stride]).collect();
+        let mut per_action = Vec::with_capacity(n * actions.len());
+        for c in 0..n {
+            per_action.extend(slots.iter().map(|s| s.map(|j| p[c * stride + 1 + j])));
+        }
         Ok((p_none, per_action))
     }
 }

@@ -33,6 +33,8 @@ pub(super) struct FlatForest {
     max_feature: usize,
     /// Highest feature each tree splits on (index-aligned with `trees`).
     tree_max_feature: Vec<usize>,
+    /// The distinct features each tree splits on, sorted (index-aligned with `trees`).
+    tree_features: Vec<Vec<u32>>,
 }
 
 /// The smallest f32 that is ≥ `split` (infinite beyond f32's range, NaN for NaN).
@@ -61,6 +63,7 @@ impl FlatForest {
         let mut nodes: Vec<FlatNode> = Vec::new();
         let mut trees = Vec::with_capacity(used);
         let mut tree_max_feature = Vec::with_capacity(used);
+        let mut tree_features = Vec::with_capacity(used);
         let mut max_feature = 0;
         let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
         for tree in &booster.trees[..used] {
@@ -99,6 +102,15 @@ impl FlatForest {
             if count > 0 {
                 trees.push((index(offset), index(depth)));
                 tree_max_feature.push(highest);
+                let mut used: Vec<u32> = tree
+                    .nodes
+                    .iter()
+                    .filter(|n| !n.is_leaf)
+                    .map(|n| index(n.split_feature))
+                    .collect();
+                used.sort_unstable();
+                used.dedup();
+                tree_features.push(used);
             }
         }
         FlatForest {
@@ -108,7 +120,90 @@ impl FlatForest {
             missing: booster.missing,
             max_feature,
             tree_max_feature,
+            tree_features,
         }
+    }
+
+    /// Rows narrower than the model, padded with missing values to its width.
+    fn padded(&self, rows: &[f32], n_features: usize) -> (Vec<f32>, usize) {
+        let width = self.max_feature + 1;
+        let mut padded = Vec::with_capacity(rows.len() / n_features.max(1) * width);
+        for row in rows.chunks_exact(n_features.max(1)) {
+            padded.extend_from_slice(row);
+            padded.extend(std::iter::repeat_n(f32::NAN, width - row.len()));
+        }
+        (padded, width)
+    }
+
+    /// Walks the first `at.len()` rows down one tree, level by level across the rows (their
+    /// walks are independent, so the CPU overlaps them); leaves `at` at each row's leaf.
+    #[inline]
+    fn walk(&self, root: u32, depth: u32, rows: &[f32], n_features: usize, at: &mut [u32]) {
+        at.fill(root);
+        let missing_is_nan = self.missing.is_nan();
+        let missing = self.missing as f32;
+        for _ in 0..depth {
+            for (r, i) in at.iter_mut().enumerate() {
+                let node = &self.nodes[*i as usize];
+                let v = rows[r * n_features + node.feature as usize];
+                let is_missing = if missing_is_nan {
+                    v.is_nan()
+                } else {
+                    v == missing
+                };
+                *i = if is_missing {
+                    node.missing
+                } else if v < node.threshold {
+                    node.left
+                } else {
+                    node.right
+                };
+            }
+        }
+    }
+
+    /// Log-odds of each row and of each row with one of the `hot` columns set to 1 (one
+    /// treatment indicator switched on): per row `1 + hot.len()` values, the row as given
+    /// first. Walked tree-major over all rows; a tree that does not split on a hot column puts
+    /// that variant in the row's own leaf, so only the variants a tree reads are walked. The
+    /// sums are added in tree order, as for the materialised rows: the bits are the same.
+    pub(super) fn logits_onehot(&self, rows: &[f32], n_features: usize, hot: &[usize]) -> Vec<f64> {
+        if n_features <= self.max_feature {
+            let (padded, width) = self.padded(rows, n_features);
+            return self.logits_onehot(&padded, width, hot);
+        }
+        let n = rows.len() / n_features;
+        let stride = 1 + hot.len();
+        let mut sums = vec![self.base_score; n * stride];
+        let mut scratch = rows.to_vec();
+        let mut base = vec![0u32; n];
+        let mut at = vec![0u32; n];
+        for (t, &(root, depth)) in self.trees.iter().enumerate() {
+            self.walk(root, depth, &scratch, n_features, &mut base);
+            let reads = &self.tree_features[t];
+            for (j, &column) in hot.iter().enumerate() {
+                let leaves = if u32::try_from(column).is_ok_and(|c| reads.binary_search(&c).is_ok())
+                {
+                    for r in 0..n {
+                        scratch[r * n_features + column] = 1.0;
+                    }
+                    self.walk(root, depth, &scratch, n_features, &mut at);
+                    for r in 0..n {
+                        scratch[r * n_features + column] = rows[r * n_features + column];
+                    }
+                    &at
+                } else {
+                    &base
+                };
+                for (r, &leaf) in leaves.iter().enumerate() {
+                    sums[r * stride + 1 + j] += self.nodes[leaf as usize].value;
+                }
+            }
+            for (r, &leaf) in base.iter().enumerate() {
+                sums[r * stride] += self.nodes[leaf as usize].value;
+            }
+        }
+        sums
     }
 
     /// Log-odds of each row, for rows whose first `shared` columns are identical: a tree that
@@ -116,19 +211,12 @@ impl FlatForest {
     pub(super) fn logits(&self, rows: &[f32], n_features: usize, shared: usize) -> Vec<f64> {
         if n_features <= self.max_feature {
             // Rows narrower than the model: the absent features read as missing.
-            let width = self.max_feature + 1;
-            let mut padded = Vec::with_capacity(rows.len() / n_features.max(1) * width);
-            for row in rows.chunks_exact(n_features.max(1)) {
-                padded.extend_from_slice(row);
-                padded.extend(std::iter::repeat_n(f32::NAN, width - row.len()));
-            }
+            let (padded, width) = self.padded(rows, n_features);
             return self.logits(&padded, width, shared);
         }
         let n = rows.len() / n_features;
         let mut sums = vec![self.base_score; n];
         let mut at = vec![0u32; n];
-        let missing_is_nan = self.missing.is_nan();
-        let missing = self.missing as f32;
         for (t, &(root, depth)) in self.trees.iter().enumerate() {
             // Rows beyond the first only matter when the tree reads a column they differ in.
             let walked = if self.tree_max_feature[t] < shared {
@@ -136,25 +224,7 @@ impl FlatForest {
             } else {
                 n
             };
-            at.fill(root);
-            for _ in 0..depth {
-                for (r, i) in at[..walked].iter_mut().enumerate() {
-                    let node = &self.nodes[*i as usize];
-                    let v = rows[r * n_features + node.feature as usize];
-                    let is_missing = if missing_is_nan {
-                        v.is_nan()
-                    } else {
-                        v == missing
-                    };
-                    *i = if is_missing {
-                        node.missing
-                    } else if v < node.threshold {
-                        node.left
-                    } else {
-                        node.right
-                    };
-                }
-            }
+            self.walk(root, depth, rows, n_features, &mut at[..walked]);
             if walked < n {
                 let first = at[0];
                 at.fill(first);

@@ -26,7 +26,7 @@ use forest::FlatForest;
 pub use params::{GbdtParams, GbdtValidParams, Monotone, DEFAULT_VALIDATION_FRACTION};
 pub use report::{CrossValidation, CvTrial, DepthTrial, EarlyStopping, GbdtFitReport};
 
-use super::{check_rows, ModelError};
+use super::{check_hot, check_rows, ModelError};
 
 /// A fitted booster.
 #[derive(Serialize, Deserialize)]
@@ -72,6 +72,27 @@ impl GbdtModel {
         let flat = self.flat.get_or_init(|| FlatForest::new(&self.booster));
         Ok(flat
             .logits(rows, n_features, shared)
+            .into_iter()
+            .map(|logit| 1.0 / (1.0 + (-logit).exp()))
+            .collect())
+    }
+
+    /// P(positive) of each row and of each row with one of the `hot` columns set to 1 (see
+    /// [`crate::models::Scorer::predict_proba_onehot`]).
+    pub fn predict_proba_onehot(
+        &self,
+        rows: &[f32],
+        n_features: usize,
+        hot: &[usize],
+    ) -> Result<Vec<f64>, ModelError> {
+        check_rows(rows, n_features, None)?;
+        check_hot(hot, n_features)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flat = self.flat.get_or_init(|| FlatForest::new(&self.booster));
+        Ok(flat
+            .logits_onehot(rows, n_features, hot)
             .into_iter()
             .map(|logit| 1.0 / (1.0 + (-logit).exp()))
             .collect())

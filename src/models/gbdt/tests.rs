@@ -83,6 +83,23 @@ fn the_flat_forest_predicts_exactly_what_forust_predicts() {
     let shared = model.predict_proba_shared(&variants, 5, 3).unwrap();
     let plain = model.predict_proba_shared(&variants, 5, 0).unwrap();
     assert_eq!(shared, plain);
+    // One-hot variants (a column set to 1 in turn) give the bits of the rows written out,
+    // also for rows narrower than the model (absent columns read as missing).
+    for (width, hot) in [(5, vec![3, 4, 4, 0]), (3, vec![2, 1])] {
+        let narrow: Vec<f32> = rows
+            .chunks_exact(5)
+            .flat_map(|row| row[..width].to_vec())
+            .collect();
+        let onehot = model.predict_proba_onehot(&narrow, width, &hot).unwrap();
+        let wide = crate::models::onehot_rows(&narrow, width, &hot).unwrap();
+        let expected = model.predict_proba(&wide, width).unwrap();
+        assert_eq!(onehot.len(), expected.len());
+        assert!(onehot
+            .iter()
+            .zip(&expected)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+    assert!(model.predict_proba_onehot(&rows, 5, &[5]).is_err());
     // A row shorter than the model expects reads the missing features as missing.
     assert_eq!(model.predict_proba(&rows[..3], 3).unwrap().len(), 1);
     // Values that do not form whole rows are an error, not a silently dropped remainder.
