@@ -218,10 +218,7 @@ impl Summary {
             self.customers_without_action += 1;
         }
         for action in &decision.actions {
-            bump(
-                &mut self.actions_by_kind,
-                super::output::kind_name(action.kind),
-            );
+            bump(&mut self.actions_by_kind, action.kind.as_str());
         }
         for ineligible in &decision.ineligible {
             bump(
