@@ -507,7 +507,11 @@ mod tests {
         let leftover = dir.path().join("log.db-spool.4");
         std::fs::write(&leftover, bytes).unwrap();
 
-        let store = crate::store::Store::open(db.as_path()).unwrap();
+        let spooling = StoreConfig {
+            spool_decisions: true,
+            ..StoreConfig::default()
+        };
+        let store = crate::store::Store::open_with(db.as_path(), &spooling).unwrap();
         assert!(store.decision("spooled").unwrap().is_some());
         let stats = store.stats();
         assert_eq!(stats.decisions_written, 1, "{stats:?}");
