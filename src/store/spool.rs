@@ -91,12 +91,18 @@ fn spool_files(database: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 }
 
 /// Encodes one record onto `out`.
-fn encode(out: &mut Vec<u8>, decision: &DecisionRecord, events: &[Event]) -> Result<(), String> {
+fn encode(
+    out: &mut Vec<u8>,
+    decision: &DecisionRecord,
+    events: &[Event],
+) -> Result<(), StoreError> {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER_BYTES]);
-    serde_json::to_writer(&mut *out, &RecordOut { decision, events }).map_err(|e| e.to_string())?;
+    serde_json::to_writer(&mut *out, &RecordOut { decision, events })
+        .map_err(|e| StoreError::io("encoding a decision for the spool", e))?;
     let payload = &out[start + HEADER_BYTES..];
-    let length = u32::try_from(payload.len()).map_err(|_| "a decision of 4 GiB".to_string())?;
+    let length = u32::try_from(payload.len())
+        .map_err(|_| StoreError::io("encoding a decision for the spool", "larger than 4 GiB"))?;
     let checksum = Fnv1a::default().update(payload).finish();
     out[start..start + 4].copy_from_slice(&length.to_le_bytes());
     out[start + 4..start + HEADER_BYTES].copy_from_slice(&checksum.to_le_bytes());
