@@ -58,7 +58,7 @@ RELATIONAL_RULES = [
     ("unknown_action", r"(requests\[\d+\]\.)?candidates\[\d+\]", "is not in the catalog"),
     ("unknown_policy", r"(requests\[\d+\]\.)?policy", "no policy named"),
     ("invalid_field", r"(requests\[\d+\]\.)?candidates\[\d+\]\.model_as", "the conversion model knows no action"),
-    ("invalid_field", r"churn|conversion|retention|sentiment", "must name a model folder of the models directory"),
+    ("invalid_field", r"(models\.)?(churn|conversion|retention|sentiment)", "must name a model folder of the models directory"),
     # The same action twice among the candidates (an inline one may repeat a catalog id).
     ("duplicate_candidate", r"(requests\[\d+\]\.)?candidates\[\d+\]", "is listed twice"),
     # An inline event names a customer other than the decision's.

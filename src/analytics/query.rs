@@ -57,10 +57,12 @@ pub struct AnalyticsQuery {
     /// Paths: `after` or `before`.
     pub direction: Option<String>,
     /// Paths: steps from the anchor.
+    #[param(maximum = 1_000_000)]
     pub depth: Option<usize>,
     /// Paths: a second segment shown beside the first (conditions like `where`).
     pub compare: Option<String>,
     /// How many top paths (or CLV customers).
+    #[param(maximum = 1_000_000)]
     pub top: Option<usize>,
     /// Cohorts: `first-purchase`, `first-activity`, `signup`.
     pub cohort: Option<String>,
@@ -69,6 +71,7 @@ pub struct AnalyticsQuery {
     /// Cohorts: `activity` or `purchase`.
     pub retained: Option<String>,
     /// CLV: months ahead.
+    #[param(minimum = 1, maximum = 600)]
     pub months: Option<u32>,
     /// CLV: monthly discount rate.
     pub discount: Option<f64>,
@@ -77,6 +80,7 @@ pub struct AnalyticsQuery {
     /// Pain points: days after the event in which the outcome counts.
     pub pain_window: Option<f64>,
     /// Pain points: fewest exposed customers listed.
+    #[param(maximum = 1_000_000_000_000u64)]
     pub min_support: Option<u64>,
     /// Attribution: days before an order in which a contact counts.
     pub touch_window: Option<f64>,
@@ -201,6 +205,26 @@ impl AnalyticsQuery {
                 .unwrap_or("none")
                 .parse::<Breakdown>()?,
         })
+    }
+
+    /// Refuses counts beyond the bounds the API document declares (`top`, `depth` up to
+    /// 1,000,000; `min_support` up to 10^12), whatever the query asks of them.
+    pub fn check_bounds(&self) -> Result<()> {
+        for (name, value) in [("top", self.top), ("depth", self.depth)] {
+            if let Some(value) = value.filter(|v| *v > 1_000_000) {
+                return Err(AnalyticsError::invalid(
+                    name,
+                    format!("must be at most 1000000, got {value}"),
+                ));
+            }
+        }
+        if let Some(value) = self.min_support.filter(|v| *v > 1_000_000_000_000) {
+            return Err(AnalyticsError::invalid(
+                "min_support",
+                format!("must be at most 1000000000000, got {value}"),
+            ));
+        }
+        Ok(())
     }
 
     /// The paths spec.
@@ -499,6 +523,17 @@ mod tests {
             ..AnalyticsQuery::default()
         };
         assert_eq!(q.path_spec().unwrap_err().field(), Some("anchor"));
+        let q = AnalyticsQuery {
+            top: Some(1_000_001),
+            ..AnalyticsQuery::default()
+        };
+        assert_eq!(q.check_bounds().unwrap_err().field(), Some("top"));
+        let q = AnalyticsQuery {
+            top: Some(1_000_000),
+            depth: Some(3),
+            ..AnalyticsQuery::default()
+        };
+        assert!(q.check_bounds().is_ok());
         let q = AnalyticsQuery {
             discount: Some(2.0),
             ..AnalyticsQuery::default()

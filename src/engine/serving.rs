@@ -50,9 +50,17 @@ pub struct SetSources {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReloadRequest {
-    /// Role → folder of the models directory; `null` unloads an optional model.
-    #[serde(default)]
+    /// Role → folder of the models directory; `null` unloads an optional model. The object
+    /// itself may be left out (same folders), not `null`.
+    #[serde(default, deserialize_with = "present_object")]
     pub models: Option<ModelPathsUpdate>,
+}
+
+/// `models` when present: an object, never `null` (the document says so).
+fn present_object<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ModelPathsUpdate>, D::Error> {
+    ModelPathsUpdate::deserialize(deserializer).map(Some)
 }
 
 /// Everything that keeps `set` from serving as one: what the models and the catalog disagree

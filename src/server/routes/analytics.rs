@@ -31,6 +31,7 @@ async fn answer<T: Serialize + Send + 'static>(
     query: AnalyticsQuery,
     run: fn(&AnalyticsQuery, &JourneyData) -> AnalyticsResult<T>,
 ) -> Result<HttpResponse, ApiError> {
+    query.check_bounds()?;
     let data = data(&state)?;
     let result = blocking(move || run(&query, &data)).await??;
     Ok(HttpResponse::Ok().json(result))
