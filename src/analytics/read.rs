@@ -11,11 +11,10 @@ use std::sync::mpsc::sync_channel;
 use arrow_array::{RecordBatch, RecordBatchReader};
 
 use super::log::{LogBuilder, LogOptions, Row};
-use crate::journey::arrow_columns::{NumberColumn, StrColumn, TimeColumn};
-use crate::journey::reader::row::{validate_row, CellError, RawFields};
+use crate::journey::reader::row::validate_row;
 use crate::journey::reader::{
-    check_event_types, open_parquet, Progress, ProgressUnit, DEFAULT_CHUNK_ROWS, EVENT_COLUMNS,
-    REQUIRED_EVENT_COLUMNS,
+    check_event_types, open_parquet, EventColumns, Progress, ProgressUnit, DEFAULT_CHUNK_ROWS,
+    EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS,
 };
 use crate::journey::JourneyError;
 
@@ -97,38 +96,11 @@ fn add_batch(
     row: &mut u64,
     builder: &mut LogBuilder,
 ) -> Result<(), JourneyError> {
-    let column = |name: &str| batch.column_by_name(name);
-    // Types were checked at open; a missing optional column is simply absent.
-    let ids = column("customer_id").and_then(|c| StrColumn::new(c, true));
-    let times = column("timestamp").and_then(TimeColumn::new);
-    let types = column("event_type").and_then(|c| StrColumn::new(c, false));
-    let channels = column("channel").and_then(|c| StrColumn::new(c, false));
-    let actions = column("action_id").and_then(|c| StrColumn::new(c, true));
-    let values = column("value").and_then(NumberColumn::new);
-    let texts = column("text").and_then(|c| StrColumn::new(c, false));
-    let anonymous = column("anonymous_id").and_then(|c| StrColumn::new(c, true));
+    let columns = EventColumns::new(batch);
     for i in 0..batch.num_rows() {
         *row += 1;
-        let id = ids.as_ref().and_then(|c| c.get(i));
-        let event_type = types.as_ref().and_then(|c| c.get(i));
-        let channel = channels.as_ref().and_then(|c| c.get(i));
-        let action = actions.as_ref().and_then(|c| c.get(i));
-        let text = texts.as_ref().and_then(|c| c.get(i));
-        let anonymous_id = anonymous.as_ref().and_then(|c| c.get(i));
-        let fields = RawFields {
-            customer_id: id.as_deref(),
-            timestamp: times
-                .as_ref()
-                .map_or(Ok(None), |c| c.get(i))
-                .map_err(|problem| CellError::Timestamp(problem.to_string())),
-            event_type: event_type.as_deref(),
-            channel: channel.as_deref(),
-            action_id: action.as_deref(),
-            value: Ok(values.as_ref().and_then(|c| c.get(i))),
-            text: text.as_deref(),
-            anonymous_id: anonymous_id.as_deref(),
-        };
-        let valid = validate_row(*row, fields).map_err(|p| p.into_error(path))?;
+        let cells = columns.cells(i);
+        let valid = validate_row(*row, cells.fields()).map_err(|p| p.into_error(path))?;
         builder.push_row(Row {
             customer_id: valid.customer_id,
             time: valid.timestamp.0,

@@ -1,5 +1,6 @@
 //! Parquet: Arrow record batches, with column types checked when the file is opened.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -85,6 +86,82 @@ pub(crate) fn check_event_types(path: &Path, schema: &arrow_schema::Schema) -> R
     Ok(())
 }
 
+/// The event columns of a record batch, typed; a missing optional column is absent (types
+/// were checked when the file was opened).
+pub(crate) struct EventColumns<'a> {
+    ids: Option<StrColumn<'a>>,
+    times: Option<TimeColumn<'a>>,
+    types: Option<StrColumn<'a>>,
+    channels: Option<StrColumn<'a>>,
+    actions: Option<StrColumn<'a>>,
+    values: Option<NumberColumn<'a>>,
+    texts: Option<StrColumn<'a>>,
+    anonymous: Option<StrColumn<'a>>,
+}
+
+/// One row's cells, owning what had to be converted (integer ids, dictionary values).
+pub(crate) struct EventCells<'a> {
+    id: Option<Cow<'a, str>>,
+    timestamp: std::result::Result<Option<crate::journey::Timestamp>, crate::journey::TimeError>,
+    event_type: Option<Cow<'a, str>>,
+    channel: Option<Cow<'a, str>>,
+    action: Option<Cow<'a, str>>,
+    value: Option<f64>,
+    text: Option<Cow<'a, str>>,
+    anonymous_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> EventColumns<'a> {
+    /// The batch's event columns.
+    pub(crate) fn new(batch: &'a RecordBatch) -> Self {
+        let column = |name: &str| batch.column_by_name(name);
+        EventColumns {
+            ids: column("customer_id").and_then(|c| StrColumn::new(c, true)),
+            times: column("timestamp").and_then(TimeColumn::new),
+            types: column("event_type").and_then(|c| StrColumn::new(c, false)),
+            channels: column("channel").and_then(|c| StrColumn::new(c, false)),
+            actions: column("action_id").and_then(|c| StrColumn::new(c, true)),
+            values: column("value").and_then(NumberColumn::new),
+            texts: column("text").and_then(|c| StrColumn::new(c, false)),
+            anonymous: column("anonymous_id").and_then(|c| StrColumn::new(c, true)),
+        }
+    }
+
+    /// The cells of row `i` of the batch.
+    pub(crate) fn cells(&self, i: usize) -> EventCells<'a> {
+        let text = |c: &Option<StrColumn<'a>>| c.as_ref().and_then(|c| c.get(i));
+        EventCells {
+            id: text(&self.ids),
+            timestamp: self.times.as_ref().map_or(Ok(None), |c| c.get(i)),
+            event_type: text(&self.types),
+            channel: text(&self.channels),
+            action: text(&self.actions),
+            value: self.values.as_ref().and_then(|c| c.get(i)),
+            text: text(&self.texts),
+            anonymous_id: text(&self.anonymous),
+        }
+    }
+}
+
+impl EventCells<'_> {
+    /// The row as the shared validation reads it.
+    pub(crate) fn fields(&self) -> RawFields<'_> {
+        RawFields {
+            customer_id: self.id.as_deref(),
+            timestamp: self
+                .timestamp
+                .clone()
+                .map_err(|problem| CellError::Timestamp(problem.to_string())),
+            event_type: self.event_type.as_deref(),
+            channel: self.channel.as_deref(),
+            action_id: self.action.as_deref(),
+            value: Ok(self.value),
+            text: self.text.as_deref(),
+            anonymous_id: self.anonymous_id.as_deref(),
+        }
+    }
+}
+
 pub(super) struct ParquetEvents {
     path: PathBuf,
     reader: ParquetRecordBatchReader,
@@ -116,39 +193,12 @@ impl ParquetEvents {
     }
 
     fn convert(&mut self, batch: &RecordBatch, start: usize, end: usize, chunk: &mut EventChunk) {
-        let column = |name: &str| batch.column_by_name(name);
-        // Types were checked at open; a missing optional column is simply absent.
-        let ids = column("customer_id").and_then(|c| StrColumn::new(c, true));
-        let times = column("timestamp").and_then(TimeColumn::new);
-        let types = column("event_type").and_then(|c| StrColumn::new(c, false));
-        let channels = column("channel").and_then(|c| StrColumn::new(c, false));
-        let actions = column("action_id").and_then(|c| StrColumn::new(c, true));
-        let values = column("value").and_then(NumberColumn::new);
-        let texts = column("text").and_then(|c| StrColumn::new(c, false));
-        let anonymous = column("anonymous_id").and_then(|c| StrColumn::new(c, true));
+        let columns = EventColumns::new(batch);
         for i in start..end {
             let row = self.row + 1;
             self.row = row;
-            let id = ids.as_ref().and_then(|c| c.get(i));
-            let event_type = types.as_ref().and_then(|c| c.get(i));
-            let channel = channels.as_ref().and_then(|c| c.get(i));
-            let action = actions.as_ref().and_then(|c| c.get(i));
-            let text = texts.as_ref().and_then(|c| c.get(i));
-            let anonymous_id = anonymous.as_ref().and_then(|c| c.get(i));
-            let fields = RawFields {
-                customer_id: id.as_deref(),
-                timestamp: times
-                    .as_ref()
-                    .map_or(Ok(None), |c| c.get(i))
-                    .map_err(|problem| CellError::Timestamp(problem.to_string())),
-                event_type: event_type.as_deref(),
-                channel: channel.as_deref(),
-                action_id: action.as_deref(),
-                value: Ok(values.as_ref().and_then(|c| c.get(i))),
-                text: text.as_deref(),
-                anonymous_id: anonymous_id.as_deref(),
-            };
-            match build_event(row, fields, &mut self.cache) {
+            let cells = columns.cells(i);
+            match build_event(row, cells.fields(), &mut self.cache) {
                 Ok(event) => chunk.events.push(event),
                 Err(problem) => chunk.problems.push(problem),
             }
