@@ -21,7 +21,8 @@ if ! command -v java >/dev/null 2>&1 && [ -z "${JAVA_HOME:-}" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null
 fi
-cargo build --quiet --bin nextbest
+# The binary the test suite builds (after ./scripts/test.sh, nothing to do; see scripts/fuzz.sh).
+cargo test --locked --quiet --no-run
 echo "== building the Python package (maturin develop)"
 CARGO_TARGET_DIR="$PWD/target" VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" \
   "$VENV/bin/python" -m maturin develop --quiet -m python/Cargo.toml
