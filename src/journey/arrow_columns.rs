@@ -112,6 +112,30 @@ impl<'a> StrColumn<'a> {
         })
     }
 
+    /// The dictionary key of `row` on a dictionary column, `None` on a null row or any other
+    /// column: rows with the same key hold the same string, so a reader can convert each
+    /// dictionary entry once instead of each row.
+    #[inline]
+    pub(crate) fn key(&self, row: usize) -> Option<usize> {
+        match self {
+            StrColumn::Dictionary {
+                keys, array, size, ..
+            } => {
+                let key = *keys.get(row)?;
+                (key < *size && array.is_valid(row)).then_some(key)
+            }
+            _ => None,
+        }
+    }
+
+    /// How many entries the dictionary has (0 when the column is not a dictionary).
+    pub(crate) fn dictionary_len(&self) -> usize {
+        match self {
+            StrColumn::Dictionary { size, .. } => *size,
+            _ => 0,
+        }
+    }
+
     /// The value at `row`, or `None` when null.
     pub(crate) fn get(&self, row: usize) -> Option<Cow<'a, str>> {
         match self {
