@@ -402,7 +402,22 @@ impl LogBuilder {
             && counts.linked_events == 0
             && (1..log.customer.len()).all(|i| log.customer[i - 1] <= log.customer[i])
             && remap.iter().enumerate().all(|(c, &r)| r == c as u32);
-        let mut order: Vec<u32> = if in_place {
+        let time_sorted = |order: &[u32]| {
+            order
+                .windows(2)
+                .all(|w| log.time[w[0] as usize] <= log.time[w[1] as usize])
+        };
+        // A file grouped by customer and in time order needs no permutation (nor the memory
+        // of one).
+        let sorted = in_place
+            && (0..n_customers).all(|c| {
+                log.time[starts[c]..starts[c + 1]]
+                    .windows(2)
+                    .all(|w| w[0] <= w[1])
+            });
+        let mut order: Vec<u32> = if sorted {
+            Vec::new()
+        } else if in_place {
             (0..log.customer.len() as u32).collect()
         } else {
             let mut next = starts.clone();
@@ -416,17 +431,17 @@ impl LogBuilder {
             }
             order
         };
-        for c in 0..n_customers {
-            let slice = &mut order[starts[c]..starts[c + 1]];
-            if !slice
-                .windows(2)
-                .all(|w| log.time[w[0] as usize] <= log.time[w[1] as usize])
-            {
-                slice.sort_by_key(|&i| log.time[i as usize]);
+        if !sorted {
+            for c in 0..n_customers {
+                let slice = &mut order[starts[c]..starts[c + 1]];
+                if !time_sorted(slice) {
+                    slice.sort_by_key(|&i| log.time[i as usize]);
+                }
             }
         }
-        let identity = order.len() == log.customer.len()
-            && order.iter().enumerate().all(|(k, &i)| k as u32 == i);
+        let identity = sorted
+            || (order.len() == log.customer.len()
+                && order.iter().enumerate().all(|(k, &i)| k as u32 == i));
         if !identity {
             fn permute<T: Copy>(v: &mut Vec<T>, order: &[u32]) {
                 if !v.is_empty() {
