@@ -36,6 +36,11 @@ pub struct StepSpec {
 }
 
 impl StepSpec {
+    /// Whether the step names a channel or an action (the log must have read them).
+    pub fn uses_details(&self) -> bool {
+        self.channel.is_some() || self.action.is_some()
+    }
+
     /// The step as written.
     pub fn label(&self) -> String {
         let mut s = self.event_type.clone();
@@ -145,6 +150,12 @@ pub struct FunnelSpec {
 }
 
 impl FunnelSpec {
+    /// Whether the funnel looks at channels or actions (a step naming one, a channel
+    /// breakdown); if not, the log can be read without them ([`super::LogOptions::details`]).
+    pub fn uses_details(&self) -> bool {
+        self.steps.iter().any(StepSpec::uses_details) || self.breakdown == Breakdown::Channel
+    }
+
     /// Checks the step count and window.
     pub fn validate(&self) -> Result<()> {
         if self.steps.len() < 2 || self.steps.len() > 20 {

@@ -90,11 +90,11 @@ pub struct EventLog {
     pub time: Vec<i64>,
     /// Per event: the event type index.
     pub kind: Vec<u32>,
-    /// Per event: the channel index (0 = none).
+    /// Per event: the channel index (0 = none); empty when details were not read.
     pub channel: Vec<u32>,
-    /// Per event: the action index (0 = none).
+    /// Per event: the action index (0 = none); empty when details were not read.
     pub action: Vec<u32>,
-    /// Per event: the value (NaN = none).
+    /// Per event: the value (NaN = none); empty when details were not read.
     pub value: Vec<f64>,
     /// Per event: the index of its text in `texts` (0 = none); empty when text was not read.
     pub text: Vec<u32>,
@@ -168,20 +168,30 @@ pub struct LogBuilder {
     visitor_of: Vec<Option<Box<str>>>,
     links: IdentityLinks,
     identify: Option<u32>,
-    keep_text: bool,
+    options: LogOptions,
     last: Option<(bool, u32)>,
 }
 
 impl Default for LogBuilder {
     fn default() -> Self {
-        Self::new(true)
+        Self::new(LogOptions::default())
     }
 }
 
+/// A row's event type, channel and action as vocabulary indices.
+pub(super) struct Interned {
+    /// The event type index.
+    pub(super) kind: u32,
+    /// The channel index (0 = none).
+    pub(super) channel: u32,
+    /// The action index (0 = none).
+    pub(super) action: u32,
+}
+
 impl LogBuilder {
-    /// A builder with the optional vocabularies' "none" reserved; `keep_text` keeps customer
-    /// text (for sentiment and aspects).
-    pub fn new(keep_text: bool) -> Self {
+    /// A builder with the optional vocabularies' "none" reserved, keeping what `options` asks
+    /// for.
+    pub fn new(options: LogOptions) -> Self {
         LogBuilder {
             log: EventLog {
                 channels: Vocabulary::with_none(),
@@ -194,8 +204,25 @@ impl LogBuilder {
             visitor_of: Vec::new(),
             links: IdentityLinks::new(),
             identify: None,
-            keep_text,
+            options,
             last: None,
+        }
+    }
+
+    /// Makes room for `events` more events, so the columns do not grow (and copy) as a big
+    /// file is read.
+    pub fn reserve(&mut self, events: usize) {
+        let log = &mut self.log;
+        log.customer.reserve(events);
+        log.time.reserve(events);
+        log.kind.reserve(events);
+        if self.options.details {
+            log.channel.reserve(events);
+            log.action.reserve(events);
+            log.value.reserve(events);
+        }
+        if self.options.text {
+            log.text.reserve(events);
         }
     }
 
@@ -241,32 +268,63 @@ impl LogBuilder {
         c
     }
 
-    /// Adds one validated row.
-    pub fn push_row(&mut self, row: Row<'_>) {
-        let customer = match (row.customer_id.is_empty(), row.anonymous_id) {
+    /// The customer (or visitor) index of a row.
+    pub(super) fn customer_index(&mut self, row: &Row<'_>) -> u32 {
+        match (row.customer_id.is_empty(), row.anonymous_id) {
             (true, Some(anonymous)) => self.index_of(anonymous, true),
             _ => self.index_of(row.customer_id, false),
-        };
-        let log = &mut self.log;
-        let kind = log.types.intern(row.event_type);
-        if self.identify.is_none() && row.event_type == EventType::Identify.as_str() {
+        }
+    }
+
+    /// The index of an event type, adding it when new.
+    pub(super) fn type_index(&mut self, name: &str) -> u32 {
+        let kind = self.log.types.intern(name);
+        if self.identify.is_none() && name == EventType::Identify.as_str() {
             self.identify = Some(kind);
         }
-        if Some(kind) == self.identify && !row.customer_id.is_empty() {
+        kind
+    }
+
+    /// The index of a channel (0 = none), adding it when new.
+    pub(super) fn channel_index(&mut self, name: Option<&str>) -> u32 {
+        name.map_or(0, |c| self.log.channels.intern(c))
+    }
+
+    /// The index of an action (0 = none), adding it when new.
+    pub(super) fn action_index(&mut self, name: Option<&str>) -> u32 {
+        name.map_or(0, |a| self.log.actions.intern(a))
+    }
+
+    /// Adds one validated row.
+    pub fn push_row(&mut self, row: Row<'_>) {
+        let customer = self.customer_index(&row);
+        let interned = Interned {
+            kind: self.type_index(row.event_type),
+            channel: self.channel_index(row.channel),
+            action: self.action_index(row.action_id),
+        };
+        self.push_interned(&row, customer, interned);
+    }
+
+    /// Adds one validated row whose customer, type, channel and action are already indices
+    /// (readers that see each distinct value once skip the string lookups).
+    pub(super) fn push_interned(&mut self, row: &Row<'_>, customer: u32, interned: Interned) {
+        if Some(interned.kind) == self.identify && !row.customer_id.is_empty() {
             if let Some(anonymous) = row.anonymous_id {
                 self.links
                     .link(anonymous, row.customer_id, Timestamp(row.time));
             }
         }
+        let log = &mut self.log;
         log.customer.push(customer);
         log.time.push(row.time);
-        log.kind.push(kind);
-        log.channel
-            .push(row.channel.map_or(0, |c| log.channels.intern(c)));
-        log.action
-            .push(row.action_id.map_or(0, |a| log.actions.intern(a)));
-        log.value.push(row.value.unwrap_or(f64::NAN));
-        if self.keep_text {
+        log.kind.push(interned.kind);
+        if self.options.details {
+            log.channel.push(interned.channel);
+            log.action.push(interned.action);
+            log.value.push(row.value.unwrap_or(f64::NAN));
+        }
+        if self.options.text {
             let text = match row.text {
                 Some(text) => {
                     log.texts.push(text.into());
@@ -344,7 +402,22 @@ impl LogBuilder {
             && counts.linked_events == 0
             && (1..log.customer.len()).all(|i| log.customer[i - 1] <= log.customer[i])
             && remap.iter().enumerate().all(|(c, &r)| r == c as u32);
-        let mut order: Vec<u32> = if in_place {
+        let time_sorted = |order: &[u32]| {
+            order
+                .windows(2)
+                .all(|w| log.time[w[0] as usize] <= log.time[w[1] as usize])
+        };
+        // A file grouped by customer and in time order needs no permutation (nor the memory
+        // of one).
+        let sorted = in_place
+            && (0..n_customers).all(|c| {
+                log.time[starts[c]..starts[c + 1]]
+                    .windows(2)
+                    .all(|w| w[0] <= w[1])
+            });
+        let mut order: Vec<u32> = if sorted {
+            Vec::new()
+        } else if in_place {
             (0..log.customer.len() as u32).collect()
         } else {
             let mut next = starts.clone();
@@ -358,17 +431,17 @@ impl LogBuilder {
             }
             order
         };
-        for c in 0..n_customers {
-            let slice = &mut order[starts[c]..starts[c + 1]];
-            if !slice
-                .windows(2)
-                .all(|w| log.time[w[0] as usize] <= log.time[w[1] as usize])
-            {
-                slice.sort_by_key(|&i| log.time[i as usize]);
+        if !sorted {
+            for c in 0..n_customers {
+                let slice = &mut order[starts[c]..starts[c + 1]];
+                if !time_sorted(slice) {
+                    slice.sort_by_key(|&i| log.time[i as usize]);
+                }
             }
         }
-        let identity = order.len() == log.customer.len()
-            && order.iter().enumerate().all(|(k, &i)| k as u32 == i);
+        let identity = sorted
+            || (order.len() == log.customer.len()
+                && order.iter().enumerate().all(|(k, &i)| k as u32 == i));
         if !identity {
             fn permute<T: Copy>(v: &mut Vec<T>, order: &[u32]) {
                 if !v.is_empty() {
@@ -402,11 +475,18 @@ impl LogBuilder {
 pub struct LogOptions {
     /// Keep customer text (sentiment, aspects); analyses that count events do without.
     pub text: bool,
+    /// Keep channels, actions and values. Cohorts, and funnels and paths over event types
+    /// alone, do without: a Parquet file's columns for them are then not read at all (nor
+    /// checked), and the log's `channel`, `action` and `value` stay empty.
+    pub details: bool,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { text: true }
+        LogOptions {
+            text: true,
+            details: true,
+        }
     }
 }
 
@@ -424,7 +504,7 @@ impl EventLog {
         options: LogOptions,
         mut progress: impl FnMut(Progress),
     ) -> Result<Self, JourneyError> {
-        let mut builder = LogBuilder::new(options.text);
+        let mut builder = LogBuilder::new(options);
         if Format::from_path(path)? == Format::Parquet {
             super::read::read_parquet(path, options, &mut builder, progress)?;
             return Ok(builder.finish());
@@ -442,7 +522,7 @@ impl EventLog {
 
     /// A log of events already in memory (tests, the service's pages).
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
-        let mut builder = LogBuilder::new(true);
+        let mut builder = LogBuilder::default();
         for event in events {
             builder.push(event);
         }
@@ -498,10 +578,10 @@ impl EventLog {
             customer_id: self.customers[self.customer[i] as usize].clone(),
             timestamp: Timestamp(self.time[i]),
             event_type: EventType::parse(self.types.name(self.kind[i])),
-            channel: name(&self.channels, self.channel[i])
+            channel: name(&self.channels, self.channel.get(i).copied().unwrap_or(0))
                 .map(|c| crate::journey::Channel::parse(&c)),
-            action_id: name(&self.actions, self.action[i]),
-            value: Some(self.value[i]).filter(|v| !v.is_nan()),
+            action_id: name(&self.actions, self.action.get(i).copied().unwrap_or(0)),
+            value: self.value.get(i).copied().filter(|v| !v.is_nan()),
             text: self
                 .text
                 .get(i)

@@ -98,6 +98,13 @@ impl Default for PathSpec {
 }
 
 impl PathSpec {
+    /// Whether the paths look at channels or actions (channel labels, an anchor naming one);
+    /// if not, the log can be read without them ([`super::LogOptions::details`]).
+    pub fn uses_details(&self) -> bool {
+        self.label == NodeLabel::EventTypeAndChannel
+            || self.anchor.as_ref().is_some_and(StepSpec::uses_details)
+    }
+
     /// Checks the limits.
     pub fn validate(&self) -> Result<()> {
         if !(self.gap_minutes > 0.0 && self.gap_minutes <= 525_600.0) {

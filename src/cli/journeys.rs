@@ -255,8 +255,8 @@ fn parse_time(flag: &str, text: &Option<String>) -> anyhow::Result<Option<Timest
         .transpose()
 }
 
-/// Loads the inputs; `text` reads customer text too (sentiment and aspects need it).
-fn load(common: &Common, text: bool) -> anyhow::Result<Inputs> {
+/// Loads the inputs, reading what `options` asks for of the events.
+fn load(common: &Common, options: LogOptions) -> anyhow::Result<Inputs> {
     let period = Period::checked(
         parse_time("from", &common.from)?,
         parse_time("to", &common.to)?,
@@ -274,7 +274,7 @@ fn load(common: &Common, text: bool) -> anyhow::Result<Inputs> {
         .map(|p| CustomerTable::read(p, None))
         .transpose()?;
     let mut bar: Option<indicatif::ProgressBar> = None;
-    let log = EventLog::read_with(&common.events, LogOptions { text }, |p| {
+    let log = EventLog::read_with(&common.events, options, |p| {
         let b = bar.get_or_insert_with(|| super::progress::reader_bar(p, "reading"));
         b.set_position(p.done);
     })?;
@@ -290,6 +290,14 @@ fn load(common: &Common, text: bool) -> anyhow::Result<Inputs> {
         from,
         to,
     })
+}
+
+/// Everything of the events, customer text only when `text`.
+fn with_text(text: bool) -> LogOptions {
+    LogOptions {
+        text,
+        details: true,
+    }
 }
 
 /// The sentiment and conversion models of a model folder (the others are not needed here).
@@ -354,14 +362,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Kpis(a) => {
             let models = load_models(&a.common.models)?;
-            let i = load(&a.common, models.is_some())?;
+            let i = load(&a.common, with_text(models.is_some()))?;
             let mut k = kpis(&i.log, &i.members, i.from, i.to);
             k.text_sentiment = text_tags(&i.log, &models)?
                 .map(|tags| text_sentiment(&i.log, &tags, &i.members, i.from, i.to));
             emit(&a.common, &k, vec![k.table()])
         }
         Command::Funnel(a) => {
-            let i = load(&a.common, false)?;
             let spec = FunnelSpec {
                 steps: a
                     .steps
@@ -376,11 +383,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .unwrap_or("none")
                     .parse::<Breakdown>()?,
             };
+            let i = load(
+                &a.common,
+                LogOptions {
+                    text: false,
+                    details: spec.uses_details(),
+                },
+            )?;
             let f = funnel(&i.log, &i.members, i.table.as_ref(), &spec, i.from, i.to)?;
             emit(&a.common, &f, vec![f.table()])
         }
         Command::Paths(a) => {
-            let i = load(&a.common, false)?;
             let spec = PathSpec {
                 gap_minutes: a.gap,
                 collapse_repeats: !a.keep_repeats,
@@ -396,6 +409,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 direction: a.direction.parse::<Direction>()?,
                 steps: a.steps,
             };
+            let i = load(
+                &a.common,
+                LogOptions {
+                    text: false,
+                    details: spec.uses_details(),
+                },
+            )?;
             let mut p = paths(&i.log, &i.members, &spec, i.from, i.to)?;
             if !a.compare.is_empty() {
                 let conditions = a
@@ -425,7 +445,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             };
             let spec = query.pain_spec()?;
             let models = load_models(&a.common.models)?;
-            let i = load(&a.common, models.is_some())?;
+            let i = load(&a.common, with_text(models.is_some()))?;
             let tags = text_tags(&i.log, &models)?;
             let mut p = pain_points(&i.log, &i.members, &spec, tags.as_ref(), i.from, i.to)?;
             p.negative_aspects = tags.as_ref().map(|t| {
@@ -442,7 +462,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Attribution(a) => {
             let models = load_models(&a.common.models)?;
-            let i = load(&a.common, false)?;
+            let i = load(&a.common, with_text(false))?;
             let mut r = attribution(&i.log, &i.members, a.window, i.from, i.to)?;
             if let Some(models) = models.as_deref().filter(|m| m.conversion.is_some()) {
                 let spinner = super::progress::spinner("scoring contacts");
@@ -500,7 +520,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "--discount: must be in [0, 1), got {}",
                 a.discount
             );
-            let i = load(&a.common, false)?;
+            let i = load(&a.common, with_text(false))?;
             let horizon = Horizon {
                 months: a.months,
                 monthly_discount_rate: a.discount,
@@ -510,7 +530,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             emit(&a.common, &report, report.tables(a.top))
         }
         Command::Cohorts(a) => {
-            let i = load(&a.common, false)?;
+            // Cohorts count event types: no text, channels, actions or values to read.
+            let counting = LogOptions {
+                text: false,
+                details: false,
+            };
             let basis = match a.cohort.as_str() {
                 "first-purchase" => CohortBasis::FirstPurchase,
                 "first-activity" => CohortBasis::FirstActivity,
@@ -529,6 +553,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 bucket: a.period.parse::<Bucket>()?,
                 retained,
             };
+            let i = load(&a.common, counting)?;
             // Buckets count from midnight of the first event unless a start is given.
             let from = if a.common.from.is_some() {
                 i.from

@@ -31,11 +31,11 @@ pub(crate) enum StrColumn<'a> {
     View(&'a arrow_array::StringViewArray),
     Int64(&'a arrow_array::Int64Array),
     Int32(&'a arrow_array::Int32Array),
+    /// Per row the key of its dictionary entry (`usize::MAX` on a null row), and each entry's
+    /// text, read once per batch rather than once per row.
     Dictionary {
         keys: Vec<usize>,
-        array: &'a dyn Array,
-        values: Box<StrColumn<'a>>,
-        size: usize,
+        entries: Vec<Option<Cow<'a, str>>>,
     },
 }
 
@@ -95,21 +95,48 @@ impl<'a> StrColumn<'a> {
             {
                 let dictionary = array.as_any_dictionary_opt()?;
                 let values = Self::from_dyn(dictionary.values().as_ref(), false)?;
+                let entries: Vec<_> = (0..dictionary.values().len())
+                    .map(|k| values.get(k))
+                    .collect();
                 // An empty dictionary (all rows null) has no keys to normalise.
-                let keys = if dictionary.values().is_empty() {
+                let mut keys = if entries.is_empty() {
                     vec![usize::MAX; array.len()]
                 } else {
                     dictionary.normalized_keys()
                 };
-                StrColumn::Dictionary {
-                    keys,
-                    array,
-                    values: Box::new(values),
-                    size: dictionary.values().len(),
+                if let Some(nulls) = array.nulls().filter(|n| n.null_count() > 0) {
+                    for (row, key) in keys.iter_mut().enumerate() {
+                        if nulls.is_null(row) {
+                            *key = usize::MAX;
+                        }
+                    }
                 }
+                StrColumn::Dictionary { keys, entries }
             }
             _ => return None,
         })
+    }
+
+    /// The dictionary key of `row` on a dictionary column, `None` on a null row or any other
+    /// column: rows with the same key hold the same string, so a reader can convert each
+    /// dictionary entry once instead of each row.
+    #[inline]
+    pub(crate) fn key(&self, row: usize) -> Option<usize> {
+        match self {
+            StrColumn::Dictionary { keys, entries } => {
+                let key = *keys.get(row)?;
+                (key < entries.len()).then_some(key)
+            }
+            _ => None,
+        }
+    }
+
+    /// How many entries the dictionary has (0 when the column is not a dictionary).
+    pub(crate) fn dictionary_len(&self) -> usize {
+        match self {
+            StrColumn::Dictionary { entries, .. } => entries.len(),
+            _ => 0,
+        }
     }
 
     /// The value at `row`, or `None` when null.
@@ -124,18 +151,9 @@ impl<'a> StrColumn<'a> {
             StrColumn::Int32(a) => a
                 .is_valid(row)
                 .then(|| Cow::Owned(a.value(row).to_string())),
-            StrColumn::Dictionary {
-                keys,
-                array,
-                values,
-                size,
-            } => {
+            StrColumn::Dictionary { keys, entries } => {
                 let key = *keys.get(row)?;
-                if array.is_valid(row) && key < *size {
-                    values.get(key)
-                } else {
-                    None
-                }
+                entries.get(key)?.clone()
             }
         }
     }

@@ -479,7 +479,7 @@ fn read_jsonl(path: &Path, key: &str) -> Result<RawTable> {
 }
 
 fn read_parquet(path: &Path, key: &str) -> Result<RawTable> {
-    let (reader, _) = open_parquet(path, None, &[key], DEFAULT_CHUNK_ROWS)?;
+    let (reader, _) = open_parquet(path, None, &[key], &[], DEFAULT_CHUNK_ROWS)?;
     let schema = reader.schema();
     let names: Vec<String> = schema
         .fields()

@@ -3,16 +3,21 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_array::RecordBatchReader;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
 
 use super::row::{build_event, CellError, RawFields, VocabularyCache};
 use super::{
-    ChunkSource, EventChunk, Progress, ProgressUnit, DEFAULT_CHUNK_ROWS, EVENT_COLUMNS,
-    REQUIRED_EVENT_COLUMNS,
+    ChunkSource, EventChunk, Progress, ProgressUnit, DEFAULT_CHUNK_ROWS, DICTIONARY_EVENT_COLUMNS,
+    EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS,
 };
 use crate::journey::arrow_columns::{
     accepts_numbers, accepts_strings, accepts_times, NumberColumn, StrColumn, TimeColumn, ID_TYPES,
@@ -21,17 +26,22 @@ use crate::journey::arrow_columns::{
 use crate::journey::error::{JourneyError, Result};
 
 /// Opens a Parquet file for Arrow batch reading, projecting to the `wanted` columns present.
+///
+/// The string columns named in `dictionary` come as Arrow dictionary arrays: the file's
+/// dictionary pages are kept as they are instead of being copied out into a string per row,
+/// and a reader can work per dictionary entry instead of per row.
 pub(crate) fn open_parquet(
     path: &Path,
     wanted: Option<&[&str]>,
     required: &[&str],
+    dictionary: &[&str],
     batch_rows: usize,
 ) -> Result<(ParquetRecordBatchReader, u64)> {
     let handle = File::open(path).map_err(|e| JourneyError::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(handle)
+    let metadata = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new())
         .map_err(|e| JourneyError::malformed(path, format!("not a readable Parquet file: {e}")))?;
-    let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
-    let schema = builder.schema().clone();
+    let total_rows = metadata.metadata().file_metadata().num_rows().max(0) as u64;
+    let schema = metadata.schema().clone();
     let present: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     for name in required {
         if !present.iter().any(|p| p == name) {
@@ -42,6 +52,8 @@ pub(crate) fn open_parquet(
             });
         }
     }
+    let metadata = with_dictionaries(metadata, dictionary);
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata);
     let builder = match wanted {
         Some(wanted) => {
             let indices: Vec<usize> = present
@@ -60,6 +72,36 @@ pub(crate) fn open_parquet(
         .build()
         .map_err(|e| JourneyError::malformed(path, e))?;
     Ok((reader, total_rows))
+}
+
+/// The reading plan with the named string columns read as dictionaries; unchanged when none
+/// is a plain string column, or when the file will not have it (then strings it is).
+fn with_dictionaries(metadata: ArrowReaderMetadata, names: &[&str]) -> ArrowReaderMetadata {
+    let schema = metadata.schema();
+    let mut changed = false;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let value = field.data_type();
+            if names.contains(&field.name().as_str())
+                && matches!(value, DataType::Utf8 | DataType::LargeUtf8)
+            {
+                changed = true;
+                let keyed =
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(value.clone()));
+                field.as_ref().clone().with_data_type(keyed)
+            } else {
+                field.as_ref().clone()
+            }
+        })
+        .collect();
+    if !changed {
+        return metadata;
+    }
+    let hinted = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let options = ArrowReaderOptions::new().with_schema(hinted);
+    ArrowReaderMetadata::try_new(metadata.metadata().clone(), options).unwrap_or(metadata)
 }
 
 /// Checks that every event column present has a type that can carry it.
@@ -111,6 +153,15 @@ pub(crate) struct EventCells<'a> {
     anonymous_id: Option<Cow<'a, str>>,
 }
 
+/// The dictionary keys of one row's cells ([`StrColumn::key`]): `None` where the column is not
+/// a dictionary or the cell is null.
+pub(crate) struct EventKeys {
+    pub(crate) customer_id: Option<usize>,
+    pub(crate) event_type: Option<usize>,
+    pub(crate) channel: Option<usize>,
+    pub(crate) action_id: Option<usize>,
+}
+
 impl<'a> EventColumns<'a> {
     /// The batch's event columns.
     pub(crate) fn new(batch: &'a RecordBatch) -> Self {
@@ -140,6 +191,30 @@ impl<'a> EventColumns<'a> {
             text: text(&self.texts),
             anonymous_id: text(&self.anonymous),
         }
+    }
+
+    /// Row `i`'s dictionary keys.
+    #[inline]
+    pub(crate) fn keys(&self, i: usize) -> EventKeys {
+        let key = |c: &Option<StrColumn<'a>>| c.as_ref().and_then(|c| c.key(i));
+        EventKeys {
+            customer_id: key(&self.ids),
+            event_type: key(&self.types),
+            channel: key(&self.channels),
+            action_id: key(&self.actions),
+        }
+    }
+
+    /// The dictionary sizes of the customer, event type, channel and action columns (0: not a
+    /// dictionary), in the order of [`EventKeys`].
+    pub(crate) fn dictionary_lens(&self) -> [usize; 4] {
+        let len = |c: &Option<StrColumn<'a>>| c.as_ref().map_or(0, StrColumn::dictionary_len);
+        [
+            len(&self.ids),
+            len(&self.types),
+            len(&self.channels),
+            len(&self.actions),
+        ]
     }
 }
 
@@ -177,6 +252,7 @@ impl ParquetEvents {
             path,
             Some(&EVENT_COLUMNS),
             &REQUIRED_EVENT_COLUMNS,
+            &DICTIONARY_EVENT_COLUMNS,
             DEFAULT_CHUNK_ROWS,
         )?;
         let events = ParquetEvents {
