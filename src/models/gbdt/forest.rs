@@ -12,7 +12,7 @@ struct FlatNode {
     /// The split's column among the forest's used features (see [`FlatForest::used`]).
     slot: u32,
     /// The next node by outcome, indexed without a branch (the outcome is data, so a branch
-    /// would be mispredicted half the time): `[left, right, missing, missing]`.
+    /// would be mispredicted half the time): `[right, left, missing, missing]`.
     next: [u32; 4],
     /// Leaf weight (unused on splits).
     value: f64,
@@ -102,8 +102,8 @@ impl FlatForest {
                         threshold: f32_threshold(node.split_value),
                         slot: slot_of(node.split_feature),
                         next: [
-                            child(i, node.left_child),
                             child(i, node.right_child),
+                            child(i, node.left_child),
                             missing,
                             missing,
                         ],
@@ -186,8 +186,8 @@ impl FlatForest {
             for (r, i) in at.iter_mut().enumerate() {
                 let node = &self.nodes[*i as usize];
                 let v = columns[node.slot as usize * n + r];
-                // NaN compares false, so `!(v < t)` sends it right unless it is missing.
-                let outcome = usize::from(!(v < node.threshold)) | usize::from(is_missing(v)) << 1;
+                // NaN compares false, so it goes right unless it is missing.
+                let outcome = usize::from(v < node.threshold) | usize::from(is_missing(v)) << 1;
                 *i = node.next[outcome];
             }
         }
