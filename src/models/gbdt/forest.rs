@@ -9,19 +9,21 @@ struct FlatNode {
     /// Go left when `value < threshold`: the smallest f32 at or above forust's f64 split, so the
     /// f32 comparison decides exactly like forust's `f64::from(value) < split`.
     threshold: f32,
-    feature: u32,
-    left: u32,
-    right: u32,
-    missing: u32,
+    /// The split's column among the forest's used features (see [`FlatForest::used`]).
+    slot: u32,
+    /// The next node by outcome, indexed without a branch (the outcome is data, so a branch
+    /// would be mispredicted half the time): `[right, left, missing, missing]`.
+    next: [u32; 4],
     /// Leaf weight (unused on splits).
     value: f64,
 }
 
 /// The booster's prediction trees in one array with absolute child indices. Predicting walks
-/// the f32 rows directly, tree by tree and level by level across all rows: the rows' walks are
-/// independent, so the CPU overlaps them instead of waiting on one chain of loads and branches.
-/// The arithmetic is forust's (base score, then each tree's leaf value in order), so results are
-/// bit-identical to `GradientBooster::predict`.
+/// the rows tree by tree and level by level across all rows (the rows' walks are independent,
+/// so the CPU overlaps them), reading the rows column-major: a tree reads a handful of
+/// features, whose values for all the rows sit together in cache. The arithmetic is forust's
+/// (base score, then each tree's leaf value in order), so results are bit-identical to
+/// `GradientBooster::predict`.
 #[derive(Debug)]
 pub(super) struct FlatForest {
     nodes: Vec<FlatNode>,
@@ -29,12 +31,12 @@ pub(super) struct FlatForest {
     trees: Vec<(u32, u32)>,
     base_score: f64,
     missing: f64,
-    /// Rows must have more columns than this.
-    max_feature: usize,
+    /// The features any tree splits on, sorted: a node's `slot` indexes this list.
+    used: Vec<u32>,
     /// Highest feature each tree splits on (index-aligned with `trees`).
     tree_max_feature: Vec<usize>,
-    /// The distinct features each tree splits on, sorted (index-aligned with `trees`).
-    tree_features: Vec<Vec<u32>>,
+    /// The slots each tree splits on, sorted (index-aligned with `trees`).
+    tree_slots: Vec<Vec<u32>>,
 }
 
 /// The smallest f32 that is ≥ `split` (infinite beyond f32's range, NaN for NaN).
@@ -56,17 +58,27 @@ pub(super) fn f32_threshold(split: f64) -> f32 {
 
 impl FlatForest {
     pub(super) fn new(booster: &GradientBooster) -> Self {
-        let used = booster
+        let used_trees = booster
             .prediction_iteration
             .unwrap_or(booster.trees.len())
             .min(booster.trees.len());
-        let mut nodes: Vec<FlatNode> = Vec::new();
-        let mut trees = Vec::with_capacity(used);
-        let mut tree_max_feature = Vec::with_capacity(used);
-        let mut tree_features = Vec::with_capacity(used);
-        let mut max_feature = 0;
+        let trees_used = &booster.trees[..used_trees];
         let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
-        for tree in &booster.trees[..used] {
+        let mut used: Vec<u32> = trees_used
+            .iter()
+            .flat_map(|tree| tree.nodes.iter())
+            .filter(|n| !n.is_leaf)
+            .map(|n| index(n.split_feature))
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        // `used` holds every split feature, so the search always finds it.
+        let slot_of = |feature: usize| index(used.binary_search(&index(feature)).unwrap_or(0));
+        let mut nodes: Vec<FlatNode> = Vec::new();
+        let mut trees = Vec::with_capacity(used_trees);
+        let mut tree_max_feature = Vec::with_capacity(used_trees);
+        let mut tree_slots = Vec::with_capacity(used_trees);
+        for tree in trees_used {
             let offset = nodes.len();
             let count = tree.nodes.len();
             // A child outside the tree (malformed model) becomes a self-loop: never a panic.
@@ -75,26 +87,26 @@ impl FlatForest {
             let mut highest = 0;
             for (i, node) in tree.nodes.iter().enumerate() {
                 depth = depth.max(node.depth);
-                if !node.is_leaf {
-                    highest = highest.max(node.split_feature);
-                }
                 nodes.push(if node.is_leaf {
+                    let own = index(offset + i);
                     FlatNode {
                         threshold: f32::NAN,
-                        feature: 0,
-                        left: index(offset + i),
-                        right: index(offset + i),
-                        missing: index(offset + i),
+                        slot: 0,
+                        next: [own; 4],
                         value: f64::from(node.weight_value),
                     }
                 } else {
-                    max_feature = max_feature.max(node.split_feature);
+                    highest = highest.max(node.split_feature);
+                    let missing = child(i, node.missing_node);
                     FlatNode {
                         threshold: f32_threshold(node.split_value),
-                        feature: index(node.split_feature),
-                        left: child(i, node.left_child),
-                        right: child(i, node.right_child),
-                        missing: child(i, node.missing_node),
+                        slot: slot_of(node.split_feature),
+                        next: [
+                            child(i, node.right_child),
+                            child(i, node.left_child),
+                            missing,
+                            missing,
+                        ],
                         value: 0.0,
                     }
                 });
@@ -102,15 +114,15 @@ impl FlatForest {
             if count > 0 {
                 trees.push((index(offset), index(depth)));
                 tree_max_feature.push(highest);
-                let mut used: Vec<u32> = tree
+                let mut slots: Vec<u32> = tree
                     .nodes
                     .iter()
                     .filter(|n| !n.is_leaf)
-                    .map(|n| index(n.split_feature))
+                    .map(|n| slot_of(n.split_feature))
                     .collect();
-                used.sort_unstable();
-                used.dedup();
-                tree_features.push(used);
+                slots.sort_unstable();
+                slots.dedup();
+                tree_slots.push(slots);
             }
         }
         FlatForest {
@@ -118,46 +130,65 @@ impl FlatForest {
             trees,
             base_score: booster.base_score,
             missing: booster.missing,
-            max_feature,
+            used,
             tree_max_feature,
-            tree_features,
+            tree_slots,
         }
     }
 
-    /// Rows narrower than the model, padded with missing values to its width.
-    fn padded(&self, rows: &[f32], n_features: usize) -> (Vec<f32>, usize) {
-        let width = self.max_feature + 1;
-        let mut padded = Vec::with_capacity(rows.len() / n_features.max(1) * width);
-        for row in rows.chunks_exact(n_features.max(1)) {
-            padded.extend_from_slice(row);
-            padded.extend(std::iter::repeat_n(f32::NAN, width - row.len()));
+    /// The used features of `rows` (row-major, `n_features` each) column by column, `n` values
+    /// per column; features the rows lack read as missing (NaN). Returns the columns and `n`.
+    fn columns(&self, rows: &[f32], n_features: usize) -> (Vec<f32>, usize) {
+        let n = rows.len() / n_features.max(1);
+        // At least one column, so that a leaf's slot 0 is always inside.
+        let mut columns = vec![f32::NAN; self.used.len().max(1) * n];
+        for (column, &feature) in columns.chunks_exact_mut(n.max(1)).zip(&self.used) {
+            let f = feature as usize;
+            if f < n_features {
+                for (value, row) in column.iter_mut().zip(rows.chunks_exact(n_features)) {
+                    *value = row[f];
+                }
+            }
         }
-        (padded, width)
+        (columns, n)
     }
 
-    /// Walks the first `at.len()` rows down one tree, level by level across the rows (their
-    /// walks are independent, so the CPU overlaps them); leaves `at` at each row's leaf.
+    /// The slot of a feature, when some tree splits on it.
+    fn slot(&self, feature: usize) -> Option<usize> {
+        let feature = u32::try_from(feature).ok()?;
+        self.used.binary_search(&feature).ok()
+    }
+
+    /// Walks the first `at.len()` rows down one tree, level by level across the rows; leaves
+    /// `at` at each row's leaf. `columns` holds `n` values per slot.
     #[inline]
-    fn walk(&self, root: u32, depth: u32, rows: &[f32], n_features: usize, at: &mut [u32]) {
+    fn walk(&self, root: u32, depth: u32, columns: &[f32], n: usize, at: &mut [u32]) {
+        if self.missing.is_nan() {
+            self.walk_with(root, depth, columns, n, at, f32::is_nan);
+        } else {
+            let missing = self.missing as f32;
+            self.walk_with(root, depth, columns, n, at, |v| v == missing);
+        }
+    }
+
+    #[inline(always)]
+    fn walk_with(
+        &self,
+        root: u32,
+        depth: u32,
+        columns: &[f32],
+        n: usize,
+        at: &mut [u32],
+        is_missing: impl Fn(f32) -> bool,
+    ) {
         at.fill(root);
-        let missing_is_nan = self.missing.is_nan();
-        let missing = self.missing as f32;
         for _ in 0..depth {
             for (r, i) in at.iter_mut().enumerate() {
                 let node = &self.nodes[*i as usize];
-                let v = rows[r * n_features + node.feature as usize];
-                let is_missing = if missing_is_nan {
-                    v.is_nan()
-                } else {
-                    v == missing
-                };
-                *i = if is_missing {
-                    node.missing
-                } else if v < node.threshold {
-                    node.left
-                } else {
-                    node.right
-                };
+                let v = columns[node.slot as usize * n + r];
+                // NaN compares false, so it goes right unless it is missing.
+                let outcome = usize::from(v < node.threshold) | usize::from(is_missing(v)) << 1;
+                *i = node.next[outcome];
             }
         }
     }
@@ -168,32 +199,27 @@ impl FlatForest {
     /// that variant in the row's own leaf, so only the variants a tree reads are walked. The
     /// sums are added in tree order, as for the materialised rows: the bits are the same.
     pub(super) fn logits_onehot(&self, rows: &[f32], n_features: usize, hot: &[usize]) -> Vec<f64> {
-        if n_features <= self.max_feature {
-            let (padded, width) = self.padded(rows, n_features);
-            return self.logits_onehot(&padded, width, hot);
-        }
-        let n = rows.len() / n_features;
+        let (mut columns, n) = self.columns(rows, n_features);
         let stride = 1 + hot.len();
         let mut sums = vec![self.base_score; n * stride];
-        let mut scratch = rows.to_vec();
+        let slots: Vec<Option<usize>> = hot.iter().map(|&c| self.slot(c)).collect();
         let mut base = vec![0u32; n];
         let mut at = vec![0u32; n];
+        let mut saved = vec![0f32; n];
         for (t, &(root, depth)) in self.trees.iter().enumerate() {
-            self.walk(root, depth, &scratch, n_features, &mut base);
-            let reads = &self.tree_features[t];
-            for (j, &column) in hot.iter().enumerate() {
-                let leaves = if u32::try_from(column).is_ok_and(|c| reads.binary_search(&c).is_ok())
-                {
-                    for r in 0..n {
-                        scratch[r * n_features + column] = 1.0;
+            self.walk(root, depth, &columns, n, &mut base);
+            let reads = &self.tree_slots[t];
+            for (j, slot) in slots.iter().enumerate() {
+                let leaves = match slot {
+                    Some(s) if reads.binary_search(&(*s as u32)).is_ok() => {
+                        let column = &mut columns[s * n..(s + 1) * n];
+                        saved.copy_from_slice(column);
+                        column.fill(1.0);
+                        self.walk(root, depth, &columns, n, &mut at);
+                        columns[s * n..(s + 1) * n].copy_from_slice(&saved);
+                        &at
                     }
-                    self.walk(root, depth, &scratch, n_features, &mut at);
-                    for r in 0..n {
-                        scratch[r * n_features + column] = rows[r * n_features + column];
-                    }
-                    &at
-                } else {
-                    &base
+                    _ => &base,
                 };
                 for (r, &leaf) in leaves.iter().enumerate() {
                     sums[r * stride + 1 + j] += self.nodes[leaf as usize].value;
@@ -209,12 +235,7 @@ impl FlatForest {
     /// Log-odds of each row, for rows whose first `shared` columns are identical: a tree that
     /// splits only on those columns puts every row in the same leaf, so it is walked once.
     pub(super) fn logits(&self, rows: &[f32], n_features: usize, shared: usize) -> Vec<f64> {
-        if n_features <= self.max_feature {
-            // Rows narrower than the model: the absent features read as missing.
-            let (padded, width) = self.padded(rows, n_features);
-            return self.logits(&padded, width, shared);
-        }
-        let n = rows.len() / n_features;
+        let (columns, n) = self.columns(rows, n_features);
         let mut sums = vec![self.base_score; n];
         let mut at = vec![0u32; n];
         for (t, &(root, depth)) in self.trees.iter().enumerate() {
@@ -224,7 +245,7 @@ impl FlatForest {
             } else {
                 n
             };
-            self.walk(root, depth, rows, n_features, &mut at[..walked]);
+            self.walk(root, depth, &columns, n, &mut at[..walked]);
             if walked < n {
                 let first = at[0];
                 at.fill(first);
