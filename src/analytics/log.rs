@@ -481,6 +481,16 @@ pub struct LogOptions {
     pub details: bool,
 }
 
+impl LogOptions {
+    /// For analyses that count events: no customer text, and the details only if `details`.
+    pub fn counting(details: bool) -> LogOptions {
+        LogOptions {
+            text: false,
+            details,
+        }
+    }
+}
+
 impl Default for LogOptions {
     fn default() -> Self {
         LogOptions {

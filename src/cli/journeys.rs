@@ -383,13 +383,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .unwrap_or("none")
                     .parse::<Breakdown>()?,
             };
-            let i = load(
-                &a.common,
-                LogOptions {
-                    text: false,
-                    details: spec.uses_details(),
-                },
-            )?;
+            let i = load(&a.common, LogOptions::counting(spec.uses_details()))?;
             let f = funnel(&i.log, &i.members, i.table.as_ref(), &spec, i.from, i.to)?;
             emit(&a.common, &f, vec![f.table()])
         }
@@ -409,13 +403,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 direction: a.direction.parse::<Direction>()?,
                 steps: a.steps,
             };
-            let i = load(
-                &a.common,
-                LogOptions {
-                    text: false,
-                    details: spec.uses_details(),
-                },
-            )?;
+            let i = load(&a.common, LogOptions::counting(spec.uses_details()))?;
             let mut p = paths(&i.log, &i.members, &spec, i.from, i.to)?;
             if !a.compare.is_empty() {
                 let conditions = a
@@ -531,10 +519,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Cohorts(a) => {
             // Cohorts count event types: no text, channels, actions or values to read.
-            let counting = LogOptions {
-                text: false,
-                details: false,
-            };
+            let counting = LogOptions::counting(false);
             let basis = match a.cohort.as_str() {
                 "first-purchase" => CohortBasis::FirstPurchase,
                 "first-activity" => CohortBasis::FirstActivity,
