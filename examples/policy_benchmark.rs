@@ -372,8 +372,58 @@ fn main() {
         "| oracle (the best action it may be sent by true value, or nothing) | {oracle:.3} | 100% | {:.0}% |",
         100.0 * acting
     );
+    where_the_default_loses(&catalog, &cases, &rows[0].2, &oracle_choice, no_action);
     if let Some(nextbest) = &o.nextbest {
         off_policy(&engine, &catalog, &cases, &policy_dir, nextbest, &o.out);
+    }
+}
+
+/// Where the default's value falls short of the oracle's: the conversion, churn and cost parts
+/// of the difference, and how often each picks each action (with its mean true value there).
+fn where_the_default_loses(
+    catalog: &Catalog,
+    cases: &[Case],
+    default: &[usize],
+    oracle: &[usize],
+    no_action: usize,
+) {
+    let parts = |case: &Case, action: usize| -> [f64; 3] {
+        let a = &catalog.actions[action];
+        if a.kind == ActionKind::None {
+            return [0.0; 3];
+        }
+        [
+            (case.p_convert[action] - case.p_convert[no_action]) * a.value,
+            -(case.p_churn[action] - case.p_churn[no_action]) * case.customer_value,
+            -a.cost,
+        ]
+    };
+    let n = cases.len() as f64;
+    let mut gap = [0.0; 3];
+    for ((case, &d), &o) in cases.iter().zip(default).zip(oracle) {
+        let (pd, po) = (parts(case, d), parts(case, o));
+        for k in 0..3 {
+            gap[k] += (po[k] - pd[k]) / n;
+        }
+    }
+    println!(
+        "\nThe oracle's lead over the default per decision: conversion {:.3}, churn {:.3}, cost {:.3}.\n",
+        gap[0], gap[1], gap[2]
+    );
+    println!("| action | default picks | its mean true value | oracle picks | its mean true value |\n| --- | ---: | ---: | ---: | ---: |");
+    for (a, action) in catalog.actions.iter().enumerate() {
+        let stats = |chosen: &[usize]| {
+            let values: Vec<f64> = cases
+                .iter()
+                .zip(chosen)
+                .filter(|(_, &c)| c == a)
+                .map(|(case, _)| true_value(catalog, case, a, no_action))
+                .collect();
+            let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+            (values.len(), mean)
+        };
+        let ((dn, dv), (on, ov)) = (stats(default), stats(oracle));
+        println!("| {} | {dn} | {dv:.3} | {on} | {ov:.3} |", action.id);
     }
 }
 

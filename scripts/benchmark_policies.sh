@@ -13,6 +13,8 @@
 #
 #   ./scripts/benchmark_policies.sh                 # 6,000 customers to learn from, 4,000 to judge
 #   CUSTOMERS=20000 JUDGED=10000 ./scripts/benchmark_policies.sh
+#   UPLIFT_LEARNER=auto ./scripts/benchmark_policies.sh   # s | t | x | dr | auto (default: the configs')
+#   NB=path/to/nextbest BENCH=path/to/policy_benchmark ./scripts/benchmark_policies.sh  # no build
 #
 # Takes a few minutes on 2 cores (release build, training); writes under out/benchmark/.
 set -euo pipefail
@@ -21,8 +23,11 @@ CUSTOMERS=${CUSTOMERS:-6000}
 JUDGED=${JUDGED:-4000}
 SEED=${SEED:-3}
 OUT=${OUT:-out/benchmark}
-cargo build --release --quiet --bin nextbest --example policy_benchmark
-NB=target/release/nextbest
+if [[ -z "${NB:-}" ]]; then
+  cargo build --release --quiet --bin nextbest --example policy_benchmark
+fi
+NB=${NB:-target/release/nextbest}
+BENCH=${BENCH:-target/release/examples/policy_benchmark}
 rm -rf "$OUT"
 mkdir -p "$OUT/models"
 echo "== generating $CUSTOMERS customers × 365 days (seed $SEED)"
@@ -33,9 +38,12 @@ for role in churn conversion retention; do
       -e "s|^output = \"models/$role\"|output = \"$OUT/models/$role\"|" \
       -e "s|\"models/sentiment\"|\"$OUT/models/sentiment\"|" \
       "training/$role.toml" > "$OUT/$role.toml"
+  if [[ -n "${UPLIFT_LEARNER:-}" && $role != churn ]]; then
+    printf '\n[uplift]\nlearner = "%s"\n' "$UPLIFT_LEARNER" >> "$OUT/$role.toml"
+  fi
   echo "== training $role"
   $NB train --config "$OUT/$role.toml" | sed -n '1,3p'
 done
 echo "== judging the policies on $JUDGED other customers"
-target/release/examples/policy_benchmark --models "$OUT/models" --customers "$JUDGED" --seed 99 \
+"$BENCH" --models "$OUT/models" --customers "$JUDGED" --seed 99 \
   --nextbest "$NB" --out "$OUT/ope"

@@ -589,3 +589,76 @@ fn a_retention_model_learns_which_actions_prevent_churn() {
         .iter()
         .any(|(role, _)| role == "retention"));
 }
+
+#[test]
+fn every_uplift_learner_trains_serves_and_is_judged_against_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("world");
+    let config = SimulatorConfig {
+        customers: 2500,
+        days: 240,
+        seed: 21,
+        start: Timestamp::parse_date_or_datetime("2025-01-01").unwrap(),
+    };
+    generate(&config, &data, &|_| {}).unwrap();
+    for learner in ["t", "x", "dr", "auto"] {
+        let out = dir.path().join(learner);
+        let extra = format!(
+            "[uplift]\nlearner = \"{learner}\"\n[evaluation]\nground_truth = \"{}/ground_truth.parquet\"",
+            data.display()
+        );
+        let text = config_text(&data, &out, &extra).replace("iterations = 120", "iterations = 60");
+        let path = write_config(dir.path(), &text);
+        let config = ConversionConfig::load(&path).unwrap();
+        let m = conversion::train(&config, &|_| {}).unwrap().metrics;
+        let truth = m.ground_truth.as_ref().unwrap();
+        // Acting on any learner's uplift earns more true uplift than acting at random.
+        assert!(
+            truth.model_policy_uplift > truth.random_policy_uplift,
+            "{learner}: {truth:?}"
+        );
+        if learner == "auto" {
+            // Every candidate was scored on the training customers, and the best one won.
+            let choice = m.learner_choice.as_ref().unwrap();
+            assert_eq!(choice.trials.len(), 4, "{choice:?}");
+            let best = choice
+                .trials
+                .iter()
+                .filter_map(|t| t.qini.map(|q| (t.learner, q)))
+                .fold(None::<(_, f64)>, |b, (l, q)| match b {
+                    Some((_, bq)) if bq >= q => b,
+                    _ => Some((l, q)),
+                })
+                .unwrap();
+            assert_eq!(choice.chosen, best.0);
+            assert_eq!(m.uplift_learner, best.0.as_str());
+            let shown = std::process::Command::new(env!("CARGO_BIN_EXE_nextbest"))
+                .args(["models", "show"])
+                .arg(&out)
+                .output()
+                .unwrap();
+            let shown = String::from_utf8_lossy(&shown.stdout);
+            assert!(shown.contains("cross-validated Qini"), "{shown}");
+        } else {
+            assert_eq!(m.uplift_learner, learner);
+            assert!(m.learner_choice.is_none());
+        }
+        // The service loads it as its conversion model and scores every action.
+        let set =
+            nextbest::models::registry::ModelSet::load(&nextbest::models::registry::ModelPaths {
+                churn: None,
+                conversion: Some(out.clone()),
+                retention: None,
+                sentiment: None,
+            })
+            .unwrap();
+        let model = set.conversion.as_ref().unwrap();
+        let spec = model.model.manifest.features.clone().unwrap();
+        let (p_none, per_action) = model
+            .score(&vec![0.5; spec.len()], &["email_discount", "nope"])
+            .unwrap();
+        assert!((0.0..=1.0).contains(&p_none));
+        assert!(per_action[0].is_some_and(|p| (0.0..=1.0).contains(&p)));
+        assert_eq!(per_action[1], None);
+    }
+}

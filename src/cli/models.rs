@@ -195,6 +195,33 @@ fn show(dir: &PathBuf, json: bool) -> anyhow::Result<()> {
             treatments.join(", ")
         );
     }
+    if let Some(learner) = metrics.get("uplift_learner").and_then(|l| l.as_str()) {
+        let weighted = metrics["propensity_weighted"].as_bool() == Some(true);
+        println!(
+            "  uplift      {learner}-learner{}",
+            if weighted {
+                ", rows weighted by inverse logged propensity"
+            } else {
+                ""
+            }
+        );
+        if let Some(choice) = metrics.get("learner_choice").filter(|c| !c.is_null()) {
+            let trials: Vec<String> = choice["trials"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| match t["qini"].as_f64() {
+                    Some(q) => format!("{} {q:.4}", t["learner"].as_str().unwrap_or("?")),
+                    None => format!("{} failed", t["learner"].as_str().unwrap_or("?")),
+                })
+                .collect();
+            println!(
+                "              chosen by {}-fold cross-validated Qini on the training customers: {}",
+                choice["folds"],
+                trials.join(", ")
+            );
+        }
+    }
     println!("  label       {}", m.label);
     println!("\n  holdout metrics");
     for (label, pointer) in headline(&metrics) {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::gbdt::{GbdtFitReport, GbdtModel, GbdtValidParams};
+use super::gbdt::{GbdtFitReport, GbdtModel, GbdtValidParams, WeightedRows};
 use super::logistic::{LogisticModel, LogisticValidParams};
 use super::tree::{TreeModel, TreeValidParams};
 use super::{Estimator, ModelError};
@@ -75,6 +75,9 @@ pub struct TrainingRows<'a> {
     pub groups: Option<&'a [String]>,
     /// One name per column: resolves the GBDT's monotone constraints.
     pub names: &'a [String],
+    /// One weight per row (inverse-propensity weights); all rows weigh 1 when absent. Only
+    /// the GBDT takes weights.
+    pub weights: Option<&'a [f64]>,
 }
 
 /// A fitted estimator and, for the GBDT, how its size was chosen.
@@ -104,15 +107,25 @@ impl Learner {
             labels,
             groups,
             names,
+            weights,
         } = *data;
+        if weights.is_some() && !matches!(self, Learner::Gbdt(_)) {
+            return Err(ModelError::Training(format!(
+                "row weights (inverse-propensity weighting) need the gbdt algorithm, not {}",
+                self.kind().as_str()
+            )));
+        }
         Ok(match self {
             Learner::Gbdt(params) => {
-                let (model, report) = GbdtModel::fit_grouped(
-                    rows,
-                    n_features,
+                let (model, report) = GbdtModel::fit_weighted(
+                    &WeightedRows {
+                        rows,
+                        n_features,
+                        weights,
+                        groups,
+                        names: Some(names),
+                    },
                     labels,
-                    groups,
-                    Some(names),
                     params,
                     seed,
                 )?;

@@ -7,6 +7,7 @@ pub mod explain;
 pub mod gbdt;
 pub mod learner;
 pub mod logistic;
+pub mod meta;
 pub mod onnx;
 pub mod onnx_export;
 pub mod params;
@@ -180,15 +181,27 @@ pub enum Estimator {
     Logistic(logistic::LogisticModel),
     /// A single decision tree.
     Tree(tree::TreeModel),
+    /// A T-, X- or DR-learner's parts (each one of the algorithms above).
+    Meta(meta::MetaModel),
 }
 
 impl Estimator {
-    /// The algorithm that fitted it.
+    /// The algorithm that fitted it (a meta-learner's: that of its control model).
     pub fn kind(&self) -> learner::Algorithm {
         match self {
             Estimator::Gbdt(_) => learner::Algorithm::Gbdt,
             Estimator::Logistic(_) => learner::Algorithm::Logistic,
             Estimator::Tree(_) => learner::Algorithm::Tree,
+            Estimator::Meta(m) => m.control.kind(),
+        }
+    }
+
+    /// The uplift meta-learner whose parts these are (none for a single model, which an uplift
+    /// role uses as an S-learner).
+    pub fn meta_learner(&self) -> Option<meta::MetaLearner> {
+        match self {
+            Estimator::Meta(m) => Some(m.learner),
+            _ => None,
         }
     }
 
@@ -203,6 +216,7 @@ impl Estimator {
             Estimator::Gbdt(_) => None,
             Estimator::Logistic(m) => Some(m.n_features()),
             Estimator::Tree(m) => Some(m.n_features()),
+            Estimator::Meta(m) => Some(m.n_features()),
         }
     }
 
@@ -213,6 +227,7 @@ impl Estimator {
             Estimator::Gbdt(m) => m.predict_proba(rows, n_features),
             Estimator::Logistic(m) => m.predict_proba(rows, n_features),
             Estimator::Tree(m) => m.predict_proba(rows, n_features),
+            Estimator::Meta(m) => m.raw_proba(rows, n_features),
         }
     }
 
@@ -222,6 +237,7 @@ impl Estimator {
             Estimator::Gbdt(m) => m.feature_importance(n_features),
             Estimator::Logistic(m) => m.feature_importance(),
             Estimator::Tree(m) => m.feature_importance(),
+            Estimator::Meta(m) => m.feature_importance(),
         }
     }
 }

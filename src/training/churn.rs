@@ -402,6 +402,7 @@ pub fn fit_and_evaluate(
             labels: &labels,
             groups: Some(&customers),
             names: &names,
+            weights: None,
         },
         calibrating.then_some(LabelledRows {
             rows: &cal_rows,

@@ -52,21 +52,32 @@ pub fn fit_and_calibrate(
     seed: u64,
 ) -> Result<FittedTabular, TrainError> {
     let fitted = model.learner.fit(fit, seed)?;
+    Ok(FittedTabular {
+        model: calibrate(model, fitted.estimator, calibration, fit.n_features)?,
+        gbdt_report: fitted.gbdt_report,
+    })
+}
+
+/// A fitted estimator with the configured calibration map, fitted on `calibration` (rows of
+/// `n_features` the estimator never saw) when the config calibrates.
+pub fn calibrate(
+    model: &ValidModelConfig,
+    estimator: crate::models::Estimator,
+    calibration: Option<LabelledRows<'_>>,
+    n_features: usize,
+) -> Result<NativeModel, TrainError> {
     let calibration = if model.calibrating() {
         let Some(set) = calibration else {
             return Err(InvalidSetting::new("model.calibration", "no rows to calibrate on").into());
         };
-        let raw = fitted.estimator.raw_proba(set.rows, fit.n_features)?;
+        let raw = estimator.raw_proba(set.rows, n_features)?;
         Calibration::fit(model.calibration, &raw, set.labels)
     } else {
         Calibration::None
     };
-    Ok(FittedTabular {
-        model: NativeModel {
-            estimator: fitted.estimator,
-            calibration,
-        },
-        gbdt_report: fitted.gbdt_report,
+    Ok(NativeModel {
+        estimator,
+        calibration,
     })
 }
 

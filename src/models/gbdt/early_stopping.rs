@@ -51,7 +51,7 @@ impl Grower<'_> {
         if fit.n == 0 || val.n == 0 {
             return Err(ModelError::Training(format!(
                 "gbdt.validation_fraction: {fraction} of {} rows leaves {} to fit and {} to validate; early stopping needs both",
-                data.labels.len(),
+                data.y.len(),
                 fit.n,
                 val.n
             )));
@@ -118,7 +118,7 @@ impl Grower<'_> {
             if fit.n == 0 || val.n == 0 {
                 return Err(ModelError::Training(format!(
                     "gbdt.cv_folds: {folds} folds of {} rows leave fold {} with {} rows to validate and {} to fit; every fold needs both (fewer folds, or more customers)",
-                    data.labels.len(),
+                    data.y.len(),
                     fold + 1,
                     val.n,
                     fit.n

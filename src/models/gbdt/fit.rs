@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use forust_ml::constraints::{Constraint, ConstraintMap};
 use forust_ml::metric::Metric;
+use forust_ml::objective::ObjectiveType;
 use forust_ml::{GradientBooster, Matrix};
 
 use super::params::{GbdtValidParams, Monotone, Setting};
@@ -35,13 +36,26 @@ pub(super) struct Rows {
 }
 
 impl Rows {
+    /// Rows with 0/1 targets and unit weights.
+    #[cfg(test)]
     pub(super) fn new(rows: &[f32], n_features: usize, labels: &[bool]) -> Self {
+        let y = labels.iter().map(|&l| f64::from(u8::from(l))).collect();
+        Self::weighted(rows, n_features, y, vec![1.0; labels.len()])
+    }
+
+    /// Rows with their targets and weights.
+    pub(super) fn weighted(
+        rows: &[f32],
+        n_features: usize,
+        y: Vec<f64>,
+        weights: Vec<f64>,
+    ) -> Self {
         Rows {
             columns: column_major(rows, n_features),
-            n: labels.len(),
+            n: y.len(),
             n_features,
-            y: labels.iter().map(|&l| f64::from(u8::from(l))).collect(),
-            weights: vec![1.0; labels.len()],
+            y,
+            weights,
         }
     }
 
@@ -58,7 +72,10 @@ impl Rows {
 pub(super) struct Training<'a> {
     pub(super) rows: &'a [f32],
     pub(super) n_features: usize,
-    pub(super) labels: &'a [bool],
+    /// Targets: 0/1 for log loss, any finite value for squared loss.
+    pub(super) y: &'a [f64],
+    /// Row weights (all 1 when absent).
+    pub(super) weights: Option<&'a [f64]>,
     pub(super) groups: Option<&'a [String]>,
 }
 
@@ -75,29 +92,34 @@ impl Training<'_> {
     /// rows share a fold, and the folds are independent of the customer holdout.
     pub(super) fn folds(&self, folds: usize, seed: u64) -> Vec<usize> {
         let salt = salt(b"nextbest/gbdt-cv/", seed);
-        (0..self.labels.len())
+        (0..self.y.len())
             .map(|i| Fnv1a::salted_bucket(&salt, &self.key(i), folds))
             .collect()
     }
 
     /// (rows to fit, rows to validate) for a choice of validation rows.
     pub(super) fn partition(&self, validate: impl Fn(usize) -> bool) -> (Rows, Rows) {
-        let (mut fit_rows, mut fit_labels) = (Vec::new(), Vec::new());
-        let (mut val_rows, mut val_labels) = (Vec::new(), Vec::new());
+        let mut sides: [(Vec<f32>, Vec<f64>, Vec<f64>); 2] = Default::default();
         let rows = self.rows.chunks_exact(self.n_features);
-        for (i, (row, &label)) in rows.zip(self.labels).enumerate() {
-            let (side_rows, side_labels) = if validate(i) {
-                (&mut val_rows, &mut val_labels)
-            } else {
-                (&mut fit_rows, &mut fit_labels)
-            };
-            side_rows.extend_from_slice(row);
-            side_labels.push(label);
+        for (i, (row, &y)) in rows.zip(self.y).enumerate() {
+            let side = &mut sides[usize::from(validate(i))];
+            side.0.extend_from_slice(row);
+            side.1.push(y);
+            side.2.push(self.weights.map_or(1.0, |w| w[i]));
         }
+        let [(fit_rows, fit_y, fit_w), (val_rows, val_y, val_w)] = sides;
         (
-            Rows::new(&fit_rows, self.n_features, &fit_labels),
-            Rows::new(&val_rows, self.n_features, &val_labels),
+            Rows::weighted(&fit_rows, self.n_features, fit_y, fit_w),
+            Rows::weighted(&val_rows, self.n_features, val_y, val_w),
         )
+    }
+
+    /// Every row, with its weight.
+    pub(super) fn all(&self) -> Rows {
+        let weights = self
+            .weights
+            .map_or_else(|| vec![1.0; self.y.len()], <[f64]>::to_vec);
+        Rows::weighted(self.rows, self.n_features, self.y.to_vec(), weights)
     }
 }
 
@@ -149,6 +171,8 @@ pub(super) fn enforce_monotone(booster: &mut GradientBooster, constraints: &Cons
 /// What every fit of one training run shares.
 pub(super) struct Grower<'a> {
     pub(super) params: &'a GbdtValidParams,
+    /// What the trees minimise.
+    pub(super) objective: Objective,
     /// Monotone constraints by column, if any.
     pub(super) constraints: Option<ConstraintMap>,
     pub(super) seed: u64,
@@ -176,12 +200,19 @@ impl Grower<'_> {
             .set_colsample_bytree(params.colsample_bytree)
             .set_nbins(params.nbins)
             .set_seed(self.seed)
+            .set_objective_type(match self.objective {
+                Objective::LogLoss => ObjectiveType::LogLoss,
+                Objective::Squared => ObjectiveType::SquaredLoss,
+            })
             .set_parallel(false)
             .set_initialize_base_score(true)
             .set_monotone_constraints(self.constraints.clone());
         let evaluation = validation.map(|(set, patience)| {
             booster.early_stopping_rounds = patience;
-            booster.evaluation_metric = Some(Metric::LogLoss);
+            booster.evaluation_metric = Some(match self.objective {
+                Objective::LogLoss => Metric::LogLoss,
+                Objective::Squared => Metric::RootMeanSquaredError,
+            });
             vec![(set.matrix(), set.y.as_slice(), set.weights.as_slice())]
         });
         booster
@@ -204,6 +235,31 @@ impl Grower<'_> {
             .map(|h| h.data.clone())
             .unwrap_or_default()
     }
+}
+
+/// What the trees minimise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Objective {
+    /// Log loss on 0/1 targets: the model predicts P(positive).
+    LogLoss,
+    /// Squared error on real targets: the model predicts their conditional mean.
+    Squared,
+}
+
+/// A training matrix for [`GbdtModel::fit_weighted`] and [`GbdtModel::fit_regression`].
+#[derive(Clone, Copy, Debug)]
+pub struct WeightedRows<'a> {
+    /// Row-major values, `n_features` per row.
+    pub rows: &'a [f32],
+    /// Columns per row.
+    pub n_features: usize,
+    /// One weight per row (all 1 when absent); finite and ≥ 0.
+    pub weights: Option<&'a [f64]>,
+    /// One key per row (the customer id) that keeps a customer's rows on one side of the
+    /// early-stopping split or folds.
+    pub groups: Option<&'a [String]>,
+    /// One name per column (resolves monotone constraints).
+    pub names: Option<&'a [String]>,
 }
 
 impl GbdtModel {
@@ -241,15 +297,94 @@ impl GbdtModel {
         params: &GbdtValidParams,
         seed: u64,
     ) -> Result<(Self, GbdtFitReport), ModelError> {
-        crate::models::validate_training_data(rows, n_features, labels)?;
-        if let Some(groups) = groups {
-            if groups.len() != labels.len() {
+        Self::fit_weighted(
+            &WeightedRows {
+                rows,
+                n_features,
+                weights: None,
+                groups,
+                names,
+            },
+            labels,
+            params,
+            seed,
+        )
+    }
+
+    /// [`GbdtModel::fit_grouped`] with a weight per row (inverse-propensity weights, say): the
+    /// loss of a row counts `weight` times, in the fit and in early stopping.
+    pub fn fit_weighted(
+        data: &WeightedRows<'_>,
+        labels: &[bool],
+        params: &GbdtValidParams,
+        seed: u64,
+    ) -> Result<(Self, GbdtFitReport), ModelError> {
+        crate::models::validate_training_data(data.rows, data.n_features, labels)?;
+        let y: Vec<f64> = labels.iter().map(|&l| f64::from(u8::from(l))).collect();
+        Self::fit_objective(data, &y, params, seed, Objective::LogLoss)
+    }
+
+    /// A squared-error booster: predicts the conditional mean of `targets` (read it with
+    /// [`GbdtModel::predict_value`]). The size is chosen as for [`GbdtModel::fit_weighted`], by
+    /// validation root mean squared error.
+    pub fn fit_regression(
+        data: &WeightedRows<'_>,
+        targets: &[f64],
+        params: &GbdtValidParams,
+        seed: u64,
+    ) -> Result<(Self, GbdtFitReport), ModelError> {
+        let n = crate::models::check_rows(data.rows, data.n_features, None)?;
+        if n != targets.len() || n == 0 {
+            return Err(ModelError::Training(format!(
+                "{} targets for {n} rows",
+                targets.len()
+            )));
+        }
+        if let Some(i) = data.rows.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::Training(format!(
+                "row {}, feature {} is not finite",
+                i / data.n_features + 1,
+                i % data.n_features
+            )));
+        }
+        if let Some(i) = targets.iter().position(|t| !t.is_finite()) {
+            return Err(ModelError::Training(format!(
+                "target of row {i} is not finite"
+            )));
+        }
+        Self::fit_objective(data, targets, params, seed, Objective::Squared)
+    }
+
+    fn fit_objective(
+        data: &WeightedRows<'_>,
+        y: &[f64],
+        params: &GbdtValidParams,
+        seed: u64,
+        objective: Objective,
+    ) -> Result<(Self, GbdtFitReport), ModelError> {
+        let WeightedRows {
+            rows,
+            n_features,
+            weights,
+            groups,
+            names,
+        } = *data;
+        for (what, len) in [
+            ("group keys", groups.map(<[String]>::len)),
+            ("weights", weights.map(<[f64]>::len)),
+        ] {
+            if let Some(len) = len.filter(|&len| len != y.len()) {
                 return Err(ModelError::Training(format!(
-                    "{} group keys for {} rows",
-                    groups.len(),
-                    labels.len()
+                    "{len} {what} for {} rows",
+                    y.len()
                 )));
             }
+        }
+        if let Some(i) = weights.and_then(|w| w.iter().position(|w| !(w.is_finite() && *w >= 0.0)))
+        {
+            return Err(ModelError::Training(format!(
+                "weight of row {i} is not a finite number ≥ 0"
+            )));
         }
         let constraints = if params.monotone.is_empty() {
             None
@@ -280,13 +415,15 @@ impl GbdtModel {
         };
         let grower = Grower {
             params,
+            objective,
             constraints,
             seed,
         };
         let data = Training {
             rows,
             n_features,
-            labels,
+            y,
+            weights,
             groups,
         };
         let mut report = GbdtFitReport {
@@ -313,12 +450,7 @@ impl GbdtModel {
                 report.cross_validation = Some(search);
             }
         }
-        let booster = grower.boost(
-            &Rows::new(rows, n_features, labels),
-            setting,
-            report.iterations_used,
-            None,
-        )?;
+        let booster = grower.boost(&data.all(), setting, report.iterations_used, None)?;
         report.iterations_used = booster.trees.len();
         report.max_depth_used = setting.max_depth;
         report.min_leaf_weight_used = setting.min_leaf_weight;

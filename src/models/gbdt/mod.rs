@@ -22,6 +22,7 @@ use forust_ml::gradientbooster::ImportanceMethod;
 use forust_ml::GradientBooster;
 use serde::{Deserialize, Serialize};
 
+pub use fit::WeightedRows;
 use forest::FlatForest;
 pub use params::{GbdtParams, GbdtValidParams, Monotone, DEFAULT_VALIDATION_FRACTION};
 pub use report::{CrossValidation, CvTrial, DepthTrial, EarlyStopping, GbdtFitReport};
@@ -75,6 +76,17 @@ impl GbdtModel {
             .into_iter()
             .map(|logit| 1.0 / (1.0 + (-logit).exp()))
             .collect())
+    }
+
+    /// The sum of the trees per row: the prediction of a squared-error model
+    /// ([`GbdtModel::fit_regression`]); the logit of a log-loss one.
+    pub fn predict_value(&self, rows: &[f32], n_features: usize) -> Result<Vec<f64>, ModelError> {
+        check_rows(rows, n_features, None)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flat = self.flat.get_or_init(|| FlatForest::new(&self.booster));
+        Ok(flat.logits(rows, n_features, 0))
     }
 
     /// P(positive) of each row and of each row with one of the `hot` columns set to 1 (see

@@ -4,7 +4,7 @@ use forust_ml::constraints::{Constraint, ConstraintMap};
 use forust_ml::Matrix;
 
 use super::early_stopping::early_stop;
-use super::fit::{column_major, enforce_monotone, Grower, Rows, Training};
+use super::fit::{column_major, enforce_monotone, Grower, Objective, Rows, Training};
 use super::forest::f32_threshold;
 use super::params::Setting;
 use super::*;
@@ -245,10 +245,12 @@ fn cross_validated(folds: usize) -> GbdtParams {
 #[test]
 fn cv_folds_keep_each_customer_in_one_fold_and_follow_the_seed() {
     let (rows, labels, groups) = noisy(1500);
+    let y: Vec<f64> = labels.iter().map(|&l| f64::from(u8::from(l))).collect();
     let data = Training {
         rows: &rows,
         n_features: 5,
-        labels: &labels,
+        y: &y,
+        weights: None,
         groups: Some(&groups),
     };
     let folds = data.folds(5, 3);
@@ -367,6 +369,7 @@ fn a_longer_fit_starts_with_the_same_trees() {
     let params = checked(&GbdtParams::default());
     let grower = Grower {
         params: &params,
+        objective: Objective::LogLoss,
         constraints: None,
         seed: 9,
     };

@@ -83,6 +83,15 @@ pub fn export(
             nodes.push(node("Add", "", &["xw", "bias"], &["z"], &[]));
             nodes.push(node("Sigmoid", "", &["z"], &["raw"], &[]));
         }
+        Estimator::Meta(meta) => {
+            return Err(ModelError::Invalid {
+                path: "model".into(),
+                problem: format!(
+                    "a {:?}-learner's arms cannot be exported to ONNX yet (export an S-learner: model.uplift.learner = \"s\")",
+                    meta.learner
+                ),
+            });
+        }
     }
     calibration(
         &model.calibration,

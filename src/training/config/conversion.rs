@@ -107,6 +107,107 @@ pub struct ConversionEvaluation {
     pub ground_truth: Option<PathBuf>,
 }
 
+/// How the uplift is learned: which meta-learner, and how propensities weigh the rows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpliftConfig {
+    /// `s` (one model with an indicator per treatment, the default), `t`, `x`, `dr`, or
+    /// `auto`: the candidate with the best cross-validated Qini on the training customers.
+    pub learner: UpliftChoice,
+    /// What `auto` chooses among (default: all four).
+    pub candidates: Vec<UpliftLearner>,
+    /// Folds of the training customers for `auto` (2..=10).
+    pub cv_folds: usize,
+    /// Inverse-propensity weighting of the training rows: `auto` weighs each row by
+    /// 1 / its logged propensity (scaled to mean 1) when the log records propensities and they
+    /// differ; `off` never does.
+    pub propensity_weighting: PropensityWeighting,
+}
+
+impl Default for UpliftConfig {
+    fn default() -> Self {
+        UpliftConfig {
+            learner: UpliftChoice::S,
+            candidates: UpliftLearner::ALL.to_vec(),
+            cv_folds: 3,
+            propensity_weighting: PropensityWeighting::Auto,
+        }
+    }
+}
+
+/// The uplift learners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpliftLearner {
+    /// One model, the treatment as indicator features.
+    S,
+    /// One model per arm.
+    T,
+    /// Imputed effects regressed per arm, blended.
+    X,
+    /// Doubly robust pseudo-outcomes regressed per arm.
+    Dr,
+}
+
+impl UpliftLearner {
+    /// Every learner, simplest first (ties in `auto` go to the earlier).
+    pub const ALL: [UpliftLearner; 4] = [
+        UpliftLearner::S,
+        UpliftLearner::T,
+        UpliftLearner::X,
+        UpliftLearner::Dr,
+    ];
+
+    /// The name in configs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpliftLearner::S => "s",
+            UpliftLearner::T => "t",
+            UpliftLearner::X => "x",
+            UpliftLearner::Dr => "dr",
+        }
+    }
+}
+
+/// A learner, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpliftChoice {
+    /// S-learner.
+    S,
+    /// T-learner.
+    T,
+    /// X-learner.
+    X,
+    /// DR-learner.
+    Dr,
+    /// Chosen by cross-validated Qini.
+    Auto,
+}
+
+impl UpliftChoice {
+    /// The learner named, or `None` for `auto`.
+    pub fn fixed(self) -> Option<UpliftLearner> {
+        match self {
+            UpliftChoice::S => Some(UpliftLearner::S),
+            UpliftChoice::T => Some(UpliftLearner::T),
+            UpliftChoice::X => Some(UpliftLearner::X),
+            UpliftChoice::Dr => Some(UpliftLearner::Dr),
+            UpliftChoice::Auto => None,
+        }
+    }
+}
+
+/// When rows are weighted by inverse propensity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PropensityWeighting {
+    /// When the log records propensities and they are not all equal.
+    Auto,
+    /// Never.
+    Off,
+}
+
 /// `training/conversion.toml` as written (unchecked); [`ConversionConfig::check`] makes it a
 /// [`ValidConversionConfig`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,6 +231,9 @@ pub struct ConversionConfig {
     pub split: ConversionSplit,
     /// Estimator.
     pub model: ModelConfig,
+    /// The uplift learner.
+    #[serde(default)]
+    pub uplift: UpliftConfig,
     /// Evaluation against ground truth.
     #[serde(default)]
     pub evaluation: ConversionEvaluation,
@@ -325,6 +429,20 @@ impl ConversionConfig {
             ));
         }
         let model = self.model.check()?;
+        let uplift = &self.uplift;
+        if !(2..=10).contains(&uplift.cv_folds) {
+            return Err(InvalidSetting::out_of_range(
+                "uplift.cv_folds",
+                "within 2..=10",
+                uplift.cv_folds,
+            ));
+        }
+        if uplift.learner == UpliftChoice::Auto && uplift.candidates.is_empty() {
+            return Err(InvalidSetting::new(
+                "uplift.candidates",
+                "empty: `auto` needs at least one learner to choose",
+            ));
+        }
         let windows = self.windows(&model, lookback_days)?;
         Ok(ValidConversionConfig {
             config: self,

@@ -18,7 +18,8 @@ pub use self::churn::{
 };
 pub use self::conversion::{
     ControlConfig, ConversionConfig, ConversionEvaluation, ConversionLabel, ConversionSplit,
-    ConversionWindows, Period, SplitBy, SplitPlan, ValidConversionConfig,
+    ConversionWindows, Period, PropensityWeighting, SplitBy, SplitPlan, UpliftChoice, UpliftConfig,
+    UpliftLearner, ValidConversionConfig,
 };
 pub use self::sentiment::{
     Corpus, SentimentBaselines, SentimentConfig, SentimentLexicons, SentimentParams,

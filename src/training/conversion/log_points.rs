@@ -172,6 +172,7 @@ pub fn log_points(
             set.at.push(at);
             set.treatments.push(treatment);
             set.labels.push(decision.converted);
+            set.propensities.push(Some(decision.propensity));
             counts.used += 1;
         }
     }

@@ -12,7 +12,9 @@
 //! `split.by = "customer"`, on a held-out share of the customers)
 //! ([`evaluation`]); [`report`] is what `metrics.json` holds.
 
+pub mod choose;
 pub mod evaluation;
+pub mod learners;
 pub mod log_points;
 pub mod points;
 pub mod report;
@@ -22,18 +24,18 @@ pub use log_points::{DecisionLog, LoggedPoint};
 pub use points::{build_points, ConversionData, PointCounts, PointSet};
 pub use report::{ConversionMetrics, ConversionOutcome};
 
+use super::config::PropensityWeighting;
 use super::config::ValidConversionConfig;
 use super::pipeline::{
-    evaluate, fingerprint, fit_and_calibrate, training_data, write_artifact, ArtifactSpec,
-    LabelledRows,
+    calibrate, evaluate, fingerprint, training_data, write_artifact, ArtifactSpec, LabelledRows,
 };
 use super::{TabularInputs, TrainError};
 use crate::catalog::{ActionKind, Catalog};
 use crate::features::FeatureSpec;
 use crate::models::artifact::LoadedModel;
-use crate::models::learner::TrainingRows;
 use crate::models::params::InvalidSetting;
 use crate::models::TabularModel;
+use learners::{propensity_weights, Learners, UpliftData};
 
 /// The treatments of a catalog (every action but the no-action entries) and the ids of its
 /// no-action entries.
@@ -189,26 +191,49 @@ pub fn train_from(
         )
         .into());
     }
-    let train_rows = LabelledRows {
-        rows: &data.train.rows,
-        labels: &data.train.labels,
+    let uplift = &config.uplift;
+    let train = &data.train;
+    let mut uplift_data = UpliftData {
+        rows: train.rows.clone(),
+        n_base: spec.len(),
+        n_treatments: treatments.len(),
+        treatments: train.treatments.clone(),
+        labels: train.labels.clone(),
+        customers: train.customers.clone(),
+        propensities: train.propensities.clone(),
+        weights: None,
     };
-    let model = fit_and_calibrate(
+    if uplift.propensity_weighting == PropensityWeighting::Auto {
+        uplift_data.weights = propensity_weights(&uplift_data.propensities);
+    }
+    let learners = Learners {
+        learner: &model_config.learner,
+        names: &names,
+        treatments: &treatments,
+        seed: config.seed,
+    };
+    let (learner, learner_choice) = match uplift.learner.fixed() {
+        Some(learner) => (learner, None),
+        None => {
+            let choice =
+                choose::choose(&learners, &uplift_data, &uplift.candidates, uplift.cv_folds)?;
+            (choice.chosen, Some(choice))
+        }
+    };
+    let estimator = learners.fit(learner, &uplift_data)?;
+    let model = calibrate(
         model_config,
-        &TrainingRows {
-            rows: train_rows.rows,
-            n_features: width,
-            labels: train_rows.labels,
-            groups: Some(&data.train.customers),
-            names: &names,
-        },
+        estimator,
         calibrating.then_some(LabelledRows {
             rows: &data.calibration.rows,
             labels: &data.calibration.labels,
         }),
-        config.seed,
-    )?
-    .model;
+        width,
+    )?;
+    let train_rows = LabelledRows {
+        rows: &data.train.rows,
+        labels: &data.train.labels,
+    };
     let holdout = &data.holdout;
     let evaluation = evaluate(
         &model,
@@ -249,6 +274,9 @@ pub fn train_from(
         role: config.role,
         algorithm: model.estimator.algorithm().into(),
         calibration: model_config.calibration.as_str().into(),
+        uplift_learner: learner.as_str().into(),
+        learner_choice,
+        propensity_weighted: uplift_data.weights.is_some(),
         treatments: treatments.clone(),
         holdout: holdout.summary(),
         holdout_control_rows: holdout.treatments.iter().filter(|t| t.is_none()).count(),

@@ -25,6 +25,9 @@ pub struct PointSet {
     pub rows: Vec<f32>,
     /// Converted within the window.
     pub labels: Vec<bool>,
+    /// The probability the logging policy gave the row's action, when the log records it
+    /// (nextbest's decision log does; journey `action` events do not).
+    pub propensities: Vec<Option<f64>>,
 }
 
 impl PointSet {
@@ -50,6 +53,7 @@ impl PointSet {
         self.treatments.push(point.treatment);
         self.rows.extend_from_slice(&point.row);
         self.labels.push(point.converted);
+        self.propensities.push(None);
     }
 }
 

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::choose::LearnerChoice;
 use super::evaluation::{ActionMetrics, TruthMetrics};
 use super::points::PointCounts;
 use crate::models::{Manifest, Role};
@@ -17,6 +18,15 @@ pub struct ConversionMetrics {
     pub algorithm: String,
     /// Calibration fitted.
     pub calibration: String,
+    /// The uplift learner (`s`, `t`, `x`, `dr`).
+    #[serde(default = "s_learner")]
+    pub uplift_learner: String,
+    /// How `uplift.learner = "auto"` chose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learner_choice: Option<LearnerChoice>,
+    /// Whether the training rows were weighted by inverse logged propensity.
+    #[serde(default)]
+    pub propensity_weighted: bool,
     /// The treatments, in indicator order.
     pub treatments: Vec<String>,
     /// The holdout period's points (cutoffs: first and last decision instant).
@@ -54,6 +64,10 @@ pub struct ConversionMetrics {
     pub feature_importance: Vec<(String, f64)>,
     /// FNV-1a hash of the holdout rows and labels.
     pub holdout_fingerprint: String,
+}
+
+fn s_learner() -> String {
+    "s".into()
 }
 
 /// What a conversion training run produced.
