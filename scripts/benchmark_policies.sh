@@ -2,7 +2,8 @@
 # Proof in the simulator: the true value per decision of nextbest's default policy against
 # propensity-only, Pega-style, rules, random, the best single action and the oracle.
 #
-# 1. Generates a world under the simulator's randomised logging policy (CUSTOMERS × 365 days).
+# 1. Generates a world under the simulator's randomised logging policy (CUSTOMERS × 365 days),
+#    its "do nothing" decisions logged as explicit controls.
 # 2. Trains churn, conversion and retention on its log with the committed configs (labels end
 #    before the holdout, 2025-10-15), beside the committed sentiment model.
 # 3. Runs examples/policy_benchmark.rs: other customers of the same world, one decision point
@@ -31,12 +32,16 @@ BENCH=${BENCH:-target/release/examples/policy_benchmark}
 rm -rf "$OUT"
 mkdir -p "$OUT/models"
 echo "== generating $CUSTOMERS customers × 365 days (seed $SEED)"
-$NB generate --customers "$CUSTOMERS" --days 365 --seed "$SEED" --out "$OUT/world" >/dev/null
+# --log-controls: the logging policy's randomised "do nothing" decisions are logged as
+# `action` events of no_action, so training uses those explicit controls, not synthetic
+# instants (the configs' control.every_days is dropped below).
+$NB generate --customers "$CUSTOMERS" --days 365 --seed "$SEED" --log-controls --out "$OUT/world" >/dev/null
 cp -r models/sentiment "$OUT/models/sentiment"
 for role in churn conversion retention; do
   sed -e "s|datasets/sample/|$OUT/world/|g" \
       -e "s|^output = \"models/$role\"|output = \"$OUT/models/$role\"|" \
       -e "s|\"models/sentiment\"|\"$OUT/models/sentiment\"|" \
+      -e '/^every_days/d' \
       "training/$role.toml" > "$OUT/$role.toml"
   if [[ -n "${UPLIFT_LEARNER:-}" && $role != churn ]]; then
     printf '\n[uplift]\nlearner = "%s"\n' "$UPLIFT_LEARNER" >> "$OUT/$role.toml"

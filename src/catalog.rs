@@ -233,6 +233,13 @@ impl Action {
     }
 }
 
+/// Whether an `action` event records doing nothing — the id decision policies give their own
+/// no-action answer (`no_action`) or the `none` channel of a catalog's no-action entry — and so
+/// reached nobody: a control, not a contact (features and contact caps skip it).
+pub fn is_no_action(action_id: Option<&str>, channel: Option<&Channel>) -> bool {
+    action_id == Some("no_action") || channel.is_some_and(|c| c.as_str() == "none")
+}
+
 /// The action catalog.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -662,3 +662,85 @@ fn every_uplift_learner_trains_serves_and_is_judged_against_the_truth() {
         assert_eq!(per_action[1], None);
     }
 }
+
+/// A sequentially randomised log (a decision every week): an explicit control right after a
+/// treated week is kept, as a treated point after a treated week is — both are decisions that
+/// were made — and only a contact inside a control's own window spoils it. A synthetic instant
+/// still needs a contact-free lookback.
+#[test]
+fn explicit_controls_after_a_contact_are_kept_like_treated_points() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("catalog.toml"),
+        world::catalog().to_toml().unwrap(),
+    )
+    .unwrap();
+    let mut events =
+        String::from("customer_id,timestamp,event_type,channel,action_id,value,text\n");
+    // Week 1 treated, week 2 control (kept: the contact is before it), week 3 control with a
+    // contact two days in (contaminated), week 4 treated.
+    events.push_str("a,2025-03-01T00:00:00Z,action,email,email_discount,,\n");
+    events.push_str("a,2025-03-08T00:00:00Z,action,none,no_action,,\n");
+    events.push_str("a,2025-03-10T00:00:00Z,purchase,web,,20,\n");
+    events.push_str("a,2025-03-15T00:00:00Z,action,none,no_action,,\n");
+    events.push_str("a,2025-03-17T00:00:00Z,action,sms,sms_flash_sale,,\n");
+    events.push_str("a,2025-03-29T00:00:00Z,action,email,email_newsletter,,\n");
+    events.push_str("a,2025-04-30T00:00:00Z,visit,web,,,\n");
+    std::fs::write(dir.path().join("events.csv"), events).unwrap();
+    let path = experiment_config(
+        dir.path(),
+        "[split]\nby = \"customer\"\nholdout_share = 0.5\ndata_end = \"2025-04-30\"",
+    );
+    let config = ConversionConfig::load(&path).unwrap();
+    let inputs = TabularInputs::load(&config.config().data).unwrap();
+    let (treatments, controls) = conversion::treatments(inputs.catalog.as_ref().unwrap());
+    let data = conversion::build_points(&config, &inputs, &treatments, &controls, &|_| {}).unwrap();
+    assert_eq!(
+        data.counts,
+        PointCounts {
+            contacts: 3,
+            explicit_controls: 2,
+            contaminated_controls: 1,
+            used: 4,
+            ..PointCounts::default()
+        },
+    );
+    let set = if data.train.labels.is_empty() {
+        &data.holdout
+    } else {
+        &data.train
+    };
+    let controls: Vec<bool> = set
+        .treatments
+        .iter()
+        .zip(&set.labels)
+        .filter(|(t, _)| t.is_none())
+        .map(|(_, &y)| y)
+        .collect();
+    // The kept control (2025-03-08) converted on 2025-03-10.
+    assert_eq!(controls, vec![true]);
+    // A synthetic instant the day after the first contact is still contaminated by it.
+    let path = experiment_config(
+        dir.path(),
+        "[control]\nevery_days = 7\n[split]\nby = \"customer\"\nholdout_share = 0.5\ndata_end = \"2025-04-30\"",
+    );
+    let config = ConversionConfig::load(&path).unwrap();
+    let synthetic = conversion::build_points(
+        &config,
+        &inputs,
+        &treatments,
+        &controls_of(&inputs),
+        &|_| {},
+    )
+    .unwrap();
+    assert!(synthetic.counts.synthetic_controls > 0);
+    assert!(
+        synthetic.counts.contaminated_controls > 1,
+        "{:?}",
+        synthetic.counts
+    );
+}
+
+fn controls_of(inputs: &TabularInputs) -> Vec<String> {
+    conversion::treatments(inputs.catalog.as_ref().unwrap()).1
+}

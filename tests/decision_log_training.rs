@@ -228,6 +228,17 @@ calibration = "none"
         metrics["train"]["positives"].as_u64().unwrap() > 20,
         "{metrics}"
     );
+    // The engine's exploration logged unequal propensities; the logistic learner takes no
+    // weights, so it is trained unweighted and says so.
+    assert_eq!(metrics["propensity_weighted"], false, "{metrics}");
+    assert!(
+        metrics["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("takes no row weights")),
+        "{metrics}"
+    );
     // The artifact serves: its treatments are the catalog's, and it remembers their kinds.
     let artifact = Artifact::load(dir.path().join("model")).unwrap();
     assert_eq!(artifact.manifest.treatments.as_ref().unwrap().len(), 6);

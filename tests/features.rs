@@ -428,6 +428,45 @@ fn adding_events_at_or_after_the_cutoff_changes_nothing() {
 }
 
 #[test]
+fn a_logged_do_nothing_is_not_a_contact() {
+    // Explicit controls are `action` events of the no-action entry: they reached nobody, so
+    // they change no feature, and no contact cap counts them.
+    let cutoff = ts("2024-07-01T12:00:00Z");
+    let spec = spec();
+    let table = customers();
+    let base = history(cutoff);
+    let expected = featurize(&spec, table.get("c1"), &base, cutoff, Some(&WordScorer));
+    let mut events = base.clone();
+    for days in [1.0, 3.0, 20.0, 100.0] {
+        events.push(
+            Event::new("c1", cutoff.plus_days(-days), EventType::Action)
+                .with_channel(Channel::parse("none"))
+                .with_action("no_action"),
+        );
+    }
+    assert_eq!(
+        featurize(&spec, table.get("c1"), &events, cutoff, Some(&WordScorer)),
+        expected
+    );
+    let mut accumulator =
+        nextbest::features::FeatureAccumulator::new(&spec, cutoff, None).recording_contacts();
+    for event in &events[base.len()..] {
+        accumulator.observe(event);
+    }
+    assert!(accumulator.take_contacts().sends.is_empty());
+    // A real send does change them.
+    events.push(
+        Event::new("c1", cutoff.plus_days(-1.0), EventType::Action)
+            .with_channel(Channel::Email)
+            .with_action("email_discount"),
+    );
+    assert_ne!(
+        featurize(&spec, table.get("c1"), &events, cutoff, Some(&WordScorer)),
+        expected
+    );
+}
+
+#[test]
 fn features_do_not_depend_on_event_order() {
     let cutoff = ts("2024-07-01");
     let spec = spec();

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use nextbest::journey::Timestamp;
-use nextbest::simulator::{generate, SimulatorConfig};
+use nextbest::simulator::{generate_with, LogOptions, SimulatorConfig};
 
 /// Arguments of `nextbest generate`.
 #[derive(Debug, clap::Args)]
@@ -25,6 +25,11 @@ pub struct Args {
     /// Output folder (created if missing).
     #[arg(long)]
     out: PathBuf,
+    /// Also log the randomised logging policy's "do nothing" decisions as `action` events of
+    /// `no_action`: an explicit control group for `nextbest train` (configs without
+    /// `control.every_days`).
+    #[arg(long)]
+    log_controls: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -39,7 +44,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     config.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
     let bar = super::progress::bar(args.customers, "customers");
     let began = Instant::now();
-    let summary = generate(&config, &args.out, &|done| bar.set_position(done))
+    let log = LogOptions {
+        controls: args.log_controls,
+    };
+    let summary = generate_with(&config, log, &args.out, &|done| bar.set_position(done))
         .with_context(|| format!("generating into {}", args.out.display()))?;
     bar.finish_and_clear();
     let seconds = began.elapsed().as_secs_f64();

@@ -180,6 +180,10 @@ impl<'s> FeatureAccumulator<'s> {
             self.ignored_at_or_after_cutoff += 1;
             return;
         }
+        // A logged "do nothing" (a randomised control) reached nobody and is no behaviour.
+        if event.event_type == EventType::Action && self.is_logged_no_action(event) {
+            return;
+        }
         let age = self.cutoff.0 - ts.0;
         // Windows are nested, so an event lands in the smallest that holds it; finish() sums up.
         let bucket = WINDOWS_DAYS.iter().position(|&w| age <= w * DAY);
@@ -250,10 +254,22 @@ impl<'s> FeatureAccumulator<'s> {
         }
     }
 
+    /// Whether an `action` event is a logged "do nothing" ([`crate::catalog::is_no_action`]),
+    /// its channel taken from the tracked action when the event names none.
+    fn is_logged_no_action(&self, event: &Event) -> bool {
+        let channel = event.channel.as_ref().or_else(|| {
+            let id = event.action_id.as_deref()?;
+            self.spec
+                .actions
+                .iter()
+                .find(|a| a.id == id)
+                .map(|a| &a.channel)
+        });
+        crate::catalog::is_no_action(event.action_id.as_deref(), channel)
+    }
+
     fn observe_action(&mut self, event: &Event, age: i64, bucket: Option<usize>) {
-        self.count(Counter::Actions, bucket, 1.0);
         let ts = event.timestamp;
-        self.last_action = latest(self.last_action, ts);
         let tracked = event
             .action_id
             .as_deref()
@@ -262,6 +278,8 @@ impl<'s> FeatureAccumulator<'s> {
             .channel
             .as_ref()
             .or_else(|| tracked.map(|i| &self.spec.actions[i].channel));
+        self.count(Counter::Actions, bucket, 1.0);
+        self.last_action = latest(self.last_action, ts);
         if let (Some(slot), true) = (
             channel.and_then(channel_slot),
             age <= ENGAGEMENT_WINDOW_DAYS * DAY,

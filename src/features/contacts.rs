@@ -42,6 +42,12 @@ impl ContactHistory {
                 None => self.unsubscribed_all = true,
             },
             // A send without an action id or a channel cannot count against any cap.
+            // A logged "do nothing" reached nobody: it counts against no cap.
+            EventType::Action
+                if crate::catalog::is_no_action(
+                    event.action_id.as_deref(),
+                    event.channel.as_ref(),
+                ) => {}
             EventType::Action => {
                 if let (Some(action_id), Some(channel)) = (&event.action_id, &event.channel) {
                     self.sends.push(PastSend {

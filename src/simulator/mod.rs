@@ -26,7 +26,9 @@ use serde::Serialize;
 use crate::catalog::Catalog;
 use crate::journey::customers::CUSTOMER_ID;
 use crate::journey::writer::{ParquetEventWriter, TypedTableWriter};
-use crate::journey::{AttrValue, AttributeColumn, AttributeKind, JourneyError, Timestamp};
+use crate::journey::{
+    AttrValue, AttributeColumn, AttributeKind, Channel, Event, EventType, JourneyError, Timestamp,
+};
 use world::{simulate_customer, CustomerRun, Distributions, NO_ACTION};
 
 /// Customers simulated per block; bounds memory for any population size.
@@ -177,9 +179,50 @@ pub fn customer_id(i: u64) -> String {
     format!("C{i:08}")
 }
 
+/// What the event log records besides what customers did and the contacts made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Also write the randomised logging policy's "do nothing" decisions as `action` events of
+    /// the catalog's `no_action` entry (channel `none`) — an explicit, randomised control group
+    /// for the uplift trainer. Off by default: the sample records only contacts made.
+    pub controls: bool,
+}
+
+/// Adds an `action` event of the no-action entry at each randomised "do nothing" decision (a
+/// decision with propensity 1 had nothing to choose from and is no experiment), keeping the
+/// events in time order.
+fn log_controls(customer_id: &str, run: &mut CustomerRun, no_action: usize) {
+    let controls: Vec<Event> = run
+        .decisions
+        .iter()
+        .filter(|d| d.action == no_action && d.propensity < 1.0)
+        .map(|d| {
+            Event::new(customer_id, d.timestamp, EventType::Action)
+                .with_channel(Channel::parse("none"))
+                .with_action(NO_ACTION)
+        })
+        .collect();
+    if controls.is_empty() {
+        return;
+    }
+    run.events.extend(controls);
+    // Stable: a control lands after anything else logged at the same instant.
+    run.events.sort_by_key(|e| e.timestamp);
+}
+
 /// Runs the simulation into `out_dir`, calling `progress(customers_done)` after each block.
 pub fn generate(
     config: &SimulatorConfig,
+    out_dir: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<SimulationSummary, SimulatorError> {
+    generate_with(config, LogOptions::default(), out_dir, progress)
+}
+
+/// [`generate`], with what the log records besides behaviour and contacts.
+pub fn generate_with(
+    config: &SimulatorConfig,
+    log: LogOptions,
     out_dir: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SimulationSummary, SimulatorError> {
@@ -240,7 +283,10 @@ pub fn generate(
             &mut traits,
             &mut summary,
         )?;
-        for (_, run) in runs {
+        for (id, mut run) in runs {
+            if log.controls {
+                log_controls(&id, &mut run, no_action);
+            }
             events.write(run.events)?;
         }
         summary.customers = block_end;

@@ -49,8 +49,10 @@ pub struct ControlConfig {
     /// that record only the contacts made. Off unless set: explicit `action` events of the
     /// catalog's no-action entry (a randomised control group) are the control points then.
     pub every_days: Option<u32>,
-    /// A control instant needs no contact this many days before it, because the effect of a
-    /// recent contact would leak into its label (0..=365; default: the label window).
+    /// A synthetic control instant needs no contact this many days before it, because the
+    /// effect of a recent contact would leak into its label (0..=365; default: the label
+    /// window). Explicit controls, like treated points, need only a window free of other
+    /// contacts: they are decisions that were made, whatever came before.
     pub lookback_days: Option<u32>,
 }
 

@@ -134,7 +134,8 @@ pub fn log_points(
                 }
                 Treatment::Control => {
                     counts.explicit_controls += 1;
-                    if contacts_in(at.0 - windows.lookback, at.0 + window) > 0 {
+                    // As a treated decision: only a contact inside its own window spoils it.
+                    if contacts_in(at.0, at.0 + window) > 0 {
                         counts.contaminated_controls += 1;
                         continue;
                     }

@@ -5,9 +5,11 @@
 //! treatment is a treated point, and every `action` event of the catalog's no-action entry an
 //! explicit control point; synthetic control instants (every `control.every_days`) only when the
 //! config asks for them. A control point needs no contact in the lookback before it nor in the
-//! label window after. One model (an "S-learner") sees the customer's point-in-time
-//! features plus one indicator per treatment, so the uplift of action `a` for a customer is
-//! `P(x, a) − P(x, none)`. Points are split by time: the model learns on early points whose
+//! label window after. The model scores the customer's point-in-time features plus one
+//! indicator per treatment, so the uplift of action `a` for a customer is
+//! `P(x, a) − P(x, none)`: by default one model on those rows (an "S-learner"), or the T-, X- or
+//! DR-learner's parts, or whichever of them cross-validates best ([`learners`], [`choose`]).
+//! Points are split by time: the model learns on early points whose
 //! label windows end before the later periods, and is judged on the last period (or, with
 //! `split.by = "customer"`, on a held-out share of the customers)
 //! ([`evaluation`]); [`report`] is what `metrics.json` holds.
@@ -33,6 +35,7 @@ use super::{TabularInputs, TrainError};
 use crate::catalog::{ActionKind, Catalog};
 use crate::features::FeatureSpec;
 use crate::models::artifact::LoadedModel;
+use crate::models::learner::Learner;
 use crate::models::params::InvalidSetting;
 use crate::models::TabularModel;
 use learners::{propensity_weights, Learners, UpliftData};
@@ -203,8 +206,18 @@ pub fn train_from(
         propensities: train.propensities.clone(),
         weights: None,
     };
+    let mut weighting_warning = None;
     if uplift.propensity_weighting == PropensityWeighting::Auto {
         uplift_data.weights = propensity_weights(&uplift_data.propensities);
+        if uplift_data.weights.is_some() && !matches!(model_config.learner, Learner::Gbdt(_)) {
+            uplift_data.weights = None;
+            weighting_warning = Some(format!(
+                "the logged propensities differ, but the {} algorithm takes no row weights: the \
+                 model is not weighted by inverse propensity, so what the logging policy favoured \
+                 is over-represented (use algorithm = \"gbdt\", or the dr learner)",
+                model_config.learner.kind().as_str()
+            ));
+        }
     }
     let learners = Learners {
         learner: &model_config.learner,
@@ -268,7 +281,8 @@ pub fn train_from(
             )
         })
         .transpose()?;
-    let warnings = leakage_warnings(&data, &treatments, evaluation.auc);
+    let mut warnings = leakage_warnings(&data, &treatments, evaluation.auc);
+    warnings.extend(weighting_warning);
     let metrics = ConversionMetrics {
         warnings,
         role: config.role,

@@ -244,16 +244,21 @@ impl PointContext<'_> {
         }
         counts.synthetic_controls += synthetic.len() as u64;
         // An explicit control is a decision that was made, even as the customer's first event:
-        // it is kept whatever the history before it.
-        for at in synthetic
+        // like a treated point it is kept whatever the history before it (the features carry
+        // the earlier contacts, and a randomised control must be compared with treated points
+        // that had the same chance of earlier contacts). A synthetic instant was no decision:
+        // it also needs a contact-free lookback, or a recent contact's effect would leak in.
+        let explicit = explicit_controls.iter().map(|&at| (at, 0));
+        for (at, lookback) in synthetic
             .into_iter()
-            .chain(explicit_controls.iter().copied())
+            .map(|at| (at, self.windows.lookback))
+            .chain(explicit)
         {
             if cancel.is_some_and(|c| c <= at) {
                 counts.after_cancel += 1;
                 continue;
             }
-            if contacts_in(at.0 - self.windows.lookback, at.0 + window) > 0 {
+            if contacts_in(at.0 - lookback, at.0 + window) > 0 {
                 counts.contaminated_controls += 1;
                 continue;
             }
