@@ -14,6 +14,7 @@ pub mod config;
 pub mod conversion;
 pub mod pipeline;
 pub mod sentiment;
+pub mod text_weights;
 
 use crate::catalog::Catalog;
 use crate::error::ErrorCode;

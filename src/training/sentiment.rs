@@ -14,6 +14,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+pub use super::text_weights::{class_balanced, corpus_weights, split_long_texts, text_weights};
+
 use super::config::{SentimentValidParams, ValidSentimentConfig};
 use super::pipeline::{training_data, write_artifact, ArtifactSpec};
 use super::TrainError;
@@ -132,29 +134,29 @@ fn corpus_fingerprint(corpus: &[LabelledText]) -> String {
     hash.hex()
 }
 
-/// Per-text training weights: domains balanced by `(mean size / domain size)^balance`, neutral
-/// texts scaled by `neutral_weight`.
-pub fn text_weights(docs: &[&LabelledText], domain_balance: f64, neutral_weight: f64) -> Vec<f64> {
-    let mut sizes: HashMap<usize, usize> = HashMap::new();
-    for d in docs {
-        *sizes.entry(d.domain).or_default() += 1;
-    }
-    let mean = docs.len() as f64 / sizes.len().max(1) as f64;
-    docs.iter()
-        .map(|d| {
-            let domain = (mean / sizes[&d.domain] as f64).powf(domain_balance);
-            match d.label {
-                Label::Neutral => domain * neutral_weight,
-                _ => domain,
-            }
-        })
-        .collect()
-}
-
 /// Fits the linear model (hash weights, lexicon-feature weights, bias) with AdaGrad on weighted
 /// log loss; deterministic for a seed. The result is uncalibrated (`calibration` = (1, 0)).
 pub fn fit(
     train: &[&LabelledText],
+    weights: &[f64],
+    encoder: &Encoder,
+    params: &SentimentValidParams,
+    seed: u64,
+) -> Result<SentimentModel, ModelError> {
+    let features: Vec<Encoded> = train.iter().map(|d| encoder.encode(&d.text)).collect();
+    let refs: Vec<&Encoded> = features.iter().collect();
+    fit_encoded(train, &refs, weights, encoder, params, seed)
+}
+
+/// [`fit`] on texts already encoded by `encoder` (`features[i]` is `train[i]`'s), so a
+/// hyper-parameter search encodes each text once.
+///
+/// The hashed features enter scaled by `hashed_weight`: under AdaGrad that slows what the
+/// word and character weights learn against the lexicon features, whose meaning carries across
+/// domains. The scale is folded into the saved weights, so scoring is unchanged.
+pub fn fit_encoded(
+    train: &[&LabelledText],
+    features: &[&Encoded],
     weights: &[f64],
     encoder: &Encoder,
     params: &SentimentValidParams,
@@ -168,7 +170,7 @@ pub fn fit(
             train.len()
         )));
     }
-    let features: Vec<Encoded> = train.iter().map(|d| encoder.encode(&d.text)).collect();
+    let scale = params.hashed_weight;
     let size = 1usize << encoder.bits;
     let mut w = vec![0f64; size];
     let mut squared = vec![1e-8f64; size];
@@ -189,11 +191,11 @@ pub fn fit(
         for _ in 0..params.epochs {
             order.shuffle(&mut rng);
             for &i in &order {
-                let x = &features[i];
+                let x = features[i];
                 let z: f64 = x
                     .sparse
                     .iter()
-                    .map(|&(j, v)| w[j as usize] * f64::from(v))
+                    .map(|&(j, v)| w[j as usize] * f64::from(v) * scale)
                     .sum::<f64>()
                     + x.dense
                         .iter()
@@ -206,7 +208,7 @@ pub fn fit(
                 if fit_sparse {
                     for &(j, v) in &x.sparse {
                         let j = j as usize;
-                        let g = error * f64::from(v) + params.l2 * w[j];
+                        let g = error * f64::from(v) * scale + params.l2 * w[j];
                         squared[j] += g * g;
                         w[j] -= rate * g / squared[j].sqrt();
                     }
@@ -225,7 +227,7 @@ pub fn fit(
     }
     Ok(SentimentModel {
         encoder: encoder.clone(),
-        weights: w.into_iter().map(|w| w as f32).collect(),
+        weights: w.into_iter().map(|w| (w * scale) as f32).collect(),
         dense_weights: dense.map(|d| d as f32),
         bias: bias as f32,
         calibration: (1.0, 0.0),
@@ -489,8 +491,19 @@ pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainErro
         _ => Vec::new(),
     };
     let train_docs: Vec<&LabelledText> = train_docs.into_iter().chain(&lexicon_docs).collect();
-    let weights = text_weights(&train_docs, params.domain_balance, params.neutral_weight);
-    let mut model = fit(&train_docs, &weights, &encoder, params, config.seed)?;
+    let domain_weights: Vec<f64> = corpora.iter().map(|c| c.weight).collect();
+    let mut weights = corpus_weights(
+        &train_docs,
+        text_weights(&train_docs, params.domain_balance, params.neutral_weight),
+        &domain_weights,
+    );
+    if params.class_balance {
+        weights = class_balanced(&train_docs, weights);
+    }
+    let (split_docs, split_weights) =
+        split_long_texts(&train_docs, &weights, params.split_sentences_over as usize);
+    let split_refs: Vec<&LabelledText> = split_docs.iter().collect();
+    let mut model = fit(&split_refs, &split_weights, &encoder, params, config.seed)?;
     let polar: Vec<&LabelledText> = calibration
         .iter()
         .copied()
@@ -504,11 +517,11 @@ pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainErro
             .map(|d| f64::from(model.raw_logit(&encoder.encode(&d.text))))
             .collect();
         let targets: Vec<f64> = polar.iter().map(|d| d.label.target()).collect();
-        platt(
-            &z,
-            &targets,
-            &text_weights(&polar, params.domain_balance, 0.0),
-        )
+        let mut weights = text_weights(&polar, params.domain_balance, 0.0);
+        if params.class_balance {
+            weights = class_balanced(&polar, weights);
+        }
+        platt(&z, &targets, &weights)
     };
     model.calibration = (calibration_fit.0 as f32, calibration_fit.1 as f32);
     let score_all = |docs: &[&LabelledText]| -> Vec<f64> {

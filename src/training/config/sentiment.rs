@@ -70,6 +70,14 @@ pub struct Corpus {
     /// Column with the label.
     #[serde(default = "default_label_column")]
     pub label_column: String,
+    /// Multiplies the domain's weight after balancing (> 0; default 1): a noisy or off-topic
+    /// domain can count for less.
+    #[serde(default = "default_corpus_weight")]
+    pub weight: f64,
+}
+
+fn default_corpus_weight() -> f64 {
+    1.0
 }
 
 /// Lexicon files for the model's lexicon features (all optional).
@@ -141,6 +149,17 @@ pub struct SentimentParams {
     /// with the lexicon part fixed, so the lexicon keeps its full weight on text whose words
     /// the corpora never showed.
     pub stagewise: bool,
+    /// Scale of the hashed word and character features while fitting (0..=1, exclusive of 0):
+    /// below 1 the corpus-specific word weights grow more slowly than the lexicon features'
+    /// weights, which transfer to text unlike the corpora. The saved model folds the scale in.
+    pub hashed_weight: f64,
+    /// Training texts longer than this many words are split into sentences, each weighing an
+    /// equal share of its text (0 = never): long film reviews then teach word weights at the
+    /// scale of the short texts customers write. Holdout texts are always scored whole.
+    pub split_sentences_over: u32,
+    /// Weighs each domain's positive and negative texts the same in total, in training and in
+    /// calibration, so a domain of mostly complaints does not make every text read unhappy.
+    pub class_balance: bool,
 }
 
 impl Default for SentimentParams {
@@ -155,6 +174,9 @@ impl Default for SentimentParams {
             neutral_weight: 0.0,
             lexicon_words: false,
             stagewise: false,
+            hashed_weight: 1.0,
+            split_sentences_over: 0,
+            class_balance: false,
         }
     }
 }
@@ -218,6 +240,12 @@ impl ParamGuard for SentimentParams {
             "within 0..=1",
             self.neutral_weight,
         )?;
+        require(
+            self.hashed_weight > 0.0 && self.hashed_weight <= 1.0,
+            "model.hashed_weight",
+            "within (0, 1]",
+            self.hashed_weight,
+        )?;
         Ok(SentimentValidParams(self.clone()))
     }
 }
@@ -259,6 +287,7 @@ impl SentimentConfig {
             texts: d.texts.clone(),
             text_column: d.text_column.clone(),
             label_column: d.label_column.clone(),
+            weight: 1.0,
         });
         single
             .into_iter()
@@ -311,6 +340,17 @@ impl SentimentConfig {
             return Err(InvalidSetting::new(
                 "corpus.domain",
                 format!("domain '{}' is named twice", w[0]),
+            ));
+        }
+        if let Some((i, c)) = self
+            .corpus
+            .iter()
+            .enumerate()
+            .find(|(_, c)| !(c.weight > 0.0 && c.weight.is_finite()))
+        {
+            return Err(InvalidSetting::new(
+                format!("corpus[{i}].weight"),
+                format!("must be a finite number > 0, got {}", c.weight),
             ));
         }
         let model = self.model.check()?;

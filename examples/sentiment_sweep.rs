@@ -1,0 +1,305 @@
+//! Chooses the sentiment model's settings by how they transfer, not only by in-domain holdout.
+//!
+//! For each variant (model settings written as `key=value` over a training config's `[model]`),
+//! it fits the model as `nextbest train` does and reports, per domain:
+//!
+//! - `hold`: accuracy on the domain's 20% holdout, trained on every domain (what `metrics.json`
+//!   reports);
+//! - `lodo`: accuracy on the whole domain when the model was trained (and calibrated) on the
+//!   *other* domains only — how well it reads text unlike anything it saw, which is what
+//!   customer text is to it;
+//!
+//! plus P(positive) of the demo sentences and the share of neutral holdout texts within
+//! 0.35–0.65. Texts are encoded once per encoder setting. Never scores the customer-service
+//! fixture: that is judged apart.
+//!
+//!     cargo run --release --example sentiment_sweep -- training/sentiment.toml \
+//!         "base:" "hw03:hashed_weight=0.3" "l2:l2=1e-5,epochs=5"
+
+// A development tool: a bad argument or a missing file ends it with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use nextbest::fnv::Fnv1a;
+use nextbest::models::params::ParamGuard;
+use nextbest::models::sentiment::{Encoded, Encoder, Lexicon, LexiconFiles};
+use nextbest::training::config::{SentimentConfig, SentimentParams};
+use nextbest::training::sentiment::{
+    class_balanced, corpus_weights, evaluate, fit_encoded, platt, read_corpus, split_by_text,
+    split_long_texts, text_weights, Label, LabelledText,
+};
+
+const PROBES: [&str; 3] = [
+    "Thanks, the agent fixed my order in minutes!",
+    "This is the third time I have to contact you about my invoice.",
+    "What time do you open on Sunday?",
+];
+
+fn with_overrides(base: &SentimentParams, spec: &str) -> SentimentParams {
+    let mut table = toml::Value::try_from(base).unwrap();
+    for pair in spec.split(',').filter(|p| !p.trim().is_empty()) {
+        let (key, value) = pair.split_once('=').expect("key=value");
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .expect("a TOML value")["v"]
+            .clone();
+        table
+            .as_table_mut()
+            .unwrap()
+            .insert(key.trim().to_string(), value);
+    }
+    table.try_into().expect("valid [model] keys")
+}
+
+struct Run {
+    model: nextbest::models::sentiment::SentimentModel,
+}
+
+/// Sentences of the long training texts, encoded: per text (by address) its sentence texts.
+type Splits = HashMap<*const LabelledText, Vec<(LabelledText, Encoded)>>;
+
+/// Fits on `train` (plus the lexicon words), calibrates on `calibration`, as `train` does.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    train: &[&LabelledText],
+    calibration: &[&LabelledText],
+    encoded: &HashMap<*const LabelledText, Encoded>,
+    splits: &Splits,
+    domain_weights: &[f64],
+    encoder: &Encoder,
+    params: &SentimentParams,
+    seed: u64,
+) -> Run {
+    let checked = params.check().unwrap();
+    let mut weights = corpus_weights(
+        train,
+        text_weights(train, params.domain_balance, params.neutral_weight),
+        domain_weights,
+    );
+    if params.class_balance {
+        weights = class_balanced(train, weights);
+    }
+    let (mut docs, mut features, mut fit_weights) = (Vec::new(), Vec::new(), Vec::new());
+    for (d, w) in train.iter().zip(&weights) {
+        let key = *d as *const LabelledText;
+        match splits.get(&key) {
+            Some(parts) if params.split_sentences_over > 0 => {
+                for (doc, x) in parts {
+                    docs.push(doc);
+                    features.push(x);
+                    fit_weights.push(w / parts.len() as f64);
+                }
+            }
+            _ => {
+                docs.push(*d);
+                features.push(&encoded[&key]);
+                fit_weights.push(*w);
+            }
+        }
+    }
+    let mut model = fit_encoded(&docs, &features, &fit_weights, encoder, &checked, seed).unwrap();
+    let polar: Vec<&LabelledText> = calibration
+        .iter()
+        .copied()
+        .filter(|d| d.label != Label::Neutral)
+        .collect();
+    let z: Vec<f64> = polar
+        .iter()
+        .map(|d| f64::from(model.raw_logit(&encoded[&(*d as *const LabelledText)])))
+        .collect();
+    let targets: Vec<f64> = polar.iter().map(|d| d.label.target()).collect();
+    let (a, b) = platt(
+        &z,
+        &targets,
+        &text_weights(&polar, params.domain_balance, 0.0),
+    );
+    model.calibration = (a as f32, b as f32);
+    Run { model }
+}
+
+fn with_words<'a>(
+    docs: Vec<&'a LabelledText>,
+    words: &'a [LabelledText],
+    on: bool,
+) -> Vec<&'a LabelledText> {
+    if on {
+        docs.into_iter().chain(words).collect()
+    } else {
+        docs
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = SentimentConfig::read(Path::new(&args[0])).unwrap();
+    let corpora = config.corpora();
+    let mut corpus = Vec::new();
+    for (i, c) in corpora.iter().enumerate() {
+        corpus.extend(read_corpus(&c.texts, &c.text_column, &c.label_column, i).unwrap());
+    }
+    let l = &config.lexicons;
+    let lexicon = Lexicon::load(&LexiconFiles {
+        vader: l.vader.as_deref(),
+        afinn: l.afinn.as_deref(),
+        liu_positive: l.liu_positive.as_deref(),
+        liu_negative: l.liu_negative.as_deref(),
+        emoji: l.emoji.as_deref(),
+        emoticons: l.emoticons.as_deref(),
+    })
+    .unwrap();
+    let words: Vec<LabelledText> = lexicon
+        .polar_words(1.0)
+        .into_iter()
+        .map(|(w, positive)| LabelledText {
+            text: w.to_string(),
+            label: if positive {
+                Label::Positive
+            } else {
+                Label::Negative
+            },
+            domain: corpora.len(),
+        })
+        .collect();
+    let (train_all, holdout) = split_by_text(&corpus, config.holdout_fraction);
+    let (calibration, train_docs): (Vec<&LabelledText>, Vec<&LabelledText>) =
+        train_all.iter().partition(|d| {
+            Fnv1a::in_salted_share(
+                b"calibration",
+                d.text.as_bytes(),
+                config.calibration_fraction,
+            )
+        });
+    let mut cache: HashMap<(u32, u64), HashMap<*const LabelledText, Encoded>> = HashMap::new();
+    let mut split_cache: HashMap<(u32, u64, u32), Splits> = HashMap::new();
+    for spec in &args[1..] {
+        let (name, overrides) = spec.split_once(':').unwrap_or((spec, ""));
+        // `w.DOMAIN=x` sets a corpus weight; everything else is a [model] key.
+        let (corpus_over, model_over): (Vec<&str>, Vec<&str>) = overrides
+            .split(',')
+            .partition(|p| p.trim().starts_with("w."));
+        let params = with_overrides(&config.model, &model_over.join(","));
+        let mut domain_weights: Vec<f64> = corpora.iter().map(|c| c.weight).collect();
+        for o in corpus_over {
+            let (k, v) = o.trim()[2..].split_once('=').unwrap();
+            let i = corpora
+                .iter()
+                .position(|c| c.domain == k)
+                .expect("a domain");
+            domain_weights[i] = v.parse().unwrap();
+        }
+        let encoder = Encoder {
+            bits: params.bits,
+            char_weight: params.char_weight as f32,
+            lexicon: Some(lexicon.clone()),
+        };
+        let encoded = cache
+            .entry((params.bits, params.char_weight.to_bits()))
+            .or_insert_with(|| {
+                corpus
+                    .iter()
+                    .chain(&words)
+                    .map(|d| (d as *const LabelledText, encoder.encode(&d.text)))
+                    .collect()
+            });
+        let over = params.split_sentences_over;
+        let splits = split_cache
+            .entry((params.bits, params.char_weight.to_bits(), over))
+            .or_insert_with(|| {
+                let mut out = Splits::new();
+                if over == 0 {
+                    return out;
+                }
+                for d in &train_docs {
+                    let (parts, _) = split_long_texts(&[*d], &[1.0], over as usize);
+                    if parts.len() > 1 {
+                        let parts = parts
+                            .into_iter()
+                            .map(|p| {
+                                let x = encoder.encode(&p.text);
+                                (p, x)
+                            })
+                            .collect();
+                        out.insert(*d as *const LabelledText, parts);
+                    }
+                }
+                out
+            });
+
+        let full = run(
+            &with_words(train_docs.clone(), &words, params.lexicon_words),
+            &calibration,
+            encoded,
+            splits,
+            &domain_weights,
+            &encoder,
+            &params,
+            config.seed,
+        );
+        let mut line = format!("{name:<14}");
+        let mut lodo_sum = 0.0;
+        for (i, c) in corpora.iter().enumerate() {
+            let docs: Vec<&LabelledText> =
+                holdout.iter().copied().filter(|d| d.domain == i).collect();
+            let s: Vec<f64> = docs
+                .iter()
+                .map(|d| f64::from(full.model.probability(&d.text)))
+                .collect();
+            let hold = evaluate(&docs, &s, true);
+            let others: Vec<&LabelledText> = train_docs
+                .iter()
+                .copied()
+                .filter(|d| d.domain != i)
+                .collect();
+            let cal: Vec<&LabelledText> = calibration
+                .iter()
+                .copied()
+                .filter(|d| d.domain != i)
+                .collect();
+            let lodo = run(
+                &with_words(others, &words, params.lexicon_words),
+                &cal,
+                encoded,
+                splits,
+                &domain_weights,
+                &encoder,
+                &params,
+                config.seed,
+            );
+            let all: Vec<&LabelledText> = corpus.iter().filter(|d| d.domain == i).collect();
+            let s: Vec<f64> = all
+                .iter()
+                .map(|d| f64::from(lodo.model.probability(&d.text)))
+                .collect();
+            let transfer = evaluate(&all, &s, true);
+            lodo_sum += transfer.accuracy;
+            let neutral: Vec<f64> = docs
+                .iter()
+                .filter(|d| d.label == Label::Neutral)
+                .map(|d| f64::from(full.model.probability(&d.text)))
+                .collect();
+            let near = if neutral.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " n{:.2}",
+                    neutral
+                        .iter()
+                        .filter(|p| (0.35..=0.65).contains(*p))
+                        .count() as f64
+                        / neutral.len() as f64
+                )
+            };
+            let short: String = c.domain.chars().take(6).collect();
+            line += &format!(
+                " | {short} hold {:.3} lodo {:.3}{near}",
+                hold.accuracy, transfer.accuracy
+            );
+        }
+        line += &format!(" | lodo mean {:.3} |", lodo_sum / corpora.len() as f64);
+        for probe in PROBES {
+            line += &format!(" {:.2}", full.model.probability(probe));
+        }
+        println!("{line}");
+    }
+}
