@@ -155,7 +155,7 @@ fn exported_trees_and_logistic_regressions_with_calibration_score_as_natively() 
                 estimator: match &estimator {
                     Estimator::Logistic(m) => Estimator::Logistic(m.clone()),
                     Estimator::Tree(m) => Estimator::Tree(m.clone()),
-                    Estimator::Gbdt(_) => unreachable!(),
+                    Estimator::Gbdt(_) | Estimator::Meta(_) => unreachable!(),
                 },
             };
             let gap = max_difference(dir.path(), name, &model, &blinded, n);

@@ -144,9 +144,13 @@ fn every_learner_recovers_a_heterogeneous_effect() {
             )
             .unwrap();
         assert_eq!(onehot, written, "{which:?}");
-        // Rows of the wrong width are an error, not a guess.
+        // Rows of the wrong width are an error, not a guess; several models are no ONNX graph.
         if which != UpliftLearner::S {
             assert!(native.predict_proba(&[0.1, 0.2, 0.0], 3).is_err());
+            let error = nextbest::models::onnx_export::export(&native, 4, &[])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("cannot be exported to ONNX"), "{error}");
         }
     }
 }
@@ -234,4 +238,57 @@ fn a_per_arm_learner_names_the_arm_it_cannot_fit() {
     );
     // The S-learner still fits.
     learners.fit(UpliftLearner::S, &data).unwrap();
+}
+
+#[test]
+fn auto_chooses_by_qini_or_by_the_estimated_value_of_acting() {
+    use nextbest::training::config::ChooseBy;
+    use nextbest::training::conversion::choose::{choose, Pricing};
+    let data = log(9_000, [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0], 7);
+    let names = names();
+    let treatments = ["t0".to_string(), "t1".to_string()];
+    let learner = gbdt();
+    let learners = Learners {
+        learner: &learner,
+        names: &names,
+        treatments: &treatments,
+        seed: 4,
+    };
+    // A conversion is worth 10; t0 costs 1, t1 0.1. Acting well sends t0 to the customers
+    // with x0 > 0.5 (0.3 × 10 − 1 = 2 each, half of them: 1.0 per decision) and t1 to nobody.
+    let pricing = Pricing {
+        values: vec![10.0, 10.0],
+        costs: vec![1.0, 0.1],
+    };
+    let candidates = [UpliftLearner::S, UpliftLearner::T];
+    let by_value = choose(
+        &learners,
+        &data,
+        &candidates,
+        3,
+        ChooseBy::PolicyValue,
+        Some(&pricing),
+    )
+    .unwrap();
+    assert_eq!(by_value.trials.len(), 2);
+    for trial in &by_value.trials {
+        let value = trial.policy_value.unwrap();
+        assert!((0.6..1.4).contains(&value), "{trial:?}");
+        assert!(trial.qini.unwrap() > 0.03, "{trial:?}");
+    }
+    let best = by_value
+        .trials
+        .iter()
+        .max_by(|a, b| a.policy_value.unwrap().total_cmp(&b.policy_value.unwrap()))
+        .unwrap();
+    assert_eq!(by_value.chosen, best.learner);
+    // By Qini, without prices: no values are estimated, and the best Qini wins.
+    let by_qini = choose(&learners, &data, &candidates, 3, ChooseBy::Qini, None).unwrap();
+    assert!(by_qini.trials.iter().all(|t| t.policy_value.is_none()));
+    let best = by_qini
+        .trials
+        .iter()
+        .max_by(|a, b| a.qini.unwrap().total_cmp(&b.qini.unwrap()))
+        .unwrap();
+    assert_eq!(by_qini.chosen, best.learner);
 }

@@ -210,13 +210,21 @@ fn show(dir: &PathBuf, json: bool) -> anyhow::Result<()> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|t| match t["qini"].as_f64() {
-                    Some(q) => format!("{} {q:.4}", t["learner"].as_str().unwrap_or("?")),
-                    None => format!("{} failed", t["learner"].as_str().unwrap_or("?")),
+                .map(|t| {
+                    let name = t["learner"].as_str().unwrap_or("?");
+                    match (t["qini"].as_f64(), t["policy_value"].as_f64()) {
+                        (Some(q), Some(v)) => format!("{name} Qini {q:.4} value {v:.3}"),
+                        (Some(q), None) => format!("{name} Qini {q:.4}"),
+                        _ => format!("{name} failed"),
+                    }
                 })
                 .collect();
+            let by = match choice["by"].as_str() {
+                Some("policy_value") => "policy value",
+                _ => "Qini",
+            };
             println!(
-                "              chosen by {}-fold cross-validated Qini on the training customers: {}",
+                "              chosen by {}-fold cross-validated {by} on the training customers: {}",
                 choice["folds"],
                 trials.join(", ")
             );

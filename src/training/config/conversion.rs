@@ -120,6 +120,11 @@ pub struct UpliftConfig {
     pub candidates: Vec<UpliftLearner>,
     /// Folds of the training customers for `auto` (2..=10).
     pub cv_folds: usize,
+    /// What `auto` maximises: `qini` (the mean normalised Qini over treatments) or
+    /// `policy_value` (the inverse-propensity estimate of what acting on the uplift earns over
+    /// doing nothing: the best action by uplift × value − cost, or nothing; conversion models
+    /// only, as it needs the catalog's values).
+    pub choose_by: ChooseBy,
     /// Inverse-propensity weighting of the training rows: `auto` weighs each row by
     /// 1 / its logged propensity (scaled to mean 1) when the log records propensities and they
     /// differ; `off` never does.
@@ -132,6 +137,7 @@ impl Default for UpliftConfig {
             learner: UpliftChoice::S,
             candidates: UpliftLearner::ALL.to_vec(),
             cv_folds: 3,
+            choose_by: ChooseBy::Qini,
             propensity_weighting: PropensityWeighting::Auto,
         }
     }
@@ -198,6 +204,16 @@ impl UpliftChoice {
             UpliftChoice::Auto => None,
         }
     }
+}
+
+/// What `uplift.learner = "auto"` maximises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChooseBy {
+    /// Mean normalised Qini over the treatments.
+    Qini,
+    /// Estimated incremental value of acting on the uplift.
+    PolicyValue,
 }
 
 /// When rows are weighted by inverse propensity.
@@ -443,6 +459,13 @@ impl ConversionConfig {
             return Err(InvalidSetting::new(
                 "uplift.candidates",
                 "empty: `auto` needs at least one learner to choose",
+            ));
+        }
+        if uplift.choose_by == ChooseBy::PolicyValue && self.role != Role::Conversion {
+            return Err(InvalidSetting::new(
+                "uplift.choose_by",
+                "policy_value needs a conversion model (the catalog's values price its \
+                 conversions); a retention model chooses by qini",
             ));
         }
         let windows = self.windows(&model, lookback_days)?;

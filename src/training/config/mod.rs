@@ -17,9 +17,9 @@ pub use self::churn::{
     ValidChurnConfig,
 };
 pub use self::conversion::{
-    ControlConfig, ConversionConfig, ConversionEvaluation, ConversionLabel, ConversionSplit,
-    ConversionWindows, Period, PropensityWeighting, SplitBy, SplitPlan, UpliftChoice, UpliftConfig,
-    UpliftLearner, ValidConversionConfig,
+    ChooseBy, ControlConfig, ConversionConfig, ConversionEvaluation, ConversionLabel,
+    ConversionSplit, ConversionWindows, Period, PropensityWeighting, SplitBy, SplitPlan,
+    UpliftChoice, UpliftConfig, UpliftLearner, ValidConversionConfig,
 };
 pub use self::sentiment::{
     Corpus, SentimentBaselines, SentimentConfig, SentimentLexicons, SentimentParams,

@@ -3,7 +3,9 @@
 //! fitted on every fold's complement and predicts the uplift of the fold's rows; per treatment,
 //! the normalised Qini (scikit-uplift's `qini_auc_score`) of the pooled out-of-fold predictions
 //! on that treatment's and the controls' rows; a candidate's score is the mean over treatments
-//! weighted by their treated rows. The holdout is never looked at.
+//! weighted by their treated rows. Or (`choose_by = "policy_value"`) the inverse-propensity
+//! estimate of what acting on the out-of-fold uplift earns over doing nothing. The holdout is
+//! never looked at.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +13,7 @@ use super::learners::{Learners, UpliftData};
 use crate::fnv::Fnv1a;
 use crate::models::ModelError;
 use crate::stats::qini_auc_score;
-use crate::training::config::UpliftLearner;
+use crate::training::config::{ChooseBy, UpliftLearner};
 
 /// One candidate's cross-validated result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,6 +23,10 @@ pub struct LearnerTrial {
     /// Mean normalised Qini over the treatments (none when it failed or no treatment had a
     /// Qini).
     pub qini: Option<f64>,
+    /// Estimated value per decision of acting on the uplift, over doing nothing (with
+    /// `choose_by = "policy_value"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_value: Option<f64>,
     /// Why it could not be fitted on some fold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -33,17 +39,35 @@ pub struct LearnerChoice {
     pub chosen: UpliftLearner,
     /// Folds of the training customers.
     pub folds: usize,
+    /// What was maximised.
+    #[serde(default = "by_qini")]
+    pub by: ChooseBy,
     /// Every candidate, in the order tried.
     pub trials: Vec<LearnerTrial>,
 }
 
-/// Picks among `candidates` (ties go to the earlier one). An error only when no candidate
-/// could be scored.
+fn by_qini() -> ChooseBy {
+    ChooseBy::Qini
+}
+
+/// What acting on an uplift is worth: each treatment's value per conversion and cost.
+#[derive(Clone, Debug)]
+pub struct Pricing {
+    /// Value of a conversion, per treatment.
+    pub values: Vec<f64>,
+    /// Cost of sending, per treatment.
+    pub costs: Vec<f64>,
+}
+
+/// Picks among `candidates` (ties go to the earlier one) by `by` (`policy_value` needs
+/// `pricing`). An error only when no candidate could be scored.
 pub fn choose(
     learners: &Learners<'_>,
     data: &UpliftData,
     candidates: &[UpliftLearner],
     folds: usize,
+    by: ChooseBy,
+    pricing: Option<&Pricing>,
 ) -> Result<LearnerChoice, ModelError> {
     let mut salt = b"nextbest/uplift-learner-cv/".to_vec();
     salt.extend_from_slice(&learners.seed.to_le_bytes());
@@ -58,19 +82,25 @@ pub fn choose(
             Ok(uplift) => LearnerTrial {
                 learner,
                 qini: mean_qini(data, &uplift),
+                policy_value: pricing.map(|p| policy_value(data, &uplift, p)),
                 error: None,
             },
             Err(e) => LearnerTrial {
                 learner,
                 qini: None,
+                policy_value: None,
                 error: Some(e.to_string()),
             },
         };
         trials.push(trial);
     }
+    let score = |t: &LearnerTrial| match by {
+        ChooseBy::Qini => t.qini,
+        ChooseBy::PolicyValue => t.policy_value,
+    };
     let best = trials
         .iter()
-        .filter_map(|t| t.qini.map(|q| (t.learner, q)))
+        .filter_map(|t| score(t).map(|q| (t.learner, q)))
         .fold(None::<(UpliftLearner, f64)>, |best, (l, q)| match best {
             Some((_, b)) if b >= q => best,
             _ => Some((l, q)),
@@ -79,6 +109,7 @@ pub fn choose(
         Some((chosen, _)) => Ok(LearnerChoice {
             chosen,
             folds,
+            by,
             trials,
         }),
         None => Err(ModelError::Training(format!(
@@ -152,4 +183,37 @@ fn mean_qini(data: &UpliftData, uplift: &[f64]) -> Option<f64> {
         }
     }
     (weight > 0.0).then(|| total / weight)
+}
+
+/// The inverse-propensity estimate of the incremental value per decision of the greedy policy
+/// on `uplift`: at each row the treatment with the highest uplift × value − cost, or nothing
+/// when none is positive. A row whose logged action is the policy's pick counts its conversion
+/// value / p; a control row where the policy would act counts −(its conversion × that value) /
+/// p (what would have come anyway); every pick costs its cost. p is the row's logged
+/// propensity, or its action's share of the rows.
+fn policy_value(data: &UpliftData, uplift: &[f64], pricing: &Pricing) -> f64 {
+    let (n, k) = (data.len(), data.n_treatments);
+    let mut share = vec![0.0; k + 1];
+    for t in &data.treatments {
+        share[t.map_or(0, |a| a + 1)] += 1.0 / n as f64;
+    }
+    let mut total = 0.0;
+    for i in 0..n {
+        let pick = (0..k)
+            .map(|t| (t, uplift[i * k + t] * pricing.values[t] - pricing.costs[t]))
+            .filter(|(_, score)| *score > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(t, _)| t);
+        let Some(pick) = pick else { continue };
+        let own = data.treatments[i].map_or(0, |a| a + 1);
+        let p = data.propensities[i].unwrap_or(share[own]).max(0.01);
+        let y = f64::from(u8::from(data.labels[i]));
+        total -= pricing.costs[pick];
+        match data.treatments[i] {
+            Some(t) if t == pick => total += y * pricing.values[pick] / p,
+            None => total -= y * pricing.values[pick] / p,
+            Some(_) => {}
+        }
+    }
+    total / n as f64
 }

@@ -228,8 +228,24 @@ pub fn train_from(
     let (learner, learner_choice) = match uplift.learner.fixed() {
         Some(learner) => (learner, None),
         None => {
-            let choice =
-                choose::choose(&learners, &uplift_data, &uplift.candidates, uplift.cv_folds)?;
+            let pricing = choose::Pricing {
+                values: treatments
+                    .iter()
+                    .map(|t| catalog.get(t).map_or(0.0, |a| a.value))
+                    .collect(),
+                costs: treatments
+                    .iter()
+                    .map(|t| catalog.get(t).map_or(0.0, |a| a.cost))
+                    .collect(),
+            };
+            let choice = choose::choose(
+                &learners,
+                &uplift_data,
+                &uplift.candidates,
+                uplift.cv_folds,
+                uplift.choose_by,
+                (config.role == crate::models::Role::Conversion).then_some(&pricing),
+            )?;
             (choice.chosen, Some(choice))
         }
     };
