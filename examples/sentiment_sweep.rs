@@ -27,8 +27,8 @@ use nextbest::models::params::ParamGuard;
 use nextbest::models::sentiment::{Encoded, Encoder, Lexicon, LexiconFiles};
 use nextbest::training::config::{SentimentConfig, SentimentParams};
 use nextbest::training::sentiment::{
-    class_balanced, corpus_weights, evaluate, fit_encoded, platt, read_corpus, split_by_text,
-    split_long_texts, text_weights, Label, LabelledText,
+    class_balanced, corpus_weights, evaluate, fit_encoded, lexicon_word_texts, platt, read_corpus,
+    split_by_text, split_long_texts, text_weights, Label, LabelledText,
 };
 
 const PROBES: [&str; 3] = [
@@ -148,19 +148,7 @@ fn main() {
         emoticons: l.emoticons.as_deref(),
     })
     .unwrap();
-    let words: Vec<LabelledText> = lexicon
-        .polar_words(1.0)
-        .into_iter()
-        .map(|(w, positive)| LabelledText {
-            text: w.to_string(),
-            label: if positive {
-                Label::Positive
-            } else {
-                Label::Negative
-            },
-            domain: corpora.len(),
-        })
-        .collect();
+    let words = lexicon_word_texts(&lexicon, corpora.len());
     let (train_all, holdout) = split_by_text(&corpus, config.holdout_fraction);
     let (calibration, train_docs): (Vec<&LabelledText>, Vec<&LabelledText>) =
         train_all.iter().partition(|d| {

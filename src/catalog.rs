@@ -237,8 +237,12 @@ impl Action {
 /// no-action answer (`no_action`) or the `none` channel of a catalog's no-action entry — and so
 /// reached nobody: a control, not a contact (features and contact caps skip it).
 pub fn is_no_action(action_id: Option<&str>, channel: Option<&Channel>) -> bool {
-    action_id == Some("no_action") || channel.is_some_and(|c| c.as_str() == "none")
+    action_id == Some(NO_ACTION_ID) || channel.is_some_and(|c| c.as_str() == "none")
 }
+
+/// The id decision policies give their own "do nothing" answer when the catalog has no
+/// no-action entry.
+pub const NO_ACTION_ID: &str = "no_action";
 
 /// The action catalog.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

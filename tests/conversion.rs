@@ -691,10 +691,7 @@ fn explicit_controls_after_a_contact_are_kept_like_treated_points() {
         dir.path(),
         "[split]\nby = \"customer\"\nholdout_share = 0.5\ndata_end = \"2025-04-30\"",
     );
-    let config = ConversionConfig::load(&path).unwrap();
-    let inputs = TabularInputs::load(&config.config().data).unwrap();
-    let (treatments, controls) = conversion::treatments(inputs.catalog.as_ref().unwrap());
-    let data = conversion::build_points(&config, &inputs, &treatments, &controls, &|_| {}).unwrap();
+    let data = points_of(&path);
     assert_eq!(
         data.counts,
         PointCounts {
@@ -710,7 +707,7 @@ fn explicit_controls_after_a_contact_are_kept_like_treated_points() {
     } else {
         &data.train
     };
-    let controls: Vec<bool> = set
+    let control_labels: Vec<bool> = set
         .treatments
         .iter()
         .zip(&set.labels)
@@ -718,21 +715,13 @@ fn explicit_controls_after_a_contact_are_kept_like_treated_points() {
         .map(|(_, &y)| y)
         .collect();
     // The kept control (2025-03-08) converted on 2025-03-10.
-    assert_eq!(controls, vec![true]);
+    assert_eq!(control_labels, vec![true]);
     // A synthetic instant the day after the first contact is still contaminated by it.
     let path = experiment_config(
         dir.path(),
         "[control]\nevery_days = 7\n[split]\nby = \"customer\"\nholdout_share = 0.5\ndata_end = \"2025-04-30\"",
     );
-    let config = ConversionConfig::load(&path).unwrap();
-    let synthetic = conversion::build_points(
-        &config,
-        &inputs,
-        &treatments,
-        &controls_of(&inputs),
-        &|_| {},
-    )
-    .unwrap();
+    let synthetic = points_of(&path);
     assert!(synthetic.counts.synthetic_controls > 0);
     assert!(
         synthetic.counts.contaminated_controls > 1,
@@ -741,6 +730,10 @@ fn explicit_controls_after_a_contact_are_kept_like_treated_points() {
     );
 }
 
-fn controls_of(inputs: &TabularInputs) -> Vec<String> {
-    conversion::treatments(inputs.catalog.as_ref().unwrap()).1
+/// The labelled decision points of a config file, as training builds them.
+fn points_of(path: &Path) -> conversion::ConversionData {
+    let config = ConversionConfig::load(path).unwrap();
+    let inputs = TabularInputs::load(&config.config().data).unwrap();
+    let (treatments, controls) = conversion::treatments(inputs.catalog.as_ref().unwrap());
+    conversion::build_points(&config, &inputs, &treatments, &controls, &|_| {}).unwrap()
 }

@@ -62,10 +62,32 @@ fn gbdt() -> Learner {
     Learner::Gbdt(params.check().unwrap())
 }
 
-fn names() -> Vec<String> {
-    ["x0", "x1", "treatment__t0", "treatment__t1"]
-        .map(String::from)
-        .to_vec()
+/// The column names, treatment ids and GBDT every test fits with.
+struct Fixture {
+    names: Vec<String>,
+    treatments: Vec<String>,
+    learner: Learner,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            names: ["x0", "x1", "treatment__t0", "treatment__t1"]
+                .map(String::from)
+                .to_vec(),
+            treatments: vec!["t0".into(), "t1".into()],
+            learner: gbdt(),
+        }
+    }
+
+    fn learners(&self, seed: u64) -> Learners<'_> {
+        Learners {
+            learner: &self.learner,
+            names: &self.names,
+            treatments: &self.treatments,
+            seed,
+        }
+    }
 }
 
 /// Mean predicted uplift of treatment `t` over customers whose x0 is above / below 0.5.
@@ -92,15 +114,8 @@ fn uplift_by_half(model: &Estimator, t: usize) -> (f64, f64) {
 #[test]
 fn every_learner_recovers_a_heterogeneous_effect() {
     let data = log(12_000, [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0], 5);
-    let names = names();
-    let treatments = ["t0".to_string(), "t1".to_string()];
-    let learner = gbdt();
-    let learners = Learners {
-        learner: &learner,
-        names: &names,
-        treatments: &treatments,
-        seed: 1,
-    };
+    let fixture = Fixture::new();
+    let learners = fixture.learners(1);
     for which in UpliftLearner::ALL {
         let model = learners.fit(which, &data).unwrap();
         assert_eq!(
@@ -176,15 +191,8 @@ fn the_dr_learner_uses_logged_propensities_of_a_skewed_logging_policy() {
     let mut data = log(12_000, [0.1, 0.6, 0.3], 9);
     data.weights = propensity_weights(&data.propensities);
     assert!(data.weights.is_some());
-    let names = names();
-    let treatments = ["t0".to_string(), "t1".to_string()];
-    let learner = gbdt();
-    let learners = Learners {
-        learner: &learner,
-        names: &names,
-        treatments: &treatments,
-        seed: 2,
-    };
+    let fixture = Fixture::new();
+    let learners = fixture.learners(2);
     for which in [UpliftLearner::T, UpliftLearner::X, UpliftLearner::Dr] {
         let model = learners.fit(which, &data).unwrap();
         let (high, low) = uplift_by_half(&model, 0);
@@ -219,15 +227,8 @@ fn a_per_arm_learner_names_the_arm_it_cannot_fit() {
             *y = false;
         }
     }
-    let names = names();
-    let treatments = ["t0".to_string(), "t1".to_string()];
-    let learner = gbdt();
-    let learners = Learners {
-        learner: &learner,
-        names: &names,
-        treatments: &treatments,
-        seed: 2,
-    };
+    let fixture = Fixture::new();
+    let learners = fixture.learners(2);
     let error = learners
         .fit(UpliftLearner::T, &data)
         .unwrap_err()
@@ -245,15 +246,8 @@ fn auto_chooses_by_qini_or_by_the_estimated_value_of_acting() {
     use nextbest::training::config::ChooseBy;
     use nextbest::training::conversion::choose::{choose, Pricing};
     let data = log(9_000, [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0], 7);
-    let names = names();
-    let treatments = ["t0".to_string(), "t1".to_string()];
-    let learner = gbdt();
-    let learners = Learners {
-        learner: &learner,
-        names: &names,
-        treatments: &treatments,
-        seed: 4,
-    };
+    let fixture = Fixture::new();
+    let learners = fixture.learners(4);
     // A conversion is worth 10; t0 costs 1, t1 0.1. Acting well sends t0 to the customers
     // with x0 > 0.5 (0.3 × 10 − 1 = 2 each, half of them: 1.0 per decision) and t1 to nobody.
     let pricing = Pricing {

@@ -33,7 +33,7 @@ use crate::error::ErrorCode;
 use crate::journey::Channel;
 
 /// The id of the no-action entry added under `expected_value` when the candidates have none.
-pub const NO_ACTION_ID: &str = "no_action";
+pub const NO_ACTION_ID: &str = crate::catalog::NO_ACTION_ID;
 
 static NO_ACTION: LazyLock<Action> = LazyLock::new(|| Action {
     id: NO_ACTION_ID.to_string(),

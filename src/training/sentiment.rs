@@ -28,6 +28,24 @@ use crate::models::sentiment::{
 use crate::models::{Manifest, ModelError, Role};
 use crate::stats::{auc, log_loss};
 
+/// The lexicons' clearly polar words as one-word labelled texts of `domain` (the trainer's
+/// `lexicon_words` option).
+pub fn lexicon_word_texts(lexicon: &Lexicon, domain: usize) -> Vec<LabelledText> {
+    lexicon
+        .polar_words(1.0)
+        .into_iter()
+        .map(|(word, positive)| LabelledText {
+            text: word.to_string(),
+            label: if positive {
+                Label::Positive
+            } else {
+                Label::Negative
+            },
+            domain,
+        })
+        .collect()
+}
+
 /// What a text is labelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Label {
@@ -475,19 +493,7 @@ pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainErro
         lexicon,
     };
     let lexicon_docs: Vec<LabelledText> = match (&encoder.lexicon, params.lexicon_words) {
-        (Some(lex), true) => lex
-            .polar_words(1.0)
-            .into_iter()
-            .map(|(word, positive)| LabelledText {
-                text: word.to_string(),
-                label: if positive {
-                    Label::Positive
-                } else {
-                    Label::Negative
-                },
-                domain: corpora.len(),
-            })
-            .collect(),
+        (Some(lex), true) => lexicon_word_texts(lex, corpora.len()),
         _ => Vec::new(),
     };
     let train_docs: Vec<&LabelledText> = train_docs.into_iter().chain(&lexicon_docs).collect();

@@ -193,10 +193,7 @@ fn mean_qini(data: &UpliftData, uplift: &[f64]) -> Option<f64> {
 /// propensity, or its action's share of the rows.
 fn policy_value(data: &UpliftData, uplift: &[f64], pricing: &Pricing) -> f64 {
     let (n, k) = (data.len(), data.n_treatments);
-    let mut share = vec![0.0; k + 1];
-    for t in &data.treatments {
-        share[t.map_or(0, |a| a + 1)] += 1.0 / n as f64;
-    }
+    let share = data.action_shares();
     let mut total = 0.0;
     for i in 0..n {
         let pick = (0..k)
@@ -205,8 +202,7 @@ fn policy_value(data: &UpliftData, uplift: &[f64], pricing: &Pricing) -> f64 {
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(t, _)| t);
         let Some(pick) = pick else { continue };
-        let own = data.treatments[i].map_or(0, |a| a + 1);
-        let p = data.propensities[i].unwrap_or(share[own]).max(0.01);
+        let p = data.propensity(i, &share);
         let y = f64::from(u8::from(data.labels[i]));
         total -= pricing.costs[pick];
         match data.treatments[i] {

@@ -86,6 +86,25 @@ impl UpliftData {
         out
     }
 
+    /// Each action's share of the rows (index 0 the controls, `a + 1` treatment `a`): the
+    /// propensity of rows the log gives none.
+    pub(super) fn action_shares(&self) -> Vec<f64> {
+        let mut share = vec![0.0; self.n_treatments + 1];
+        for t in &self.treatments {
+            share[t.map_or(0, |a| a + 1)] += 1.0 / self.len() as f64;
+        }
+        share
+    }
+
+    /// The propensity of row `i`'s own action: logged, or its share of the rows
+    /// ([`UpliftData::action_shares`]); floored at 0.01 so no row weighs more than 100.
+    pub(super) fn propensity(&self, i: usize, shares: &[f64]) -> f64 {
+        let own = self.treatments[i].map_or(0, |a| a + 1);
+        self.propensities[i]
+            .unwrap_or(shares[own])
+            .max(MIN_PROPENSITY)
+    }
+
     /// The customer features of row `i`.
     fn base(&self, i: usize) -> &[f32] {
         let start = i * self.width();
@@ -330,11 +349,7 @@ impl Learners<'_> {
                 }
             }
         }
-        // Each action's share of the rows: the propensity of rows the log gives none.
-        let mut share = vec![0.0; k + 1];
-        for t in &data.treatments {
-            share[t.map_or(0, |a| a + 1)] += 1.0 / n as f64;
-        }
+        let share = data.action_shares();
         let all: Vec<usize> = (0..n).collect();
         let mut effect_arms = Vec::with_capacity(k);
         for a in 0..k {
@@ -342,10 +357,7 @@ impl Learners<'_> {
                 .map(|i| {
                     let (m0, ma) = (mu[i * (k + 1)], mu[i * (k + 1) + a + 1]);
                     let y = f64::from(u8::from(data.labels[i]));
-                    let own = data.treatments[i].map_or(0, |t| t + 1);
-                    let p = data.propensities[i]
-                        .unwrap_or(share[own])
-                        .max(MIN_PROPENSITY);
+                    let p = data.propensity(i, &share);
                     let correction = match data.treatments[i] {
                         Some(t) if t == a => (y - ma) / p,
                         None => -(y - m0) / p,

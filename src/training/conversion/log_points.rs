@@ -15,10 +15,6 @@ use crate::training::{TabularInputs, TrainError};
 
 use super::points::{ConversionData, PointCounts, PointSet};
 
-/// The id the decision policies give their own "do nothing" entry (`decision::NO_ACTION_ID`),
-/// a control like the catalog's no-action entries.
-const POLICY_NO_ACTION: &str = "no_action";
-
 /// One logged decision and what followed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoggedPoint {
@@ -78,7 +74,9 @@ pub fn log_points(
         .unwrap_or(Timestamp(i64::MIN));
     let lookup = |id: &str| match treatments.iter().position(|t| t == id) {
         Some(t) => Treatment::Treated(t),
-        None if id == POLICY_NO_ACTION || controls.iter().any(|c| c == id) => Treatment::Control,
+        None if id == crate::catalog::NO_ACTION_ID || controls.iter().any(|c| c == id) => {
+            Treatment::Control
+        }
         None => Treatment::Unknown,
     };
     let mut by_customer: FxHashMap<&str, Vec<&LoggedPoint>> = FxHashMap::default();
