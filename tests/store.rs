@@ -434,6 +434,38 @@ fn a_newer_schema_version_is_refused(db: &TestDb) {
     );
 }
 
+/// With the decision spool (SQLite), a repeat is answered at once and its exposures reach the
+/// cached profile before the writer finds the id taken; the writer then drops that profile, so
+/// memory and disk agree again once the repeat is committed.
+#[test]
+fn a_spooled_duplicate_with_exposures_leaves_memory_as_the_log() {
+    let db = TestDb::sqlite();
+    let store = db.open_with(&StoreConfig {
+        spool_decisions: true,
+        ..db.cached()
+    });
+    let mut exposure =
+        Event::new("alice", Timestamp(T0), EventType::Action).with_channel(Channel::Email);
+    exposure.action_id = Some("discount_10".into());
+    store.append_events(&[event("alice", T0 - 10, 0)]).unwrap();
+    assert_eq!(store.history("alice").unwrap().len(), 1); // now in memory
+    for _ in 0..2 {
+        store
+            .record_decision_with_events(decision("d-1", "alice", T0), vec![exposure.clone()])
+            .unwrap();
+    }
+    store.flush().unwrap();
+    let stats = store.stats();
+    assert_eq!((stats.decisions_written, stats.decisions_duplicate), (1, 1));
+    if let Some(in_memory) = store.cached_history("alice") {
+        assert_eq!(in_memory.len(), 2, "{:?}", *in_memory);
+    }
+    let history = store.history("alice").unwrap();
+    assert_eq!(history.len(), 2, "{:?}", *history);
+    store.close().unwrap();
+    assert_eq!(*db.open().history("alice").unwrap(), *history);
+}
+
 #[test]
 fn a_file_that_is_not_a_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -187,6 +187,17 @@ impl ProfileCache {
         }
     }
 
+    /// Drops the customer's cached profile (it holds events the log does not), and moves the
+    /// stripe's epoch so that a load already under way does not cache it again.
+    pub(crate) fn forget(&self, customer_id: &str) {
+        let mut g = self.lock();
+        g.epochs[stripe(customer_id)] += 1;
+        if let Some(stale) = g.hot.remove(customer_id) {
+            g.hot_weight -= weight(&stale.profile);
+        }
+        g.cold.remove(customer_id);
+    }
+
     /// Number of cached profiles (for tests and metrics).
     pub(crate) fn len(&self) -> usize {
         let g = self.lock();

@@ -340,10 +340,24 @@ impl<C: WriteConn> Writer<C> {
             .count() as u64;
         counters.lost.fetch_add(unanswered, Ordering::Relaxed);
         counters.failed.fetch_add(answered, Ordering::Relaxed);
+        for message in batch {
+            self.forget_spooled_exposures(message);
+        }
         if unanswered > 0 {
             self.unreported = Some(error.clone());
         }
         vec![Err(error); batch.len()]
+    }
+
+    /// A spooled decision's exposures went into cached profiles before its commit; when the
+    /// log did not take them (a repeated id, a failed commit) those profiles are dropped, to be
+    /// loaded again from the log.
+    fn forget_spooled_exposures(&self, message: &Message) {
+        if let Message::Decision(_, events, _, true) = message {
+            for event in events {
+                self.shared.cache.forget(&event.customer_id);
+            }
+        }
     }
 
     /// Merges the batch's committed events into cached profiles, per customer in arrival order.
@@ -351,6 +365,8 @@ impl<C: WriteConn> Writer<C> {
         let mut by_customer: HashMap<&str, Vec<Event>> = HashMap::new();
         for (index, message) in batch.iter().enumerate() {
             if events_skipped.contains(&index) {
+                // A repeated decision id: the spool may have merged its exposures already.
+                self.forget_spooled_exposures(message);
                 continue;
             }
             if let Message::Events(events, _) | Message::Decision(_, events, _, false) = message {

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use super::{StoreConfig, StoreError};
 pub(crate) use read::ReadPool;
-pub(crate) use schema::open_reader;
 pub(crate) use write::SqliteWriter;
 
 /// Opens (or creates) the database: the writer's connection with the schema current, and the

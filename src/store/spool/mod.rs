@@ -13,12 +13,13 @@
 //! in the log are recognised by id and skipped), and a spool file is deleted once everything
 //! in it is committed.
 //!
-//! A record is `[payload length: u32 LE][FNV-1a 64 of the payload: u64 LE][payload: JSON of
-//! the decision and its exposure events]`. A record cut short by a crash fails its length or
-//! checksum and ends the file's replay; it was never answered, since the answer follows the
-//! write.
+//! The record format is in [`record`]. A decision with a repeated id (the service makes fresh
+//! ids; a library caller might not) is spooled and answered like any other: the writer skips
+//! its row, and drops the customer's cached profile, into which the spool merged the repeat's
+//! exposures, so that the next read loads it from the log.
 
-use std::collections::{HashSet, VecDeque};
+mod record;
+
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,12 +27,9 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use rusqlite::Connection;
-
-use super::types::DecisionRecord;
+use self::record::{decode, encode, Spooled};
 use super::writer::{Message, Reply, Shared, Verdict};
 use super::{StoreConfig, StoreError};
-use crate::fnv::Fnv1a;
 use crate::journey::Event;
 
 /// A spool file is retired (and deleted once committed) after this many bytes.
@@ -39,28 +37,6 @@ const ROTATE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// At most this many messages are spooled by one `write`.
 const BATCH_MAX: usize = 1_024;
-
-/// Bytes of a record's header: length and checksum.
-const HEADER_BYTES: usize = 12;
-
-/// How many recently spooled decision ids are remembered to recognise a repeated id before
-/// its first record is committed (far more than the writer's queue can hold).
-const RECENT_IDS: usize = 65_536;
-
-/// A record larger than this is not one the spool wrote (decisions are bounded far below).
-const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
-
-#[derive(serde::Serialize)]
-struct RecordOut<'a> {
-    decision: &'a DecisionRecord,
-    events: &'a [Event],
-}
-
-#[derive(serde::Deserialize)]
-struct RecordIn {
-    decision: DecisionRecord,
-    events: Vec<Event>,
-}
 
 /// The spool files of the database at `database`, oldest first: `<database>-spool.<n>`.
 fn spool_files(database: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
@@ -90,58 +66,12 @@ fn spool_files(database: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     Ok(files)
 }
 
-/// Encodes one record onto `out`.
-fn encode(
-    out: &mut Vec<u8>,
-    decision: &DecisionRecord,
-    events: &[Event],
-) -> Result<(), StoreError> {
-    let start = out.len();
-    out.extend_from_slice(&[0; HEADER_BYTES]);
-    serde_json::to_writer(&mut *out, &RecordOut { decision, events })
-        .map_err(|e| StoreError::io("encoding a decision for the spool", e))?;
-    let payload = &out[start + HEADER_BYTES..];
-    let length = u32::try_from(payload.len())
-        .map_err(|_| StoreError::io("encoding a decision for the spool", "larger than 4 GiB"))?;
-    let checksum = Fnv1a::default().update(payload).finish();
-    out[start..start + 4].copy_from_slice(&length.to_le_bytes());
-    out[start + 4..start + HEADER_BYTES].copy_from_slice(&checksum.to_le_bytes());
-    Ok(())
-}
-
-/// Decodes the records of one spool file, up to the first one that is cut short or damaged.
-fn decode(bytes: &[u8]) -> (Vec<RecordIn>, usize) {
-    let mut records = Vec::new();
-    let mut at = 0;
-    while bytes.len() - at >= HEADER_BYTES {
-        let mut length = [0; 4];
-        length.copy_from_slice(&bytes[at..at + 4]);
-        let length = u32::from_le_bytes(length) as usize;
-        let mut checksum = [0; 8];
-        checksum.copy_from_slice(&bytes[at + 4..at + HEADER_BYTES]);
-        let end = at + HEADER_BYTES + length;
-        if length > MAX_RECORD_BYTES || end > bytes.len() {
-            break;
-        }
-        let payload = &bytes[at + HEADER_BYTES..end];
-        if Fnv1a::default().update(payload).finish() != u64::from_le_bytes(checksum) {
-            break;
-        }
-        match serde_json::from_slice::<RecordIn>(payload) {
-            Ok(record) => records.push(record),
-            Err(_) => break,
-        }
-        at = end;
-    }
-    (records, at)
-}
-
 /// What the spool files of a database held when it was opened.
 pub(crate) struct Leftovers {
     /// The files, to delete once their decisions are committed.
     pub files: Vec<PathBuf>,
     /// Their decisions with their exposure events, in the order they were spooled.
-    pub decisions: Vec<(DecisionRecord, Vec<Event>)>,
+    pub decisions: Vec<Spooled>,
     /// Bytes after a file's last whole record (a write cut short by a crash).
     pub torn_bytes: usize,
     /// The next file number to use.
@@ -163,9 +93,7 @@ pub(crate) fn leftovers(database: &Path) -> Result<Leftovers, StoreError> {
             .map_err(|e| StoreError::io(format!("reading the spool {}", path.display()), e))?;
         let (records, used) = decode(&bytes);
         found.torn_bytes += bytes.len() - used;
-        found
-            .decisions
-            .extend(records.into_iter().map(|r| (r.decision, r.events)));
+        found.decisions.extend(records);
         found.files.push(path);
         found.next_number = found.next_number.max(number + 1);
     }
@@ -186,10 +114,6 @@ struct Spooler {
     /// for the customer (contact caps, recency) sees them as it would after the commit.
     shared: Arc<Shared>,
     max_events: usize,
-    /// Looks up whether a decision id is already in the log.
-    reader: Connection,
-    recent: HashSet<String>,
-    recent_order: VecDeque<String>,
 }
 
 /// Starts the spool thread. Decisions with a waiter (and flushes) are sent to the returned
@@ -202,7 +126,6 @@ pub(crate) fn spawn(
     writer: SyncSender<Message>,
     shared: Arc<Shared>,
 ) -> Result<JoinHandle<()>, StoreError> {
-    let reader = super::sqlite::open_reader(database, config)?;
     let (path, file) = create(database, first_number)?;
     let mut spooler = Spooler {
         database: database.to_path_buf(),
@@ -214,9 +137,6 @@ pub(crate) fn spawn(
         writer,
         shared,
         max_events: config.max_events_per_customer,
-        reader,
-        recent: HashSet::new(),
-        recent_order: VecDeque::new(),
     };
     std::thread::Builder::new()
         .name("nextbest-store-spool".into())
@@ -263,16 +183,8 @@ impl Spooler {
     fn spool(&mut self, batch: &mut Vec<Message>, buffer: &mut Vec<u8>) -> bool {
         buffer.clear();
         let mut encoded = true;
-        // A repeated decision id (the first record is kept, and its exposures must not be
-        // merged twice) is answered by the writer after its commit, as without a spool.
-        let mut first_seen = Vec::with_capacity(batch.len());
         for message in batch.iter() {
-            let fresh = match message {
-                Message::Decision(record, events, ..) => self.first_seen(record, events),
-                _ => false,
-            };
-            first_seen.push(fresh);
-            if let (true, Message::Decision(record, events, ..)) = (fresh, message) {
+            if let Message::Decision(record, events, Some(_), _) = message {
                 if let Err(e) = encode(buffer, record, events) {
                     tracing::warn!(error = %e, "a decision could not be spooled");
                     encoded = false;
@@ -283,9 +195,9 @@ impl Spooler {
         // by the writer after their commit, as without a spool.
         let spooled = encoded && !buffer.is_empty() && self.write(buffer);
         let mut answers = Vec::new();
-        for (message, fresh) in batch.drain(..).zip(first_seen) {
+        for message in batch.drain(..) {
             let message = match message {
-                Message::Decision(record, events, Some(reply), _) if spooled && fresh => {
+                Message::Decision(record, events, Some(reply), _) if spooled => {
                     answers.push(reply);
                     self.cache(&events);
                     Message::Decision(record, events, None, true)
@@ -302,32 +214,6 @@ impl Spooler {
         for reply in answers {
             reply.send(Ok(()));
         }
-        true
-    }
-
-    /// Whether this is the first record with its id: not spooled lately, not in the log.
-    fn first_seen(&mut self, record: &DecisionRecord, events: &[Event]) -> bool {
-        let id = &record.decision_id;
-        if self.recent.contains(id) {
-            return false;
-        }
-        // Only exposures make a repeat matter here (the writer skips its row either way).
-        if !events.is_empty() {
-            let known = self
-                .reader
-                .prepare_cached("SELECT 1 FROM decisions WHERE decision_id = ?1")
-                .and_then(|mut s| s.exists([id]));
-            if !matches!(known, Ok(false)) {
-                return false;
-            }
-        }
-        if self.recent_order.len() >= RECENT_IDS {
-            if let Some(oldest) = self.recent_order.pop_front() {
-                self.recent.remove(&oldest);
-            }
-        }
-        self.recent.insert(id.clone());
-        self.recent_order.push_back(id.clone());
         true
     }
 
@@ -430,8 +316,10 @@ fn remove(path: &Path) {
 
 #[cfg(test)]
 mod tests {
+    use super::record::HEADER_BYTES;
     use super::*;
     use crate::journey::Timestamp;
+    use crate::store::types::DecisionRecord;
 
     fn decision(id: &str) -> DecisionRecord {
         DecisionRecord {
@@ -459,7 +347,7 @@ mod tests {
         let (records, used) = decode(&bytes);
         let ids: Vec<_> = records
             .iter()
-            .map(|r| r.decision.decision_id.as_str())
+            .map(|(decision, _)| decision.decision_id.as_str())
             .collect();
         assert_eq!(ids, ["d1", "d2"]);
         assert_eq!(used, whole);
