@@ -914,10 +914,10 @@ async fn durability_and_memory_are_configurable_and_checked() {
     let store = config.store.store_config(config.max_events_per_customer);
     assert_eq!(store.profile_cache_bytes, 64 << 20);
     assert_eq!(store.batch_linger, std::time::Duration::from_millis(5));
-    // Answering once committed is the default.
+    // Answering once spooled (durable across a crash of the process) is the default.
     assert_eq!(
         ServeConfig::default().acknowledge_decisions,
-        Acknowledge::Committed
+        Acknowledge::Spooled
     );
     let bad: ServeConfig =
         nextbest::config_file::from_toml_str("[store]\nbatch_linger_ms = 60000\n").unwrap();

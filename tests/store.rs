@@ -434,6 +434,33 @@ fn a_newer_schema_version_is_refused(db: &TestDb) {
     );
 }
 
+/// With the decision spool (SQLite), a decision is answered before its commit; a profile
+/// loaded from the log meanwhile (not cached when the decision was made) must still hold its
+/// exposures, or the next decision for the customer would break a contact cap.
+#[test]
+fn spooled_exposures_are_seen_before_their_commit_and_counted_once() {
+    let db = TestDb::sqlite();
+    let store = db.open_with(&StoreConfig {
+        spool_decisions: true,
+        // The writer waits this long for more before committing: the read lands before.
+        batch_linger: Duration::from_millis(400),
+        ..db.cached()
+    });
+    let mut exposure =
+        Event::new("alice", Timestamp(T0), EventType::Action).with_channel(Channel::Email);
+    exposure.action_id = Some("discount_10".into());
+    store
+        .record_decision_with_events(decision("d-1", "alice", T0), vec![exposure.clone()])
+        .unwrap();
+    assert!(store.cached_history("alice").is_none(), "not cached yet");
+    let before_commit = store.history("alice").unwrap();
+    assert_eq!(*before_commit, vec![exposure.clone()]);
+    store.flush().unwrap();
+    assert_eq!(*store.history("alice").unwrap(), vec![exposure.clone()]);
+    store.close().unwrap();
+    assert_eq!(*db.open().history("alice").unwrap(), vec![exposure]);
+}
+
 /// With the decision spool (SQLite), a repeat is answered at once and its exposures reach the
 /// cached profile before the writer finds the id taken; the writer then drops that profile, so
 /// memory and disk agree again once the repeat is committed.

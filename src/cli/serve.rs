@@ -29,10 +29,11 @@ pub struct Args {
     /// Worker threads.
     #[arg(long)]
     workers: Option<usize>,
-    /// When a decision is answered: once its log record is committed (durable across a crash)
-    /// once it is appended to the decision spool beside a SQLite log (durable across a crash
-    /// of the process, committed in larger batches), or once it is queued (a little faster; a
-    /// crash loses the last few milliseconds').
+    /// When a decision is answered: once it is appended to the decision spool beside a SQLite
+    /// log (the default; durable across a crash of the process, committed in larger batches),
+    /// once its log record is committed (durable across a crash; the spool's default on
+    /// PostgreSQL), or once it is queued (a little faster; a crash loses the last few
+    /// milliseconds').
     #[arg(long, value_name = "WHEN", value_parser = ["committed", "spooled", "queued"])]
     acknowledge: Option<String>,
     /// Event file for the journey analytics (`/journeys`, `/v1/analytics/…`).
@@ -65,8 +66,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     match args.acknowledge.as_deref() {
         Some("queued") => config.acknowledge_decisions = Acknowledge::Queued,
-        Some("spooled") => config.acknowledge_decisions = Acknowledge::Spooled,
-        Some(_) => config.acknowledge_decisions = Acknowledge::Committed,
+        Some("committed") => config.acknowledge_decisions = Acknowledge::Committed,
+        Some(_) => config.acknowledge_decisions = Acknowledge::Spooled,
         None => {}
     }
     if args.journeys.is_some() {

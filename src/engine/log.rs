@@ -49,16 +49,19 @@ pub(super) struct Logged<'a> {
 pub enum Acknowledge {
     /// Once its record is committed to the database: a crash of the service after the answer
     /// loses nothing, and an outcome sent for it always finds it. The writer commits many
-    /// decisions per transaction (group commit), so this costs a wait, not throughput.
-    #[default]
+    /// decisions per transaction (group commit), so this costs a wait, not throughput. What
+    /// [`Spooled`](Self::Spooled) is on PostgreSQL.
     Committed,
-    /// Once its record is durable in the decision spool beside a SQLite log (one append to a
-    /// plain file, which a crash of the process does not undo; replayed into the log when the
-    /// store next opens), before the log's own commit: as safe against `kill -9` as
-    /// `Committed`, with a tail close to `Queued`'s. Two differences: a failure of the later
-    /// commit is logged, not answered (the decision stays in the spool and is retried at the
-    /// next start), and until that commit only [`Store::decision`](crate::store::Store::decision)
-    /// and reads after a flush see it. On PostgreSQL it is `Committed`.
+    /// The default. Once its record is durable in the decision spool beside a SQLite log (one
+    /// append to a plain file, which a crash of the process does not undo; replayed into the
+    /// log when the store next opens), before the log's own commit: as safe against `kill -9`
+    /// as `Committed` (SQLite's commits are not fsynced either), with a tail close to
+    /// `Queued`'s. Its exposures are in the customer's profile at once. Two differences: a
+    /// failure of the later commit is logged and counted, not answered (the decision stays in
+    /// the spool and is retried at the next start), and until that commit only
+    /// [`Store::decision`](crate::store::Store::decision) and reads after a flush see it in the
+    /// log. On PostgreSQL it is `Committed`.
+    #[default]
     Spooled,
     /// Once its record is queued for the writer: a little faster, and a crash (`kill -9`, out
     /// of memory) loses the decisions still queued, normally the last few milliseconds'.

@@ -194,7 +194,7 @@ impl Default for ServeConfig {
             database: StoreLocation::Sqlite(PathBuf::from("nextbest.db")),
             max_events_per_customer: 1_000,
             record_exposures: false,
-            acknowledge_decisions: Acknowledge::Committed,
+            acknowledge_decisions: Acknowledge::Spooled,
             store: StoreSettings::default(),
             limits: Limits::default(),
             journeys: JourneySources::default(),

@@ -144,7 +144,6 @@ impl Store {
                     let (spool_sender, spool_queue) = mpsc::sync_channel(config.queue_capacity);
                     let thread = spool::spawn(
                         path,
-                        &config,
                         next_number,
                         spool_queue,
                         sender.clone(),
@@ -399,10 +398,10 @@ impl Store {
         };
         counters.cache_misses.fetch_add(1, Ordering::Relaxed);
         let profile = Arc::new(self.readers.history(customer_id)?);
-        self.shared
+        Ok(self
+            .shared
             .cache
-            .insert_if_unchanged(customer_id, Arc::clone(&profile), epoch);
-        Ok(profile)
+            .insert_if_unchanged(customer_id, profile, epoch))
     }
 
     /// The customer's profile if it is in memory, without touching SQLite (`None` otherwise:

@@ -11,6 +11,12 @@
 //! if its stripe's epoch did not move during the load. A load that raced with a commit either
 //! sees the commit or is not cached, or is cached before the writer's merge and then merged.
 //!
+//! Decisions answered once spooled (see `spool`) have exposures the log holds only after their
+//! commit. Until then the cache keeps them as *pending*: merged into the customer's cached
+//! profile when they arrive and into any profile loaded from SQL meanwhile, and settled (dropped
+//! from pending, nothing merged again) when the writer commits them. A load that raced with
+//! the settling may count them twice for its one request — never fewer — and is not cached.
+//!
 //! Writes this cache never sees — another replica's, on a shared PostgreSQL database — are
 //! bounded by a time to live: an entry is served at most `ttl` after it was loaded (then it is
 //! loaded again), and a `ttl` of zero turns the cache off. Without a `ttl` (SQLite, the only
@@ -74,9 +80,27 @@ struct Generations {
     cold: HashMap<String, Entry>,
     capacity: usize,
     epochs: Vec<u64>,
+    /// Spooled exposures not yet committed, per customer in arrival order.
+    pending: HashMap<String, Vec<Event>>,
 }
 
 impl Generations {
+    /// Merges new events into the customer's entry, if any, and moves the stripe's epoch so
+    /// that concurrent loads do not cache what they read before.
+    fn merge(&mut self, customer_id: &str, new: &[Event], max: usize) {
+        self.epochs[stripe(customer_id)] += 1;
+        // A merged entry keeps its load time: what other writers did since is no fresher.
+        if let Some(entry) = self.hot.get_mut(customer_id) {
+            let before = weight(&entry.profile);
+            merge_events(Arc::make_mut(&mut entry.profile), new, max);
+            let after = weight(&entry.profile);
+            self.hot_weight = self.hot_weight + after - before;
+        } else if let Some(entry) = self.cold.get_mut(customer_id) {
+            // The cold generation's weight is not tracked: it is dropped whole.
+            merge_events(Arc::make_mut(&mut entry.profile), new, max);
+        }
+    }
+
     fn insert_hot(&mut self, customer_id: String, entry: Entry) {
         // One copy per customer, so that a writer's merge can never miss a stale twin.
         self.cold.remove(&customer_id);
@@ -96,6 +120,8 @@ pub(crate) struct ProfileCache {
     inner: Mutex<Generations>,
     /// How long an entry may be served after it was loaded; `None`: until evicted.
     ttl: Option<Duration>,
+    /// Events kept per profile when pending events are merged into a loaded one.
+    max_events: usize,
 }
 
 impl ProfileCache {
@@ -104,14 +130,23 @@ impl ProfileCache {
     pub(crate) fn new(capacity_bytes: usize, ttl: Option<Duration>) -> Self {
         ProfileCache {
             ttl,
+            max_events: usize::MAX,
             inner: Mutex::new(Generations {
                 hot: HashMap::new(),
                 hot_weight: 0,
                 cold: HashMap::new(),
                 capacity: capacity_bytes.max(1),
                 epochs: vec![0; STRIPES],
+                pending: HashMap::new(),
             }),
         }
+    }
+
+    /// Keeps at most `max` events per profile where the cache itself merges (pending events
+    /// into a loaded profile), as the store does.
+    pub(crate) fn keeping(mut self, max: usize) -> Self {
+        self.max_events = max.max(1);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Generations> {
@@ -155,36 +190,63 @@ impl ProfileCache {
         Err(g.epochs[stripe(customer_id)])
     }
 
-    /// Caches a profile loaded from SQL unless a write to its stripe happened since `epoch`.
-    pub(crate) fn insert_if_unchanged(&self, customer_id: &str, profile: Profile, epoch: u64) {
-        if self.ttl == Some(Duration::ZERO) {
-            return;
-        }
+    /// Admits a profile loaded from SQL: merges the customer's pending (spooled, uncommitted)
+    /// events into it, and caches it unless a write to its stripe happened since `epoch`.
+    /// Returns the profile to serve.
+    pub(crate) fn insert_if_unchanged(
+        &self,
+        customer_id: &str,
+        profile: Profile,
+        epoch: u64,
+    ) -> Profile {
         let mut g = self.lock();
-        if g.epochs[stripe(customer_id)] == epoch {
+        let profile = match g.pending.get(customer_id) {
+            Some(pending) => {
+                let mut merged = profile.as_ref().clone();
+                merge_events(&mut merged, pending, self.max_events);
+                Arc::new(merged)
+            }
+            None => profile,
+        };
+        if self.ttl != Some(Duration::ZERO) && g.epochs[stripe(customer_id)] == epoch {
             let entry = Entry {
-                profile,
+                profile: Arc::clone(&profile),
                 loaded: Instant::now(),
             };
             g.insert_hot(customer_id.to_string(), entry);
+        }
+        profile
+    }
+
+    /// A spooled decision's exposures, answered before their commit: merged into the cached
+    /// profile, if any, and kept as pending until [`settle_spooled`](Self::settle_spooled).
+    pub(crate) fn add_spooled(&self, customer_id: &str, new: &[Event]) {
+        let mut g = self.lock();
+        g.merge(customer_id, new, self.max_events);
+        g.pending
+            .entry(customer_id.to_string())
+            .or_default()
+            .extend_from_slice(new);
+    }
+
+    /// The writer is done with `count` of the customer's pending events (committed, or not
+    /// taken by the log — then [`forget`](Self::forget) follows): they leave pending, and
+    /// loads under way are not cached.
+    pub(crate) fn settle_spooled(&self, customer_id: &str, count: usize) {
+        let mut g = self.lock();
+        g.epochs[stripe(customer_id)] += 1;
+        if let Some(pending) = g.pending.get_mut(customer_id) {
+            pending.drain(..count.min(pending.len()));
+            if pending.is_empty() {
+                g.pending.remove(customer_id);
+            }
         }
     }
 
     /// After a commit: merges the customer's new events into a cached profile, if any, and moves
     /// the stripe's epoch so that concurrent loads do not cache what they read before.
     pub(crate) fn apply_committed(&self, customer_id: &str, new: &[Event], max: usize) {
-        let mut g = self.lock();
-        g.epochs[stripe(customer_id)] += 1;
-        // A merged entry keeps its load time: what other writers did since is no fresher.
-        if let Some(entry) = g.hot.get_mut(customer_id) {
-            let before = weight(&entry.profile);
-            merge_events(Arc::make_mut(&mut entry.profile), new, max);
-            let after = weight(&entry.profile);
-            g.hot_weight = g.hot_weight + after - before;
-        } else if let Some(entry) = g.cold.get_mut(customer_id) {
-            // The cold generation's weight is not tracked: it is dropped whole.
-            merge_events(Arc::make_mut(&mut entry.profile), new, max);
-        }
+        self.lock().merge(customer_id, new, max);
     }
 
     /// Drops the customer's cached profile (it holds events the log does not), and moves the
@@ -212,6 +274,43 @@ mod tests {
 
     fn ev(customer: &str, t: i64) -> Event {
         Event::new(customer, Timestamp(t), EventType::Visit)
+    }
+
+    #[test]
+    fn spooled_exposures_reach_profiles_loaded_before_their_commit_and_only_once() {
+        let cache = ProfileCache::new(1 << 20, None);
+        let cached = |c: &ProfileCache| c.get("c").map(|p| p.len());
+        // Not cached when the decision is spooled: a load before the commit gets it merged.
+        cache.add_spooled("c", &[ev("c", 5)]);
+        let epoch = cache.get("c").unwrap_err();
+        let served = cache.insert_if_unchanged("c", Arc::new(vec![ev("c", 1)]), epoch);
+        assert_eq!(served.len(), 2);
+        assert_eq!(cached(&cache), Ok(2));
+        // The commit settles it: nothing is merged again, now or into later loads.
+        cache.settle_spooled("c", 1);
+        assert_eq!(cached(&cache), Ok(2));
+        cache.forget("c");
+        let epoch = cache.get("c").unwrap_err();
+        let after_commit = vec![ev("c", 1), ev("c", 5)];
+        let served = cache.insert_if_unchanged("c", Arc::new(after_commit), epoch);
+        assert_eq!(served.len(), 2);
+        // Cached when spooled: merged into the entry at once.
+        cache.add_spooled("c", &[ev("c", 9)]);
+        assert_eq!(cached(&cache), Ok(3));
+        // With caching off a load still sees what is pending.
+        let off = ProfileCache::new(1 << 20, Some(Duration::ZERO));
+        off.add_spooled("c", &[ev("c", 5)]);
+        let epoch = off.get("c").unwrap_err();
+        assert_eq!(
+            off.insert_if_unchanged("c", Arc::new(vec![]), epoch).len(),
+            1
+        );
+        off.settle_spooled("c", 1);
+        let epoch = off.get("c").unwrap_err();
+        assert_eq!(
+            off.insert_if_unchanged("c", Arc::new(vec![]), epoch).len(),
+            0
+        );
     }
 
     #[test]

@@ -101,7 +101,8 @@ impl Shared {
             cache: ProfileCache::new(
                 config.profile_cache_bytes,
                 config.profile_cache_ttl.or(default_ttl),
-            ),
+            )
+            .keeping(config.max_events_per_customer),
         })
     }
 }
@@ -341,7 +342,7 @@ impl<C: WriteConn> Writer<C> {
         counters.lost.fetch_add(unanswered, Ordering::Relaxed);
         counters.failed.fetch_add(answered, Ordering::Relaxed);
         for message in batch {
-            self.forget_spooled_exposures(message);
+            self.settle_spooled(message, false);
         }
         if unanswered > 0 {
             self.unreported = Some(error.clone());
@@ -349,14 +350,25 @@ impl<C: WriteConn> Writer<C> {
         vec![Err(error); batch.len()]
     }
 
-    /// A spooled decision's exposures went into cached profiles before its commit; when the
-    /// log did not take them (a repeated id, a failed commit) those profiles are dropped, to be
-    /// loaded again from the log.
-    fn forget_spooled_exposures(&self, message: &Message) {
-        if let Message::Decision(_, events, _, true) = message {
-            for event in events {
-                self.shared.cache.forget(&event.customer_id);
+    /// A spooled decision's exposures went into the cache as pending before its commit: now
+    /// they are settled. When the log did not take them (a repeated id, a failed commit) the
+    /// profiles they were merged into are dropped too, to be loaded again from the log.
+    fn settle_spooled(&self, message: &Message, taken: bool) {
+        let Message::Decision(_, events, _, true) = message else {
+            return;
+        };
+        let mut start = 0;
+        while start < events.len() {
+            let customer = &events[start].customer_id;
+            let end = events[start..]
+                .iter()
+                .position(|e| &e.customer_id != customer)
+                .map_or(events.len(), |n| start + n);
+            self.shared.cache.settle_spooled(customer, end - start);
+            if !taken {
+                self.shared.cache.forget(customer);
             }
+            start = end;
         }
     }
 
@@ -364,9 +376,9 @@ impl<C: WriteConn> Writer<C> {
     fn update_cache(&self, batch: &[Message], events_skipped: &[usize]) {
         let mut by_customer: HashMap<&str, Vec<Event>> = HashMap::new();
         for (index, message) in batch.iter().enumerate() {
-            if events_skipped.contains(&index) {
-                // A repeated decision id: the spool may have merged its exposures already.
-                self.forget_spooled_exposures(message);
+            let taken = !events_skipped.contains(&index);
+            self.settle_spooled(message, taken);
+            if !taken {
                 continue;
             }
             if let Message::Events(events, _) | Message::Decision(_, events, _, false) = message {

@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 
 use self::record::{decode, encode, Spooled};
 use super::writer::{Message, Reply, Shared, Verdict};
-use super::{StoreConfig, StoreError};
+use super::StoreError;
 use crate::journey::Event;
 
 /// A spool file is retired (and deleted once committed) after this many bytes.
@@ -113,14 +113,12 @@ struct Spooler {
     /// Where answered decisions' exposures go before their commit, so that the next decision
     /// for the customer (contact caps, recency) sees them as it would after the commit.
     shared: Arc<Shared>,
-    max_events: usize,
 }
 
 /// Starts the spool thread. Decisions with a waiter (and flushes) are sent to the returned
 /// queue's receiver; the thread forwards everything to `writer` in order.
 pub(crate) fn spawn(
     database: &Path,
-    config: &StoreConfig,
     first_number: u64,
     queue: Receiver<Message>,
     writer: SyncSender<Message>,
@@ -136,7 +134,6 @@ pub(crate) fn spawn(
         retired: Vec::new(),
         writer,
         shared,
-        max_events: config.max_events_per_customer,
     };
     std::thread::Builder::new()
         .name("nextbest-store-spool".into())
@@ -217,7 +214,8 @@ impl Spooler {
         true
     }
 
-    /// Merges a spooled decision's exposures into cached profiles, per customer.
+    /// Hands a spooled decision's exposures to the profile cache as pending, per customer, so
+    /// that the next decision for the customer sees them before their commit.
     fn cache(&self, events: &[Event]) {
         let mut start = 0;
         while start < events.len() {
@@ -226,9 +224,7 @@ impl Spooler {
                 .iter()
                 .position(|e| &e.customer_id != customer)
                 .map_or(events.len(), |n| start + n);
-            self.shared
-                .cache
-                .apply_committed(customer, &events[start..end], self.max_events);
+            self.shared.cache.add_spooled(customer, &events[start..end]);
             start = end;
         }
     }
@@ -320,6 +316,7 @@ mod tests {
     use super::*;
     use crate::journey::Timestamp;
     use crate::store::types::DecisionRecord;
+    use crate::store::StoreConfig;
 
     fn decision(id: &str) -> DecisionRecord {
         DecisionRecord {
