@@ -325,9 +325,12 @@ fn add_columns(
     true
 }
 
+/// A dictionary column's per-row keys and its entries as the row rules read them.
+type Cleaned<'c, T> = (&'c [usize], Vec<T>);
+
 /// A required string column's per-row keys and cleaned entries, when it is a dictionary
 /// with no null row and no blank entry.
-fn required<'c>(column: Option<&'c StrColumn<'_>>) -> Option<(&'c [usize], Vec<&'c str>)> {
+fn required<'c>(column: Option<&'c StrColumn<'_>>) -> Option<Cleaned<'c, &'c str>> {
     let (keys, entries) = column?.dictionary()?;
     let clean = entries
         .iter()
@@ -340,10 +343,7 @@ fn required<'c>(column: Option<&'c StrColumn<'_>>) -> Option<(&'c [usize], Vec<&
 
 /// An optional string column's per-row keys and cleaned entries (`None`: blank): `Some(None)`
 /// when the file does not have it, `None` when it is not a dictionary.
-#[allow(clippy::type_complexity)]
-fn optional<'c>(
-    column: Option<&'c StrColumn<'_>>,
-) -> Option<Option<(&'c [usize], Vec<Option<&'c str>>)>> {
+fn optional<'c>(column: Option<&'c StrColumn<'_>>) -> Option<Option<Cleaned<'c, Option<&'c str>>>> {
     let Some(column) = column else {
         return Some(None);
     };

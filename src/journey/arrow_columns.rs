@@ -39,6 +39,9 @@ pub(crate) enum StrColumn<'a> {
     },
 }
 
+/// A dictionary's entries (`None`: a null entry).
+pub(crate) type DictionaryEntries<'a> = [Option<Cow<'a, str>>];
+
 /// Whether a type can carry strings (or, with `allow_integers`, integer ids).
 pub(crate) fn accepts_strings(data_type: &DataType, allow_integers: bool) -> bool {
     match data_type {
@@ -133,7 +136,7 @@ impl<'a> StrColumn<'a> {
 
     /// A dictionary column's per-row keys (`usize::MAX` on a null row) and entries, for a
     /// reader that checks and converts each entry once instead of each row.
-    pub(crate) fn dictionary(&self) -> Option<(&[usize], &[Option<Cow<'a, str>>])> {
+    pub(crate) fn dictionary(&self) -> Option<(&[usize], &DictionaryEntries<'a>)> {
         match self {
             StrColumn::Dictionary { keys, entries } => Some((keys, entries)),
             _ => None,
