@@ -10,7 +10,7 @@ reading included; DuckDB: a fresh connection running one SQL statement over `rea
 
 The two run alternately (nextbest, DuckDB, nextbest, DuckDB, …), so that load on a shared
 machine falls on both alike. Each pair of answers is compared (step counts, every cohort cell, every edge count) before a
-time is reported. DuckDB gets the same number of threads as the machine has cores.
+time is reported, wall-clock and CPU (user + system). DuckDB gets the same number of threads as the machine has cores.
 
     python3 -m venv .venv && .venv/bin/pip install duckdb pandas pyarrow
     nextbest generate --customers 100000 --days 365 --seed 7 --out out/world100k
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import time
 
@@ -31,18 +32,26 @@ import duckdb
 DAY_US = 86_400_000_000
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children: nextbest runs as a child,
+    DuckDB in this process, so the difference around a call is that call's CPU either way."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def side_by_side(a, b, repeat: int):
     """A B A B …: each run of one right after a run of the other, so that load on a shared
-    machine falls on both alike; the best time of each and every time in order."""
+    machine falls on both alike; the best time of each and every time in order (wall-clock
+    seconds, and CPU seconds, which load on a shared machine inflates less)."""
     times_a, times_b, result_a, result_b = [], [], None, None
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         result_a = a()
-        times_a.append(time.perf_counter() - started)
-        started = time.perf_counter()
+        times_a.append((time.perf_counter() - started, cpu_seconds() - cpu))
+        started, cpu = time.perf_counter(), cpu_seconds()
         result_b = b()
-        times_b.append(time.perf_counter() - started)
-    return min(times_a), result_a, min(times_b), result_b, times_a, times_b
+        times_b.append((time.perf_counter() - started, cpu_seconds() - cpu))
+    return min(t for t, _ in times_a), result_a, min(t for t, _ in times_b), result_b, times_a, times_b
 
 
 def nextbest(binary: str, args: list[str]) -> dict:
@@ -149,10 +158,11 @@ def main() -> None:
 
     events = duck(f"SELECT count(*) FROM read_parquet('{path}')", args.threads)[0][0]
     print(f"{events:,} events; A B A B, best of {args.repeat}; DuckDB {duckdb.__version__} with {args.threads} threads")
-    print(f"| query | nextbest (s) | DuckDB (s) | ratio | same answer | every run (nextbest / DuckDB) |")
+    print(f"load average {' '.join(open('/proc/loadavg').read().split()[:3])} after the runs")
+    print(f"| query | nextbest (s) | DuckDB (s) | ratio | same answer | every run, wall (CPU): nextbest / DuckDB |")
     print(f"| --- | ---: | ---: | ---: | --- | --- |")
     for name, a, b, what, all_a, all_b in rows:
-        runs = ", ".join(f"{x:.2f}/{y:.2f}" for x, y in zip(all_a, all_b))
+        runs = ", ".join(f"{x:.2f} ({cx:.2f}) / {y:.2f} ({cy:.2f})" for (x, cx), (y, cy) in zip(all_a, all_b))
         print(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.2f}× | yes ({what}) | {runs} |")
 
 

@@ -306,6 +306,40 @@ impl LogBuilder {
         self.push_interned(&row, customer, interned);
     }
 
+    /// The index of a customer by id (not a visitor), adding it when new.
+    pub(super) fn customer_id_index(&mut self, id: &str) -> u32 {
+        self.index_of(id, false)
+    }
+
+    /// Whether the log keeps channels, actions and values.
+    pub(super) fn keeps_details(&self) -> bool {
+        self.options.details
+    }
+
+    /// Adds validated rows a column at a time, for a reader that checked a whole batch: no row
+    /// has text or a visitor (so no identity link to record); `details` (channel, action and
+    /// value indices, as [`Self::push_interned`] takes them) are used when the log keeps them.
+    pub(super) fn extend_columns(
+        &mut self,
+        customer: &[u32],
+        time: &[i64],
+        kind: &[u32],
+        details: (&[u32], &[u32], &[f64]),
+    ) {
+        let log = &mut self.log;
+        log.customer.extend_from_slice(customer);
+        log.time.extend_from_slice(time);
+        log.kind.extend_from_slice(kind);
+        if self.options.details {
+            log.channel.extend_from_slice(details.0);
+            log.action.extend_from_slice(details.1);
+            log.value.extend_from_slice(details.2);
+        }
+        if self.options.text {
+            log.text.resize(log.text.len() + time.len(), 0);
+        }
+    }
+
     /// Adds one validated row whose customer, type, channel and action are already indices
     /// (readers that see each distinct value once skip the string lookups).
     pub(super) fn push_interned(&mut self, row: &Row<'_>, customer: u32, interned: Interned) {

@@ -39,6 +39,9 @@ pub(crate) enum StrColumn<'a> {
     },
 }
 
+/// A dictionary's entries (`None`: a null entry).
+pub(crate) type DictionaryEntries<'a> = [Option<Cow<'a, str>>];
+
 /// Whether a type can carry strings (or, with `allow_integers`, integer ids).
 pub(crate) fn accepts_strings(data_type: &DataType, allow_integers: bool) -> bool {
     match data_type {
@@ -128,6 +131,23 @@ impl<'a> StrColumn<'a> {
                 (key < entries.len()).then_some(key)
             }
             _ => None,
+        }
+    }
+
+    /// A dictionary column's per-row keys (`usize::MAX` on a null row) and entries, for a
+    /// reader that checks and converts each entry once instead of each row.
+    pub(crate) fn dictionary(&self) -> Option<(&[usize], &DictionaryEntries<'a>)> {
+        match self {
+            StrColumn::Dictionary { keys, entries } => Some((keys, entries)),
+            _ => None,
+        }
+    }
+
+    /// Whether the first `rows` cells are all null.
+    pub(crate) fn all_null(&self, rows: usize) -> bool {
+        match self {
+            StrColumn::Dictionary { keys, entries } => keys.iter().all(|&k| k >= entries.len()),
+            _ => (0..rows).all(|row| self.get(row).is_none()),
         }
     }
 
@@ -228,6 +248,38 @@ impl<'a> TimeColumn<'a> {
     }
 }
 
+impl<'a> TimeColumn<'a> {
+    /// Every row's instant in microseconds at once, when the column holds integer instants,
+    /// no null and none out of range: borrowed from the Arrow buffer when it holds
+    /// microseconds (one copy into the log), converted otherwise. `None` when any row would
+    /// fail [`Self::get`]: the caller then goes row by row and names the row.
+    pub(crate) fn all_micros(&self) -> Option<Cow<'a, [i64]>> {
+        let TimeColumn::Scaled(array, scaled) = self else {
+            return None;
+        };
+        if array.null_count() > 0 {
+            return None;
+        }
+        let micros: Cow<'a, [i64]> = match scaled {
+            ScaledTimes::Micros(a) => {
+                let values: &'a [i64] = a.values();
+                Cow::Borrowed(values)
+            }
+            _ => Cow::Owned(
+                (0..array.len())
+                    .map(|row| self.get(row).ok().flatten().map(|t| t.0))
+                    .collect::<Option<Vec<i64>>>()?,
+            ),
+        };
+        // The valid instants are one range, so the extremes decide for every row.
+        let (low, high) = micros
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &m| (lo.min(m), hi.max(m)));
+        let valid = |m: i64| Timestamp(m).validated().is_ok();
+        (micros.is_empty() || (valid(low) && valid(high))).then_some(micros)
+    }
+}
+
 /// A column of numbers.
 pub(crate) enum NumberColumn<'a> {
     F64(&'a arrow_array::Float64Array),
@@ -245,6 +297,19 @@ impl<'a> NumberColumn<'a> {
             DataType::Int32 => NumberColumn::I32(array.as_primitive::<Int32Type>()),
             _ => return None,
         })
+    }
+
+    /// The first `rows` values into `out` (NaN where null); `false` as soon as one is not
+    /// finite, which the row rules refuse.
+    pub(crate) fn fill_finite(&self, rows: usize, out: &mut Vec<f64>) -> bool {
+        out.clear();
+        for row in 0..rows {
+            match self.get(row) {
+                Some(v) if !v.is_finite() => return false,
+                v => out.push(v.unwrap_or(f64::NAN)),
+            }
+        }
+        true
     }
 
     /// The value at `row`, or `None` when null.

@@ -33,7 +33,7 @@ pub(crate) use csv_file::{
 pub(crate) use jsonl_file::json_kind;
 use jsonl_file::JsonlEvents;
 use parquet_file::ParquetEvents;
-pub(crate) use parquet_file::{check_event_types, open_parquet, EventColumns};
+pub(crate) use parquet_file::{check_event_types, open_parquet, EventColumns, ParquetPlan};
 pub use prefetch::PrefetchReader;
 
 /// The columns of the event contract, in their canonical order.

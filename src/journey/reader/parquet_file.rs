@@ -25,11 +25,93 @@ use crate::journey::arrow_columns::{
 };
 use crate::journey::error::{JourneyError, Result};
 
-/// Opens a Parquet file for Arrow batch reading, projecting to the `wanted` columns present.
-///
-/// The string columns named in `dictionary` come as Arrow dictionary arrays: the file's
-/// dictionary pages are kept as they are instead of being copied out into a string per row,
-/// and a reader can work per dictionary entry instead of per row.
+/// A Parquet event file opened for Arrow batch reading: its metadata and reading plan, from
+/// which a reader of the whole file or of one row group is built (row groups decode
+/// independently, so a reader can decode several at once and still take them in file order).
+pub(crate) struct ParquetPlan {
+    path: PathBuf,
+    metadata: ArrowReaderMetadata,
+    mask: Option<ProjectionMask>,
+    batch_rows: usize,
+    /// Rows in the file.
+    pub(crate) total_rows: u64,
+}
+
+impl ParquetPlan {
+    /// Opens `path`, projecting to the `wanted` columns present; a `required` column missing
+    /// is an error.
+    ///
+    /// The string columns named in `dictionary` come as Arrow dictionary arrays: the file's
+    /// dictionary pages are kept as they are instead of being copied out into a string per
+    /// row, and a reader can work per dictionary entry instead of per row.
+    pub(crate) fn open(
+        path: &Path,
+        wanted: Option<&[&str]>,
+        required: &[&str],
+        dictionary: &[&str],
+        batch_rows: usize,
+    ) -> Result<Self> {
+        let handle = File::open(path).map_err(|e| JourneyError::io(path, e))?;
+        let metadata =
+            ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new()).map_err(|e| {
+                JourneyError::malformed(path, format!("not a readable Parquet file: {e}"))
+            })?;
+        let total_rows = metadata.metadata().file_metadata().num_rows().max(0) as u64;
+        let schema = metadata.schema().clone();
+        let present: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        for name in required {
+            if !present.iter().any(|p| p == name) {
+                return Err(JourneyError::MissingColumn {
+                    file: path.to_path_buf(),
+                    column: name.to_string(),
+                    present: crate::journey::error::column_list(&present),
+                });
+            }
+        }
+        let metadata = with_dictionaries(metadata, dictionary);
+        let mask = wanted.map(|wanted| {
+            let indices: Vec<usize> = present
+                .iter()
+                .enumerate()
+                .filter(|(_, name)| wanted.contains(&name.as_str()))
+                .map(|(i, _)| i)
+                .collect();
+            ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), indices)
+        });
+        Ok(ParquetPlan {
+            path: path.to_path_buf(),
+            metadata,
+            mask,
+            batch_rows,
+            total_rows,
+        })
+    }
+
+    /// How many row groups the file has.
+    pub(crate) fn row_groups(&self) -> usize {
+        self.metadata.metadata().num_row_groups()
+    }
+
+    /// A reader of the whole file, or of the row group `group` only.
+    pub(crate) fn reader(&self, group: Option<usize>) -> Result<ParquetRecordBatchReader> {
+        let handle = File::open(&self.path).map_err(|e| JourneyError::io(&self.path, e))?;
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(handle, self.metadata.clone())
+                .with_batch_size(self.batch_rows);
+        if let Some(mask) = &self.mask {
+            builder = builder.with_projection(mask.clone());
+        }
+        if let Some(group) = group {
+            builder = builder.with_row_groups(vec![group]);
+        }
+        builder
+            .build()
+            .map_err(|e| JourneyError::malformed(&self.path, e))
+    }
+}
+
+/// Opens a Parquet file for Arrow batch reading ([`ParquetPlan::open`]): a reader of the whole
+/// file, and its row count.
 pub(crate) fn open_parquet(
     path: &Path,
     wanted: Option<&[&str]>,
@@ -37,41 +119,8 @@ pub(crate) fn open_parquet(
     dictionary: &[&str],
     batch_rows: usize,
 ) -> Result<(ParquetRecordBatchReader, u64)> {
-    let handle = File::open(path).map_err(|e| JourneyError::io(path, e))?;
-    let metadata = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new())
-        .map_err(|e| JourneyError::malformed(path, format!("not a readable Parquet file: {e}")))?;
-    let total_rows = metadata.metadata().file_metadata().num_rows().max(0) as u64;
-    let schema = metadata.schema().clone();
-    let present: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    for name in required {
-        if !present.iter().any(|p| p == name) {
-            return Err(JourneyError::MissingColumn {
-                file: path.to_path_buf(),
-                column: name.to_string(),
-                present: crate::journey::error::column_list(&present),
-            });
-        }
-    }
-    let metadata = with_dictionaries(metadata, dictionary);
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata);
-    let builder = match wanted {
-        Some(wanted) => {
-            let indices: Vec<usize> = present
-                .iter()
-                .enumerate()
-                .filter(|(_, name)| wanted.contains(&name.as_str()))
-                .map(|(i, _)| i)
-                .collect();
-            let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-            builder.with_projection(mask)
-        }
-        None => builder,
-    };
-    let reader = builder
-        .with_batch_size(batch_rows)
-        .build()
-        .map_err(|e| JourneyError::malformed(path, e))?;
-    Ok((reader, total_rows))
+    let plan = ParquetPlan::open(path, wanted, required, dictionary, batch_rows)?;
+    Ok((plan.reader(None)?, plan.total_rows))
 }
 
 /// The reading plan with the named string columns read as dictionaries; unchanged when none
@@ -131,14 +180,14 @@ pub(crate) fn check_event_types(path: &Path, schema: &arrow_schema::Schema) -> R
 /// The event columns of a record batch, typed; a missing optional column is absent (types
 /// were checked when the file was opened).
 pub(crate) struct EventColumns<'a> {
-    ids: Option<StrColumn<'a>>,
-    times: Option<TimeColumn<'a>>,
-    types: Option<StrColumn<'a>>,
-    channels: Option<StrColumn<'a>>,
-    actions: Option<StrColumn<'a>>,
-    values: Option<NumberColumn<'a>>,
-    texts: Option<StrColumn<'a>>,
-    anonymous: Option<StrColumn<'a>>,
+    pub(crate) ids: Option<StrColumn<'a>>,
+    pub(crate) times: Option<TimeColumn<'a>>,
+    pub(crate) types: Option<StrColumn<'a>>,
+    pub(crate) channels: Option<StrColumn<'a>>,
+    pub(crate) actions: Option<StrColumn<'a>>,
+    pub(crate) values: Option<NumberColumn<'a>>,
+    pub(crate) texts: Option<StrColumn<'a>>,
+    pub(crate) anonymous: Option<StrColumn<'a>>,
 }
 
 /// One row's cells, owning what had to be converted (integer ids, dictionary values).

@@ -35,7 +35,7 @@ pub(crate) enum CellError {
 /// The trimmed text, or `None` when absent or blank. Most cells need no trimming, so check the
 /// ends before paying for a trim.
 #[inline]
-fn non_empty(text: Option<&str>) -> Option<&str> {
+pub(crate) fn non_empty(text: Option<&str>) -> Option<&str> {
     let text = text?;
     let bytes = text.as_bytes();
     let clean = match (bytes.first(), bytes.last()) {
@@ -101,6 +101,13 @@ pub(crate) struct ValidRow<'a> {
 /// What an identify event is for, in its error messages.
 const IDENTIFY_LINKS: &str = "an identify event links an anonymous_id to a customer_id";
 
+/// Whether rows of this (trimmed) event type need both a customer and an anonymous id: the
+/// rule [`validate_row`] applies, for readers that check a column's distinct types once.
+#[inline]
+pub(crate) fn needs_both_ids(event_type: &str) -> bool {
+    event_type == EventType::Identify.as_str()
+}
+
 /// The row rules, the one place that knows them: every event needs a customer or an anonymous
 /// id, a timestamp and a type; an `identify` event needs both ids; a value must be finite.
 pub(crate) fn validate_row(
@@ -126,7 +133,7 @@ pub(crate) fn validate_row(
     };
     let event_type = non_empty(fields.event_type)
         .ok_or_else(|| RowProblem::new(row, "event_type", "is empty"))?;
-    if event_type == EventType::Identify.as_str() {
+    if needs_both_ids(event_type) {
         if customer_id.is_empty() {
             let problem = format!("is empty; {IDENTIFY_LINKS}");
             return Err(RowProblem::new(row, "customer_id", problem));
