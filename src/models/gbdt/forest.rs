@@ -37,6 +37,9 @@ pub(super) struct FlatForest {
     tree_max_feature: Vec<usize>,
     /// The slots each tree splits on, sorted (index-aligned with `trees`).
     tree_slots: Vec<Vec<u32>>,
+    /// Every split sends missing values right, where a NaN goes anyway (it fails `<`): walks
+    /// need not test for missing values when the missing value is NaN.
+    missing_goes_right: bool,
 }
 
 /// The smallest f32 that is ≥ `split` (infinite beyond f32's range, NaN for NaN).
@@ -78,6 +81,7 @@ impl FlatForest {
         let mut trees = Vec::with_capacity(used_trees);
         let mut tree_max_feature = Vec::with_capacity(used_trees);
         let mut tree_slots = Vec::with_capacity(used_trees);
+        let mut missing_goes_right = true;
         for tree in trees_used {
             let offset = nodes.len();
             let count = tree.nodes.len();
@@ -98,6 +102,7 @@ impl FlatForest {
                 } else {
                     highest = highest.max(node.split_feature);
                     let missing = child(i, node.missing_node);
+                    missing_goes_right &= missing == child(i, node.right_child);
                     FlatNode {
                         threshold: f32_threshold(node.split_value),
                         slot: slot_of(node.split_feature),
@@ -133,6 +138,7 @@ impl FlatForest {
             used,
             tree_max_feature,
             tree_slots,
+            missing_goes_right,
         }
     }
 
@@ -163,7 +169,9 @@ impl FlatForest {
     /// `at` at each row's leaf. `columns` holds `n` values per slot.
     #[inline]
     fn walk(&self, root: u32, depth: u32, columns: &[f32], n: usize, at: &mut [u32]) {
-        if self.missing.is_nan() {
+        if self.missing.is_nan() && self.missing_goes_right {
+            self.walk_with(root, depth, columns, n, at, |_| false);
+        } else if self.missing.is_nan() {
             self.walk_with(root, depth, columns, n, at, f32::is_nan);
         } else {
             let missing = self.missing as f32;
@@ -201,35 +209,45 @@ impl FlatForest {
     pub(super) fn logits_onehot(&self, rows: &[f32], n_features: usize, hot: &[usize]) -> Vec<f64> {
         let (mut columns, n) = self.columns(rows, n_features);
         let stride = 1 + hot.len();
+        // Variant-major while summing (variant v's sums at `v * n..`), so that adding a tree's
+        // leaf values is a contiguous, vectorised add; interleaved per row at the end.
         let mut sums = vec![self.base_score; n * stride];
         let slots: Vec<Option<usize>> = hot.iter().map(|&c| self.slot(c)).collect();
         let mut base = vec![0u32; n];
         let mut at = vec![0u32; n];
         let mut saved = vec![0f32; n];
+        let mut leaf = vec![0f64; n];
         for (t, &(root, depth)) in self.trees.iter().enumerate() {
             self.walk(root, depth, &columns, n, &mut base);
+            for (value, &i) in leaf.iter_mut().zip(&base) {
+                *value = self.nodes[i as usize].value;
+            }
+            let (own, variants) = sums.split_at_mut(n);
+            add(own, &leaf);
             let reads = &self.tree_slots[t];
-            for (j, slot) in slots.iter().enumerate() {
-                let leaves = match slot {
+            for (slot, part) in slots.iter().zip(variants.chunks_exact_mut(n.max(1))) {
+                match slot {
                     Some(s) if reads.binary_search(&(*s as u32)).is_ok() => {
                         let column = &mut columns[s * n..(s + 1) * n];
                         saved.copy_from_slice(column);
                         column.fill(1.0);
                         self.walk(root, depth, &columns, n, &mut at);
                         columns[s * n..(s + 1) * n].copy_from_slice(&saved);
-                        &at
+                        for (sum, &i) in part.iter_mut().zip(&at) {
+                            *sum += self.nodes[i as usize].value;
+                        }
                     }
-                    _ => &base,
-                };
-                for (r, &leaf) in leaves.iter().enumerate() {
-                    sums[r * stride + 1 + j] += self.nodes[leaf as usize].value;
+                    _ => add(part, &leaf),
                 }
             }
-            for (r, &leaf) in base.iter().enumerate() {
-                sums[r * stride] += self.nodes[leaf as usize].value;
+        }
+        let mut out = vec![0f64; n * stride];
+        for (v, part) in sums.chunks_exact(n.max(1)).enumerate() {
+            for (r, &sum) in part.iter().enumerate() {
+                out[r * stride + v] = sum;
             }
         }
-        sums
+        out
     }
 
     /// Log-odds of each row, for rows whose first `shared` columns are identical: a tree that
@@ -255,5 +273,13 @@ impl FlatForest {
             }
         }
         sums
+    }
+}
+
+/// `sums[r] += values[r]` for every row.
+#[inline]
+fn add(sums: &mut [f64], values: &[f64]) {
+    for (sum, &value) in sums.iter_mut().zip(values) {
+        *sum += value;
     }
 }
