@@ -2,6 +2,8 @@
 
 use forust_ml::GradientBooster;
 
+use super::complete::{self, CompleteTrees};
+
 /// One node of [`FlatForest`]. Leaves point to themselves, so a walk can take a fixed number of
 /// steps (the tree's depth) without checking for leaves.
 #[derive(Clone, Copy, Debug)]
@@ -40,6 +42,9 @@ pub(super) struct FlatForest {
     /// Every split sends missing values right, where a NaN goes anyway (it fails `<`): walks
     /// need not test for missing values when the missing value is NaN.
     missing_goes_right: bool,
+    /// The trees as complete binary trees, walked instead when missing values are NaN and go
+    /// right and no tree is deeper than [`complete::MAX_DEPTH`].
+    complete: Option<CompleteTrees>,
 }
 
 /// The smallest f32 that is ≥ `split` (infinite beyond f32's range, NaN for NaN).
@@ -130,7 +135,17 @@ impl FlatForest {
                 tree_slots.push(slots);
             }
         }
+        let complete = if booster.missing.is_nan() && missing_goes_right {
+            let flat: Vec<complete::Node> = nodes
+                .iter()
+                .map(|n| (n.threshold, n.slot, [n.next[0], n.next[1]], n.value))
+                .collect();
+            CompleteTrees::new(&flat, &trees)
+        } else {
+            None
+        };
         FlatForest {
+            complete,
             nodes,
             trees,
             base_score: booster.base_score,
@@ -165,10 +180,15 @@ impl FlatForest {
         self.used.binary_search(&feature).ok()
     }
 
-    /// Walks the first `at.len()` rows down one tree, level by level across the rows; leaves
-    /// `at` at each row's leaf. `columns` holds `n` values per slot.
+    /// Walks the first `at.len()` rows down tree `t`, level by level across the rows; leaves
+    /// in `at` each row's leaf, to read with [`FlatForest::leaf`]. `columns` holds `n` values
+    /// per slot.
     #[inline]
-    fn walk(&self, root: u32, depth: u32, columns: &[f32], n: usize, at: &mut [u32]) {
+    fn walk(&self, t: usize, columns: &[f32], n: usize, at: &mut [u32]) {
+        if let Some(complete) = &self.complete {
+            return complete.walk(t, columns, n, at);
+        }
+        let (root, depth) = self.trees[t];
         if self.missing.is_nan() && self.missing_goes_right {
             self.walk_with(root, depth, columns, n, at, |_| false);
         } else if self.missing.is_nan() {
@@ -176,6 +196,15 @@ impl FlatForest {
         } else {
             let missing = self.missing as f32;
             self.walk_with(root, depth, columns, n, at, |v| v == missing);
+        }
+    }
+
+    /// The value of a leaf [`FlatForest::walk`] ended at.
+    #[inline]
+    fn leaf(&self, i: u32) -> f64 {
+        match &self.complete {
+            Some(complete) => complete.leaf(i),
+            None => self.nodes[i as usize].value,
         }
     }
 
@@ -217,10 +246,10 @@ impl FlatForest {
         let mut at = vec![0u32; n];
         let mut saved = vec![0f32; n];
         let mut leaf = vec![0f64; n];
-        for (t, &(root, depth)) in self.trees.iter().enumerate() {
-            self.walk(root, depth, &columns, n, &mut base);
+        for t in 0..self.trees.len() {
+            self.walk(t, &columns, n, &mut base);
             for (value, &i) in leaf.iter_mut().zip(&base) {
-                *value = self.nodes[i as usize].value;
+                *value = self.leaf(i);
             }
             let (own, variants) = sums.split_at_mut(n);
             add(own, &leaf);
@@ -231,10 +260,10 @@ impl FlatForest {
                         let column = &mut columns[s * n..(s + 1) * n];
                         saved.copy_from_slice(column);
                         column.fill(1.0);
-                        self.walk(root, depth, &columns, n, &mut at);
+                        self.walk(t, &columns, n, &mut at);
                         columns[s * n..(s + 1) * n].copy_from_slice(&saved);
                         for (sum, &i) in part.iter_mut().zip(&at) {
-                            *sum += self.nodes[i as usize].value;
+                            *sum += self.leaf(i);
                         }
                     }
                     _ => add(part, &leaf),
@@ -256,20 +285,20 @@ impl FlatForest {
         let (columns, n) = self.columns(rows, n_features);
         let mut sums = vec![self.base_score; n];
         let mut at = vec![0u32; n];
-        for (t, &(root, depth)) in self.trees.iter().enumerate() {
+        for t in 0..self.trees.len() {
             // Rows beyond the first only matter when the tree reads a column they differ in.
             let walked = if self.tree_max_feature[t] < shared {
                 n.min(1)
             } else {
                 n
             };
-            self.walk(root, depth, &columns, n, &mut at[..walked]);
+            self.walk(t, &columns, n, &mut at[..walked]);
             if walked < n {
                 let first = at[0];
                 at.fill(first);
             }
             for (sum, &i) in sums.iter_mut().zip(&at) {
-                *sum += self.nodes[i as usize].value;
+                *sum += self.leaf(i);
             }
         }
         sums

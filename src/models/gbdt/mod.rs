@@ -8,6 +8,7 @@
 //! - serialisation: [`GbdtModel`] is saved as forust's booster (the flat forest is rebuilt on
 //!   first use), so a reloaded model predicts bit-identically.
 
+mod complete;
 mod early_stopping;
 mod fit;
 mod forest;
