@@ -2,7 +2,7 @@
 
 use forust_ml::GradientBooster;
 
-use super::complete::{self, CompleteTrees};
+use super::masks::{self, LeafMasks};
 
 /// One node of [`FlatForest`]. Leaves point to themselves, so a walk can take a fixed number of
 /// steps (the tree's depth) without checking for leaves.
@@ -42,9 +42,9 @@ pub(super) struct FlatForest {
     /// Every split sends missing values right, where a NaN goes anyway (it fails `<`): walks
     /// need not test for missing values when the missing value is NaN.
     missing_goes_right: bool,
-    /// The trees as complete binary trees, walked instead when missing values are NaN and go
-    /// right and no tree is deeper than [`complete::MAX_DEPTH`].
-    complete: Option<CompleteTrees>,
+    /// The trees as leaf masks, evaluated instead of walked when missing values are NaN and go
+    /// right and every tree is small enough (see [`LeafMasks`]).
+    masks: Option<LeafMasks>,
 }
 
 /// The smallest f32 that is ≥ `split` (infinite beyond f32's range, NaN for NaN).
@@ -135,17 +135,17 @@ impl FlatForest {
                 tree_slots.push(slots);
             }
         }
-        let complete = if booster.missing.is_nan() && missing_goes_right {
-            let flat: Vec<complete::Node> = nodes
+        let masks = if booster.missing.is_nan() && missing_goes_right {
+            let flat: Vec<masks::Node> = nodes
                 .iter()
                 .map(|n| (n.threshold, n.slot, [n.next[0], n.next[1]], n.value))
                 .collect();
-            CompleteTrees::new(&flat, &trees)
+            LeafMasks::new(&flat, &trees)
         } else {
             None
         };
         FlatForest {
-            complete,
+            masks,
             nodes,
             trees,
             base_score: booster.base_score,
@@ -180,13 +180,13 @@ impl FlatForest {
         self.used.binary_search(&feature).ok()
     }
 
-    /// Walks the first `at.len()` rows down tree `t`, level by level across the rows; leaves
-    /// in `at` each row's leaf, to read with [`FlatForest::leaf`]. `columns` holds `n` values
+    /// Walks the first `at.len()` rows down tree `t` (by leaf masks, or level by level across
+    /// the rows); leaves in `at` each row's leaf, to read with [`FlatForest::leaf`]. `columns` holds `n` values
     /// per slot.
     #[inline]
     fn walk(&self, t: usize, columns: &[f32], n: usize, at: &mut [u32]) {
-        if let Some(complete) = &self.complete {
-            return complete.walk(t, columns, n, at);
+        if let Some(masks) = &self.masks {
+            return masks.walk(t, columns, n, at);
         }
         let (root, depth) = self.trees[t];
         if self.missing.is_nan() && self.missing_goes_right {
@@ -202,8 +202,8 @@ impl FlatForest {
     /// The value of a leaf [`FlatForest::walk`] ended at.
     #[inline]
     fn leaf(&self, i: u32) -> f64 {
-        match &self.complete {
-            Some(complete) => complete.leaf(i),
+        match &self.masks {
+            Some(masks) => masks.leaf(i),
             None => self.nodes[i as usize].value,
         }
     }

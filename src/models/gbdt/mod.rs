@@ -8,10 +8,10 @@
 //! - serialisation: [`GbdtModel`] is saved as forust's booster (the flat forest is rebuilt on
 //!   first use), so a reloaded model predicts bit-identically.
 
-mod complete;
 mod early_stopping;
 mod fit;
 mod forest;
+mod masks;
 pub mod params;
 pub mod report;
 #[cfg(test)]
