@@ -78,8 +78,10 @@ impl Scorer {
         let chosen = policies
             .get(policy)
             .ok_or_else(|| value_error(format!("no policy named '{policy}'")))?;
+        // The scorer returns codes and counts, never the ineligible candidates' messages.
         let decider = OfflineDecider::new(models, &catalog, chosen, top_k, explore_seed.is_some())
-            .map_err(value_error)?;
+            .map_err(value_error)?
+            .without_messages();
         let as_of = as_of
             .map(Timestamp::parse_date_or_datetime)
             .transpose()

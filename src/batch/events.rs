@@ -12,7 +12,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::input::{customer_seed, pass_of, Mode, Progress, ScoreOptions, Summary};
+use super::input::{customer_seed, pass_of, Mode, Progress, ScoreOptions, Summary, Tally};
 use super::output::{schema, OutputWriter, Rows, RunLabels};
 use super::BatchError;
 use crate::engine::offline::{consent_from_attributes, OfflineDecider};
@@ -317,6 +317,7 @@ fn score_customers(
             .map(|task| {
                 let mut rows = Rows::new(options.mode);
                 let mut part = Summary::default();
+                let mut tally = Tally::default();
                 for (id, accumulator) in task {
                     let accumulator = match accumulator {
                         Some(a) => a,
@@ -341,11 +342,12 @@ fn score_customers(
                                 consent,
                                 &mut rng,
                             )?;
-                            part.count_decision(&decided.decision);
+                            tally.count(&decided.decision);
                             rows.push_decision(&id, as_of, &decided, labels);
                         }
                     }
                 }
+                tally.add_to(&mut part);
                 Ok((rows, part))
             })
             .collect();

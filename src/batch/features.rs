@@ -20,7 +20,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 use super::events::{labels, run_metadata};
-use super::input::{customer_seed, Mode, Progress, ScoreOptions, Summary};
+use super::input::{customer_seed, Mode, Progress, ScoreOptions, Summary, Tally};
 use super::output::{schema, OutputWriter, Rows, RunLabels};
 use super::BatchError;
 use crate::engine::offline::OfflineDecider;
@@ -142,6 +142,7 @@ fn score_batch(
         .map(|task| {
             let mut rows = Rows::new(options.mode);
             let mut part = Summary::default();
+            let mut tally = Tally::default();
             let first = task * TASK_ROWS;
             let last = ((task + 1) * TASK_ROWS).min(n);
             let block = &decoded.features[first * width..last * width];
@@ -162,11 +163,12 @@ fn score_batch(
                             options.explore_seed.map_or(0, |s| customer_seed(id, s)),
                         );
                         let decided = decider.decide_row(&scores, c, features, as_of, &mut rng)?;
-                        part.count_decision(&decided.decision);
+                        tally.count(&decided.decision);
                         rows.push_decision(id, as_of, &decided, labels);
                     }
                 }
             }
+            tally.add_to(&mut part);
             Ok((rows.finish(out_schema)?, part))
         })
         .collect();

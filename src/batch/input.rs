@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use rustc_hash::FxHashSet;
 
 use super::BatchError;
-use crate::decision::Decision;
+use crate::catalog::ActionKind;
+use crate::decision::{Decision, ReasonCode};
 use crate::journey::{Format, JourneyError, Timestamp, TypedTable};
 
 /// What each customer's rows hold.
@@ -211,23 +212,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Counts one customer's decision.
-    pub(crate) fn count_decision(&mut self, decision: &Decision) {
-        self.customers += 1;
-        if decision.actions.is_empty() {
-            self.customers_without_action += 1;
-        }
-        for action in &decision.actions {
-            bump(&mut self.actions_by_kind, action.kind.as_str());
-        }
-        for ineligible in &decision.ineligible {
-            bump(
-                &mut self.ineligible_by_reason,
-                ineligible.reason_code.as_str(),
-            );
-        }
-    }
-
     /// Adds another part's counts (a thread's, a pass's).
     pub(crate) fn merge(&mut self, other: Summary) {
         self.customers += other.customers;
@@ -254,13 +238,56 @@ impl Summary {
     }
 }
 
-/// Adds one to a count, allocating the key only the first time it is seen.
-fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
-    match counts.get_mut(key) {
-        Some(count) => *count += 1,
-        None => {
-            counts.insert(key.to_string(), 1);
+/// One worker's counts of decisions, keyed by the enums rather than by strings (a string-keyed
+/// map costs string compares for every ineligible candidate of every customer), added to a
+/// [`Summary`] once per chunk of customers.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    customers: u64,
+    without_action: u64,
+    kinds: Vec<(ActionKind, u64)>,
+    reasons: Vec<(ReasonCode, u64)>,
+}
+
+impl Tally {
+    /// Counts one customer's decision.
+    pub(crate) fn count(&mut self, decision: &Decision) {
+        self.customers += 1;
+        if decision.actions.is_empty() {
+            self.without_action += 1;
         }
+        for action in &decision.actions {
+            bump(&mut self.kinds, action.kind);
+        }
+        for ineligible in &decision.ineligible {
+            bump(&mut self.reasons, ineligible.reason_code);
+        }
+    }
+
+    /// Adds the counts to `summary`.
+    pub(crate) fn add_to(self, summary: &mut Summary) {
+        summary.customers += self.customers;
+        summary.customers_without_action += self.without_action;
+        for (kind, n) in self.kinds {
+            *summary
+                .actions_by_kind
+                .entry(kind.as_str().to_string())
+                .or_default() += n;
+        }
+        for (reason, n) in self.reasons {
+            *summary
+                .ineligible_by_reason
+                .entry(reason.as_str().to_string())
+                .or_default() += n;
+        }
+    }
+}
+
+/// Adds one to a key's count (a handful of keys: a linear search is the fastest).
+fn bump<K: PartialEq>(counts: &mut Vec<(K, u64)>, key: K) {
+    match counts.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, count)) => *count += 1,
+        None => counts.push((key, 1)),
     }
 }
 

@@ -146,7 +146,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     let models = ModelSet::load(&ModelPaths::defaults_in(&args.models))
         .with_context(|| format!("loading models from {}", args.models.display()))?;
-    let decider = OfflineDecider::new(&models, &catalog, policy, args.top_k, args.explore)?;
+    // The output and the summary keep reason codes only: no messages are built.
+    let decider = OfflineDecider::new(&models, &catalog, policy, args.top_k, args.explore)?
+        .without_messages();
     let options = ScoreOptions {
         mode: if args.predictions {
             Mode::Predictions

@@ -86,6 +86,16 @@ pub fn score(
     state: &CustomerState,
     candidate: &CandidateScores<'_>,
 ) -> Result<Scored, Rejection> {
+    score_with(spec, state, candidate, true)
+}
+
+/// [`score`], with a rejection's message left empty unless `messages`.
+pub(crate) fn score_with(
+    spec: &ArbitrationSpec,
+    state: &CustomerState,
+    candidate: &CandidateScores<'_>,
+    messages: bool,
+) -> Result<Scored, Rejection> {
     let action = candidate.action;
     let p_convert = usable(candidate.p_convert);
     let p_convert_no_action = usable(candidate.p_convert_no_action);
@@ -107,19 +117,18 @@ pub fn score(
     };
     let is_none = action.kind == ActionKind::None;
     let score = match spec.formula {
-        Formula::ExpectedValue => expected_value(spec, state, action, &mut c)?,
+        Formula::ExpectedValue => expected_value(spec, state, action, &mut c, messages)?,
         Formula::Propensity | Formula::Pega if is_none => {
-            return Err(Rejection::new(
-                ReasonCode::NoActionEntry,
+            return Err(Rejection::lazy(ReasonCode::NoActionEntry, messages, || {
                 format!(
                     "doing nothing does not compete under the {} formula",
                     spec.formula.as_str()
-                ),
-            ))
+                )
+            }))
         }
-        Formula::Propensity => p_convert.ok_or_else(|| missing("P(convert)"))?,
+        Formula::Propensity => p_convert.ok_or_else(|| missing(messages, "P(convert)"))?,
         Formula::Pega => {
-            let p = p_convert.ok_or_else(|| missing("P(convert)"))?;
+            let p = p_convert.ok_or_else(|| missing(messages, "P(convert)"))?;
             c.context_weight = context_weight(&spec.context_weights, state, action);
             c.lever = spec.lever(&action.id);
             p * c.context_weight * action.value * c.lever
@@ -127,15 +136,13 @@ pub fn score(
         Formula::Rules => {
             let Some(position) = spec.priority.iter().position(|id| *id == action.id) else {
                 return Err(if is_none {
-                    Rejection::new(
-                        ReasonCode::NoActionEntry,
-                        "the rules' priority list does not name the no-action entry",
-                    )
+                    Rejection::lazy(ReasonCode::NoActionEntry, messages, || {
+                        "the rules' priority list does not name the no-action entry".into()
+                    })
                 } else {
-                    Rejection::new(
-                        ReasonCode::NotInPriorityList,
-                        "the rules' priority list does not name this action",
-                    )
+                    Rejection::lazy(ReasonCode::NotInPriorityList, messages, || {
+                        "the rules' priority list does not name this action".into()
+                    })
                 });
             };
             c.priority = Some(u32::try_from(position + 1).unwrap_or(u32::MAX));
@@ -143,21 +150,19 @@ pub fn score(
         }
     };
     if !score.is_finite() {
-        return Err(Rejection::new(
-            ReasonCode::InvalidScore,
-            format!("the {} score is not a finite number", spec.formula.as_str()),
-        ));
+        return Err(Rejection::lazy(ReasonCode::InvalidScore, messages, || {
+            format!("the {} score is not a finite number", spec.formula.as_str())
+        }));
     }
     if let Some(min) = spec.min_score {
         if score < min && !is_none {
-            return Err(Rejection::new(
-                ReasonCode::BelowMinScore,
+            return Err(Rejection::lazy(ReasonCode::BelowMinScore, messages, || {
                 format!(
                     "score {} is below the policy's minimum {}",
                     num(score),
                     num(min)
-                ),
-            ));
+                )
+            }));
         }
     }
     Ok(Scored {
@@ -166,11 +171,10 @@ pub fn score(
     })
 }
 
-fn missing(what: &str) -> Rejection {
-    Rejection::new(
-        ReasonCode::MissingScore,
-        format!("{what} is needed and was not given"),
-    )
+fn missing(messages: bool, what: &str) -> Rejection {
+    Rejection::lazy(ReasonCode::MissingScore, messages, || {
+        format!("{what} is needed and was not given")
+    })
 }
 
 fn expected_value(
@@ -178,6 +182,7 @@ fn expected_value(
     state: &CustomerState,
     action: &Action,
     c: &mut Components,
+    messages: bool,
 ) -> Result<f64, Rejection> {
     if action.kind == ActionKind::None {
         c.uplift = Some(0.0);
@@ -196,15 +201,12 @@ fn expected_value(
             // No retention model: the fixed save rate stands in for what the action does.
             c.p_churn_action = None;
             c.p_churn_no_action = None;
-            let p_churn = c.p_churn.ok_or_else(|| missing("P(churn)"))?;
+            let p_churn = c.p_churn.ok_or_else(|| missing(messages, "P(churn)"))?;
             let save_rate = spec.save_rate(&action.id).ok_or_else(|| {
-                Rejection::new(
-                    ReasonCode::MissingScore,
-                    format!(
+                Rejection::lazy(ReasonCode::MissingScore, messages, || format!(
                         "no save rate: set arbitration.save_rates.{} or arbitration.default_save_rate",
                         action.id
-                    ),
-                )
+                    ))
             })?;
             c.save_rate = Some(save_rate);
             c.customer_value = Some(state.customer_value);
@@ -219,8 +221,8 @@ fn expected_value(
         (_, delta) => {
             let uplift = match (c.p_convert, c.p_convert_no_action) {
                 (Some(p), Some(q)) => p - q,
-                (None, _) => return Err(missing("P(convert)")),
-                (_, None) => return Err(missing("P(convert | no action)")),
+                (None, _) => return Err(missing(messages, "P(convert)")),
+                (_, None) => return Err(missing(messages, "P(convert | no action)")),
             };
             let retention = delta.map_or(0.0, |d| retention_term(c, d));
             Ok(uplift * action.value + retention - action.cost)

@@ -54,6 +54,8 @@ pub struct ContactLedger<'a> {
     channel_counts: Vec<u32>,
     /// The first global cap that is reached: (index, count).
     global_reached: Option<(usize, u32)>,
+    /// Whether rejections carry their message (see [`ContactLedger::without_messages`]).
+    messages: bool,
 }
 
 impl<'a> ContactLedger<'a> {
@@ -99,7 +101,14 @@ impl<'a> ContactLedger<'a> {
             per_action,
             channel_counts,
             global_reached,
+            messages: true,
         }
+    }
+
+    /// The same ledger with rejection messages left empty (only the codes are wanted).
+    pub(crate) fn without_messages(mut self) -> Self {
+        self.messages = false;
+        self
     }
 
     /// Checks the action's caps and cool-down, then the policy's channel and global caps.
@@ -110,26 +119,32 @@ impl<'a> ContactLedger<'a> {
         self.check_action_caps(action)?;
         for (cap, &n) in self.spec.channel_caps.iter().zip(&self.channel_counts) {
             if cap.channel == action.channel && n >= cap.max {
-                return Err(Rejection::new(
+                return Err(Rejection::lazy(
                     ReasonCode::ChannelCap,
-                    format!(
-                        "{n} contacts on {} in the last {} days; the policy allows {}",
-                        cap.channel,
-                        num(cap.window_days),
-                        cap.max
-                    ),
+                    self.messages,
+                    || {
+                        format!(
+                            "{n} contacts on {} in the last {} days; the policy allows {}",
+                            cap.channel,
+                            num(cap.window_days),
+                            cap.max
+                        )
+                    },
                 ));
             }
         }
         if let Some((i, n)) = self.global_reached {
             let cap = &self.spec.global_caps[i];
-            return Err(Rejection::new(
+            return Err(Rejection::lazy(
                 ReasonCode::GlobalCap,
-                format!(
-                    "{n} contacts on all channels in the last {} days; the policy allows {}",
-                    num(cap.window_days),
-                    cap.max
-                ),
+                self.messages,
+                || {
+                    format!(
+                        "{n} contacts on all channels in the last {} days; the policy allows {}",
+                        num(cap.window_days),
+                        cap.max
+                    )
+                },
             ));
         }
         Ok(())
@@ -148,30 +163,27 @@ impl<'a> ContactLedger<'a> {
             let last = history.last;
             let elapsed = days_before(now, last);
             if elapsed < cooldown {
-                return Err(Rejection::new(
-                    ReasonCode::Cooldown,
+                return Err(Rejection::lazy(ReasonCode::Cooldown, self.messages, || {
                     format!(
                         "last sent {} days ago; the cool-down is {} days",
                         num(elapsed),
                         num(cooldown)
-                    ),
-                ));
+                    )
+                }));
             }
         }
         if let Some(max) = caps.per_7_days {
             if in_7 >= max {
-                return Err(Rejection::new(
-                    ReasonCode::Cap7d,
-                    format!("sent {in_7} times in the last 7 days; the action allows {max}"),
-                ));
+                return Err(Rejection::lazy(ReasonCode::Cap7d, self.messages, || {
+                    format!("sent {in_7} times in the last 7 days; the action allows {max}")
+                }));
             }
         }
         if let Some(max) = caps.per_30_days {
             if in_30 >= max {
-                return Err(Rejection::new(
-                    ReasonCode::Cap30d,
-                    format!("sent {in_30} times in the last 30 days; the action allows {max}"),
-                ));
+                return Err(Rejection::lazy(ReasonCode::Cap30d, self.messages, || {
+                    format!("sent {in_30} times in the last 30 days; the action allows {max}")
+                }));
             }
         }
         Ok(())

@@ -22,7 +22,7 @@ use rand::Rng;
 use rustc_hash::FxHashSet;
 
 use crate::catalog::{Action, ActionKind};
-use crate::decision::arbitration::{explain, score, Scored};
+use crate::decision::arbitration::{explain, score_with, Scored};
 use crate::decision::contact::ContactLedger;
 use crate::decision::eligibility::{self, usable};
 use crate::decision::exploration::{pick, score_spread, Pick};
@@ -91,6 +91,7 @@ struct Entry<'a> {
 fn check_inputs(
     state: &CustomerState,
     candidates: &[CandidateScores<'_>],
+    candidates_checked: bool,
     warnings: &mut Vec<String>,
 ) -> Result<(), DecisionError> {
     if !(state.customer_value.is_finite() && state.customer_value >= 0.0) {
@@ -114,20 +115,37 @@ fn check_inputs(
     warn(state.sentiment, &|| "sentiment".into());
     for (i, candidate) in candidates.iter().enumerate() {
         let action = candidate.action;
-        action.validate().map_err(|p| DecisionError::InvalidInput {
-            field: format!("candidates[{i}].{}", p.key),
-            problem: p.problem,
-        })?;
+        if !candidates_checked {
+            check_action(i, action)?;
+        }
         let at = |name: &str| format!("candidates[{i}] ('{}').{name}", action.id);
         warn(candidate.p_convert, &|| at("p_convert"));
         warn(candidate.p_convert_no_action, &|| at("p_convert_no_action"));
     }
+    if !candidates_checked {
+        check_unique(candidates.iter().map(|c| c.action))?;
+    }
+    Ok(())
+}
+
+/// Candidate `i`'s own numbers.
+fn check_action(i: usize, action: &Action) -> Result<(), DecisionError> {
+    action.validate().map_err(|p| DecisionError::InvalidInput {
+        field: format!("candidates[{i}].{}", p.key),
+        problem: p.problem,
+    })
+}
+
+/// No two candidates share an id.
+fn check_unique<'a>(
+    actions: impl ExactSizeIterator<Item = &'a Action>,
+) -> Result<(), DecisionError> {
     let mut seen: FxHashSet<&str> =
-        FxHashSet::with_capacity_and_hasher(candidates.len(), Default::default());
-    for (index, candidate) in candidates.iter().enumerate() {
-        if !seen.insert(candidate.action.id.as_str()) {
+        FxHashSet::with_capacity_and_hasher(actions.len(), Default::default());
+    for (index, action) in actions.enumerate() {
+        if !seen.insert(action.id.as_str()) {
             return Err(DecisionError::DuplicateCandidate {
-                action_id: candidate.action.id.clone(),
+                action_id: action.id.clone(),
                 index,
             });
         }
@@ -143,6 +161,13 @@ pub struct DecideOptions {
     /// Build the explanation: each action's reasons and the eligible candidates passed over.
     /// Off, both stay empty and cost nothing (the orchestration engine rarely reads them).
     pub explain: bool,
+    /// Give each ineligible candidate its message for people. Off, the messages stay empty
+    /// and only the reason codes are set (a batch run counts codes for millions of customers).
+    pub messages: bool,
+    /// The candidates were checked once with [`Policy::check_candidates`] (a batch run decides
+    /// over one catalog for every customer), so the per-decision check of their numbers and
+    /// ids is skipped.
+    pub candidates_checked: bool,
 }
 
 impl Default for DecideOptions {
@@ -150,11 +175,22 @@ impl Default for DecideOptions {
         DecideOptions {
             max_actions: None,
             explain: true,
+            messages: true,
+            candidates_checked: false,
         }
     }
 }
 
 impl Policy {
+    /// Checks candidates as every decision does (their numbers, and no id twice), with the
+    /// same errors: done once, it lets [`DecideOptions::candidates_checked`] skip the check.
+    pub fn check_candidates(actions: &[Action]) -> Result<(), DecisionError> {
+        for (i, action) in actions.iter().enumerate() {
+            check_action(i, action)?;
+        }
+        check_unique(actions.iter())
+    }
+
     /// Decides for one customer among `candidates`, drawing exploration randomness from `rng`
     /// (seed it per decision to make decisions reproducible). See the module documentation for
     /// the steps, slots and the treatment of bad numbers.
@@ -179,11 +215,13 @@ impl Policy {
         let DecideOptions {
             max_actions,
             explain: with_reasons,
+            messages,
+            candidates_checked,
         } = options;
         let spec = self.spec();
         let arbitration = &spec.arbitration;
         let mut warnings = Vec::new();
-        check_inputs(state, candidates, &mut warnings)?;
+        check_inputs(state, candidates, candidates_checked, &mut warnings)?;
 
         let add_no_action = arbitration.formula == Formula::ExpectedValue
             && spec.eligibility.allowed_kinds.contains(&ActionKind::None)
@@ -192,14 +230,17 @@ impl Policy {
                 .any(|c| c.action.kind == ActionKind::None || c.action.id == NO_ACTION_ID);
         let extra = add_no_action.then(|| CandidateScores::unscored(&NO_ACTION));
 
-        let ledger = ContactLedger::new(&spec.contact, state);
+        let mut ledger = ContactLedger::new(&spec.contact, state);
+        if !messages {
+            ledger = ledger.without_messages();
+        }
         let mut entries: Vec<Entry<'_>> = Vec::with_capacity(candidates.len() + 1);
         let mut ineligible = Vec::new();
         for (order, candidate) in candidates.iter().chain(extra.as_ref()).enumerate() {
             let action = candidate.action;
-            let verdict = eligibility::check(spec, state, action)
+            let verdict = eligibility::check_with(spec, state, action, messages)
                 .and_then(|()| ledger.check(action))
-                .and_then(|()| score(arbitration, state, candidate));
+                .and_then(|()| score_with(arbitration, state, candidate, messages));
             match verdict {
                 Ok(scored) => entries.push(Entry {
                     order,

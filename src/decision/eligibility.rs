@@ -34,10 +34,12 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    pub(crate) fn new(code: ReasonCode, message: impl Into<String>) -> Self {
+    /// A rejection whose message is built only when `messages` (empty otherwise): a batch run
+    /// counts codes for millions of customers and would only throw the strings away.
+    pub(crate) fn lazy(code: ReasonCode, messages: bool, message: impl FnOnce() -> String) -> Self {
         Rejection {
             code,
-            message: message.into(),
+            message: if messages { message() } else { String::new() },
         }
     }
 }
@@ -56,98 +58,122 @@ pub(crate) fn days_before(now: Timestamp, then: Timestamp) -> f64 {
 /// Checks kind, unsubscribes, consent and suitability rules (not contact caps: see
 /// [`crate::decision::contact`]). Unusable probabilities in `state` count as missing.
 pub fn check(spec: &PolicySpec, state: &CustomerState, action: &Action) -> Result<(), Rejection> {
+    check_with(spec, state, action, true)
+}
+
+/// [`check`], with the rejection's message left empty unless `messages`.
+pub(crate) fn check_with(
+    spec: &PolicySpec,
+    state: &CustomerState,
+    action: &Action,
+    messages: bool,
+) -> Result<(), Rejection> {
     if !spec.eligibility.allowed_kinds.contains(&action.kind) {
-        return Err(Rejection::new(
+        return Err(Rejection::lazy(
             ReasonCode::KindNotAllowed,
-            format!("the policy does not allow {} actions", action.kind.as_str()),
+            messages,
+            || format!("the policy does not allow {} actions", action.kind.as_str()),
         ));
     }
     if action.kind == ActionKind::None {
         return Ok(());
     }
-    check_permission(spec, state, action)?;
-    check_action_rules(state, action)?;
-    check_policy_suitability(spec, state, action)
+    check_permission(spec, state, action, messages)?;
+    check_action_rules(state, action, messages)?;
+    check_policy_suitability(spec, state, action, messages)
 }
 
 fn check_permission(
     spec: &PolicySpec,
     state: &CustomerState,
     action: &Action,
+    messages: bool,
 ) -> Result<(), Rejection> {
     let channel = &action.channel;
     if state.unsubscribed.channel(channel) {
-        return Err(Rejection::new(
-            ReasonCode::Unsubscribed,
-            format!("the customer unsubscribed from {channel}"),
-        ));
+        return Err(Rejection::lazy(ReasonCode::Unsubscribed, messages, || {
+            format!("the customer unsubscribed from {channel}")
+        }));
     }
     if !action.needs_consent() {
         return Ok(());
     }
     if state.unsubscribed.all {
-        return Err(Rejection::new(
-            ReasonCode::Unsubscribed,
-            "the customer unsubscribed from all marketing",
-        ));
+        return Err(Rejection::lazy(ReasonCode::Unsubscribed, messages, || {
+            "the customer unsubscribed from all marketing".into()
+        }));
     }
     match (state.consent.get(channel), spec.eligibility.unknown_consent) {
         (Some(true), _) | (None, UnknownConsent::Allow) => Ok(()),
-        (Some(false), _) => Err(Rejection::new(
-            ReasonCode::NoConsent,
-            format!("the customer has not consented to {channel}"),
-        )),
-        (None, UnknownConsent::Deny) => Err(Rejection::new(
-            ReasonCode::NoConsent,
-            format!("consent to {channel} is unknown and the policy requires it"),
-        )),
+        (Some(false), _) => Err(Rejection::lazy(ReasonCode::NoConsent, messages, || {
+            format!("the customer has not consented to {channel}")
+        })),
+        (None, UnknownConsent::Deny) => {
+            Err(Rejection::lazy(ReasonCode::NoConsent, messages, || {
+                format!("consent to {channel} is unknown and the policy requires it")
+            }))
+        }
     }
 }
 
-fn check_action_rules(state: &CustomerState, action: &Action) -> Result<(), Rejection> {
+fn check_action_rules(
+    state: &CustomerState,
+    action: &Action,
+    messages: bool,
+) -> Result<(), Rejection> {
     let rules = &action.eligibility;
     let p_churn = usable(state.p_churn);
     if rules.min_churn_risk.is_some() || rules.max_churn_risk.is_some() {
         let Some(risk) = p_churn else {
-            return Err(Rejection::new(
+            return Err(Rejection::lazy(
                 ReasonCode::ChurnRiskUnknown,
-                "the action has churn-risk rules and P(churn) is unknown",
+                messages,
+                || "the action has churn-risk rules and P(churn) is unknown".into(),
             ));
         };
         if let Some(min) = rules.min_churn_risk {
             if risk < min {
-                return Err(Rejection::new(
+                return Err(Rejection::lazy(
                     ReasonCode::ChurnRiskBelowMin,
-                    format!(
-                        "P(churn) {} is below the action's minimum {}",
-                        num(risk),
-                        num(min)
-                    ),
+                    messages,
+                    || {
+                        format!(
+                            "P(churn) {} is below the action's minimum {}",
+                            num(risk),
+                            num(min)
+                        )
+                    },
                 ));
             }
         }
         if let Some(max) = rules.max_churn_risk {
             if risk > max {
-                return Err(Rejection::new(
+                return Err(Rejection::lazy(
                     ReasonCode::ChurnRiskAboveMax,
-                    format!(
-                        "P(churn) {} is above the action's maximum {}",
-                        num(risk),
-                        num(max)
-                    ),
+                    messages,
+                    || {
+                        format!(
+                            "P(churn) {} is above the action's maximum {}",
+                            num(risk),
+                            num(max)
+                        )
+                    },
                 ));
             }
         }
     }
     if let (Some(min), Some(sentiment)) = (rules.min_sentiment, usable(state.sentiment)) {
         if sentiment < min {
-            return Err(Rejection::new(
+            return Err(Rejection::lazy(
                 ReasonCode::SentimentTooLow,
-                format!(
-                    "recent sentiment {} is below the action's minimum {}",
-                    num(sentiment),
-                    num(min)
-                ),
+                messages,
+                || {
+                    format!(
+                        "recent sentiment {} is below the action's minimum {}",
+                        num(sentiment),
+                        num(min)
+                    )
+                },
             ));
         }
     }
@@ -156,7 +182,7 @@ fn check_action_rules(state: &CustomerState, action: &Action) -> Result<(), Reje
             .last_support_contact
             .is_some_and(|at| days_before(state.now, at) <= days);
         if !recent {
-            let message = match state.last_support_contact {
+            let message = || match state.last_support_contact {
                 Some(at) => format!(
                     "last support contact {} days ago; the action needs one within {} days",
                     num(days_before(state.now, at)),
@@ -167,7 +193,11 @@ fn check_action_rules(state: &CustomerState, action: &Action) -> Result<(), Reje
                     num(days)
                 ),
             };
-            return Err(Rejection::new(ReasonCode::NoRecentSupportContact, message));
+            return Err(Rejection::lazy(
+                ReasonCode::NoRecentSupportContact,
+                messages,
+                message,
+            ));
         }
     }
     Ok(())
@@ -177,6 +207,7 @@ fn check_policy_suitability(
     spec: &PolicySpec,
     state: &CustomerState,
     action: &Action,
+    messages: bool,
 ) -> Result<(), Rejection> {
     let rules = &spec.suitability;
     if let (Some(min), Some(sentiment)) = (
@@ -184,33 +215,40 @@ fn check_policy_suitability(
         usable(state.sentiment),
     ) {
         if sentiment < min {
-            return Err(Rejection::new(
+            return Err(Rejection::lazy(
                 ReasonCode::SentimentTooLow,
-                format!(
-                    "recent sentiment {} is below the policy's minimum {} for {} actions",
-                    num(sentiment),
-                    num(min),
-                    action.kind.as_str()
-                ),
+                messages,
+                || {
+                    format!(
+                        "recent sentiment {} is below the policy's minimum {} for {} actions",
+                        num(sentiment),
+                        num(min),
+                        action.kind.as_str()
+                    )
+                },
             ));
         }
     }
     if let (ActionKind::Retention, Some(min)) = (action.kind, rules.retention_min_churn_risk) {
         match usable(state.p_churn) {
             None => {
-                return Err(Rejection::new(
+                return Err(Rejection::lazy(
                     ReasonCode::ChurnRiskUnknown,
-                    "the policy values retention by churn risk and P(churn) is unknown",
+                    messages,
+                    || "the policy values retention by churn risk and P(churn) is unknown".into(),
                 ))
             }
             Some(risk) if risk < min => {
-                return Err(Rejection::new(
+                return Err(Rejection::lazy(
                     ReasonCode::ChurnRiskBelowMin,
-                    format!(
-                        "P(churn) {} is below the policy's retention minimum {}",
-                        num(risk),
-                        num(min)
-                    ),
+                    messages,
+                    || {
+                        format!(
+                            "P(churn) {} is below the policy's retention minimum {}",
+                            num(risk),
+                            num(min)
+                        )
+                    },
                 ))
             }
             Some(_) => {}

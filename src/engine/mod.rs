@@ -330,6 +330,7 @@ impl Engine {
         let options = DecideOptions {
             max_actions: valid.max_actions,
             explain: request.explain,
+            ..DecideOptions::default()
         };
         let mut decision = valid
             .policy

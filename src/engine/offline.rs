@@ -119,6 +119,9 @@ pub struct OfflineDecider<'m> {
     policy: Policy,
     top_k: usize,
     slots: FeatureSlots,
+    /// Whether decisions give ineligible candidates their messages (see
+    /// [`OfflineDecider::without_messages`]).
+    messages: bool,
 }
 
 impl<'m> OfflineDecider<'m> {
@@ -151,6 +154,8 @@ impl<'m> OfflineDecider<'m> {
         } else {
             greedy(policy)?
         };
+        // The candidates are the same for every customer: checked here, once.
+        Policy::check_candidates(&catalog.actions)?;
         Ok(OfflineDecider {
             models,
             spec,
@@ -158,7 +163,16 @@ impl<'m> OfflineDecider<'m> {
             policy,
             top_k,
             slots: FeatureSlots::new(spec),
+            messages: true,
         })
+    }
+
+    /// The same decider, with ineligible candidates' messages left empty in its decisions
+    /// (their reason codes are kept): for a batch run, which counts codes and writes no
+    /// messages, building millions of strings would be wasted work.
+    pub fn without_messages(mut self) -> Self {
+        self.messages = false;
+        self
     }
 
     /// The models' feature spec.
@@ -338,6 +352,8 @@ impl<'m> OfflineDecider<'m> {
         let options = DecideOptions {
             max_actions: Some(self.top_k),
             explain: false,
+            messages: self.messages,
+            candidates_checked: true,
         };
         Ok(self.policy.decide_with(state, candidates, options, rng)?)
     }

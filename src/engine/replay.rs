@@ -79,6 +79,7 @@ impl Engine {
         let options = DecideOptions {
             max_actions: Some(0),
             explain: true,
+            ..DecideOptions::default()
         };
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
         let decision = valid

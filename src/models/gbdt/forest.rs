@@ -2,6 +2,8 @@
 
 use forust_ml::GradientBooster;
 
+use super::masks::{self, LeafMasks};
+
 /// One node of [`FlatForest`]. Leaves point to themselves, so a walk can take a fixed number of
 /// steps (the tree's depth) without checking for leaves.
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +39,12 @@ pub(super) struct FlatForest {
     tree_max_feature: Vec<usize>,
     /// The slots each tree splits on, sorted (index-aligned with `trees`).
     tree_slots: Vec<Vec<u32>>,
+    /// Every split sends missing values right, where a NaN goes anyway (it fails `<`): walks
+    /// need not test for missing values when the missing value is NaN.
+    missing_goes_right: bool,
+    /// The trees as leaf masks, evaluated instead of walked when missing values are NaN and go
+    /// right and every tree is small enough (see [`LeafMasks`]).
+    masks: Option<LeafMasks>,
 }
 
 /// The smallest f32 that is ≥ `split` (infinite beyond f32's range, NaN for NaN).
@@ -78,6 +86,7 @@ impl FlatForest {
         let mut trees = Vec::with_capacity(used_trees);
         let mut tree_max_feature = Vec::with_capacity(used_trees);
         let mut tree_slots = Vec::with_capacity(used_trees);
+        let mut missing_goes_right = true;
         for tree in trees_used {
             let offset = nodes.len();
             let count = tree.nodes.len();
@@ -98,6 +107,7 @@ impl FlatForest {
                 } else {
                     highest = highest.max(node.split_feature);
                     let missing = child(i, node.missing_node);
+                    missing_goes_right &= missing == child(i, node.right_child);
                     FlatNode {
                         threshold: f32_threshold(node.split_value),
                         slot: slot_of(node.split_feature),
@@ -125,7 +135,17 @@ impl FlatForest {
                 tree_slots.push(slots);
             }
         }
+        let masks = if booster.missing.is_nan() && missing_goes_right {
+            let flat: Vec<masks::Node> = nodes
+                .iter()
+                .map(|n| (n.threshold, n.slot, [n.next[0], n.next[1]], n.value))
+                .collect();
+            LeafMasks::new(&flat, &trees)
+        } else {
+            None
+        };
         FlatForest {
+            masks,
             nodes,
             trees,
             base_score: booster.base_score,
@@ -133,6 +153,7 @@ impl FlatForest {
             used,
             tree_max_feature,
             tree_slots,
+            missing_goes_right,
         }
     }
 
@@ -159,15 +180,31 @@ impl FlatForest {
         self.used.binary_search(&feature).ok()
     }
 
-    /// Walks the first `at.len()` rows down one tree, level by level across the rows; leaves
-    /// `at` at each row's leaf. `columns` holds `n` values per slot.
+    /// Walks the first `at.len()` rows down tree `t` (by leaf masks, or level by level across
+    /// the rows); leaves in `at` each row's leaf, to read with [`FlatForest::leaf`]. `columns` holds `n` values
+    /// per slot.
     #[inline]
-    fn walk(&self, root: u32, depth: u32, columns: &[f32], n: usize, at: &mut [u32]) {
-        if self.missing.is_nan() {
+    fn walk(&self, t: usize, columns: &[f32], n: usize, at: &mut [u32]) {
+        if let Some(masks) = &self.masks {
+            return masks.walk(t, columns, n, at);
+        }
+        let (root, depth) = self.trees[t];
+        if self.missing.is_nan() && self.missing_goes_right {
+            self.walk_with(root, depth, columns, n, at, |_| false);
+        } else if self.missing.is_nan() {
             self.walk_with(root, depth, columns, n, at, f32::is_nan);
         } else {
             let missing = self.missing as f32;
             self.walk_with(root, depth, columns, n, at, |v| v == missing);
+        }
+    }
+
+    /// The value of a leaf [`FlatForest::walk`] ended at.
+    #[inline]
+    fn leaf(&self, i: u32) -> f64 {
+        match &self.masks {
+            Some(masks) => masks.leaf(i),
+            None => self.nodes[i as usize].value,
         }
     }
 
@@ -201,35 +238,45 @@ impl FlatForest {
     pub(super) fn logits_onehot(&self, rows: &[f32], n_features: usize, hot: &[usize]) -> Vec<f64> {
         let (mut columns, n) = self.columns(rows, n_features);
         let stride = 1 + hot.len();
+        // Variant-major while summing (variant v's sums at `v * n..`), so that adding a tree's
+        // leaf values is a contiguous, vectorised add; interleaved per row at the end.
         let mut sums = vec![self.base_score; n * stride];
         let slots: Vec<Option<usize>> = hot.iter().map(|&c| self.slot(c)).collect();
         let mut base = vec![0u32; n];
         let mut at = vec![0u32; n];
         let mut saved = vec![0f32; n];
-        for (t, &(root, depth)) in self.trees.iter().enumerate() {
-            self.walk(root, depth, &columns, n, &mut base);
+        let mut leaf = vec![0f64; n];
+        for t in 0..self.trees.len() {
+            self.walk(t, &columns, n, &mut base);
+            for (value, &i) in leaf.iter_mut().zip(&base) {
+                *value = self.leaf(i);
+            }
+            let (own, variants) = sums.split_at_mut(n);
+            add(own, &leaf);
             let reads = &self.tree_slots[t];
-            for (j, slot) in slots.iter().enumerate() {
-                let leaves = match slot {
+            for (slot, part) in slots.iter().zip(variants.chunks_exact_mut(n.max(1))) {
+                match slot {
                     Some(s) if reads.binary_search(&(*s as u32)).is_ok() => {
                         let column = &mut columns[s * n..(s + 1) * n];
                         saved.copy_from_slice(column);
                         column.fill(1.0);
-                        self.walk(root, depth, &columns, n, &mut at);
+                        self.walk(t, &columns, n, &mut at);
                         columns[s * n..(s + 1) * n].copy_from_slice(&saved);
-                        &at
+                        for (sum, &i) in part.iter_mut().zip(&at) {
+                            *sum += self.leaf(i);
+                        }
                     }
-                    _ => &base,
-                };
-                for (r, &leaf) in leaves.iter().enumerate() {
-                    sums[r * stride + 1 + j] += self.nodes[leaf as usize].value;
+                    _ => add(part, &leaf),
                 }
             }
-            for (r, &leaf) in base.iter().enumerate() {
-                sums[r * stride] += self.nodes[leaf as usize].value;
+        }
+        let mut out = vec![0f64; n * stride];
+        for (v, part) in sums.chunks_exact(n.max(1)).enumerate() {
+            for (r, &sum) in part.iter().enumerate() {
+                out[r * stride + v] = sum;
             }
         }
-        sums
+        out
     }
 
     /// Log-odds of each row, for rows whose first `shared` columns are identical: a tree that
@@ -238,22 +285,30 @@ impl FlatForest {
         let (columns, n) = self.columns(rows, n_features);
         let mut sums = vec![self.base_score; n];
         let mut at = vec![0u32; n];
-        for (t, &(root, depth)) in self.trees.iter().enumerate() {
+        for t in 0..self.trees.len() {
             // Rows beyond the first only matter when the tree reads a column they differ in.
             let walked = if self.tree_max_feature[t] < shared {
                 n.min(1)
             } else {
                 n
             };
-            self.walk(root, depth, &columns, n, &mut at[..walked]);
+            self.walk(t, &columns, n, &mut at[..walked]);
             if walked < n {
                 let first = at[0];
                 at.fill(first);
             }
             for (sum, &i) in sums.iter_mut().zip(&at) {
-                *sum += self.nodes[i as usize].value;
+                *sum += self.leaf(i);
             }
         }
         sums
+    }
+}
+
+/// `sums[r] += values[r]` for every row.
+#[inline]
+fn add(sums: &mut [f64], values: &[f64]) {
+    for (sum, &value) in sums.iter_mut().zip(values) {
+        *sum += value;
     }
 }

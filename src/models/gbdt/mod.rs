@@ -11,6 +11,7 @@
 mod early_stopping;
 mod fit;
 mod forest;
+mod masks;
 pub mod params;
 pub mod report;
 #[cfg(test)]
