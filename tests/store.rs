@@ -650,3 +650,39 @@ on_both_backends!(
     the_writer_thread_runs_at_a_lower_priority_than_its_caller,
     an_outcome_counts_once_and_only_within_its_decision_s_window,
 );
+
+/// An answered (spooled) decision whose commit fails stays in the spool, even through a clean
+/// close whose own flush reports the failure, and is committed when the store next opens.
+#[test]
+fn a_spooled_decision_whose_commit_failed_is_replayed_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let config = StoreConfig {
+        spool_decisions: true,
+        busy_timeout: Duration::from_millis(20),
+        ..StoreConfig::default()
+    };
+    let store = Store::open_with(path.as_path(), &config).unwrap();
+    store.record_decision(decision("d-0", "alice", T0)).unwrap();
+    store.flush().unwrap();
+    // Another process holds the database: the writer's commit fails after its retries.
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    store
+        .record_decision_with_events(decision("d-1", "alice", T0), Vec::new())
+        .unwrap(); // answered once spooled
+    let start = std::time::Instant::now();
+    while store.stats().decisions_lost == 0 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(store.stats().decisions_lost, 1);
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    assert!(
+        store.close().is_err(),
+        "the close reports the failed commit"
+    );
+    let store = Store::open(path.as_path()).unwrap();
+    assert!(store.decision("d-1").unwrap().is_some());
+    assert!(store.decision("d-0").unwrap().is_some());
+}

@@ -98,6 +98,10 @@ use crate::journey::Event;
 use backend::Reads;
 use writer::{Message, Shared};
 
+/// Loads of one profile at most in [`Store::history`] when commits of the customer's events
+/// keep ending during the load (the last is served, not cached).
+const HISTORY_LOADS: u32 = 3;
+
 /// The store. `Send + Sync`: share one per process behind an `Arc`.
 pub struct Store {
     location: StoreLocation,
@@ -397,11 +401,24 @@ impl Store {
             Err(epoch) => epoch,
         };
         counters.cache_misses.fetch_add(1, Ordering::Relaxed);
-        let profile = Arc::new(self.readers.history(customer_id)?);
-        Ok(self
-            .shared
-            .cache
-            .insert_if_unchanged(customer_id, profile, epoch))
+        let mut epoch = epoch;
+        // A commit of this customer's events that ends during the load may or may not be in
+        // what was read: load again (rarely more than once).
+        let mut attempt = 1;
+        loop {
+            let profile = Arc::new(self.readers.history(customer_id)?);
+            match self
+                .shared
+                .cache
+                .admit(customer_id, profile, epoch, attempt >= HISTORY_LOADS)
+            {
+                Ok(profile) => return Ok(profile),
+                Err(now) => {
+                    epoch = now;
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     /// The customer's profile if it is in memory, without touching SQLite (`None` otherwise:
@@ -475,7 +492,27 @@ fn replay_spool(
     sender: &SyncSender<Message>,
     shared: &Shared,
 ) -> Result<u64, StoreError> {
-    let found = spool::leftovers(path)?;
+    let mut found = spool::leftovers(path)?;
+    if found.torn_bytes > 0 {
+        tracing::warn!(
+            torn_bytes = found.torn_bytes,
+            "a spool file ends in a record cut short (a write the crash interrupted, never answered)"
+        );
+    }
+    // A record the log would refuse would fail the replay, and so every start: it is skipped.
+    found.decisions.retain(|(decision, events)| {
+        let valid = decision.validate().and_then(|()| {
+            events
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, e)| types::validate_event(i, e))
+        });
+        if let Err(e) = &valid {
+            tracing::warn!(decision = %decision.decision_id, error = %e,
+                "a spooled decision is not valid and is not replayed");
+        }
+        valid.is_ok()
+    });
     if !found.decisions.is_empty() {
         let count = found.decisions.len();
         shared
@@ -494,7 +531,6 @@ fn replay_spool(
         answer.recv().map_err(|_| StoreError::writer_stopped())??;
         tracing::info!(
             decisions = count,
-            torn_bytes = found.torn_bytes,
             "decisions spooled before a crash were committed to the log"
         );
     }

@@ -14,8 +14,12 @@
 //! Decisions answered once spooled (see `spool`) have exposures the log holds only after their
 //! commit. Until then the cache keeps them as *pending*: merged into the customer's cached
 //! profile when they arrive and into any profile loaded from SQL meanwhile, and settled (dropped
-//! from pending, nothing merged again) when the writer commits them. A load that raced with
-//! the settling may count them twice for its one request — never fewer — and is not cached.
+//! from pending, nothing merged again) when the writer commits them.
+//!
+//! While the writer commits events of a customer, the customer's stripe is *in flight*: a load
+//! that overlaps a commit is not cached (it may have read the committed events and would then
+//! get them again from the writer's merge or from pending), and a load during which a commit
+//! ended is done again, so that it cannot miss what was pending when it began.
 //!
 //! Writes this cache never sees — another replica's, on a shared PostgreSQL database — are
 //! bounded by a time to live: an entry is served at most `ttl` after it was loaded (then it is
@@ -82,6 +86,8 @@ struct Generations {
     epochs: Vec<u64>,
     /// Spooled exposures not yet committed, per customer in arrival order.
     pending: HashMap<String, Vec<Event>>,
+    /// Per stripe, commits under way that touch it (see [`ProfileCache::begin_writes`]).
+    in_flight: Vec<u32>,
 }
 
 impl Generations {
@@ -138,6 +144,7 @@ impl ProfileCache {
                 capacity: capacity_bytes.max(1),
                 epochs: vec![0; STRIPES],
                 pending: HashMap::new(),
+                in_flight: vec![0; STRIPES],
             }),
         }
     }
@@ -190,16 +197,24 @@ impl ProfileCache {
         Err(g.epochs[stripe(customer_id)])
     }
 
-    /// Admits a profile loaded from SQL: merges the customer's pending (spooled, uncommitted)
-    /// events into it, and caches it unless a write to its stripe happened since `epoch`.
-    /// Returns the profile to serve.
-    pub(crate) fn insert_if_unchanged(
+    /// Admits a profile loaded from SQL after [`get`](Self::get) returned `epoch`: merges the
+    /// customer's pending (spooled, uncommitted) events into it and caches it, unless a write
+    /// to its stripe began, is under way or ended since. A write that ended during the load may
+    /// or may not be in what was read: then, unless `last_try`, `Err` with the current epoch
+    /// says to load again.
+    pub(crate) fn admit(
         &self,
         customer_id: &str,
         profile: Profile,
         epoch: u64,
-    ) -> Profile {
+        last_try: bool,
+    ) -> Result<Profile, u64> {
         let mut g = self.lock();
+        let stripe = stripe(customer_id);
+        let unchanged = g.epochs[stripe] == epoch;
+        if !unchanged && !last_try {
+            return Err(g.epochs[stripe]);
+        }
         let profile = match g.pending.get(customer_id) {
             Some(pending) => {
                 let mut merged = profile.as_ref().clone();
@@ -208,14 +223,58 @@ impl ProfileCache {
             }
             None => profile,
         };
-        if self.ttl != Some(Duration::ZERO) && g.epochs[stripe(customer_id)] == epoch {
+        if unchanged && g.in_flight[stripe] == 0 && self.ttl != Some(Duration::ZERO) {
             let entry = Entry {
                 profile: Arc::clone(&profile),
                 loaded: Instant::now(),
             };
             g.insert_hot(customer_id.to_string(), entry);
         }
-        profile
+        Ok(profile)
+    }
+
+    /// [`admit`](Self::admit) without a retry.
+    #[cfg(test)]
+    pub(crate) fn insert_if_unchanged(
+        &self,
+        customer_id: &str,
+        profile: Profile,
+        epoch: u64,
+    ) -> Profile {
+        self.admit(customer_id, profile, epoch, true)
+            .unwrap_or_else(|_| Arc::new(Vec::new()))
+    }
+
+    /// Before the writer commits events of these customers: their stripes are in flight until
+    /// [`end_writes`](Self::end_writes), and no load that overlaps is cached (it might have
+    /// read the commit and then get the writer's merge, or the pending events, a second time).
+    /// Returns the stripes to hand to `end_writes`.
+    pub(crate) fn begin_writes<'a>(&self, customers: impl Iterator<Item = &'a str>) -> Vec<usize> {
+        let mut stripes: Vec<usize> = customers.map(stripe).collect();
+        if stripes.is_empty() {
+            return stripes;
+        }
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut g = self.lock();
+        for &s in &stripes {
+            g.epochs[s] += 1;
+            g.in_flight[s] += 1;
+        }
+        stripes
+    }
+
+    /// After the writer's commit (or its failure) and its merges: the stripes are no longer in
+    /// flight.
+    pub(crate) fn end_writes(&self, stripes: &[usize]) {
+        if stripes.is_empty() {
+            return;
+        }
+        let mut g = self.lock();
+        for &s in stripes {
+            g.epochs[s] += 1;
+            g.in_flight[s] = g.in_flight[s].saturating_sub(1);
+        }
     }
 
     /// A spooled decision's exposures, answered before their commit: merged into the cached
@@ -311,6 +370,42 @@ mod tests {
             off.insert_if_unchanged("c", Arc::new(vec![]), epoch).len(),
             0
         );
+    }
+
+    /// A load that overlaps the commit of spooled exposures: its read may hold them already
+    /// (then pending adds them again), so it is not cached; a load during which the commit
+    /// ended is done again, since what it read may lack what is no longer pending.
+    #[test]
+    fn loads_overlapping_a_commit_neither_cache_a_double_count_nor_miss_an_exposure() {
+        let cache = ProfileCache::new(1 << 20, None);
+        let exposure = || vec![ev("c", 5)];
+        // Read after the commit, admitted before the writer settles.
+        cache.add_spooled("c", &exposure());
+        let epoch = cache.get("c").unwrap_err();
+        let stripes = cache.begin_writes(["c"].into_iter());
+        let epoch = cache
+            .admit("c", Arc::new(exposure()), epoch, false)
+            .unwrap_err();
+        let served = cache
+            .admit("c", Arc::new(exposure()), epoch, false)
+            .unwrap();
+        assert_eq!(served.len(), 2, "one request may count it twice");
+        cache.settle_spooled("c", 1);
+        cache.end_writes(&stripes);
+        assert!(cache.get("c").is_err(), "but it is not cached");
+        // Read before the commit, admitted after it ended: loaded again.
+        cache.add_spooled("d", &[ev("d", 5)]);
+        let epoch = cache.get("d").unwrap_err();
+        let before_commit = Arc::new(Vec::new());
+        let stripes = cache.begin_writes(["d"].into_iter());
+        cache.settle_spooled("d", 1);
+        cache.end_writes(&stripes);
+        let epoch = cache.admit("d", before_commit, epoch, false).unwrap_err();
+        let served = cache
+            .admit("d", Arc::new(vec![ev("d", 5)]), epoch, false)
+            .unwrap();
+        assert_eq!(served.len(), 1);
+        assert_eq!(cache.get("d").map(|p| p.len()), Ok(1));
     }
 
     #[test]

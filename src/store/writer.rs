@@ -81,6 +81,9 @@ pub(crate) struct Counters {
     pub(crate) rejected: AtomicU64,
     /// Decisions refused at commit with their caller told (logged with their exposures).
     pub(crate) failed: AtomicU64,
+    /// Spooled (already answered) decisions whose commit failed: the spool keeps its files
+    /// for the next start when this moves. Unlike a flush's verdict, nothing resets it.
+    pub(crate) spooled_failed: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
@@ -241,7 +244,16 @@ impl<C: WriteConn> Writer<C> {
     }
 
     fn process(&mut self, batch: &mut Vec<Message>) {
+        let customers = batch.iter().flat_map(|m| match m {
+            Message::Events(events, _) | Message::Decision(_, events, ..) => events.as_slice(),
+            _ => &[],
+        });
+        let stripes = self
+            .shared
+            .cache
+            .begin_writes(customers.map(|e| e.customer_id.as_str()));
         let verdicts = self.commit(batch);
+        self.shared.cache.end_writes(&stripes);
         // A flush answers for everything before it: it fails if records were lost since the
         // last flush that said so, and every flush of this batch says so.
         let flush_verdict = match &self.unreported {
@@ -341,6 +353,13 @@ impl<C: WriteConn> Writer<C> {
             .count() as u64;
         counters.lost.fetch_add(unanswered, Ordering::Relaxed);
         counters.failed.fetch_add(answered, Ordering::Relaxed);
+        let spooled = batch
+            .iter()
+            .filter(|m| matches!(m, Message::Decision(_, _, None, true)))
+            .count() as u64;
+        counters
+            .spooled_failed
+            .fetch_add(spooled, Ordering::Relaxed);
         for message in batch {
             self.settle_spooled(message, false);
         }

@@ -23,6 +23,7 @@ mod record;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -108,7 +109,11 @@ struct Spooler {
     file: File,
     path: PathBuf,
     bytes: u64,
-    retired: Vec<(PathBuf, Receiver<Verdict>)>,
+    /// Spooled decisions whose commit had failed when the current file was started.
+    failures_at_start: u64,
+    /// Files no longer appended to, the verdict of a flush queued behind their last decision,
+    /// and `failures_at_start` of each.
+    retired: Vec<(PathBuf, Receiver<Verdict>, u64)>,
     writer: SyncSender<Message>,
     /// Where answered decisions' exposures go before their commit, so that the next decision
     /// for the customer (contact caps, recency) sees them as it would after the commit.
@@ -131,6 +136,7 @@ pub(crate) fn spawn(
         file,
         path,
         bytes: 0,
+        failures_at_start: shared.counters.spooled_failed.load(Ordering::Relaxed),
         retired: Vec::new(),
         writer,
         shared,
@@ -211,6 +217,10 @@ impl Spooler {
         for reply in answers {
             reply.send(Ok(()));
         }
+        // Only now: the flush that retires the file must queue behind its last decisions.
+        if self.bytes >= ROTATE_BYTES {
+            self.rotate();
+        }
         true
     }
 
@@ -233,13 +243,21 @@ impl Spooler {
         if let Err(e) = self.file.write_all(buffer) {
             tracing::warn!(spool = %self.path.display(), error = %e,
                 "writing the decision spool failed; answering after the commit instead");
+            // A partial record would end the file's replay there and hide every record after
+            // it: cut it off, or if that fails too, go on in a new file.
+            if self.file.set_len(self.bytes).is_err() {
+                self.rotate();
+            }
             return false;
         }
         self.bytes += buffer.len() as u64;
-        if self.bytes >= ROTATE_BYTES {
-            self.rotate();
-        }
         true
+    }
+
+    /// Whether spooled decisions failed to commit since `failures_at_start`: a file whose
+    /// decisions may be among them is kept for the replay at the next start.
+    fn failed_since(&self, failures_at_start: u64) -> bool {
+        self.shared.counters.spooled_failed.load(Ordering::Relaxed) != failures_at_start
     }
 
     /// Starts a new file; the old one is deleted once a flush queued behind its last decision
@@ -259,29 +277,32 @@ impl Spooler {
                 self.file = file;
                 self.number += 1;
                 self.bytes = 0;
-                self.retired.push((old, verdict));
+                let started = std::mem::replace(
+                    &mut self.failures_at_start,
+                    self.shared.counters.spooled_failed.load(Ordering::Relaxed),
+                );
+                self.retired.push((old, verdict, started));
             }
             Err(e) => tracing::warn!(error = %e, "starting a new spool file failed"),
         }
     }
 
-    /// Deletes retired files whose decisions are committed. A file whose flush reported lost
-    /// records is kept, to be replayed when the store next opens.
+    /// Deletes retired files whose decisions are committed. A file some of whose decisions
+    /// may not be is kept, to be replayed when the store next opens.
     fn collect_retired(&mut self) {
-        self.retired
-            .retain(|(path, verdict)| match verdict.try_recv() {
-                Ok(Ok(())) => {
-                    remove(path);
-                    false
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(spool = %path.display(), error = %e,
-                    "decisions of a spool file were not committed; it is kept for the next start");
-                    false
-                }
-                Err(TryRecvError::Empty) => true,
-                Err(TryRecvError::Disconnected) => false,
-            });
+        let mut retired = std::mem::take(&mut self.retired);
+        retired.retain(|(path, verdict, started)| match verdict.try_recv() {
+            Ok(Ok(())) if !self.failed_since(*started) => {
+                remove(path);
+                false
+            }
+            Ok(_) | Err(TryRecvError::Disconnected) => {
+                keep(path);
+                false
+            }
+            Err(TryRecvError::Empty) => true,
+        });
+        self.retired = retired;
     }
 
     /// At shutdown: once everything is committed, no spool file is needed.
@@ -293,13 +314,24 @@ impl Spooler {
             .is_ok()
             && matches!(verdict.recv(), Ok(Ok(())));
         self.collect_retired();
-        if committed {
-            for (path, _) in self.retired.drain(..) {
+        for (path, _, started) in std::mem::take(&mut self.retired) {
+            if committed && !self.failed_since(started) {
                 remove(&path);
+            } else {
+                keep(&path);
             }
+        }
+        if committed && !self.failed_since(self.failures_at_start) {
             remove(&self.path);
+        } else {
+            keep(&self.path);
         }
     }
+}
+
+fn keep(path: &Path) {
+    tracing::warn!(spool = %path.display(),
+        "decisions of a spool file were not all committed; it is kept for the next start");
 }
 
 fn remove(path: &Path) {
@@ -360,6 +392,35 @@ mod tests {
         let (records, used) = decode(&bytes);
         assert_eq!(records.len(), 1);
         assert_eq!(used, first);
+    }
+
+    /// The flush that retires a full file queues behind the decisions that filled it, so the
+    /// file is deleted only once they are committed.
+    #[test]
+    fn a_full_file_is_retired_behind_its_last_decisions() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("log.db");
+        let (writer, writer_queue) = mpsc::sync_channel(16);
+        let (spool, spool_queue) = mpsc::sync_channel(16);
+        let shared = Shared::new(&StoreConfig::default(), None);
+        let _thread = spawn(&db, 0, spool_queue, writer, shared).unwrap();
+        let mut big = decision("big");
+        big.context = serde_json::json!({"pad": "x".repeat(ROTATE_BYTES as usize + 1)});
+        let (reply, answer) = mpsc::sync_channel(1);
+        spool
+            .send(Message::Decision(
+                Box::new(big),
+                Vec::new(),
+                Some(Reply::Blocking(reply)),
+                false,
+            ))
+            .unwrap();
+        assert!(matches!(
+            writer_queue.recv().unwrap(),
+            Message::Decision(_, _, None, true)
+        ));
+        answer.recv().unwrap().unwrap();
+        assert!(matches!(writer_queue.recv().unwrap(), Message::Flush(_)));
     }
 
     #[test]
