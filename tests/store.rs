@@ -153,8 +153,8 @@ fn a_duplicate_decision_id_keeps_the_first_record(db: &TestDb) {
     assert_eq!(stats.queue_depth, 0);
 }
 
-fn a_duplicate_decision_with_exposures_adds_them_neither_to_disk_nor_to_memory(db: &TestDb) {
-    let store = db.open_with(&db.cached());
+/// Alice's profile in memory, then decision `d-1` with one exposure logged twice (a retry).
+fn log_twice_with_an_exposure(store: &Store) {
     let mut exposure =
         Event::new("alice", Timestamp(T0), EventType::Action).with_channel(Channel::Email);
     exposure.action_id = Some("discount_10".into());
@@ -165,6 +165,11 @@ fn a_duplicate_decision_with_exposures_adds_them_neither_to_disk_nor_to_memory(d
             .record_decision_with_events(decision("d-1", "alice", T0), vec![exposure.clone()])
             .unwrap();
     }
+}
+
+fn a_duplicate_decision_with_exposures_adds_them_neither_to_disk_nor_to_memory(db: &TestDb) {
+    let store = db.open_with(&db.cached());
+    log_twice_with_an_exposure(&store);
     let stats = store.stats();
     assert_eq!((stats.decisions_written, stats.decisions_duplicate), (1, 1));
     let in_memory = store.cached_history("alice").expect("cached");
@@ -471,16 +476,7 @@ fn a_spooled_duplicate_with_exposures_leaves_memory_as_the_log() {
         spool_decisions: true,
         ..db.cached()
     });
-    let mut exposure =
-        Event::new("alice", Timestamp(T0), EventType::Action).with_channel(Channel::Email);
-    exposure.action_id = Some("discount_10".into());
-    store.append_events(&[event("alice", T0 - 10, 0)]).unwrap();
-    assert_eq!(store.history("alice").unwrap().len(), 1); // now in memory
-    for _ in 0..2 {
-        store
-            .record_decision_with_events(decision("d-1", "alice", T0), vec![exposure.clone()])
-            .unwrap();
-    }
+    log_twice_with_an_exposure(&store);
     store.flush().unwrap();
     let stats = store.stats();
     assert_eq!((stats.decisions_written, stats.decisions_duplicate), (1, 1));

@@ -376,18 +376,13 @@ impl<C: WriteConn> Writer<C> {
         let Message::Decision(_, events, _, true) = message else {
             return;
         };
-        let mut start = 0;
-        while start < events.len() {
-            let customer = &events[start].customer_id;
-            let end = events[start..]
-                .iter()
-                .position(|e| &e.customer_id != customer)
-                .map_or(events.len(), |n| start + n);
-            self.shared.cache.settle_spooled(customer, end - start);
+        // The same runs of one customer's events as the spool handed over.
+        for run in events.chunk_by(|a, b| a.customer_id == b.customer_id) {
+            let customer = &run[0].customer_id;
+            self.shared.cache.settle_spooled(customer, run.len());
             if !taken {
                 self.shared.cache.forget(customer);
             }
-            start = end;
         }
     }
 

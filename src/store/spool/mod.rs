@@ -227,15 +227,8 @@ impl Spooler {
     /// Hands a spooled decision's exposures to the profile cache as pending, per customer, so
     /// that the next decision for the customer sees them before their commit.
     fn cache(&self, events: &[Event]) {
-        let mut start = 0;
-        while start < events.len() {
-            let customer = &events[start].customer_id;
-            let end = events[start..]
-                .iter()
-                .position(|e| &e.customer_id != customer)
-                .map_or(events.len(), |n| start + n);
-            self.shared.cache.add_spooled(customer, &events[start..end]);
-            start = end;
+        for run in events.chunk_by(|a, b| a.customer_id == b.customer_id) {
+            self.shared.cache.add_spooled(&run[0].customer_id, run);
         }
     }
 
