@@ -111,7 +111,7 @@ pub struct Store {
     sender: Option<SyncSender<Message>>,
     writer: Option<JoinHandle<()>>,
     // On SQLite: the spool thread, through which decisions with a waiter (and flushes) pass
-    // on their way to the writer (`spool.rs`). Closed before the writer's queue.
+    // on their way to the writer (`spool/`). Closed before the writer's queue.
     spool_sender: Option<SyncSender<Message>>,
     spool: Option<JoinHandle<()>>,
     readers: Box<dyn Reads>,

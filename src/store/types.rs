@@ -115,7 +115,7 @@ pub struct StoreConfig {
     /// batch (SQLite's busy timeout; PostgreSQL's `lock_timeout` on the writer's session).
     pub busy_timeout: Duration,
     /// On SQLite: answer decisions that wait for durability once they are appended to the
-    /// decision spool, before their commit (`--acknowledge spooled`; see `spool.rs`). Spool
+    /// decision spool, before their commit (`--acknowledge spooled`; see `spool/`). Spool
     /// files left by a crash are replayed when the store opens whatever this says.
     pub spool_decisions: bool,
 }
