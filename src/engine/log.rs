@@ -70,8 +70,9 @@ pub enum Acknowledge {
 
 /// Logs the decision and returns how to learn of its commit. With `record_exposures` (and the
 /// history coming from the profile store) its chosen actions are appended to the customer's
-/// profile in the same transaction, and the answer always waits for the commit: a caller told
-/// of an error knows nothing was logged.
+/// profile in the same transaction, and the answer always waits until both are durable (spooled
+/// or committed, as `acknowledge` says; never just queued): a caller told of an error knows
+/// nothing was logged.
 pub(super) fn log(
     store: &Store,
     logged: Logged<'_>,
