@@ -13,7 +13,7 @@
 #
 #   DURATION=60s ./benches/load_test.sh
 #   RATE=5000 CONNECTIONS=8 WORKERS=2 DURATION=30s ./benches/load_test.sh
-#   ACKNOWLEDGE=queued ./benches/load_test.sh     # answer before the commit (default: committed)
+#   ACKNOWLEDGE=queued ./benches/load_test.sh     # answer once queued (default: spooled; or committed)
 #   EXPERIMENT=1 ./benches/load_test.sh           # with a running experiment (two arms)
 #   DATABASE=postgres://nextbest@%2Fvar%2Frun%2Fpostgresql/nextbest ./benches/load_test.sh
 #
