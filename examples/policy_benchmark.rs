@@ -51,6 +51,9 @@ struct Options {
     seed: u64,
     nextbest: Option<PathBuf>,
     out: PathBuf,
+    /// Send the simulator's hidden traits as customer attributes (a diagnostic: the models
+    /// must then have been trained with them too).
+    with_traits: bool,
 }
 
 fn options() -> Options {
@@ -60,6 +63,7 @@ fn options() -> Options {
         seed: 99,
         nextbest: None,
         out: PathBuf::from("out/benchmark/ope"),
+        with_traits: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -70,6 +74,7 @@ fn options() -> Options {
             "--seed" => o.seed = value.parse().expect("--seed N"),
             "--nextbest" => o.nextbest = Some(PathBuf::from(value)),
             "--out" => o.out = PathBuf::from(value),
+            "--with-traits" => o.with_traits = value == "yes",
             other => {
                 panic!("unknown argument {other} (see the top of examples/policy_benchmark.rs)")
             }
@@ -92,7 +97,7 @@ struct Case {
     logged: (usize, f64, bool),
 }
 
-fn simulate(catalog: &Catalog, customers: u64, seed: u64) -> Vec<Case> {
+fn simulate(catalog: &Catalog, customers: u64, seed: u64, with_traits: bool) -> Vec<Case> {
     let no_action = catalog
         .actions
         .iter()
@@ -146,16 +151,31 @@ fn simulate(catalog: &Catalog, customers: u64, seed: u64) -> Vec<Case> {
                 .sum();
             let p = &run.profile;
             let from = history.len().saturating_sub(1_000);
+            let mut attributes = json!({
+                "signup_date": p.signup.to_rfc3339(), "plan": p.plan, "region": p.region,
+                "age_band": p.age_band, "acquisition_channel": p.acquisition,
+                "email_consent": p.consent[0], "sms_consent": p.consent[1],
+                "push_consent": p.consent[2]
+            });
+            if with_traits {
+                let t = &run.traits;
+                let extra = json!({
+                    "engagement": t.engagement, "price_sensitivity": t.price_sensitivity,
+                    "contact_aversion": t.contact_aversion,
+                    "base_satisfaction": t.base_satisfaction,
+                    "email_affinity": t.channel_affinity[0], "sms_affinity": t.channel_affinity[1],
+                    "push_affinity": t.channel_affinity[2], "app_user": t.app_user,
+                    "order_value": t.order_value
+                });
+                for (k, v) in extra.as_object().unwrap() {
+                    attributes[k] = v.clone();
+                }
+            }
             Some(Case {
                 request: json!({
                     "customer_id": id,
                     "context": {"timestamp": point.timestamp.to_rfc3339()},
-                    "customer": {"attributes": {
-                        "signup_date": p.signup.to_rfc3339(), "plan": p.plan, "region": p.region,
-                        "age_band": p.age_band, "acquisition_channel": p.acquisition,
-                        "email_consent": p.consent[0], "sms_consent": p.consent[1],
-                        "push_consent": p.consent[2]
-                    }},
+                    "customer": {"attributes": attributes},
                     "history": history[from..],
                     "dry_run": true,
                     "max_actions": 1
@@ -236,7 +256,7 @@ fn main() {
     .unwrap();
 
     eprintln!("== simulating {} customers (seed {})", o.customers, o.seed);
-    let cases = simulate(&catalog, o.customers, o.seed);
+    let cases = simulate(&catalog, o.customers, o.seed, o.with_traits);
     let n = cases.len() as f64;
     eprintln!("   {} decision points", cases.len());
 

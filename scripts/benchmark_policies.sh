@@ -16,6 +16,9 @@
 #   CUSTOMERS=20000 JUDGED=10000 ./scripts/benchmark_policies.sh
 #   UPLIFT_LEARNER=auto ./scripts/benchmark_policies.sh   # s | t | x | dr | auto (default: the configs')
 #   NB=path/to/nextbest BENCH=path/to/policy_benchmark ./scripts/benchmark_policies.sh  # no build
+#   TRAITS=yes ./scripts/benchmark_policies.sh      # a diagnostic ceiling: the models learn from,
+#       and are asked with, the simulator's hidden traits (price sensitivity, affinities…) as
+#       customer attributes; needs a python3 with pyarrow (PYTHON=path/to/venv/bin/python3)
 #
 # Takes a few minutes on 2 cores (release build, training); writes under out/benchmark/.
 set -euo pipefail
@@ -37,6 +40,24 @@ echo "== generating $CUSTOMERS customers × 365 days (seed $SEED)"
 # instants (the configs' control.every_days is dropped below).
 $NB generate --customers "$CUSTOMERS" --days 365 --seed "$SEED" --log-controls --out "$OUT/world" >/dev/null
 cp -r models/sentiment "$OUT/models/sentiment"
+if [[ ${TRAITS:-no} == yes ]]; then
+  # The traits a customer is born with, as columns of the customer table; not
+  # final_satisfaction or cancelled_at, which are outcomes.
+  "${PYTHON:-python3}" - "$OUT/world" <<'PY'
+import sys
+import pyarrow.parquet as pq
+world = sys.argv[1]
+customers = pq.read_table(f"{world}/customers.parquet")
+traits = pq.read_table(f"{world}/customer_traits.parquet").drop(["final_satisfaction", "cancelled_at"])
+assert customers.column("customer_id").equals(traits.column("customer_id")), "row order differs"
+for name in traits.column_names[1:]:
+    customers = customers.append_column(name, traits.column(name))
+pq.write_table(customers, f"{world}/customers.parquet")
+PY
+  TRAITS_FLAG=(--with-traits yes)
+else
+  TRAITS_FLAG=()
+fi
 for role in churn conversion retention; do
   sed -e "s|datasets/sample/|$OUT/world/|g" \
       -e "s|^output = \"models/$role\"|output = \"$OUT/models/$role\"|" \
@@ -51,4 +72,4 @@ for role in churn conversion retention; do
 done
 echo "== judging the policies on $JUDGED other customers"
 "$BENCH" --models "$OUT/models" --customers "$JUDGED" --seed 99 \
-  --nextbest "$NB" --out "$OUT/ope"
+  --nextbest "$NB" --out "$OUT/ope" "${TRAITS_FLAG[@]}"

@@ -7,10 +7,11 @@
 
 use super::contacts::ContactHistory;
 use super::counters::Counter;
+use super::responses::ResponseHistory;
 use super::spec::{
     FeatureDef, FeatureSpec, FeatureType, NEVER_DAYS, TRACKED_CHANNELS, WINDOWS_DAYS,
 };
-use crate::journey::{AttrValue, AttributeKind, Channel, Event, EventType, Timestamp};
+use crate::journey::{AttrValue, Channel, Event, EventType, Timestamp};
 
 /// Scores customer text for sentiment: P(positive) in 0..1.
 pub trait TextScorer: Send + Sync {
@@ -70,6 +71,7 @@ pub struct FeatureAccumulator<'s> {
     action_sent_90d: Vec<u32>,
     action_last_sent: Vec<Option<Timestamp>>,
     other_actions_90d: u32,
+    responses: ResponseHistory,
     ignored_at_or_after_cutoff: u64,
     // Only when deciding: policies need every past send, not only the feature counts.
     contacts: Option<Box<ContactHistory>>,
@@ -114,6 +116,7 @@ impl<'s> FeatureAccumulator<'s> {
             action_sent_90d: vec![0; spec.actions.len()],
             action_last_sent: vec![None; spec.actions.len()],
             other_actions_90d: 0,
+            responses: ResponseHistory::default(),
             ignored_at_or_after_cutoff: 0,
             contacts: None,
         }
@@ -136,11 +139,13 @@ impl<'s> FeatureAccumulator<'s> {
         self.last_support
     }
 
-    /// Mean sentiment of the texts of the last 90 days (the `sentiment_mean_90d` feature), or
-    /// `None` when the customer wrote nothing in that time.
+    /// Mean sentiment of the scored texts of the last 30 days (the `sentiment_mean_30d`
+    /// feature), or `None` when the customer wrote nothing scored in that time. Thirty days:
+    /// suitability rules act on how the customer feels now ("no sales pitch right after a
+    /// complaint"), and a complaint that was answered months ago should not block for a season.
     pub fn recent_sentiment(&self) -> Option<f64> {
-        (self.texts_90d > 0)
-            .then(|| f64::from(mean_sentiment(self.sentiment_sum_90d, self.sentiment_n_90d)))
+        (self.sentiment_n_30d > 0)
+            .then(|| f64::from(mean_sentiment(self.sentiment_sum_30d, self.sentiment_n_30d)))
     }
 
     /// Revenue of the last 365 days (the `revenue_365d` feature).
@@ -203,6 +208,7 @@ impl<'s> FeatureAccumulator<'s> {
                 self.count(Counter::Revenue, bucket, event.value.unwrap_or(0.0));
                 self.first_purchase = earliest(self.first_purchase, ts);
                 self.last_purchase = latest(self.last_purchase, ts);
+                self.responses.purchase(ts, age);
             }
             EventType::Conversion => self.count(Counter::Conversions, bucket, 1.0),
             EventType::EmailOpen | EventType::Open => {
@@ -290,6 +296,7 @@ impl<'s> FeatureAccumulator<'s> {
         match tracked {
             Some(i) => {
                 self.action_last_sent[i] = latest(self.action_last_sent[i], ts);
+                self.responses.send(i, ts, age);
                 if recent {
                     self.action_sent_90d[i] += 1;
                 }
@@ -344,6 +351,35 @@ impl<'s> FeatureAccumulator<'s> {
         self.totals[c] += amount;
         if let Some(b) = bucket {
             self.buckets[c][b] += amount;
+        }
+    }
+
+    /// Behaviour ratios over the year (trees cannot divide one count by another) and the offer
+    /// response history ([`super::responses`]): depth of a visit, how often a visit ends in a
+    /// purchase, how often an opened message is clicked, and per action the sends judged and
+    /// the share followed by a purchase within a week.
+    fn emit_responses(&self, sink: &mut dyn Sink) {
+        use FeatureType::*;
+        let year = WINDOWS - 1;
+        let per = |n: Counter, d: Counter| {
+            let d = self.windowed(d, year);
+            if d > 0.0 {
+                self.windowed(n, year) / d
+            } else {
+                0.0
+            }
+        };
+        let views = per(Counter::PageViews, Counter::Visits);
+        sink.put(&|| "page_views_per_visit_365d".into(), Number, views);
+        let buys = per(Counter::Purchases, Counter::Visits).min(1.0);
+        sink.put(&|| "purchases_per_visit_365d".into(), Rate, buys);
+        let clicks = per(Counter::Clicks, Counter::Opens).min(1.0);
+        sink.put(&|| "clicks_per_open_365d".into(), Rate, clicks);
+        let tally = self.responses.tally(self.spec.actions.len());
+        let named = self.spec.actions.iter().map(|a| a.id.as_str());
+        for (id, r) in named.chain(["any"]).zip(tally) {
+            sink.put(&|| format!("action_{id}_judged_sends_365d"), Count, r.sends as f32);
+            sink.put(&|| format!("action_{id}_response_rate_365d"), Rate, r.rate());
         }
     }
 
@@ -524,62 +560,8 @@ impl<'s> FeatureAccumulator<'s> {
             self.other_actions_90d as f32,
         );
 
-        for (i, encoding) in self.spec.attributes.iter().enumerate() {
-            let given = attributes
-                .and_then(|a| a.get(i))
-                .unwrap_or(&AttrValue::Missing);
-            // A date at or after the cutoff is not known yet, and a non-finite number is no number:
-            // both count as missing, so attributes can never leak the future.
-            let value = match given {
-                AttrValue::Date(t) if *t >= self.cutoff => &AttrValue::Missing,
-                AttrValue::Number(v) if !v.is_finite() || v.abs() > f64::from(f32::MAX) => {
-                    &AttrValue::Missing
-                }
-                other => other,
-            };
-            let name = &encoding.name;
-            let missing = matches!(value, AttrValue::Missing);
-            match encoding.kind {
-                AttributeKind::Numeric | AttributeKind::Boolean => {
-                    let number = match value {
-                        AttrValue::Number(v) => *v as f32,
-                        AttrValue::Bool(b) => flag(*b),
-                        _ => 0.0,
-                    };
-                    let kind = if encoding.kind == AttributeKind::Boolean {
-                        Flag
-                    } else {
-                        Number
-                    };
-                    sink.put(&|| format!("attr_{name}"), kind, number);
-                }
-                AttributeKind::Date => {
-                    let days = match value {
-                        AttrValue::Date(t) => self.cutoff.days_since(*t) as f32,
-                        _ => 0.0,
-                    };
-                    sink.put(&|| format!("attr_{name}_days_since"), Days, days);
-                }
-                AttributeKind::Categorical => {
-                    let category = match value {
-                        AttrValue::Category(c) => Some(c.as_str()),
-                        _ => None,
-                    };
-                    let mut known = false;
-                    for label in &encoding.vocabulary {
-                        let hit = category == Some(label.as_str());
-                        known |= hit;
-                        sink.put(&|| format!("attr_{name}={label}"), Flag, flag(hit));
-                    }
-                    sink.put(
-                        &|| format!("attr_{name}=__other"),
-                        Flag,
-                        flag(category.is_some() && !known),
-                    );
-                }
-            }
-            sink.put(&|| format!("attr_{name}__missing"), Flag, flag(missing));
-        }
+        self.emit_responses(sink);
+        super::attributes::emit(self.spec, self.cutoff, attributes, sink);
     }
 
     /// Mean days between purchases: (last − first) / (purchases − 1). Undefined before a second
@@ -632,7 +614,7 @@ fn latest(current: Option<Timestamp>, ts: Timestamp) -> Option<Timestamp> {
     Some(current.map_or(ts, |t| t.max(ts)))
 }
 
-fn flag(on: bool) -> f32 {
+pub(super) fn flag(on: bool) -> f32 {
     if on {
         1.0
     } else {
@@ -652,7 +634,8 @@ fn response_channel<'a>(
 }
 
 /// Receives features in order: either their values or their definitions.
-trait Sink {
+pub(super) trait Sink {
+    /// One feature: its name (made only when definitions are collected), type and value.
     fn put(&mut self, name: &dyn Fn() -> String, kind: FeatureType, value: f32);
 }
 

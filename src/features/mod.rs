@@ -2,10 +2,12 @@
 //! t) to a named, typed, versioned feature vector, used by training, batch and online scoring.
 
 pub mod aspects;
+mod attributes;
 pub mod compute;
 pub mod contacts;
 mod counters;
 pub mod matrix;
+mod responses;
 pub mod spec;
 
 pub use compute::{featurize, FeatureAccumulator, TextScorer};

@@ -15,7 +15,8 @@ use crate::journey::{AttrValue, AttributeKind, Channel, CustomerTable, JourneyEr
 
 /// Version of the feature definitions; bumped whenever a feature's meaning changes.
 /// 2: `mean_purchase_gap_days` and `purchase_recency_share`.
-pub const FEATURE_SET_VERSION: u32 = 2;
+/// 3: behaviour ratios and the offer response history (`action_*_response_rate_365d`).
+pub const FEATURE_SET_VERSION: u32 = 3;
 /// Look-back windows, in days, for windowed counts and sums.
 pub const WINDOWS_DAYS: [i64; 4] = [7, 30, 90, 365];
 /// "Days since" when the thing never happened: ten years, so that "never" sorts as "long ago".
