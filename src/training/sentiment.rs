@@ -57,6 +57,7 @@ pub fn encoder(params: &SentimentParams, lexicon: Option<Lexicon>) -> Encoder {
             long_weight: params.long_weight as f32,
             contrast_weight: params.contrast_weight as f32,
             counterfactual: params.counterfactual,
+            negator_polarity: params.negator_polarity,
         },
     }
 }

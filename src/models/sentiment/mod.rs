@@ -60,6 +60,11 @@ pub struct EncoderOptions {
     pub contrast_weight: f32,
     /// Reads comparatives after modals as meant ([`tokens_with`]): "couldn't be happier".
     pub counterfactual: bool,
+    /// A negator's own word features say what it negates: "no" before a negative lexicon word
+    /// ("no complaints", "never had a problem") is hashed as `no-`, before a positive one ("not
+    /// helpful") as `no+`, and before neither as itself. The bare negator learns from
+    /// complaints ("no reply", "not arrived") a weight that reads litotes backwards.
+    pub negator_polarity: bool,
 }
 
 impl EncoderOptions {
@@ -87,7 +92,7 @@ impl Encoder {
     /// block then scaled by `char_weight`. The sign of a bucket comes from the hash's top bit,
     /// so collisions cancel instead of piling up.
     pub fn encode(&self, text: &str) -> Encoded {
-        let toks = tokens_with(text, self.options.counterfactual);
+        let mut toks = tokens_with(text, self.options.counterfactual);
         let mask = (1u64 << self.bits) - 1;
         let bucket = |hash: u64| -> (u32, f32) {
             let sign = if hash >> 63 == 1 { -1.0 } else { 1.0 };
@@ -116,8 +121,42 @@ impl Encoder {
             }
             words
         };
+        let dense = self
+            .lexicon
+            .as_ref()
+            .map(|lex| lex.features(&toks))
+            .unwrap_or([0.0; DENSE]);
+        let mut char_block = Vec::new();
+        if self.char_weight > 0.0 {
+            let mut chars: Vec<(u32, f32)> = Vec::with_capacity(text.len() * 2);
+            let mut padded: Vec<u8> = Vec::with_capacity(32);
+            for token in &toks {
+                if !token.text.chars().next().is_some_and(char::is_alphanumeric) {
+                    continue;
+                }
+                padded.clear();
+                padded.push(b'^');
+                padded.extend_from_slice(token.text.as_bytes());
+                padded.push(b'$');
+                for n in 3..=4usize {
+                    for gram in padded.windows(n) {
+                        chars.push(bucket(fnv1a(&[b"c", negated(token), gram])));
+                    }
+                }
+            }
+            char_block = normalised(chars, self.char_weight);
+        }
+        if self.options.negator_polarity {
+            if let Some(lex) = &self.lexicon {
+                mark_negator_polarity(&mut toks, lex);
+            }
+        }
         let mut sparse = normalised(word_grams(&toks, b""), 1.0);
         let mut blocks = 1;
+        if !char_block.is_empty() {
+            sparse.extend(char_block);
+            blocks += 1;
+        }
         let o = &self.options;
         if o.long_over > 0 && o.long_weight > 0.0 && toks.len() > o.long_over as usize {
             sparse.extend(normalised(word_grams(&toks, b"long"), o.long_weight));
@@ -137,26 +176,6 @@ impl Encoder {
                 }
             }
         }
-        if self.char_weight > 0.0 {
-            let mut chars: Vec<(u32, f32)> = Vec::with_capacity(text.len() * 2);
-            let mut padded: Vec<u8> = Vec::with_capacity(32);
-            for token in &toks {
-                if !token.text.chars().next().is_some_and(char::is_alphanumeric) {
-                    continue;
-                }
-                padded.clear();
-                padded.push(b'^');
-                padded.extend_from_slice(token.text.as_bytes());
-                padded.push(b'$');
-                for n in 3..=4usize {
-                    for gram in padded.windows(n) {
-                        chars.push(bucket(fnv1a(&[b"c", negated(token), gram])));
-                    }
-                }
-            }
-            sparse.extend(normalised(chars, self.char_weight));
-            blocks += 1;
-        }
         if blocks > 1 {
             // Merge the blocks: a bucket shared by two keeps the sum.
             sparse.sort_unstable_by_key(|f| f.0);
@@ -169,12 +188,29 @@ impl Encoder {
             }
             sparse = merged;
         }
-        let dense = self
-            .lexicon
-            .as_ref()
-            .map(|lex| lex.features(&toks))
-            .unwrap_or([0.0; DENSE]);
         Encoded { sparse, dense }
+    }
+}
+
+/// Renames each negator by the polarity of the lexicon words in its scope (`no-`, `no+`; see
+/// [`EncoderOptions::negator_polarity`]); a scope with both, or with neither, keeps the word.
+fn mark_negator_polarity(toks: &mut [Token], lex: &Lexicon) {
+    for i in 0..toks.len() {
+        if toks[i].negated || !tokens::NEGATORS.contains(&toks[i].text.as_str()) {
+            continue;
+        }
+        let (mut positive, mut negative) = (false, false);
+        for t in toks[i + 1..].iter().take_while(|t| t.negated) {
+            let v = lex
+                .get(&t.text)
+                .and_then(|v| v.iter().copied().find(|x| *x != 0.0))
+                .unwrap_or(0.0);
+            positive |= v > 0.0;
+            negative |= v < 0.0;
+        }
+        if positive != negative {
+            toks[i].text.push(if positive { '+' } else { '-' });
+        }
     }
 }
 
@@ -269,7 +305,8 @@ impl SentimentModel {
         bytes.extend_from_slice(&o.long_over.to_le_bytes());
         bytes.extend_from_slice(&o.long_weight.to_le_bytes());
         bytes.extend_from_slice(&o.contrast_weight.to_le_bytes());
-        bytes.extend_from_slice(&u32::from(o.counterfactual).to_le_bytes());
+        let flags = u32::from(o.counterfactual) | u32::from(o.negator_polarity) << 1;
+        bytes.extend_from_slice(&flags.to_le_bytes());
         bytes.extend_from_slice(&(DENSE as u32).to_le_bytes());
         for w in &self.dense_weights {
             bytes.extend_from_slice(&w.to_le_bytes());
@@ -326,14 +363,15 @@ impl SentimentModel {
             (EncoderOptions::default(), 28)
         } else {
             let flags = u32_at(40)?;
-            if flags > 1 {
+            if flags > 3 {
                 return Err(invalid("unknown encoder flags"));
             }
             let options = EncoderOptions {
                 long_over: u32_at(28)?,
                 long_weight: f32_at(32)?,
                 contrast_weight: f32_at(36)?,
-                counterfactual: flags == 1,
+                counterfactual: flags & 1 == 1,
+                negator_polarity: flags & 2 == 2,
             };
             (options, 44)
         };
@@ -500,6 +538,7 @@ mod tests {
                     long_weight: 0.7,
                     contrast_weight: 0.5,
                     counterfactual: true,
+                    negator_polarity: true,
                 },
             },
             weights: (0..1024).map(|i| (i as f32 * 0.37).sin()).collect(),

@@ -2,7 +2,7 @@
 //! tokens of their own, and the marks (capitals, `!`, `?`, "but") that lexicon rules read.
 
 /// Words that flip the polarity of the words after them, up to the end of the clause.
-const NEGATORS: &[&str] = &[
+pub(super) const NEGATORS: &[&str] = &[
     "not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "cannot", "without",
     "hardly", "barely", "nowhere",
 ];

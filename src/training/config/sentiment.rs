@@ -171,6 +171,9 @@ pub struct SentimentParams {
     /// Reads a comparative after a modal as meant: "couldn't be happier" is praise, "could be
     /// better" is not.
     pub counterfactual: bool,
+    /// Hashes a negator by the polarity of what it negates ("no complaints" → `no-`), so the
+    /// weight a bare "no" learns from complaints does not read litotes backwards.
+    pub negator_polarity: bool,
 }
 
 impl Default for SentimentParams {
@@ -192,6 +195,7 @@ impl Default for SentimentParams {
             long_weight: 1.0,
             contrast_weight: 0.0,
             counterfactual: false,
+            negator_polarity: false,
         }
     }
 }
