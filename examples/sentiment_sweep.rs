@@ -15,6 +15,8 @@
 //!
 //!     cargo run --release --example sentiment_sweep -- training/sentiment.toml \
 //!         "base:" "hw03:hashed_weight=0.3" "l2:l2=1e-5,epochs=5"
+//!
+//! With `NOLODO=1` in the environment it skips the leave-one-domain-out fits (5× faster).
 
 // A development tool: a bad argument or a missing file ends it with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -27,9 +29,62 @@ use nextbest::models::params::ParamGuard;
 use nextbest::models::sentiment::{Encoded, Encoder, Lexicon, LexiconFiles};
 use nextbest::training::config::{SentimentConfig, SentimentParams};
 use nextbest::training::sentiment::{
-    class_balanced, corpus_weights, evaluate, fit_encoded, lexicon_word_texts, platt, read_corpus,
-    split_by_text, split_long_texts, text_weights, Label, LabelledText,
+    class_balanced, corpus_weights, encoder, evaluate, fit_encoded, lexicon_word_texts, platt,
+    read_corpus, split_by_text, split_long_texts, text_weights, Label, LabelledText,
 };
+
+/// The development set written for tuning (never the test set in `customer_service/`).
+const DEV: &str = "tests/fixtures/customer_service_dev/messages.tsv";
+
+/// (label, kind, text) rows of the development set, when it is there.
+fn dev_set() -> Vec<(String, String, String)> {
+    let Ok(text) = std::fs::read_to_string(DEV) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut p = l.splitn(3, '\t');
+            Some((p.next()?.into(), p.next()?.into(), p.next()?.into()))
+        })
+        .collect()
+}
+
+/// Accuracy on the development set's polar messages, the share of its neutral ones within
+/// 0.25–0.75, and right/total per kind.
+fn dev_summary(
+    model: &nextbest::models::sentiment::SentimentModel,
+    dev: &[(String, String, String)],
+) -> String {
+    if dev.is_empty() {
+        return String::new();
+    }
+    let mut kinds: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    let (mut right, mut polar, mut near, mut neutral) = (0, 0, 0, 0);
+    for (label, kind, text) in dev {
+        let p = model.probability(text);
+        if label == "neutral" {
+            neutral += 1;
+            near += usize::from((0.25..=0.75).contains(&p));
+            continue;
+        }
+        let ok = (p >= 0.5) == (label == "positive");
+        polar += 1;
+        right += usize::from(ok);
+        let k = kinds.entry(kind.as_str()).or_default();
+        k.0 += usize::from(ok);
+        k.1 += 1;
+    }
+    let per: Vec<String> = kinds
+        .iter()
+        .map(|(k, (r, n))| format!("{k} {r}/{n}"))
+        .collect();
+    format!(
+        " dev {:.3} n{near}/{neutral} [{}]",
+        right as f64 / polar.max(1) as f64,
+        per.join(" ")
+    )
+}
 
 const PROBES: [&str; 3] = [
     "Thanks, the agent fixed my order in minutes!",
@@ -149,6 +204,7 @@ fn main() {
     })
     .unwrap();
     let words = lexicon_word_texts(&lexicon, corpora.len());
+    let dev = dev_set();
     let (train_all, holdout) = split_by_text(&corpus, config.holdout_fraction);
     let (calibration, train_docs): (Vec<&LabelledText>, Vec<&LabelledText>) =
         train_all.iter().partition(|d| {
@@ -158,8 +214,8 @@ fn main() {
                 config.calibration_fraction,
             )
         });
-    let mut cache: HashMap<(u32, u64), HashMap<*const LabelledText, Encoded>> = HashMap::new();
-    let mut split_cache: HashMap<(u32, u64, u32), Splits> = HashMap::new();
+    let mut cache: HashMap<String, HashMap<*const LabelledText, Encoded>> = HashMap::new();
+    let mut split_cache: HashMap<(String, u32), Splits> = HashMap::new();
     for spec in &args[1..] {
         let (name, overrides) = spec.split_once(':').unwrap_or((spec, ""));
         // `w.DOMAIN=x` sets a corpus weight; everything else is a [model] key.
@@ -176,43 +232,39 @@ fn main() {
                 .expect("a domain");
             domain_weights[i] = v.parse().unwrap();
         }
-        let encoder = Encoder {
-            bits: params.bits,
-            char_weight: params.char_weight as f32,
-            lexicon: Some(lexicon.clone()),
-        };
-        let encoded = cache
-            .entry((params.bits, params.char_weight.to_bits()))
-            .or_insert_with(|| {
-                corpus
-                    .iter()
-                    .chain(&words)
-                    .map(|d| (d as *const LabelledText, encoder.encode(&d.text)))
-                    .collect()
-            });
+        let encoder = encoder(&params, Some(lexicon.clone()));
+        let key = format!(
+            "{} {} {:?}",
+            params.bits, params.char_weight, encoder.options
+        );
+        let encoded = cache.entry(key.clone()).or_insert_with(|| {
+            corpus
+                .iter()
+                .chain(&words)
+                .map(|d| (d as *const LabelledText, encoder.encode(&d.text)))
+                .collect()
+        });
         let over = params.split_sentences_over;
-        let splits = split_cache
-            .entry((params.bits, params.char_weight.to_bits(), over))
-            .or_insert_with(|| {
-                let mut out = Splits::new();
-                if over == 0 {
-                    return out;
+        let splits = split_cache.entry((key, over)).or_insert_with(|| {
+            let mut out = Splits::new();
+            if over == 0 {
+                return out;
+            }
+            for d in &train_docs {
+                let (parts, _) = split_long_texts(&[*d], &[1.0], over as usize);
+                if parts.len() > 1 {
+                    let parts = parts
+                        .into_iter()
+                        .map(|p| {
+                            let x = encoder.encode(&p.text);
+                            (p, x)
+                        })
+                        .collect();
+                    out.insert(*d as *const LabelledText, parts);
                 }
-                for d in &train_docs {
-                    let (parts, _) = split_long_texts(&[*d], &[1.0], over as usize);
-                    if parts.len() > 1 {
-                        let parts = parts
-                            .into_iter()
-                            .map(|p| {
-                                let x = encoder.encode(&p.text);
-                                (p, x)
-                            })
-                            .collect();
-                        out.insert(*d as *const LabelledText, parts);
-                    }
-                }
-                out
-            });
+            }
+            out
+        });
 
         let full = run(
             &with_words(train_docs.clone(), &words, params.lexicon_words),
@@ -234,6 +286,29 @@ fn main() {
                 .map(|d| f64::from(full.model.probability(&d.text)))
                 .collect();
             let hold = evaluate(&docs, &s, true);
+            // Long and short texts apart (film: IMDB reviews against Rotten Tomatoes lines).
+            let long_short: Vec<String> = [true, false]
+                .iter()
+                .map(|&long| {
+                    let (d, p): (Vec<&LabelledText>, Vec<f64>) = docs
+                        .iter()
+                        .zip(&s)
+                        .filter(|(d, _)| (d.text.split_whitespace().count() > 40) == long)
+                        .map(|(d, p)| (*d, *p))
+                        .unzip();
+                    format!("{:.3}", evaluate(&d, &p, true).accuracy)
+                })
+                .collect();
+            if std::env::var_os("NOLODO").is_some() {
+                line += &format!(
+                    " | {} hold {:.3} (L {} S {})",
+                    c.domain.chars().take(6).collect::<String>(),
+                    hold.accuracy,
+                    long_short[0],
+                    long_short[1]
+                );
+                continue;
+            }
             let others: Vec<&LabelledText> = train_docs
                 .iter()
                 .copied()
@@ -280,14 +355,15 @@ fn main() {
             };
             let short: String = c.domain.chars().take(6).collect();
             line += &format!(
-                " | {short} hold {:.3} lodo {:.3}{near}",
-                hold.accuracy, transfer.accuracy
+                " | {short} hold {:.3} (L {} S {}) lodo {:.3}{near}",
+                hold.accuracy, long_short[0], long_short[1], transfer.accuracy
             );
         }
         line += &format!(" | lodo mean {:.3} |", lodo_sum / corpora.len() as f64);
         for probe in PROBES {
             line += &format!(" {:.2}", full.model.probability(probe));
         }
+        line += &dev_summary(&full.model, &dev);
         println!("{line}");
     }
 }

@@ -16,14 +16,14 @@ use serde::{Deserialize, Serialize};
 
 pub use super::text_weights::{class_balanced, corpus_weights, split_long_texts, text_weights};
 
-use super::config::{SentimentValidParams, ValidSentimentConfig};
+use super::config::{SentimentParams, SentimentValidParams, ValidSentimentConfig};
 use super::pipeline::{training_data, write_artifact, ArtifactSpec};
 use super::TrainError;
 use crate::fnv::Fnv1a;
 use crate::models::artifact::LoadedModel;
 use crate::models::params::InvalidSetting;
 use crate::models::sentiment::{
-    tokenize, Encoded, Encoder, Lexicon, LexiconFiles, SentimentModel, DENSE,
+    tokenize, Encoded, Encoder, EncoderOptions, Lexicon, LexiconFiles, SentimentModel, DENSE,
 };
 use crate::models::{Manifest, ModelError, Role};
 use crate::stats::{auc, log_loss};
@@ -44,6 +44,22 @@ pub fn lexicon_word_texts(lexicon: &Lexicon, domain: usize) -> Vec<LabelledText>
             domain,
         })
         .collect()
+}
+
+/// The encoder the parameters describe, over `lexicon`.
+pub fn encoder(params: &SentimentParams, lexicon: Option<Lexicon>) -> Encoder {
+    Encoder {
+        bits: params.bits,
+        char_weight: params.char_weight as f32,
+        lexicon,
+        options: EncoderOptions {
+            long_over: params.long_over,
+            long_weight: params.long_weight as f32,
+            contrast_weight: params.contrast_weight as f32,
+            counterfactual: params.counterfactual,
+            negator_polarity: params.negator_polarity,
+        },
+    }
 }
 
 /// What a text is labelled.
@@ -487,11 +503,7 @@ pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainErro
         })
         .transpose()?;
     let params = valid.model();
-    let encoder = Encoder {
-        bits: params.bits,
-        char_weight: params.char_weight as f32,
-        lexicon,
-    };
+    let encoder = encoder(params, lexicon);
     let lexicon_docs: Vec<LabelledText> = match (&encoder.lexicon, params.lexicon_words) {
         (Some(lex), true) => lexicon_word_texts(lex, corpora.len()),
         _ => Vec::new(),

@@ -16,7 +16,9 @@ use crate::models::ModelError;
 /// Number of lexicon channels.
 pub const CHANNELS: usize = 4;
 /// Number of dense lexicon features per text (see [`Lexicon::features`]).
-pub const DENSE: usize = 8;
+pub const DENSE: usize = 10;
+/// Dense features of the first model format (`NBSENT02`): the first eight of [`DENSE_NAMES`].
+pub const DENSE_V2: usize = 8;
 /// Names of the dense features, in order (for reports).
 pub const DENSE_NAMES: [&str; DENSE] = [
     "vader_compound",
@@ -27,6 +29,8 @@ pub const DENSE_NAMES: [&str; DENSE] = [
     "negative_words",
     "no_lexicon_word",
     "question",
+    "negated_negative",
+    "negated_positive",
 ];
 
 /// Words that strengthen (+) or soften (−) the sentiment word after them (VADER's booster
@@ -76,7 +80,7 @@ const BOOSTERS: &[(&str, f32)] = &[
     ("bit", -0.293),
 ];
 /// Words that turn the weight of a text onto the clause after them.
-const CONTRAST: &[&str] = &["but", "however", "although", "though", "yet"];
+pub(super) const CONTRAST: &[&str] = &["but", "however", "although", "though", "yet"];
 
 /// Why a lexicon section of a model file cannot be read.
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -232,10 +236,14 @@ impl Lexicon {
 
     /// Lexicon features of a tokenised text: per channel VADER's compound score
     /// `s / sqrt(s² + 15)` of the rule-adjusted valence sum; positive and negative word counts
-    /// (over √tokens); whether no word had a valence; whether the text asks a question.
+    /// (over √tokens); whether no word had a valence; whether the text asks a question; and
+    /// the numbers of negated negative and negated positive words (over √tokens) — "can't
+    /// fault them" and "never had a problem" are praise in customer text, "not helpful" is a
+    /// complaint, and one flip-and-damp rule for both reads neither well.
     pub fn features(&self, tokens: &[Token]) -> [f32; DENSE] {
         let mut sums = [0f32; CHANNELS];
         let (mut positive, mut negative, mut hits) = (0f32, 0f32, 0usize);
+        let (mut negated_negative, mut negated_positive) = (0f32, 0f32);
         let letters_caps = tokens.iter().filter(|t| t.caps).count();
         let words = tokens
             .iter()
@@ -286,6 +294,11 @@ impl Lexicon {
                 sums[channel] += v * clause;
             }
             let v = valences.iter().copied().find(|v| *v != 0.0).unwrap_or(0.0);
+            if token.negated && v < 0.0 {
+                negated_negative += 1.0;
+            } else if token.negated && v > 0.0 {
+                negated_positive += 1.0;
+            }
             let v = if token.negated { -v } else { v };
             if v > 0.0 {
                 positive += 1.0;
@@ -312,6 +325,8 @@ impl Lexicon {
             negative / norm,
             f32::from(u8::from(hits == 0)),
             question,
+            negated_negative / norm,
+            negated_positive / norm,
         ]
     }
 
@@ -407,6 +422,13 @@ mod tests {
         assert!(f("good!!") > f("good"));
         assert!(f("good but bad") < 0.0 && f("bad but good") > 0.0);
         assert!(f("thanks :)") > 0.0);
+        let counts = |t: &str| {
+            let x = lex.features(&tokens(t));
+            (x[8] > 0.0, x[9] > 0.0)
+        };
+        assert_eq!(counts("not bad at all"), (true, false));
+        assert_eq!(counts("not good"), (false, true));
+        assert_eq!(counts("good"), (false, false));
         let neutral = lex.features(&tokens("What time do you open on Sunday?"));
         assert_eq!(neutral[0], 0.0);
         assert_eq!(neutral[6], 1.0);

@@ -14,8 +14,9 @@ use crate::fnv::Fnv1a;
 
 use super::ModelError;
 
-pub use self::lexicon::{Lexicon, LexiconFiles, DENSE, DENSE_NAMES};
-pub use self::tokens::{tokenize, tokens, Token};
+use self::lexicon::CONTRAST;
+pub use self::lexicon::{Lexicon, LexiconFiles, DENSE, DENSE_NAMES, DENSE_V2};
+pub use self::tokens::{tokenize, tokens, tokens_with, Token};
 
 /// 64-bit FNV-1a: stable across platforms and releases, which a hashed model needs.
 /// Parts are separated by a 0x1f byte, so ("ab", "c") and ("a", "bc") differ.
@@ -39,6 +40,38 @@ pub struct Encoder {
     pub char_weight: f32,
     /// Lexicon behind the dense features (`None`: the dense features are all zero).
     pub lexicon: Option<Lexicon>,
+    /// Encoding rules added after the first format; all off reads text as that format did.
+    pub options: EncoderOptions,
+}
+
+/// Encoding rules beyond the first model format (`NBSENT02`), each off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EncoderOptions {
+    /// Texts of more than this many tokens also get a second copy of their word n-grams, salted
+    /// so it lands in other buckets (0 = never). Long film reviews then learn what is their own
+    /// in that copy, and the shared weights stay those of short text, where customer messages
+    /// are ("frustratingly easy" domain adaptation, keyed on length, which scoring can see).
+    /// Short texts cost nothing more.
+    pub long_over: u32,
+    /// Length of the long copy's block (like `char_weight`).
+    pub long_weight: f32,
+    /// Length of a block repeating the words after the last "but" / "however" / "although"
+    /// (0 = none): in a mixed message the clause after the turn carries the verdict.
+    pub contrast_weight: f32,
+    /// Reads comparatives after modals as meant ([`tokens_with`]): "couldn't be happier".
+    pub counterfactual: bool,
+    /// A negator's own word features say what it negates: "no" before a negative lexicon word
+    /// ("no complaints", "never had a problem") is hashed as `no-`, before a positive one ("not
+    /// helpful") as `no+`, and before neither as itself. The bare negator learns from
+    /// complaints ("no reply", "not arrived") a weight that reads litotes backwards.
+    pub negator_polarity: bool,
+}
+
+impl EncoderOptions {
+    /// Whether any rule is on (a model file then needs the newer format).
+    pub fn any(&self) -> bool {
+        *self != EncoderOptions::default()
+    }
 }
 
 /// The features of one text.
@@ -59,31 +92,41 @@ impl Encoder {
     /// block then scaled by `char_weight`. The sign of a bucket comes from the hash's top bit,
     /// so collisions cancel instead of piling up.
     pub fn encode(&self, text: &str) -> Encoded {
-        let toks = tokens(text);
+        let mut toks = tokens_with(text, self.options.counterfactual);
         let mask = (1u64 << self.bits) - 1;
         let bucket = |hash: u64| -> (u32, f32) {
             let sign = if hash >> 63 == 1 { -1.0 } else { 1.0 };
             ((hash & mask) as u32, sign)
         };
         let negated = |t: &Token| if t.negated { b"n" as &[u8] } else { b"w" };
-        let mut words: Vec<(u32, f32)> = Vec::with_capacity(toks.len() * 2);
-        for (i, token) in toks.iter().enumerate() {
-            words.push(bucket(fnv1a(&[
-                b"u",
-                negated(token),
-                token.text.as_bytes(),
-            ])));
-            if let Some(next) = toks.get(i + 1) {
-                words.push(bucket(fnv1a(&[
-                    b"b",
-                    negated(token),
-                    token.text.as_bytes(),
-                    negated(next),
-                    next.text.as_bytes(),
-                ])));
+        // Word unigrams and bigrams of `toks`, hashed under `salt`; the shared block has none,
+        // so its buckets are the first format's.
+        let word_grams = |toks: &[Token], salt: &[u8]| -> Vec<(u32, f32)> {
+            let salted = usize::from(!salt.is_empty());
+            let mut words: Vec<(u32, f32)> = Vec::with_capacity(toks.len() * 2);
+            for (i, token) in toks.iter().enumerate() {
+                let unigram = [b"u", negated(token), token.text.as_bytes(), salt];
+                words.push(bucket(fnv1a(&unigram[..3 + salted])));
+                if let Some(next) = toks.get(i + 1) {
+                    let bigram = [
+                        b"b",
+                        negated(token),
+                        token.text.as_bytes(),
+                        negated(next),
+                        next.text.as_bytes(),
+                        salt,
+                    ];
+                    words.push(bucket(fnv1a(&bigram[..5 + salted])));
+                }
             }
-        }
-        let mut sparse = normalised(words, 1.0);
+            words
+        };
+        let dense = self
+            .lexicon
+            .as_ref()
+            .map(|lex| lex.features(&toks))
+            .unwrap_or([0.0; DENSE]);
+        let mut char_block = Vec::new();
         if self.char_weight > 0.0 {
             let mut chars: Vec<(u32, f32)> = Vec::with_capacity(text.len() * 2);
             let mut padded: Vec<u8> = Vec::with_capacity(32);
@@ -101,8 +144,40 @@ impl Encoder {
                     }
                 }
             }
-            sparse.extend(normalised(chars, self.char_weight));
-            // Merge the blocks: a bucket shared by both keeps the sum.
+            char_block = normalised(chars, self.char_weight);
+        }
+        if self.options.negator_polarity {
+            if let Some(lex) = &self.lexicon {
+                mark_negator_polarity(&mut toks, lex);
+            }
+        }
+        let mut sparse = normalised(word_grams(&toks, b""), 1.0);
+        let mut blocks = 1;
+        if !char_block.is_empty() {
+            sparse.extend(char_block);
+            blocks += 1;
+        }
+        let o = &self.options;
+        if o.long_over > 0 && o.long_weight > 0.0 && toks.len() > o.long_over as usize {
+            sparse.extend(normalised(word_grams(&toks, b"long"), o.long_weight));
+            blocks += 1;
+        }
+        if o.contrast_weight > 0.0 {
+            if let Some(c) = toks
+                .iter()
+                .rposition(|t| CONTRAST.contains(&t.text.as_str()))
+            {
+                if c + 1 < toks.len() {
+                    sparse.extend(normalised(
+                        word_grams(&toks[c + 1..], b"after"),
+                        o.contrast_weight,
+                    ));
+                    blocks += 1;
+                }
+            }
+        }
+        if blocks > 1 {
+            // Merge the blocks: a bucket shared by two keeps the sum.
             sparse.sort_unstable_by_key(|f| f.0);
             let mut merged: Vec<(u32, f32)> = Vec::with_capacity(sparse.len());
             for (i, v) in sparse {
@@ -113,12 +188,29 @@ impl Encoder {
             }
             sparse = merged;
         }
-        let dense = self
-            .lexicon
-            .as_ref()
-            .map(|lex| lex.features(&toks))
-            .unwrap_or([0.0; DENSE]);
         Encoded { sparse, dense }
+    }
+}
+
+/// Renames each negator by the polarity of the lexicon words in its scope (`no-`, `no+`; see
+/// [`EncoderOptions::negator_polarity`]); a scope with both, or with neither, keeps the word.
+fn mark_negator_polarity(toks: &mut [Token], lex: &Lexicon) {
+    for i in 0..toks.len() {
+        if toks[i].negated || !tokens::NEGATORS.contains(&toks[i].text.as_str()) {
+            continue;
+        }
+        let (mut positive, mut negative) = (false, false);
+        for t in toks[i + 1..].iter().take_while(|t| t.negated) {
+            let v = lex
+                .get(&t.text)
+                .and_then(|v| v.iter().copied().find(|x| *x != 0.0))
+                .unwrap_or(0.0);
+            positive |= v > 0.0;
+            negative |= v < 0.0;
+        }
+        if positive != negative {
+            toks[i].text.push(if positive { '+' } else { '-' });
+        }
     }
 }
 
@@ -140,6 +232,7 @@ pub fn hashed_features(text: &str, bits: u32) -> Vec<(u32, f32)> {
         bits,
         char_weight: 0.0,
         lexicon: None,
+        options: EncoderOptions::default(),
     }
     .encode(text)
     .sparse
@@ -161,7 +254,9 @@ pub struct SentimentModel {
 }
 
 const MAGIC_V1: &[u8; 8] = b"NBSENT01";
-const MAGIC: &[u8; 8] = b"NBSENT02";
+/// The format before [`EncoderOptions`]: still read, scoring as it did.
+const MAGIC_V2: &[u8; 8] = b"NBSENT02";
+const MAGIC: &[u8; 8] = b"NBSENT03";
 
 impl SentimentModel {
     /// The raw linear score (log-odds before calibration) of encoded features.
@@ -192,7 +287,8 @@ impl SentimentModel {
     }
 
     /// Writes the model as a small binary file: magic, bits, char weight, bias, calibration,
-    /// dense weights, the lexicon, then the little-endian hash weights.
+    /// the encoder options (long-copy words and weight, contrast weight, flags), dense
+    /// weights, the lexicon, then the little-endian hash weights.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let mut bytes = Vec::with_capacity(64 + self.weights.len() * 4);
         bytes.extend_from_slice(MAGIC);
@@ -205,6 +301,12 @@ impl SentimentModel {
         ] {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
+        let o = &self.encoder.options;
+        bytes.extend_from_slice(&o.long_over.to_le_bytes());
+        bytes.extend_from_slice(&o.long_weight.to_le_bytes());
+        bytes.extend_from_slice(&o.contrast_weight.to_le_bytes());
+        let flags = u32::from(o.counterfactual) | u32::from(o.negator_polarity) << 1;
+        bytes.extend_from_slice(&flags.to_le_bytes());
         bytes.extend_from_slice(&(DENSE as u32).to_le_bytes());
         for w in &self.dense_weights {
             bytes.extend_from_slice(&w.to_le_bytes());
@@ -223,7 +325,8 @@ impl SentimentModel {
         file.write_all(&bytes).map_err(|e| ModelError::io(path, e))
     }
 
-    /// Reads a model written by [`Self::save`] (or the word-only format before it), checking
+    /// Reads a model written by [`Self::save`] or by the format before it (`NBSENT02`, which
+    /// scores as it did: no encoder options, the newer dense features weigh nothing), checking
     /// its size and values.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let mut bytes = Vec::new();
@@ -246,7 +349,8 @@ impl SentimentModel {
                 "a sentiment model of the older word-only format (NBSENT01): retrain it with this build",
             ));
         }
-        if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        let v2 = bytes.len() >= 8 && &bytes[..8] == MAGIC_V2;
+        if bytes.len() < 16 || (&bytes[..8] != MAGIC && !v2) {
             return Err(invalid("not a nextbest sentiment model (bad header)"));
         }
         let bits = u32_at(8)?;
@@ -255,14 +359,31 @@ impl SentimentModel {
         }
         let (char_weight, bias) = (f32_at(12)?, f32_at(16)?);
         let calibration = (f32_at(20)?, f32_at(24)?);
-        if u32_at(28)? as usize != DENSE {
+        let (options, at) = if v2 {
+            (EncoderOptions::default(), 28)
+        } else {
+            let flags = u32_at(40)?;
+            if flags > 3 {
+                return Err(invalid("unknown encoder flags"));
+            }
+            let options = EncoderOptions {
+                long_over: u32_at(28)?,
+                long_weight: f32_at(32)?,
+                contrast_weight: f32_at(36)?,
+                counterfactual: flags & 1 == 1,
+                negator_polarity: flags & 2 == 2,
+            };
+            (options, 44)
+        };
+        let dense_count = if v2 { DENSE_V2 } else { DENSE };
+        if u32_at(at)? as usize != dense_count {
             return Err(invalid("dense feature count differs from this build's"));
         }
         let mut dense_weights = [0f32; DENSE];
-        for (i, w) in dense_weights.iter_mut().enumerate() {
-            *w = f32_at(32 + 4 * i)?;
+        for (i, w) in dense_weights.iter_mut().take(dense_count).enumerate() {
+            *w = f32_at(at + 4 + 4 * i)?;
         }
-        let at = 32 + 4 * DENSE;
+        let at = at + 4 + 4 * dense_count;
         let (lexicon, start) = match bytes.get(at) {
             Some(0) => (None, at + 1),
             Some(1) => {
@@ -283,7 +404,14 @@ impl SentimentModel {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let scalars = [char_weight, bias, calibration.0, calibration.1];
+        let scalars = [
+            char_weight,
+            bias,
+            calibration.0,
+            calibration.1,
+            options.long_weight,
+            options.contrast_weight,
+        ];
         if scalars
             .iter()
             .chain(&dense_weights)
@@ -297,6 +425,7 @@ impl SentimentModel {
                 bits,
                 char_weight,
                 lexicon,
+                options,
             },
             weights,
             dense_weights,
@@ -344,12 +473,49 @@ mod tests {
             bits: 18,
             char_weight: 1.0,
             lexicon: None,
+            options: EncoderOptions::default(),
         };
         let buckets = |t: &str| -> std::collections::BTreeSet<u32> {
             encoder.encode(t).sparse.iter().map(|f| f.0).collect()
         };
         let (right, typo) = (buckets("excellent"), buckets("excelent"));
         assert!(right.intersection(&typo).count() >= 5);
+    }
+
+    #[test]
+    fn long_texts_and_the_clause_after_but_get_copies_of_their_words() {
+        let plain = Encoder {
+            bits: 18,
+            char_weight: 0.0,
+            lexicon: None,
+            options: EncoderOptions::default(),
+        };
+        let with = |options| Encoder {
+            options,
+            ..plain.clone()
+        };
+        let long = with(EncoderOptions {
+            long_over: 4,
+            long_weight: 1.0,
+            ..Default::default()
+        });
+        let short = "great service";
+        let long_text = "great service and a great price too";
+        assert_eq!(long.encode(short), plain.encode(short));
+        let (a, b) = (
+            plain.encode(long_text).sparse,
+            long.encode(long_text).sparse,
+        );
+        assert!(b.len() > a.len() + 10, "{} {}", a.len(), b.len());
+        let contrast = with(EncoderOptions {
+            contrast_weight: 0.5,
+            ..Default::default()
+        });
+        assert_eq!(contrast.encode(short), plain.encode(short));
+        let mixed = "great staff but the app crashed";
+        let extra = contrast.encode(mixed).sparse.len() - plain.encode(mixed).sparse.len();
+        // "the", "app", "crashed" and their two bigrams (barring collisions).
+        assert!((4..=5).contains(&extra), "{extra}");
     }
 
     #[test]
@@ -367,6 +533,13 @@ mod tests {
                 bits: 10,
                 char_weight: 0.5,
                 lexicon: Some(lexicon),
+                options: EncoderOptions {
+                    long_over: 40,
+                    long_weight: 0.7,
+                    contrast_weight: 0.5,
+                    counterfactual: true,
+                    negator_polarity: true,
+                },
             },
             weights: (0..1024).map(|i| (i as f32 * 0.37).sin()).collect(),
             dense_weights: [0.5; DENSE],
@@ -382,5 +555,21 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
         assert!(SentimentModel::load(&path).is_err());
+
+        // The previous format: no options, eight dense weights; it loads and scores as then.
+        let mut v2 = b"NBSENT02".to_vec();
+        v2.extend_from_slice(&bytes[8..28]);
+        v2.extend_from_slice(&(DENSE_V2 as u32).to_le_bytes());
+        v2.extend_from_slice(&bytes[48..48 + 4 * DENSE_V2]);
+        v2.extend_from_slice(&bytes[48 + 4 * DENSE..]);
+        std::fs::write(&path, &v2).unwrap();
+        let old = SentimentModel::load(&path).unwrap();
+        assert_eq!(old.encoder.options, EncoderOptions::default());
+        assert_eq!(
+            old.dense_weights[..DENSE_V2],
+            model.dense_weights[..DENSE_V2]
+        );
+        assert!(old.dense_weights[DENSE_V2..].iter().all(|w| *w == 0.0));
+        assert_eq!(old.weights, model.weights);
     }
 }

@@ -2,7 +2,7 @@
 //! tokens of their own, and the marks (capitals, `!`, `?`, "but") that lexicon rules read.
 
 /// Words that flip the polarity of the words after them, up to the end of the clause.
-const NEGATORS: &[&str] = &[
+pub(super) const NEGATORS: &[&str] = &[
     "not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "cannot", "without",
     "hardly", "barely", "nowhere",
 ];
@@ -95,6 +95,71 @@ impl Builder {
 /// `don't` becomes `do not`, and the next up to three words before punctuation are negated.
 /// `!` and `?` are tokens; so is each emoji and each emoticon of [`EMOTICONS`].
 pub fn tokens(text: &str) -> Vec<Token> {
+    tokens_with(text, false)
+}
+
+/// [`tokens`], and with `counterfactual` the comparative after a modal reads as meant: in
+/// "couldn't be happier" / "can't ask for better" the comparative is not negated (the praise
+/// is complete), and in "could be better" / "should have been faster" it is (the thing fell
+/// short). Negation alone reads both backwards.
+pub fn tokens_with(text: &str, counterfactual: bool) -> Vec<Token> {
+    let mut toks = split(text);
+    if counterfactual {
+        counterfactual_comparatives(&mut toks);
+    }
+    toks
+}
+
+/// Modal verbs that make a comparative counterfactual ("could be better"); `ca` and `wo` are
+/// what "can't" and "won't" leave before `not`.
+const MODALS: &[&str] = &["could", "can", "ca", "would", "wo", "should", "might"];
+/// Words between the modal and the comparative: "be", "have been", "ask for", "wish for".
+const FRAME: &[&str] = &[
+    "be", "been", "have", "ask", "asked", "wish", "for", "get", "go", "any",
+];
+/// Comparatives beyond the regular "-ier" ones.
+const COMPARATIVES: &[&str] = &[
+    "better", "worse", "more", "less", "greater", "nicer", "faster", "quicker", "smoother",
+    "kinder", "simpler", "cheaper", "sooner", "smarter", "cleaner", "clearer", "worser",
+];
+
+fn is_comparative(word: &str) -> bool {
+    COMPARATIVES.contains(&word) || (word.len() > 4 && word.ends_with("ier"))
+}
+
+/// Applies the counterfactual-comparative rule of [`tokens_with`] in place.
+fn counterfactual_comparatives(toks: &mut [Token]) {
+    for m in 0..toks.len() {
+        if !MODALS.contains(&toks[m].text.as_str()) {
+            continue;
+        }
+        let negated = toks.get(m + 1).is_some_and(|t| t.text == "not");
+        let mut k = m + 1 + usize::from(negated);
+        while toks
+            .get(k)
+            .is_some_and(|t| FRAME.contains(&t.text.as_str()))
+        {
+            k += 1;
+        }
+        // A frame word is required: "could be better", not "could better".
+        if k == m + 1 + usize::from(negated)
+            || !toks.get(k).is_some_and(|t| is_comparative(&t.text))
+        {
+            continue;
+        }
+        // "more"/"less" carry the word after them ("couldn't be more pleased").
+        let end = if matches!(toks[k].text.as_str(), "more" | "less") {
+            (k + 2).min(toks.len())
+        } else {
+            k + 1
+        };
+        for t in &mut toks[k..end] {
+            t.negated = !negated;
+        }
+    }
+}
+
+fn split(text: &str) -> Vec<Token> {
     let mut b = Builder {
         tokens: Vec::with_capacity(text.len() / 4),
         negated: 0,
@@ -191,5 +256,50 @@ mod tests {
         assert_eq!(texts, ["love", "it", "😍", ":-)", "but", "awful", ":("]);
         assert!(t[5].caps && !t[0].caps);
         assert_eq!(tokenize("lol xD"), ["lol", "xD"]);
+    }
+
+    #[test]
+    fn a_comparative_after_a_modal_reads_as_meant() {
+        let marked = |t: &str| -> Vec<String> {
+            tokens_with(t, true)
+                .into_iter()
+                .map(|t| {
+                    if t.negated {
+                        format!("not_{}", t.text)
+                    } else {
+                        t.text
+                    }
+                })
+                .collect()
+        };
+        assert_eq!(
+            marked("Couldn't be happier"),
+            ["could", "not", "not_be", "happier"]
+        );
+        assert_eq!(
+            marked("can't ask for better service"),
+            ["ca", "not", "not_ask", "not_for", "better", "service"]
+        );
+        assert_eq!(
+            marked("I couldn't be more pleased"),
+            ["i", "could", "not", "not_be", "more", "pleased"]
+        );
+        assert_eq!(
+            marked("It could be better"),
+            ["it", "could", "be", "not_better"]
+        );
+        assert_eq!(
+            marked("should have been faster"),
+            ["should", "have", "been", "not_faster"]
+        );
+        // Without a frame word, or without the rule, nothing changes.
+        assert_eq!(
+            marked("I could not better it"),
+            tokenize("I could not better it")
+        );
+        assert_eq!(
+            tokenize("Couldn't be happier"),
+            ["could", "not", "not_be", "not_happier"]
+        );
     }
 }

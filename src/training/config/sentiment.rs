@@ -160,6 +160,20 @@ pub struct SentimentParams {
     /// Weighs each domain's positive and negative texts the same in total, in training and in
     /// calibration, so a domain of mostly complaints does not make every text read unhappy.
     pub class_balance: bool,
+    /// Texts of more than this many tokens also get a salted copy of their word n-grams, so
+    /// long reviews learn their own word weights beside the shared ones short text uses
+    /// (0 = never).
+    pub long_over: u32,
+    /// Length of that copy's block (0..=4).
+    pub long_weight: f64,
+    /// Length of a block repeating the words after the last "but" / "however" (0..=2; 0 = none).
+    pub contrast_weight: f64,
+    /// Reads a comparative after a modal as meant: "couldn't be happier" is praise, "could be
+    /// better" is not.
+    pub counterfactual: bool,
+    /// Hashes a negator by the polarity of what it negates ("no complaints" → `no-`), so the
+    /// weight a bare "no" learns from complaints does not read litotes backwards.
+    pub negator_polarity: bool,
 }
 
 impl Default for SentimentParams {
@@ -177,6 +191,11 @@ impl Default for SentimentParams {
             hashed_weight: 1.0,
             split_sentences_over: 0,
             class_balance: false,
+            long_over: 0,
+            long_weight: 1.0,
+            contrast_weight: 0.0,
+            counterfactual: false,
+            negator_polarity: false,
         }
     }
 }
@@ -245,6 +264,18 @@ impl ParamGuard for SentimentParams {
             "model.hashed_weight",
             "within (0, 1]",
             self.hashed_weight,
+        )?;
+        require(
+            (0.0..=4.0).contains(&self.long_weight),
+            "model.long_weight",
+            "within 0..=4",
+            self.long_weight,
+        )?;
+        require(
+            (0.0..=2.0).contains(&self.contrast_weight),
+            "model.contrast_weight",
+            "within 0..=2",
+            self.contrast_weight,
         )?;
         Ok(SentimentValidParams(self.clone()))
     }
