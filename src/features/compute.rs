@@ -5,6 +5,7 @@
 //! features point-in-time correct, and it does not depend on event order, so a file need not be
 //! sorted and a huge file can be streamed with bounded state per customer.
 
+use super::aspects::Taxonomy;
 use super::contacts::ContactHistory;
 use super::counters::Counter;
 use super::responses::ResponseHistory;
@@ -13,18 +14,8 @@ use super::spec::{
 };
 use crate::journey::{AttrValue, Channel, Event, EventType, Timestamp};
 
-/// Scores customer text for sentiment: P(positive) in 0..1.
-pub trait TextScorer: Send + Sync {
-    /// Name and version, recorded in the feature spec.
-    fn name(&self) -> String;
-    /// P(positive) of one text.
-    fn score(&self, text: &str) -> f32;
-}
-
-/// Sentiment below this counts as a negative text.
-pub const NEGATIVE_SENTIMENT: f32 = 0.3;
-/// Sentiment used when there is no scored text: neutral.
-pub const NEUTRAL_SENTIMENT: f32 = 0.5;
+pub use super::text::TextScorer;
+use super::text::{mean_sentiment, NEGATIVE_SENTIMENT, NEUTRAL_SENTIMENT};
 
 const COUNTERS: usize = Counter::ALL.len();
 const WINDOWS: usize = WINDOWS_DAYS.len();
@@ -62,6 +53,8 @@ pub struct FeatureAccumulator<'s> {
     unsubscribed: [bool; CHANNELS],
     texts_90d: u32,
     negative_texts_90d: u32,
+    // Per aspect of the default taxonomy: negative sentences naming it in 90 days.
+    aspect_negative_90d: Vec<u32>,
     sentiment_last: Option<(Timestamp, f32)>,
     sentiment_sum_30d: f64,
     sentiment_n_30d: u32,
@@ -107,6 +100,10 @@ impl<'s> FeatureAccumulator<'s> {
             unsubscribed: [false; CHANNELS],
             texts_90d: 0,
             negative_texts_90d: 0,
+            aspect_negative_90d: vec![
+                0;
+                Taxonomy::shared_default().map_or(0, |t| t.names().count())
+            ],
             sentiment_last: None,
             sentiment_sum_30d: 0.0,
             sentiment_n_30d: 0,
@@ -338,6 +335,14 @@ impl<'s> FeatureAccumulator<'s> {
             if score < NEGATIVE_SENTIMENT {
                 self.negative_texts_90d += 1;
             }
+            if let Some(taxonomy) = Taxonomy::shared_default() {
+                taxonomy.count_negative_mentions(
+                    text,
+                    score,
+                    scorer,
+                    &mut self.aspect_negative_90d,
+                );
+            }
             if age <= 30 * DAY {
                 self.sentiment_sum_30d += f64::from(score);
                 self.sentiment_n_30d += 1;
@@ -378,8 +383,16 @@ impl<'s> FeatureAccumulator<'s> {
         let tally = self.responses.tally(self.spec.actions.len());
         let named = self.spec.actions.iter().map(|a| a.id.as_str());
         for (id, r) in named.chain(["any"]).zip(tally) {
-            sink.put(&|| format!("action_{id}_judged_sends_365d"), Count, r.sends as f32);
-            sink.put(&|| format!("action_{id}_response_rate_365d"), Rate, r.rate());
+            sink.put(
+                &|| format!("action_{id}_judged_sends_365d"),
+                Count,
+                r.sends as f32,
+            );
+            sink.put(
+                &|| format!("action_{id}_response_rate_365d"),
+                Rate,
+                r.rate(),
+            );
         }
     }
 
@@ -541,6 +554,11 @@ impl<'s> FeatureAccumulator<'s> {
             Count,
             self.negative_texts_90d as f32,
         );
+        if let Some(taxonomy) = Taxonomy::shared_default() {
+            for (name, n) in taxonomy.names().zip(&self.aspect_negative_90d) {
+                sink.put(&|| format!("aspect_{name}_negative_90d"), Count, *n as f32);
+            }
+        }
 
         for (i, action) in self.spec.actions.iter().enumerate() {
             sink.put(
@@ -594,15 +612,6 @@ impl<'s> FeatureAccumulator<'s> {
             AttrValue::Date(t) if *t < self.cutoff => Some(*t),
             _ => None,
         }
-    }
-}
-
-/// The mean of `n` sentiment scores summing to `sum`; neutral when there are none.
-fn mean_sentiment(sum: f64, n: u32) -> f32 {
-    if n == 0 {
-        NEUTRAL_SENTIMENT
-    } else {
-        (sum / f64::from(n)) as f32
     }
 }
 

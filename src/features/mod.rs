@@ -9,6 +9,7 @@ mod counters;
 pub mod matrix;
 mod responses;
 pub mod spec;
+mod text;
 
 pub use compute::{featurize, FeatureAccumulator, TextScorer};
 pub use contacts::{ContactHistory, PastSend};

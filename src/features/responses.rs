@@ -102,15 +102,38 @@ mod tests {
         for p in [at(103.0), at(250.0)] {
             h.purchase(p, age(p));
         }
-        for (action, t) in [(0, at(100.0)), (0, at(200.0)), (1, at(245.0)), (1, at(395.0))] {
+        for (action, t) in [
+            (0, at(100.0)),
+            (0, at(200.0)),
+            (1, at(245.0)),
+            (1, at(395.0)),
+        ] {
             h.send(action, t, age(t));
         }
         let tally = h.tally(2);
         // Action 0: day 100 answered (103), day 200 not (next purchase 250).
-        assert_eq!(tally[0], Responses { sends: 2, answered: 1 });
+        assert_eq!(
+            tally[0],
+            Responses {
+                sends: 2,
+                answered: 1
+            }
+        );
         // Action 1: day 245 answered (250); day 395 too recent to judge.
-        assert_eq!(tally[1], Responses { sends: 1, answered: 1 });
-        assert_eq!(tally[2], Responses { sends: 3, answered: 2 });
+        assert_eq!(
+            tally[1],
+            Responses {
+                sends: 1,
+                answered: 1
+            }
+        );
+        assert_eq!(
+            tally[2],
+            Responses {
+                sends: 3,
+                answered: 2
+            }
+        );
         assert!((tally[0].rate() - 0.5).abs() < 1e-6);
     }
 

@@ -15,7 +15,8 @@ use crate::journey::{AttrValue, AttributeKind, Channel, CustomerTable, JourneyEr
 
 /// Version of the feature definitions; bumped whenever a feature's meaning changes.
 /// 2: `mean_purchase_gap_days` and `purchase_recency_share`.
-/// 3: behaviour ratios and the offer response history (`action_*_response_rate_365d`).
+/// 3: behaviour ratios, the offer response history (`action_*_response_rate_365d`) and
+/// negative mentions per aspect (`aspect_*_negative_90d`).
 pub const FEATURE_SET_VERSION: u32 = 3;
 /// Look-back windows, in days, for windowed counts and sums.
 pub const WINDOWS_DAYS: [i64; 4] = [7, 30, 90, 365];
