@@ -724,9 +724,10 @@ fn the_accumulator_s_accessors_agree_with_the_features() {
     }
     let v = accumulator.finish(None);
     assert!(value(&spec, &v, "texts_90d") > 0.0);
+    // What suitability rules read: how the customer feels now, the last 30 days.
     assert_eq!(
         accumulator.recent_sentiment(),
-        Some(f64::from(value(&spec, &v, "sentiment_mean_90d")))
+        Some(f64::from(value(&spec, &v, "sentiment_mean_30d")))
     );
     assert_eq!(
         accumulator.revenue_365d(),
@@ -749,7 +750,7 @@ fn the_accumulator_s_accessors_agree_with_the_features() {
         plain.observe(event);
     }
     assert_eq!(plain.take_contacts(), Default::default());
-    // No text in the last 90 days: no recent sentiment, whatever the neutral feature says.
+    // No text in the last 30 days: no recent sentiment, whatever the neutral feature says.
     let quiet = FeatureAccumulator::new(&spec, cutoff, Some(&WordScorer));
     assert_eq!(quiet.recent_sentiment(), None);
 }

@@ -217,7 +217,11 @@ fn split(text: &str) -> Vec<Token> {
 
 /// The tokens as strings, a negated token prefixed `not_` (the form hashed features use).
 pub fn tokenize(text: &str) -> Vec<String> {
-    tokens(text)
+    with_negation_marks(tokens(text))
+}
+
+fn with_negation_marks(tokens: Vec<Token>) -> Vec<String> {
+    tokens
         .into_iter()
         .map(|t| {
             if t.negated {
@@ -260,18 +264,7 @@ mod tests {
 
     #[test]
     fn a_comparative_after_a_modal_reads_as_meant() {
-        let marked = |t: &str| -> Vec<String> {
-            tokens_with(t, true)
-                .into_iter()
-                .map(|t| {
-                    if t.negated {
-                        format!("not_{}", t.text)
-                    } else {
-                        t.text
-                    }
-                })
-                .collect()
-        };
+        let marked = |t: &str| -> Vec<String> { with_negation_marks(tokens_with(t, true)) };
         assert_eq!(
             marked("Couldn't be happier"),
             ["could", "not", "not_be", "happier"]
