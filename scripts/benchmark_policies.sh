@@ -48,10 +48,11 @@ import sys
 import pyarrow.parquet as pq
 world = sys.argv[1]
 customers = pq.read_table(f"{world}/customers.parquet")
-traits = pq.read_table(f"{world}/customer_traits.parquet").drop(["final_satisfaction", "cancelled_at"])
+traits = pq.read_table(f"{world}/customer_traits.parquet").drop_columns(["final_satisfaction", "cancelled_at"])
 assert customers.column("customer_id").equals(traits.column("customer_id")), "row order differs"
-for name in traits.column_names[1:]:
-    customers = customers.append_column(name, traits.column(name))
+for name in traits.column_names:
+    if name != "customer_id":
+        customers = customers.append_column(name, traits.column(name))
 pq.write_table(customers, f"{world}/customers.parquet")
 PY
   TRAITS_FLAG=(--with-traits yes)
@@ -72,4 +73,4 @@ for role in churn conversion retention; do
 done
 echo "== judging the policies on $JUDGED other customers"
 "$BENCH" --models "$OUT/models" --customers "$JUDGED" --seed 99 \
-  --nextbest "$NB" --out "$OUT/ope" "${TRAITS_FLAG[@]}"
+  --nextbest "$NB" --out "$OUT/ope" ${TRAITS_FLAG[@]+"${TRAITS_FLAG[@]}"}

@@ -290,6 +290,45 @@ fn a_feature_matrix_scores_like_the_events_it_came_from() {
     let b = predictions(&from_events);
     assert!(a.len() > 5_000, "{}", a.len());
     assert_eq!(a, b);
+
+    // Decisions read the customer's recent sentiment (it gates sales actions) the same way from
+    // a matrix as from events: the last 30 days, or none without a text in them.
+    let (run, decided_matrix) = score(
+        dir.path(),
+        "dec_matrix.parquet",
+        &["--features", matrix.to_str().unwrap()],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    let (run, decided_events) = score(
+        dir.path(),
+        "dec_events.parquet",
+        &[
+            "--events",
+            EVENTS,
+            "--customers",
+            CUSTOMERS,
+            "--as-of",
+            AS_OF,
+        ],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    let sentiments = |path: &Path| {
+        let mut out = BTreeMap::new();
+        for batch in read(path) {
+            for row in 0..batch.num_rows() {
+                out.insert(
+                    string(&batch, "customer_id", row),
+                    float(&batch, "sentiment", row),
+                );
+            }
+        }
+        out
+    };
+    let a = sentiments(&decided_matrix);
+    let b = sentiments(&decided_events);
+    assert_eq!(a, b);
+    let with = a.values().filter(|s| s.is_some()).count();
+    assert!(with > 0 && with < a.len(), "{with} of {}", a.len());
 }
 
 #[test]

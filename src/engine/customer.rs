@@ -20,7 +20,7 @@ pub(super) struct ScoredCustomer {
     pub features: Vec<f32>,
     /// P(churn), when a churn model is loaded.
     pub p_churn: Option<f64>,
-    /// Mean sentiment of the last 90 days' texts, when there were any.
+    /// Mean sentiment of the last 30 days' texts, when there were any.
     pub sentiment: Option<f64>,
     /// A year's revenue so far: what losing the customer would cost.
     pub customer_value: f64,

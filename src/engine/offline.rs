@@ -29,7 +29,7 @@ pub struct OfflineDecision {
     pub decision: Decision,
     /// P(churn), when a churn model is loaded.
     pub p_churn: Option<f64>,
-    /// Recent sentiment, when the customer wrote something in the last 90 days.
+    /// Recent sentiment, when the customer wrote something in the last 30 days.
     pub sentiment: Option<f64>,
 }
 
@@ -81,8 +81,8 @@ impl RowScores {
 #[derive(Clone, Debug, Default)]
 struct FeatureSlots {
     revenue_365d: Option<usize>,
-    texts_90d: Option<usize>,
-    sentiment_90d: Option<usize>,
+    texts_30d: Option<usize>,
+    sentiment_30d: Option<usize>,
     /// (channel, consent slot, consent-missing slot)
     consent: Vec<(Channel, usize, Option<usize>)>,
     /// (channel, unsubscribed slot)
@@ -93,8 +93,8 @@ impl FeatureSlots {
     fn new(spec: &FeatureSpec) -> Self {
         let mut slots = FeatureSlots {
             revenue_365d: spec.index_of("revenue_365d"),
-            texts_90d: spec.index_of("texts_90d"),
-            sentiment_90d: spec.index_of("sentiment_mean_90d"),
+            texts_30d: spec.index_of("texts_30d"),
+            sentiment_30d: spec.index_of("sentiment_mean_30d"),
             ..FeatureSlots::default()
         };
         for channel in [Channel::Email, Channel::Sms, Channel::Push] {
@@ -299,8 +299,9 @@ impl<'m> OfflineDecider<'m> {
             .filter(|(_, slot)| at(Some(*slot)).unwrap_or(0.0) >= 0.5)
             .map(|(channel, _)| channel.clone())
             .collect();
-        let sentiment = match at(self.slots.texts_90d) {
-            Some(texts) if texts > 0.0 => at(self.slots.sentiment_90d),
+        // The same gate as the online path's `recent_sentiment()`.
+        let sentiment = match at(self.slots.texts_30d) {
+            Some(texts) if texts > 0.0 => at(self.slots.sentiment_30d),
             _ => None,
         };
         let customer_value = at(self.slots.revenue_365d)

@@ -155,18 +155,25 @@ impl Taxonomy {
 
     /// The aspects one sentence names, in the taxonomy's order.
     pub fn aspects_of(&self, sentence: &str) -> Vec<&str> {
+        self.named_in(sentence)
+            .map(|i| self.aspects[i].0.as_str())
+            .collect()
+    }
+
+    /// Indices of the aspects one sentence names, in the taxonomy's order.
+    fn named_in(&self, sentence: &str) -> impl Iterator<Item = usize> + '_ {
         let words = words(sentence);
         self.aspects
             .iter()
-            .filter(|(_, terms)| {
+            .enumerate()
+            .filter(move |(_, (_, terms))| {
                 terms.iter().any(|term| match term {
                     Term::Word(w) => words.iter().any(|x| x == w),
                     Term::Prefix(p) => words.iter().any(|x| x.starts_with(p.as_str())),
                     Term::Phrase(p) => words.windows(p.len()).any(|w| w == p.as_slice()),
                 })
             })
-            .map(|(n, _)| n.as_str())
-            .collect()
+            .map(|(i, _)| i)
     }
 
     /// Tags a text: each sentence that names an aspect, with its aspects and its sentiment.
@@ -203,12 +210,12 @@ impl Taxonomy {
     ) {
         let parts = sentences(text);
         let single = parts.len() == 1;
+        if single && whole >= 0.5 {
+            // Nothing to count, and the decision path sees this on every happy message.
+            return;
+        }
         for sentence in parts {
-            let named: Vec<usize> = self
-                .aspects_of(sentence)
-                .iter()
-                .filter_map(|a| self.names().position(|n| n == *a))
-                .collect();
+            let named: Vec<usize> = self.named_in(sentence).collect();
             if named.is_empty() {
                 continue;
             }

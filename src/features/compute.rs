@@ -3,7 +3,8 @@
 //! Every path — training matrices, batch scoring, online decisions — goes through
 //! [`FeatureAccumulator`]. It ignores every event at or after the cutoff, which is what makes
 //! features point-in-time correct, and it does not depend on event order, so a file need not be
-//! sorted and a huge file can be streamed with bounded state per customer.
+//! sorted and a huge file can be streamed with state per customer bounded by a year of sends and
+//! purchases (the offer response history, [`super::responses`]).
 
 use super::aspects::Taxonomy;
 use super::contacts::ContactHistory;
@@ -14,8 +15,8 @@ use super::spec::{
 };
 use crate::journey::{AttrValue, Channel, Event, EventType, Timestamp};
 
-pub use super::text::TextScorer;
-use super::text::{mean_sentiment, NEGATIVE_SENTIMENT, NEUTRAL_SENTIMENT};
+use super::text::mean_sentiment;
+pub use super::text::{TextScorer, NEGATIVE_SENTIMENT, NEUTRAL_SENTIMENT};
 
 const COUNTERS: usize = Counter::ALL.len();
 const WINDOWS: usize = WINDOWS_DAYS.len();
@@ -51,6 +52,7 @@ pub struct FeatureAccumulator<'s> {
     opens: [u32; CHANNELS],
     clicks: [u32; CHANNELS],
     unsubscribed: [bool; CHANNELS],
+    texts_30d: u32,
     texts_90d: u32,
     negative_texts_90d: u32,
     // Per aspect of the default taxonomy: negative sentences naming it in 90 days.
@@ -98,6 +100,7 @@ impl<'s> FeatureAccumulator<'s> {
             opens: [0; CHANNELS],
             clicks: [0; CHANNELS],
             unsubscribed: [false; CHANNELS],
+            texts_30d: 0,
             texts_90d: 0,
             negative_texts_90d: 0,
             aspect_negative_90d: vec![
@@ -136,12 +139,13 @@ impl<'s> FeatureAccumulator<'s> {
         self.last_support
     }
 
-    /// Mean sentiment of the scored texts of the last 30 days (the `sentiment_mean_30d`
-    /// feature), or `None` when the customer wrote nothing scored in that time. Thirty days:
+    /// Mean sentiment of the texts of the last 30 days (the `sentiment_mean_30d` feature), or
+    /// `None` when the customer wrote nothing in that time (`texts_30d` is 0) — read from those
+    /// two features, so a decision from a feature matrix gates the same way. Thirty days:
     /// suitability rules act on how the customer feels now ("no sales pitch right after a
     /// complaint"), and a complaint that was answered months ago should not block for a season.
     pub fn recent_sentiment(&self) -> Option<f64> {
-        (self.sentiment_n_30d > 0)
+        (self.texts_30d > 0)
             .then(|| f64::from(mean_sentiment(self.sentiment_sum_30d, self.sentiment_n_30d)))
     }
 
@@ -307,6 +311,9 @@ impl<'s> FeatureAccumulator<'s> {
         let recent_90 = age <= 90 * DAY;
         if recent_90 {
             self.texts_90d += 1;
+            if age <= 30 * DAY {
+                self.texts_30d += 1;
+            }
         }
         let (Some(scorer), Some(text)) = (self.scorer, event.text.as_deref()) else {
             return;
@@ -380,20 +387,8 @@ impl<'s> FeatureAccumulator<'s> {
         sink.put(&|| "purchases_per_visit_365d".into(), Rate, buys);
         let clicks = per(Counter::Clicks, Counter::Opens).min(1.0);
         sink.put(&|| "clicks_per_open_365d".into(), Rate, clicks);
-        let tally = self.responses.tally(self.spec.actions.len());
-        let named = self.spec.actions.iter().map(|a| a.id.as_str());
-        for (id, r) in named.chain(["any"]).zip(tally) {
-            sink.put(
-                &|| format!("action_{id}_judged_sends_365d"),
-                Count,
-                r.sends as f32,
-            );
-            sink.put(
-                &|| format!("action_{id}_response_rate_365d"),
-                Rate,
-                r.rate(),
-            );
-        }
+        let ids = self.spec.actions.iter().map(|a| a.id.as_str());
+        self.responses.emit(ids, sink);
     }
 
     fn days_since(&self, ts: Option<Timestamp>) -> f32 {
@@ -548,6 +543,7 @@ impl<'s> FeatureAccumulator<'s> {
             Score,
             self.sentiment_min_90d,
         );
+        sink.put(&|| "texts_30d".into(), Count, self.texts_30d as f32);
         sink.put(&|| "texts_90d".into(), Count, self.texts_90d as f32);
         sink.put(
             &|| "negative_texts_90d".into(),

@@ -6,6 +6,8 @@
 //! Order-independent like the rest of the feature function: sends and purchases are collected,
 //! and matched only when the features are emitted.
 
+use super::compute::Sink;
+use super::spec::FeatureType;
 use crate::journey::Timestamp;
 
 /// A send counts as answered when a purchase follows within this many days.
@@ -27,7 +29,9 @@ pub(super) struct ResponseHistory {
 /// them were followed by a purchase within it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(super) struct Responses {
+    /// Sends whose response window closed before the cutoff.
     pub sends: u32,
+    /// Of those, the ones followed by a purchase within the window.
     pub answered: u32,
 }
 
@@ -70,7 +74,8 @@ impl ResponseHistory {
         let mut purchases = self.purchases.clone();
         purchases.sort_unstable();
         for &(action, at) in &self.sends {
-            let first = purchases.partition_point(|&p| p < at);
+            // Strictly after the send: a purchase logged at the same instant came first.
+            let first = purchases.partition_point(|&p| p <= at);
             let answered = purchases
                 .get(first)
                 .is_some_and(|&p| p < at + RESPONSE_WINDOW_DAYS * DAY);
@@ -82,6 +87,27 @@ impl ResponseHistory {
             }
         }
         out
+    }
+}
+
+impl ResponseHistory {
+    /// Emits, per tracked action (`ids`, in the spec's order), `action_<id>_judged_sends_365d`
+    /// and `action_<id>_response_rate_365d`, then the same for all of them together as
+    /// `actions_all_…` — a prefix no action's can be, since theirs all start `action_<id>`.
+    pub(super) fn emit<'a>(
+        &self,
+        ids: impl ExactSizeIterator<Item = &'a str>,
+        sink: &mut dyn Sink,
+    ) {
+        let tally = self.tally(ids.len());
+        let prefix =
+            |id: Option<&str>| id.map_or("actions_all".to_string(), |id| format!("action_{id}"));
+        for (id, r) in ids.map(Some).chain([None]).zip(tally) {
+            let judged = || format!("{}_judged_sends_365d", prefix(id));
+            sink.put(&judged, FeatureType::Count, r.sends as f32);
+            let rate = || format!("{}_response_rate_365d", prefix(id));
+            sink.put(&rate, FeatureType::Rate, r.rate());
+        }
     }
 }
 

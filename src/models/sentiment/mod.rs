@@ -67,13 +67,6 @@ pub struct EncoderOptions {
     pub negator_polarity: bool,
 }
 
-impl EncoderOptions {
-    /// Whether any rule is on (a model file then needs the newer format).
-    pub fn any(&self) -> bool {
-        *self != EncoderOptions::default()
-    }
-}
-
 /// The features of one text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Encoded {
