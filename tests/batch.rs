@@ -247,26 +247,26 @@ fn a_feature_matrix_scores_like_the_events_it_came_from() {
     if !run.status.success() {
         panic!("{}", text(&run));
     }
-    let (run, from_matrix) = score(
-        dir.path(),
-        "pred_matrix.parquet",
-        &["--features", matrix.to_str().unwrap(), "--predictions"],
-    );
-    assert!(run.status.success(), "{}", text(&run));
-    let (run, from_events) = score(
-        dir.path(),
-        "pred_events.parquet",
-        &[
+    // The same `score` run from the matrix and from the events it came from.
+    let from_both = |name: &str, extra: &[&str]| {
+        let mut on_matrix = vec!["--features", matrix.to_str().unwrap()];
+        on_matrix.extend_from_slice(extra);
+        let mut on_events = vec![
             "--events",
             EVENTS,
             "--customers",
             CUSTOMERS,
             "--as-of",
             AS_OF,
-            "--predictions",
-        ],
-    );
-    assert!(run.status.success(), "{}", text(&run));
+        ];
+        on_events.extend_from_slice(extra);
+        let (run, from_matrix) = score(dir.path(), &format!("{name}_matrix.parquet"), &on_matrix);
+        assert!(run.status.success(), "{}", text(&run));
+        let (run, from_events) = score(dir.path(), &format!("{name}_events.parquet"), &on_events);
+        assert!(run.status.success(), "{}", text(&run));
+        (from_matrix, from_events)
+    };
+    let (from_matrix, from_events) = from_both("pred", &["--predictions"]);
     let predictions = |path: &Path| {
         let mut out = BTreeMap::new();
         for batch in read(path) {
@@ -293,25 +293,7 @@ fn a_feature_matrix_scores_like_the_events_it_came_from() {
 
     // Decisions read the customer's recent sentiment (it gates sales actions) the same way from
     // a matrix as from events: the last 30 days, or none without a text in them.
-    let (run, decided_matrix) = score(
-        dir.path(),
-        "dec_matrix.parquet",
-        &["--features", matrix.to_str().unwrap()],
-    );
-    assert!(run.status.success(), "{}", text(&run));
-    let (run, decided_events) = score(
-        dir.path(),
-        "dec_events.parquet",
-        &[
-            "--events",
-            EVENTS,
-            "--customers",
-            CUSTOMERS,
-            "--as-of",
-            AS_OF,
-        ],
-    );
-    assert!(run.status.success(), "{}", text(&run));
+    let (decided_matrix, decided_events) = from_both("dec", &[]);
     let sentiments = |path: &Path| {
         let mut out = BTreeMap::new();
         for batch in read(path) {
