@@ -195,9 +195,7 @@ impl Taxonomy {
         }
         out
     }
-}
 
-impl Taxonomy {
     /// Adds one to `counts[i]` for every sentence of `text` that names aspect `i` and scores
     /// below 0.5 (the `aspect_<name>_negative_90d` features). A text of one sentence reuses
     /// `whole`, its score as a text; only sentences that name an aspect are scored.

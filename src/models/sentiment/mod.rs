@@ -512,6 +512,40 @@ mod tests {
     }
 
     #[test]
+    fn a_negator_is_renamed_by_the_polarity_of_what_it_negates() {
+        let dir = tempfile::tempdir().unwrap();
+        let vader = dir.path().join("vader.txt");
+        std::fs::write(&vader, "helpful\t1.9\t0.5\t[]\ncomplaints\t-1.5\t0.5\t[]\n").unwrap();
+        let lexicon = Lexicon::load(&LexiconFiles {
+            vader: Some(&vader),
+            ..Default::default()
+        })
+        .unwrap();
+        let marked = |text: &str| -> Vec<String> {
+            let mut toks = tokens_with(text, false);
+            mark_negator_polarity(&mut toks, &lexicon);
+            toks.into_iter().map(|t| t.text).collect()
+        };
+        // Litotes: a negated complaint is praise, and the negator says so.
+        assert_eq!(
+            marked("no complaints at all"),
+            ["no-", "complaints", "at", "all"]
+        );
+        // Negated praise.
+        assert_eq!(marked("not helpful"), ["not+", "helpful"]);
+        // Nothing polar in scope, or both: the negator stays itself.
+        assert_eq!(marked("no reply yet"), ["no", "reply", "yet"]);
+        assert_eq!(
+            marked("no complaints, not helpful either"),
+            ["no-", "complaints", "not+", "helpful", "either"]
+        );
+        assert_eq!(
+            marked("not helpful or complaints"),
+            ["not", "helpful", "or", "complaints"]
+        );
+    }
+
+    #[test]
     fn a_model_round_trips_through_its_file_with_its_lexicon() {
         let dir = tempfile::tempdir().unwrap();
         let vader = dir.path().join("vader.txt");
