@@ -38,6 +38,7 @@ use nextbest::decision::PolicySet;
 use nextbest::engine::{Acknowledge, DecisionRequest, Engine, EngineParts, Limits};
 use nextbest::journey::{Event, EventType, Timestamp};
 use nextbest::models::registry::{ModelPaths, ModelSet};
+use nextbest::simulator::knowledge::{expected_truth, Hidden};
 use nextbest::simulator::world::{self, simulate_customer, Distributions, NO_ACTION};
 use nextbest::store::Store;
 use rand::{Rng, SeedableRng};
@@ -83,11 +84,40 @@ fn options() -> Options {
     o
 }
 
+/// Oracles that know less: every trait and the state but these (averaged over their prior).
+const HIDDEN: [(&str, &[Hidden]); 4] = [
+    ("price sensitivity", &[Hidden::PriceSensitivity]),
+    (
+        "price sensitivity or contact aversion",
+        &[Hidden::PriceSensitivity, Hidden::ContactAversion],
+    ),
+    (
+        "price sensitivity, contact aversion or channel affinities",
+        &[
+            Hidden::PriceSensitivity,
+            Hidden::ContactAversion,
+            Hidden::ChannelAffinity,
+        ],
+    ),
+    (
+        "price sensitivity, contact aversion, channel affinities or engagement",
+        &[
+            Hidden::PriceSensitivity,
+            Hidden::ContactAversion,
+            Hidden::ChannelAffinity,
+            Hidden::Engagement,
+        ],
+    ),
+];
+
 /// One simulated customer at a decision point, with the truth under every action.
 struct Case {
     request: serde_json::Value,
     p_convert: Vec<f64>,
     p_churn: Vec<f64>,
+    /// The same truths as expected without knowing some of the customer's traits, one pair
+    /// per entry of [`HIDDEN`].
+    expected: Vec<(Vec<f64>, Vec<f64>)>,
     customer_value: f64,
     /// Every event of the customer's year (the log's histories; a replay reads those before
     /// the decision).
@@ -182,6 +212,19 @@ fn simulate(catalog: &Catalog, customers: u64, seed: u64, with_traits: bool) -> 
                 }),
                 p_convert: point.p_convert.clone(),
                 p_churn: point.p_churn_7d.clone(),
+                expected: HIDDEN
+                    .iter()
+                    .map(|(_, hidden)| {
+                        expected_truth(
+                            catalog,
+                            &distributions,
+                            &run.traits,
+                            &point.context,
+                            hidden,
+                            200,
+                        )
+                    })
+                    .collect(),
                 customer_value,
                 events: run.events.clone(),
                 logged: (point.action, point.propensity, point.converted_7d),
@@ -192,12 +235,29 @@ fn simulate(catalog: &Catalog, customers: u64, seed: u64, with_traits: bool) -> 
 
 /// The true value of taking `action` (a catalog index) at a case, against doing nothing.
 fn true_value(catalog: &Catalog, case: &Case, action: usize, no_action: usize) -> f64 {
+    value_by(
+        catalog,
+        case,
+        (&case.p_convert, &case.p_churn),
+        action,
+        no_action,
+    )
+}
+
+/// The value of `action` by the given P(convert) and P(cancel within 7 days) per action.
+fn value_by(
+    catalog: &Catalog,
+    case: &Case,
+    (p_convert, p_churn): (&[f64], &[f64]),
+    action: usize,
+    no_action: usize,
+) -> f64 {
     let a = &catalog.actions[action];
     if a.kind == ActionKind::None {
         return 0.0;
     }
-    (case.p_convert[action] - case.p_convert[no_action]) * a.value
-        - (case.p_churn[action] - case.p_churn[no_action]) * case.customer_value
+    (p_convert[action] - p_convert[no_action]) * a.value
+        - (p_churn[action] - p_churn[no_action]) * case.customer_value
         - a.cost
 }
 
@@ -287,7 +347,7 @@ fn main() {
                 body["policy"] = json!(policy);
                 // The passed-over candidates (what else it could send) come only with
                 // `explain`; the bounds below need them.
-                body["explain"] = json!(policy == "unconstrained");
+                body["explain"] = json!(policy == "unconstrained" || policy == "random");
                 let request: DecisionRequest = serde_json::from_value(body).unwrap();
                 let answer = engine.decide(&request).unwrap();
                 let d = &answer.decision;
@@ -315,7 +375,8 @@ fn main() {
             .sum::<f64>()
             / n
     };
-    let mut rows: Vec<(String, f64, Vec<usize>)> = Vec::new();
+    // (label, true value per decision, share of decisions acted on, choices)
+    let mut rows: Vec<(String, f64, f64, Vec<usize>)> = Vec::new();
     let mut eligible: Vec<Vec<usize>> = Vec::new();
     let runs: [(&str, &Engine, &str); 7] = [
         ("default", &engine, "default"),
@@ -334,13 +395,29 @@ fn main() {
         ("rules", &engine, "rules"),
         ("random (uniform over eligible actions)", &engine, "random"),
     ];
+    let acting = |chosen: &[usize]| chosen.iter().filter(|&&a| a != no_action).count() as f64 / n;
     for (label, engine, policy) in runs {
         let answers = run(engine, policy);
         let chosen: Vec<usize> = answers.iter().map(|a| a.0).collect();
+        if policy == "random" {
+            // Its expectation over the uniform draw, not one draw: the same on every run.
+            let (mut value, mut acts) = (0.0, 0.0);
+            for (case, (_, options)) in cases.iter().zip(&answers) {
+                let k = options.len().max(1) as f64;
+                value += options
+                    .iter()
+                    .map(|&a| true_value(&catalog, case, a, no_action))
+                    .sum::<f64>()
+                    / k;
+                acts += options.iter().filter(|&&a| a != no_action).count() as f64 / k;
+            }
+            rows.push((label.to_string(), value / n, acts / n, chosen));
+            continue;
+        }
         if policy == "unconstrained" {
             eligible = answers.into_iter().map(|a| a.1).collect();
         }
-        rows.push((label.to_string(), mean(&chosen), chosen));
+        rows.push((label.to_string(), mean(&chosen), acting(&chosen), chosen));
     }
     // Bounds, over the actions each customer can be sent: the best single action (sent to
     // everyone it can be sent to) and the oracle (the best action by true value, or nothing).
@@ -355,27 +432,44 @@ fn main() {
         })
         .max_by(|x, y| x.1.total_cmp(&y.1))
         .unwrap();
-    let oracle_choice: Vec<usize> = cases
-        .iter()
-        .enumerate()
-        .map(|(c, case)| {
-            eligible[c]
-                .iter()
-                .copied()
-                .map(|a| (a, true_value(&catalog, case, a, no_action)))
-                .fold(
-                    (no_action, 0.0),
-                    |best, x| if x.1 > best.1 { x } else { best },
-                )
-                .0
-        })
-        .collect();
+    // The best action by a judgement of value (true, or as expected without some knowledge).
+    let best_by = |judge: &dyn Fn(&Case, usize) -> f64| -> Vec<usize> {
+        cases
+            .iter()
+            .enumerate()
+            .map(|(c, case)| {
+                eligible[c]
+                    .iter()
+                    .copied()
+                    .map(|a| (a, judge(case, a)))
+                    .fold(
+                        (no_action, 0.0),
+                        |best, x| if x.1 > best.1 { x } else { best },
+                    )
+                    .0
+            })
+            .collect()
+    };
+    let oracle_choice = best_by(&|case, a| true_value(&catalog, case, a, no_action));
     let oracle = mean(&oracle_choice);
+    // What knowing less can earn: the best action by the truth averaged over the prior of the
+    // traits not known, valued by the real truth.
+    for (k, (label, _)) in HIDDEN.iter().enumerate() {
+        let choice = best_by(&|case, a| {
+            let (p_convert, p_churn) = &case.expected[k];
+            value_by(&catalog, case, (p_convert, p_churn), a, no_action)
+        });
+        rows.push((
+            format!("oracle not knowing {label}"),
+            mean(&choice),
+            acting(&choice),
+            choice,
+        ));
+    }
     println!(
         "| policy | true value per decision | share of the oracle | acts on |\n| --- | ---: | ---: | ---: |"
     );
-    for (name, value, chosen) in &rows {
-        let acting = chosen.iter().filter(|&&a| a != no_action).count() as f64 / n;
+    for (name, value, acting, _) in &rows {
         println!(
             "| {name} | {value:.3} | {:.0}% | {:.0}% |",
             100.0 * value / oracle,
@@ -392,7 +486,7 @@ fn main() {
         "| oracle (the best action it may be sent by true value, or nothing) | {oracle:.3} | 100% | {:.0}% |",
         100.0 * acting
     );
-    where_the_default_loses(&catalog, &cases, &rows[0].2, &oracle_choice, no_action);
+    where_the_default_loses(&catalog, &cases, &rows[0].3, &oracle_choice, no_action);
     if let Some(nextbest) = &o.nextbest {
         off_policy(&engine, &catalog, &cases, &policy_dir, nextbest, &o.out);
     }

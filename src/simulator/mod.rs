@@ -13,6 +13,7 @@
 //! Customers are simulated independently from per-customer random streams, so output does not
 //! depend on the number of threads.
 
+pub mod knowledge;
 pub mod text;
 pub mod world;
 

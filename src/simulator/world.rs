@@ -101,7 +101,7 @@ pub struct Profile {
 
 /// Dynamic state.
 #[derive(Clone, Debug)]
-struct State {
+pub(super) struct State {
     satisfaction: f64,
     fatigue: f64,
     consent: [bool; 3],
@@ -111,7 +111,7 @@ struct State {
 
 /// Daily probabilities for one week under one action.
 #[derive(Clone, Copy, Debug)]
-struct WeekRates {
+pub(super) struct WeekRates {
     visit: f64,
     buy_given_visit: f64,
     cancel: f64,
@@ -120,7 +120,7 @@ struct WeekRates {
 
 impl WeekRates {
     /// P(at least one purchase within the week), purchases happening before the day's cancel draw.
-    fn p_convert(&self) -> f64 {
+    pub(super) fn p_convert(&self) -> f64 {
         let q = (self.visit * self.buy_given_visit).clamp(0.0, 1.0);
         let h = self.cancel.clamp(0.0, 1.0);
         let mut no_purchase = 0.0;
@@ -133,7 +133,7 @@ impl WeekRates {
         1.0 - (no_purchase + alive)
     }
 
-    fn p_churn(&self, days: u32) -> f64 {
+    pub(super) fn p_churn(&self, days: u32) -> f64 {
         1.0 - (1.0 - self.cancel.clamp(0.0, 1.0)).powi(days as i32)
     }
 }
@@ -159,6 +159,18 @@ pub struct DecisionTruth {
     pub churned_30d: Option<bool>,
     /// Satisfaction at the decision time (latent).
     pub satisfaction: f64,
+    /// The hidden state behind the truths, to recompute them under other assumptions
+    /// ([`super::knowledge::expected_truth`]).
+    pub context: DecisionContext,
+}
+
+/// The latent state at a decision point (opaque outside the simulator).
+#[derive(Clone, Debug)]
+pub struct DecisionContext {
+    pub(super) state: State,
+    pub(super) region: &'static str,
+    pub(super) today: i64,
+    pub(super) horizon_days: u32,
 }
 
 /// Everything simulated for one customer.
@@ -205,7 +217,7 @@ const AGE_BANDS: [&str; 5] = ["18-24", "25-34", "35-44", "45-54", "55+"];
 const ACQUISITION: [&str; 4] = ["search", "social", "referral", "store"];
 const CHANNELS: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Push];
 
-fn draw_traits<R: Rng>(rng: &mut R, d: &Distributions) -> Traits {
+pub(super) fn draw_traits<R: Rng>(rng: &mut R, d: &Distributions) -> Traits {
     let raw: [f64; 3] = [
         -rng.random::<f64>().max(1e-12).ln() * 1.4,
         -rng.random::<f64>().max(1e-12).ln() * 0.8,
@@ -255,7 +267,7 @@ fn draw_profile<R: Rng>(rng: &mut R, traits: &Traits, start: Timestamp, days: u3
     }
 }
 
-fn base_rates(traits: &Traits, state: &State, region: &str) -> WeekRates {
+pub(super) fn base_rates(traits: &Traits, state: &State, region: &str) -> WeekRates {
     let s = state.satisfaction;
     let e = traits.engagement;
     let region_drag = if region == "south" { 0.0006 } else { 0.0 };
@@ -272,7 +284,7 @@ fn base_rates(traits: &Traits, state: &State, region: &str) -> WeekRates {
 }
 
 /// The true effect of each action: heterogeneous by design, harmful for some customers.
-fn rates_under(
+pub(super) fn rates_under(
     action: &Action,
     base: WeekRates,
     traits: &Traits,
@@ -415,6 +427,12 @@ pub fn simulate_customer<R: Rng>(
                 converted_7d: false,
                 churned_30d: None,
                 satisfaction: state.satisfaction,
+                context: DecisionContext {
+                    state: state.clone(),
+                    region: profile.region,
+                    today,
+                    horizon_days: WEEK_DAYS,
+                },
             });
         }
 
@@ -636,73 +654,4 @@ fn respond<R: Rng>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conversion_probability_matches_monte_carlo() {
-        use rand::SeedableRng;
-        let rates = WeekRates {
-            visit: 0.3,
-            buy_given_visit: 0.2,
-            cancel: 0.05,
-            value_factor: 1.0,
-        };
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
-        let trials = 200_000;
-        let mut converted = 0;
-        for _ in 0..trials {
-            for _ in 0..WEEK_DAYS {
-                if rng.random_bool(rates.visit * rates.buy_given_visit) {
-                    converted += 1;
-                    break;
-                }
-                if rng.random_bool(rates.cancel) {
-                    break;
-                }
-            }
-        }
-        let observed = f64::from(converted) / f64::from(trials);
-        assert!(
-            (observed - rates.p_convert()).abs() < 0.005,
-            "{observed} vs {}",
-            rates.p_convert()
-        );
-    }
-
-    #[test]
-    fn effects_are_heterogeneous() {
-        let catalog = catalog();
-        let state = State {
-            satisfaction: 0.8,
-            fatigue: 1.0,
-            consent: [true; 3],
-            last_issue_day: None,
-            alive: true,
-        };
-        let mut bargain = Traits {
-            engagement: 0.5,
-            price_sensitivity: 0.95,
-            contact_aversion: 0.05,
-            base_satisfaction: 0.8,
-            channel_affinity: [0.2, 0.6, 0.2],
-            app_user: true,
-            order_value: 40.0,
-        };
-        let sms = catalog
-            .actions
-            .iter()
-            .find(|a| a.id == "sms_flash_sale")
-            .unwrap();
-        let base = base_rates(&bargain, &state, "north");
-        let helped = rates_under(sms, base, &bargain, &state, 0);
-        assert!(helped.p_convert() > base.p_convert() * 1.5);
-        bargain.contact_aversion = 0.9;
-        let base = base_rates(&bargain, &state, "north");
-        let annoyed = rates_under(sms, base, &bargain, &state, 0);
-        assert!(
-            annoyed.p_churn(7) > base.p_churn(7) * 2.0,
-            "sms must raise churn of the contact-averse"
-        );
-    }
-}
+mod tests;
