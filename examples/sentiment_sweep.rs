@@ -33,12 +33,17 @@ use nextbest::training::sentiment::{
     read_corpus, split_by_text, split_long_texts, text_weights, Label, LabelledText,
 };
 
-/// The development set written for tuning (never the test set in `customer_service/`).
-const DEV: &str = "tests/fixtures/customer_service_dev/messages.tsv";
+/// The development sets written for tuning (never the test set in `customer_service/`): short
+/// customer-service messages (`dev`) and short review sentences (`rev`), each a TSV of label,
+/// kind (or domain) and text.
+const DEV_SETS: [(&str, &str); 2] = [
+    ("dev", "tests/fixtures/customer_service_dev/messages.tsv"),
+    ("rev", "tests/fixtures/review_sentences_dev/sentences.tsv"),
+];
 
-/// (label, kind, text) rows of the development set, when it is there.
-fn dev_set() -> Vec<(String, String, String)> {
-    let Ok(text) = std::fs::read_to_string(DEV) else {
+/// (label, kind, text) rows of a development set, when it is there.
+fn dev_set(path: &str) -> Vec<(String, String, String)> {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
     text.lines()
@@ -54,6 +59,7 @@ fn dev_set() -> Vec<(String, String, String)> {
 /// 0.25–0.75, and right/total per kind.
 fn dev_summary(
     model: &nextbest::models::sentiment::SentimentModel,
+    name: &str,
     dev: &[(String, String, String)],
 ) -> String {
     if dev.is_empty() {
@@ -80,7 +86,7 @@ fn dev_summary(
         .map(|(k, (r, n))| format!("{k} {r}/{n}"))
         .collect();
     format!(
-        " dev {:.3} n{near}/{neutral} [{}]",
+        " {name} {:.3} n{near}/{neutral} [{}]",
         right as f64 / polar.max(1) as f64,
         per.join(" ")
     )
@@ -204,7 +210,10 @@ fn main() {
     })
     .unwrap();
     let words = lexicon_word_texts(&lexicon, corpora.len());
-    let dev = dev_set();
+    let devs: Vec<(&str, Vec<_>)> = DEV_SETS
+        .iter()
+        .map(|(name, path)| (*name, dev_set(path)))
+        .collect();
     let (train_all, holdout) = split_by_text(&corpus, config.holdout_fraction);
     let (calibration, train_docs): (Vec<&LabelledText>, Vec<&LabelledText>) =
         train_all.iter().partition(|d| {
@@ -363,7 +372,9 @@ fn main() {
         for probe in PROBES {
             line += &format!(" {:.2}", full.model.probability(probe));
         }
-        line += &dev_summary(&full.model, &dev);
+        for (name, dev) in &devs {
+            line += &dev_summary(&full.model, name, dev);
+        }
         println!("{line}");
     }
 }
