@@ -9,8 +9,8 @@ use std::path::Path;
 use nextbest::catalog::Catalog;
 use nextbest::features::matrix::{write_matrix, Attributes, SPEC_METADATA_KEY};
 use nextbest::features::{
-    featurize, CustomerMatrixBuilder, DecisionMatrixBuilder, DecisionPoints, FeatureSpec,
-    TextScorer,
+    featurize, CustomerMatrixBuilder, DecisionMatrixBuilder, DecisionPoints, FeatureAccumulator,
+    FeatureSpec, TextScorer,
 };
 use nextbest::journey::{
     AttrValue, AttributeColumn, AttributeKind, Channel, CustomerTable, Event, EventReader,
@@ -713,7 +713,7 @@ fn clashing_feature_names_are_refused() {
 /// the feature it stands for says, and the contacts must be every send and opt-out.
 #[test]
 fn the_accumulator_s_accessors_agree_with_the_features() {
-    use nextbest::features::{FeatureAccumulator, PastSend};
+    use nextbest::features::PastSend;
     let cutoff = ts("2024-07-01");
     let spec = spec();
     let history = history(cutoff);
@@ -753,4 +753,43 @@ fn the_accumulator_s_accessors_agree_with_the_features() {
     // No text in the last 30 days: no recent sentiment, whatever the neutral feature says.
     let quiet = FeatureAccumulator::new(&spec, cutoff, Some(&WordScorer));
     assert_eq!(quiet.recent_sentiment(), None);
+}
+
+#[test]
+fn the_heap_an_accumulator_holds_grows_with_the_history_it_keeps() {
+    let cutoff = ts("2025-06-01T00:00:00Z");
+    let spec = spec();
+    let sends_and_purchases = |n: usize| -> FeatureAccumulator<'_> {
+        let mut accumulator = FeatureAccumulator::new(&spec, cutoff, None).recording_contacts();
+        for i in 0..n {
+            let at = cutoff.plus_days(-300.0 + i as f64);
+            accumulator.observe(
+                &Event::new("c1", at, EventType::Action)
+                    .with_channel(Channel::Email)
+                    .with_action("email_discount"),
+            );
+            accumulator.observe(&Event::new("c1", at.plus_days(0.5), EventType::Purchase));
+        }
+        accumulator
+    };
+    let (few, many) = (sends_and_purchases(2), sends_and_purchases(200));
+    // 200 sends, each kept for the response features and for the contact rules, and 200
+    // purchases: at least their entries (a send's time and action, a purchase's time).
+    assert!(
+        many.heap_bytes() >= few.heap_bytes() + 198 * (12 + 8 + 40),
+        "{} against {}",
+        many.heap_bytes(),
+        few.heap_bytes()
+    );
+    // Events at or after the cutoff are not kept.
+    let mut late = sends_and_purchases(2);
+    let before = late.heap_bytes();
+    for i in 0..100 {
+        late.observe(&Event::new(
+            "c1",
+            cutoff.plus_days(i as f64),
+            EventType::Purchase,
+        ));
+    }
+    assert_eq!(late.heap_bytes(), before);
 }

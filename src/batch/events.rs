@@ -1,8 +1,9 @@
 //! Scoring from journey events. Events arrive in any order, so each customer's state is kept
-//! until the input is read: the feature accumulator the service fills (a few hundred bytes
-//! per customer, never the events themselves). When those would outgrow the memory budget, the
-//! run makes several passes over the input, each for the customers of one hash bucket. Once a
-//! pass is read, its customers are scored across cores and written in customer-id order.
+//! until the input is read: the feature accumulator the service fills (a few hundred bytes per
+//! customer plus their year of sends and purchases, never the events themselves). When those
+//! would outgrow the memory budget, the run makes several passes over the input, each for the
+//! customers of one hash bucket. Once a pass is read, its customers are scored across cores and
+//! written in customer-id order.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -88,8 +89,8 @@ pub fn score_events(
         .customers
         .zip(mapping.as_ref())
         .map(|(t, m)| Attributes::new(t, m));
-    let per_customer =
-        std::mem::size_of::<FeatureAccumulator<'_>>() + 24 * spec.actions.len() + 128;
+    // The struct and its map entry (id included); what it holds on the heap is counted apart.
+    let per_customer = std::mem::size_of::<FeatureAccumulator<'_>>() + 128;
     let mut passes = 1u32;
     let mut writer =
         OutputWriter::create(out, schema(options.mode, &run_metadata(decider, options)))?;
@@ -170,6 +171,8 @@ fn read_pass<'m>(
     let mut summary = Summary::default();
     let files = input.files.len().max(1) as f64;
     let mut rows_read = 0u64;
+    // What the accumulators hold on the heap (their histories), kept up to date per event.
+    let mut heap = 0usize;
     for (f, file) in input.files.iter().enumerate() {
         let mut reader = EventReader::open(
             file,
@@ -194,10 +197,15 @@ fn read_pass<'m>(
                     continue;
                 }
                 match accumulators.get_mut(id) {
-                    Some(accumulator) => accumulator.observe(event),
+                    Some(accumulator) => {
+                        let before = accumulator.heap_bytes();
+                        accumulator.observe(event);
+                        heap = (heap + accumulator.heap_bytes()).saturating_sub(before);
+                    }
                     None => {
                         let mut accumulator = decider.accumulator(as_of)?;
                         accumulator.observe(event);
+                        heap += accumulator.heap_bytes();
                         accumulators.insert(id.to_string(), accumulator);
                     }
                 }
@@ -210,7 +218,10 @@ fn read_pass<'m>(
                 total: None,
                 pass: (pass + 1, passes),
             });
-            let held = accumulators.len().saturating_mul(per_customer);
+            let held = accumulators
+                .len()
+                .saturating_mul(per_customer)
+                .saturating_add(heap);
             if held > options.memory_budget && pass == 0 {
                 let file_share = at
                     .total

@@ -179,6 +179,17 @@ impl<'s> FeatureAccumulator<'s> {
         self.events
     }
 
+    /// Bytes held on the heap: per-action and per-aspect counters, a year of sends and
+    /// purchases, and (when recording contacts) every past send. Grows with the history; the
+    /// batch scorer's memory budget counts it beside the struct.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        (self.aspect_negative_90d.capacity() + self.action_sent_90d.capacity()) * size_of::<u32>()
+            + self.action_last_sent.capacity() * size_of::<Option<Timestamp>>()
+            + self.responses.heap_bytes()
+            + self.contacts.as_ref().map_or(0, |c| c.heap_bytes())
+    }
+
     /// Adds one event. Events at or after the cutoff change nothing but the ignored count.
     pub fn observe(&mut self, event: &Event) {
         let ts = event.timestamp;

@@ -29,7 +29,18 @@ pub struct ContactHistory {
     pub sends: Vec<PastSend>,
 }
 
+/// Heap bytes counted for each send's action id (short ids, with the allocator's overhead).
+const ACTION_ID_BYTES: usize = 32;
+
 impl ContactHistory {
+    /// Bytes held, approximately: the struct, and per send its entry and its action id.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        size_of::<Self>()
+            + self.unsubscribed_channels.capacity() * size_of::<Channel>()
+            + self.sends.capacity() * (size_of::<PastSend>() + ACTION_ID_BYTES)
+    }
+
     /// Takes note of one event before the cutoff.
     pub(crate) fn observe(&mut self, event: &Event) {
         match event.event_type {

@@ -64,6 +64,12 @@ impl ResponseHistory {
         }
     }
 
+    /// Bytes held on the heap.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.sends.capacity() * std::mem::size_of::<(u32, i64)>()
+            + self.purchases.capacity() * std::mem::size_of::<i64>()
+    }
+
     /// Per tracked action (`actions` of them), its judged sends and answered ones; the last
     /// entry is every tracked action together.
     pub fn tally(&self, actions: usize) -> Vec<Responses> {
