@@ -84,8 +84,16 @@ fn options() -> Options {
     o
 }
 
+/// Draws of the hidden traits per decision point (`DRAWS=n` in the environment overrides).
+static DRAWS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    std::env::var("DRAWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+});
+
 /// Oracles that know less: every trait and the state but these (averaged over their prior).
-const HIDDEN: [(&str, &[Hidden]); 4] = [
+const HIDDEN: [(&str, &[Hidden]); 5] = [
     ("price sensitivity", &[Hidden::PriceSensitivity]),
     (
         "price sensitivity or contact aversion",
@@ -97,6 +105,14 @@ const HIDDEN: [(&str, &[Hidden]); 4] = [
             Hidden::PriceSensitivity,
             Hidden::ContactAversion,
             Hidden::ChannelAffinity,
+        ],
+    ),
+    (
+        "contact aversion, channel affinities or engagement (knows price sensitivity)",
+        &[
+            Hidden::ContactAversion,
+            Hidden::ChannelAffinity,
+            Hidden::Engagement,
         ],
     ),
     (
@@ -221,7 +237,7 @@ fn simulate(catalog: &Catalog, customers: u64, seed: u64, with_traits: bool) -> 
                             &run.traits,
                             &point.context,
                             hidden,
-                            200,
+                            *DRAWS,
                         )
                     })
                     .collect(),

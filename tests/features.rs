@@ -757,10 +757,11 @@ fn the_accumulator_s_accessors_agree_with_the_features() {
 
 #[test]
 fn the_heap_an_accumulator_holds_grows_with_the_history_it_keeps() {
+    use nextbest::features::PastSend;
+    use std::mem::size_of;
     let cutoff = ts("2025-06-01T00:00:00Z");
     let spec = spec();
-    let sends_and_purchases = |n: usize| -> FeatureAccumulator<'_> {
-        let mut accumulator = FeatureAccumulator::new(&spec, cutoff, None).recording_contacts();
+    let observe = |accumulator: &mut FeatureAccumulator<'_>, n: usize| {
         for i in 0..n {
             let at = cutoff.plus_days(-300.0 + i as f64);
             accumulator.observe(
@@ -770,19 +771,28 @@ fn the_heap_an_accumulator_holds_grows_with_the_history_it_keeps() {
             );
             accumulator.observe(&Event::new("c1", at.plus_days(0.5), EventType::Purchase));
         }
-        accumulator
     };
-    let (few, many) = (sends_and_purchases(2), sends_and_purchases(200));
-    // 200 sends, each kept for the response features and for the contact rules, and 200
-    // purchases: at least their entries (a send's time and action, a purchase's time).
+    let history = |n: usize, contacts: bool| {
+        let mut accumulator = FeatureAccumulator::new(&spec, cutoff, None);
+        if contacts {
+            accumulator = accumulator.recording_contacts();
+        }
+        observe(&mut accumulator, n);
+        accumulator.heap_bytes()
+    };
+    // Training (no contacts recorded): a year of sends (action, time) and purchases (time).
+    let response_entry = size_of::<(u32, i64)>() + size_of::<i64>();
+    assert!(history(200, false) >= history(2, false) + 198 * response_entry);
+    // Deciding: every past send is kept for the contact rules as well.
     assert!(
-        many.heap_bytes() >= few.heap_bytes() + 198 * (12 + 8 + 40),
+        history(200, true) >= history(200, false) + 200 * size_of::<PastSend>(),
         "{} against {}",
-        many.heap_bytes(),
-        few.heap_bytes()
+        history(200, true),
+        history(200, false)
     );
     // Events at or after the cutoff are not kept.
-    let mut late = sends_and_purchases(2);
+    let mut late = FeatureAccumulator::new(&spec, cutoff, None).recording_contacts();
+    observe(&mut late, 2);
     let before = late.heap_bytes();
     for i in 0..100 {
         late.observe(&Event::new(

@@ -1,6 +1,7 @@
 //! Scoring from journey events. Events arrive in any order, so each customer's state is kept
 //! until the input is read: the feature accumulator the service fills (a few hundred bytes per
-//! customer plus their year of sends and purchases, never the events themselves). When those
+//! customer, plus a year of sends and purchases for the response features and every past send
+//! for the contact rules; never the events themselves). When those
 //! would outgrow the memory budget, the run makes several passes over the input, each for the
 //! customers of one hash bucket. Once a pass is read, its customers are scored across cores and
 //! written in customer-id order.
@@ -235,6 +236,11 @@ fn read_pass<'m>(
             }
         }
     }
+    debug_assert_eq!(
+        heap,
+        accumulators.values().map(|a| a.heap_bytes()).sum::<usize>(),
+        "the running heap total drifted"
+    );
     Ok(PassRead::Done(accumulators, summary))
 }
 

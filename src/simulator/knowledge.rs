@@ -1,7 +1,7 @@
 //! What a decision-maker who does not know some of a customer's traits can expect: the ground
 //! truth averaged over those traits' prior, everything else as it is. The best action by such
-//! an expectation, valued by the real truth, bounds what any policy can earn without learning
-//! those traits (`examples/policy_benchmark.rs`, docs/evaluation.md).
+//! an expectation, valued by the real truth, is what deciding by the prior earns — evidence of
+//! what knowing those traits is worth (`examples/policy_benchmark.rs`, docs/evaluation.md).
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
