@@ -10,6 +10,7 @@ mean P(positive) and the share within 0.35..0.65.
 
     python3 -m venv .venv-sentiment && .venv-sentiment/bin/pip install vaderSentiment==3.3.2
     .venv-sentiment/bin/python scripts/sentiment_report.py [--nextbest target/release/nextbest]
+    .venv-sentiment/bin/python scripts/sentiment_report.py --dev   # the development sets only
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# Written for tuning (`--dev`); the customer-service *test* set is never among them.
+DEV_SETS = {
+    "customer service (dev set)": REPO / "tests/fixtures/customer_service_dev/messages.tsv",
+    "review sentences (dev set)": REPO / "tests/fixtures/review_sentences_dev/sentences.tsv",
+}
 
 
 def auc(scores: list[float], labels: list[bool]) -> float | None:
@@ -78,23 +84,33 @@ def main() -> int:
     ap.add_argument("--holdout", type=Path, default=REPO / "datasets/real/sentiment_holdout.csv")
     ap.add_argument("--fixture", type=Path,
                     default=REPO / "tests/fixtures/customer_service/utterances.tsv")
+    ap.add_argument("--dev", action="store_true",
+                    help="score the two development sets only (never the test set or holdouts)")
     args = ap.parse_args()
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     vader = SentimentIntensityAnalyzer()
 
     sets: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    if args.holdout.is_file():
+    if args.dev:
+        for name, path in DEV_SETS.items():
+            with path.open(newline="", encoding="utf-8") as f:
+                for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+                    label = {"positive": "1", "negative": "0"}.get(row["label"], "neutral")
+                    sets[name][0].append(row["text"])
+                    sets[name][1].append(label)
+    elif args.holdout.is_file():
         with args.holdout.open(newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 sets[row["domain"] + " (holdout)"][0].append(row["text"])
                 sets[row["domain"] + " (holdout)"][1].append(row["label"])
     else:
         print(f"(no holdout at {args.holdout}: train with training/sentiment.toml first)")
-    with args.fixture.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            label = {"positive": "1", "negative": "0"}.get(row["label"], "neutral")
-            sets["customer service (fixture)"][0].append(row["text"])
-            sets["customer service (fixture)"][1].append(label)
+    if not args.dev:
+        with args.fixture.open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+                label = {"positive": "1", "negative": "0"}.get(row["label"], "neutral")
+                sets["customer service (fixture)"][0].append(row["text"])
+                sets["customer service (fixture)"][1].append(label)
 
     print("| set | texts (pos+neg / neutral) | nextbest accuracy | AUC | VADER accuracy | AUC "
           "| neutral: nextbest mean P, share in 0.35–0.65 | VADER |")
