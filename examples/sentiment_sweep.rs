@@ -41,6 +41,37 @@ const DEV_SETS: [(&str, &str); 2] = [
     ("rev", "tests/fixtures/review_sentences_dev/sentences.tsv"),
 ];
 
+/// Real labelled text the committed settings never train on, read as a transfer test when
+/// fetched (`datasets/fetch.py --only clothing_reviews`): short product-review headlines
+/// (`clo`), scored by balanced accuracy over 1–2 against 4–5 stars. Unless the config being
+/// swept trains on them, they are text unlike anything the model saw.
+const TRANSFER_SETS: [(&str, &str); 1] = [("clo", "datasets/real/clothing_reviews/titles.csv")];
+
+/// Balanced accuracy (the mean of the two classes' recalls) of `model` on polar `texts`.
+fn balanced_accuracy(
+    model: &nextbest::models::sentiment::SentimentModel,
+    texts: &[LabelledText],
+) -> (f64, f64, f64) {
+    let (mut pos, mut pos_right, mut neg, mut neg_right) = (0usize, 0usize, 0usize, 0usize);
+    for t in texts {
+        let positive = model.probability(&t.text) >= 0.5;
+        match t.label {
+            Label::Positive => {
+                pos += 1;
+                pos_right += usize::from(positive);
+            }
+            Label::Negative => {
+                neg += 1;
+                neg_right += usize::from(!positive);
+            }
+            Label::Neutral => {}
+        }
+    }
+    let recall_pos = pos_right as f64 / pos.max(1) as f64;
+    let recall_neg = neg_right as f64 / neg.max(1) as f64;
+    ((recall_pos + recall_neg) / 2.0, recall_pos, recall_neg)
+}
+
 /// (label, kind, text) rows of a development set, when it is there.
 fn dev_set(path: &str) -> Vec<(String, String, String)> {
     let Ok(text) = std::fs::read_to_string(path) else {
@@ -214,6 +245,16 @@ fn main() {
         .iter()
         .map(|(name, path)| (*name, dev_set(path)))
         .collect();
+    let transfer_sets: Vec<(&str, Vec<LabelledText>)> = TRANSFER_SETS
+        .iter()
+        .filter(|(_, path)| Path::new(path).exists())
+        .map(|(name, path)| {
+            (
+                *name,
+                read_corpus(Path::new(path), "text", "label", usize::MAX).unwrap(),
+            )
+        })
+        .collect();
     let (train_all, holdout) = split_by_text(&corpus, config.holdout_fraction);
     let (calibration, train_docs): (Vec<&LabelledText>, Vec<&LabelledText>) =
         train_all.iter().partition(|d| {
@@ -374,6 +415,10 @@ fn main() {
         }
         for (name, dev) in &devs {
             line += &dev_summary(&full.model, name, dev);
+        }
+        for (name, texts) in &transfer_sets {
+            let (balanced, pos, neg) = balanced_accuracy(&full.model, texts);
+            line += &format!(" {name} {balanced:.3} (+ {pos:.3} - {neg:.3})");
         }
         println!("{line}");
     }

@@ -58,6 +58,7 @@ pub fn encoder(params: &SentimentParams, lexicon: Option<Lexicon>) -> Encoder {
             contrast_weight: params.contrast_weight as f32,
             counterfactual: params.counterfactual,
             negator_polarity: params.negator_polarity,
+            idioms: params.idioms,
         },
     }
 }

@@ -16,7 +16,7 @@ use super::ModelError;
 
 use self::lexicon::CONTRAST;
 pub use self::lexicon::{Lexicon, LexiconFiles, DENSE, DENSE_NAMES, DENSE_V2};
-pub use self::tokens::{tokenize, tokens, tokens_with, Token};
+pub use self::tokens::{tokenize, tokens, tokens_with, Token, TokenRules};
 
 /// 64-bit FNV-1a: stable across platforms and releases, which a hashed model needs.
 /// Parts are separated by a 0x1f byte, so ("ab", "c") and ("a", "bc") differ.
@@ -58,13 +58,25 @@ pub struct EncoderOptions {
     /// Length of a block repeating the words after the last "but" / "however" / "although"
     /// (0 = none): in a mixed message the clause after the turn carries the verdict.
     pub contrast_weight: f32,
-    /// Reads comparatives after modals as meant ([`tokens_with`]): "couldn't be happier".
+    /// Reads comparatives after modals as meant ([`TokenRules::counterfactual`]): "couldn't be happier".
     pub counterfactual: bool,
     /// A negator's own word features say what it negates: "no" before a negative lexicon word
     /// ("no complaints", "never had a problem") is hashed as `no-`, before a positive one ("not
     /// helpful") as `no+`, and before neither as itself. The bare negator learns from
     /// complaints ("no reply", "not arrived") a weight that reads litotes backwards.
     pub negator_polarity: bool,
+    /// Idioms of praise that negation reads backwards ([`TokenRules::idioms`]).
+    pub idioms: bool,
+}
+
+impl EncoderOptions {
+    /// The tokenizer's rules these options ask for.
+    pub fn token_rules(&self) -> TokenRules {
+        TokenRules {
+            counterfactual: self.counterfactual,
+            idioms: self.idioms,
+        }
+    }
 }
 
 /// The features of one text.
@@ -85,7 +97,7 @@ impl Encoder {
     /// block then scaled by `char_weight`. The sign of a bucket comes from the hash's top bit,
     /// so collisions cancel instead of piling up.
     pub fn encode(&self, text: &str) -> Encoded {
-        let mut toks = tokens_with(text, self.options.counterfactual);
+        let mut toks = tokens_with(text, self.options.token_rules());
         let mask = (1u64 << self.bits) - 1;
         let bucket = |hash: u64| -> (u32, f32) {
             let sign = if hash >> 63 == 1 { -1.0 } else { 1.0 };
@@ -250,6 +262,8 @@ const MAGIC_V1: &[u8; 8] = b"NBSENT01";
 /// The format before [`EncoderOptions`]: still read, scoring as it did.
 const MAGIC_V2: &[u8; 8] = b"NBSENT02";
 const MAGIC: &[u8; 8] = b"NBSENT03";
+/// Encoder flag bits a model file may set: counterfactual, negator polarity, idioms.
+const KNOWN_FLAGS: u32 = 0b111;
 
 impl SentimentModel {
     /// The raw linear score (log-odds before calibration) of encoded features.
@@ -298,7 +312,9 @@ impl SentimentModel {
         bytes.extend_from_slice(&o.long_over.to_le_bytes());
         bytes.extend_from_slice(&o.long_weight.to_le_bytes());
         bytes.extend_from_slice(&o.contrast_weight.to_le_bytes());
-        let flags = u32::from(o.counterfactual) | u32::from(o.negator_polarity) << 1;
+        let flags = u32::from(o.counterfactual)
+            | u32::from(o.negator_polarity) << 1
+            | u32::from(o.idioms) << 2;
         bytes.extend_from_slice(&flags.to_le_bytes());
         bytes.extend_from_slice(&(DENSE as u32).to_le_bytes());
         for w in &self.dense_weights {
@@ -356,7 +372,7 @@ impl SentimentModel {
             (EncoderOptions::default(), 28)
         } else {
             let flags = u32_at(40)?;
-            if flags > 3 {
+            if flags & !(KNOWN_FLAGS) != 0 {
                 return Err(invalid("unknown encoder flags"));
             }
             let options = EncoderOptions {
@@ -365,6 +381,7 @@ impl SentimentModel {
                 contrast_weight: f32_at(36)?,
                 counterfactual: flags & 1 == 1,
                 negator_polarity: flags & 2 == 2,
+                idioms: flags & 4 == 4,
             };
             (options, 44)
         };
@@ -522,7 +539,7 @@ mod tests {
         })
         .unwrap();
         let marked = |text: &str| -> Vec<String> {
-            let mut toks = tokens_with(text, false);
+            let mut toks = tokens_with(text, TokenRules::default());
             mark_negator_polarity(&mut toks, &lexicon);
             toks.into_iter().map(|t| t.text).collect()
         };
@@ -566,6 +583,7 @@ mod tests {
                     contrast_weight: 0.5,
                     counterfactual: true,
                     negator_polarity: true,
+                    idioms: true,
                 },
             },
             weights: (0..1024).map(|i| (i as f32 * 0.37).sin()).collect(),
@@ -580,6 +598,15 @@ mod tests {
         assert_eq!(back, model);
         assert_eq!(back.probability("good :)"), model.probability("good :)"));
         let bytes = std::fs::read(&path).unwrap();
+        // A file of the flags before `idioms` reads it as off; a flag this build does not know
+        // is refused.
+        for (flags, idioms) in [(3u32, Some(false)), (8, None)] {
+            let mut edited = bytes.clone();
+            edited[40..44].copy_from_slice(&flags.to_le_bytes());
+            std::fs::write(&path, &edited).unwrap();
+            let loaded = SentimentModel::load(&path).ok();
+            assert_eq!(loaded.map(|m| m.encoder.options.idioms), idioms, "{flags}");
+        }
         std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
         assert!(SentimentModel::load(&path).is_err());
 

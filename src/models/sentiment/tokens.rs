@@ -38,6 +38,9 @@ fn is_emoji(c: char) -> bool {
 
 struct Builder {
     tokens: Vec<Token>,
+    /// Where each clause after the first starts (token indices, non-decreasing): `.`, `,`,
+    /// `;`, `:`, brackets, `!` and `?` end a clause (the last two are also tokens).
+    clause_starts: Vec<usize>,
     negated: usize,
     word: String,
     upper: usize,
@@ -95,19 +98,83 @@ impl Builder {
 /// `don't` becomes `do not`, and the next up to three words before punctuation are negated.
 /// `!` and `?` are tokens; so is each emoji and each emoticon of [`EMOTICONS`].
 pub fn tokens(text: &str) -> Vec<Token> {
-    tokens_with(text, false)
+    tokens_with(text, TokenRules::default())
 }
 
-/// [`tokens`], and with `counterfactual` the comparative after a modal reads as meant: in
-/// "couldn't be happier" / "can't ask for better" the comparative is not negated (the praise
-/// is complete), and in "could be better" / "should have been faster" it is (the thing fell
-/// short). Negation alone reads both backwards.
-pub fn tokens_with(text: &str, counterfactual: bool) -> Vec<Token> {
-    let mut toks = split(text);
-    if counterfactual {
-        counterfactual_comparatives(&mut toks);
+/// Reading rules beyond the first model format's, each off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TokenRules {
+    /// A comparative after a modal reads as meant: in "couldn't be happier" / "can't ask for
+    /// better service" the comparative is not negated (the praise is complete), and in
+    /// "could be better" / "should have been faster" it is (the thing fell short). Negation
+    /// alone reads both backwards.
+    pub counterfactual: bool,
+    /// Two idioms of praise that negation reads backwards: "can't recommend it enough" ("can't"
+    /// or "couldn't", a verb of praise, and "enough" later in the clause: its words are not
+    /// negated and the negator reads as the token `not-enough`), and, with `counterfactual`,
+    /// an article between a frame word and the comparative ("couldn't be a better fit").
+    pub idioms: bool,
+}
+
+/// [`tokens`] read by `rules`.
+pub fn tokens_with(text: &str, rules: TokenRules) -> Vec<Token> {
+    let (mut toks, clause_starts) = split(text);
+    if rules.counterfactual {
+        counterfactual_comparatives(&mut toks, rules.idioms);
+    }
+    if rules.idioms {
+        enough_idiom(&mut toks, &clause_starts);
     }
     toks
+}
+
+/// Verbs of praise in "can't *recommend* it enough", "couldn't *thank* them enough".
+const PRAISE_VERBS: &[&str] = &[
+    "recommend",
+    "thank",
+    "praise",
+    "say",
+    "stress",
+    "rave",
+    "speak",
+    "express",
+];
+
+/// Applies the "enough" idiom of [`TokenRules::idioms`] in place: "can't" / "cannot" /
+/// "couldn't", a verb of praise right after it, and "enough" at most eight tokens on in the
+/// same clause, before any other negator. "Not good enough" and "don't have enough time" are
+/// complaints and stay negated.
+fn enough_idiom(toks: &mut [Token], clause_starts: &[usize]) {
+    for i in 0..toks.len() {
+        let modal_not = match toks[i].text.as_str() {
+            "cannot" => true,
+            "not" => i > 0 && matches!(toks[i - 1].text.as_str(), "ca" | "can" | "could"),
+            _ => false,
+        };
+        if toks[i].negated
+            || !modal_not
+            || !toks
+                .get(i + 1)
+                .is_some_and(|t| PRAISE_VERBS.contains(&t.text.as_str()))
+        {
+            continue;
+        }
+        let clause_end = clause_starts
+            .iter()
+            .copied()
+            .find(|&k| k > i)
+            .unwrap_or(toks.len())
+            .min(i + 9);
+        let enough = (i + 2..clause_end)
+            .take_while(|&k| !NEGATORS.contains(&toks[k].text.as_str()))
+            .find(|&k| toks[k].text == "enough");
+        if let Some(e) = enough {
+            toks[i].text = "not-enough".to_string();
+            for t in &mut toks[i + 1..=e] {
+                t.negated = false;
+            }
+        }
+    }
 }
 
 /// Modal verbs that make a comparative counterfactual ("could be better"); `ca` and `wo` are
@@ -127,8 +194,8 @@ fn is_comparative(word: &str) -> bool {
     COMPARATIVES.contains(&word) || (word.len() > 4 && word.ends_with("ier"))
 }
 
-/// Applies the counterfactual-comparative rule of [`tokens_with`] in place.
-fn counterfactual_comparatives(toks: &mut [Token]) {
+/// Applies [`TokenRules::counterfactual`] in place (`articles`: the idioms' article rule).
+fn counterfactual_comparatives(toks: &mut [Token], articles: bool) {
     for m in 0..toks.len() {
         if !MODALS.contains(&toks[m].text.as_str()) {
             continue;
@@ -138,6 +205,15 @@ fn counterfactual_comparatives(toks: &mut [Token]) {
         while toks
             .get(k)
             .is_some_and(|t| FRAME.contains(&t.text.as_str()))
+        {
+            k += 1;
+        }
+        // An article after the frame: "couldn't be a better fit".
+        if articles
+            && k > m + 1 + usize::from(negated)
+            && toks
+                .get(k)
+                .is_some_and(|t| matches!(t.text.as_str(), "a" | "an"))
         {
             k += 1;
         }
@@ -159,9 +235,10 @@ fn counterfactual_comparatives(toks: &mut [Token]) {
     }
 }
 
-fn split(text: &str) -> Vec<Token> {
+fn split(text: &str) -> (Vec<Token>, Vec<usize>) {
     let mut b = Builder {
         tokens: Vec::with_capacity(text.len() / 4),
+        clause_starts: Vec::new(),
         negated: 0,
         word: String::new(),
         upper: 0,
@@ -196,10 +273,14 @@ fn split(text: &str) -> Vec<Token> {
             }
         }
         match c {
-            '.' | ',' | ';' | ':' | '(' | ')' => b.negated = 0,
+            '.' | ',' | ';' | ':' | '(' | ')' => {
+                b.negated = 0;
+                b.clause_starts.push(b.tokens.len());
+            }
             '!' | '?' => {
                 b.negated = 0;
                 b.push(c.to_string(), false);
+                b.clause_starts.push(b.tokens.len());
             }
             c if is_emoji(c) => b.push(c.to_string(), false),
             _ => {}
@@ -212,7 +293,7 @@ fn split(text: &str) -> Vec<Token> {
             t.text = "xD".into();
         }
     }
-    b.tokens
+    (b.tokens, b.clause_starts)
 }
 
 /// The tokens as strings, a negated token prefixed `not_` (the form hashed features use).
@@ -263,8 +344,89 @@ mod tests {
     }
 
     #[test]
+    fn idioms_of_praise_are_not_read_as_negated() {
+        let idioms = TokenRules {
+            counterfactual: true,
+            idioms: true,
+        };
+        let plain = TokenRules {
+            counterfactual: true,
+            idioms: false,
+        };
+        let marked = |t: &str, rules| with_negation_marks(tokens_with(t, rules));
+        // "enough" past the three-word scope still ends the idiom.
+        assert_eq!(
+            marked("Can't recommend this show enough!", idioms),
+            [
+                "ca",
+                "not-enough",
+                "recommend",
+                "this",
+                "show",
+                "enough",
+                "!"
+            ]
+        );
+        assert_eq!(
+            marked("Can't recommend this show enough!", plain),
+            [
+                "ca",
+                "not",
+                "not_recommend",
+                "not_this",
+                "not_show",
+                "enough",
+                "!"
+            ]
+        );
+        assert_eq!(
+            marked("I cannot thank them enough", idioms),
+            ["i", "not-enough", "thank", "them", "enough"]
+        );
+        // Complaints with "enough" stay negated, as without the rule.
+        for complaint in [
+            "It's not good enough",
+            "I don't have enough time",
+            "not enough time and not enough staff",
+            "Can't recommend it. Enough is enough",
+            "Can't recommend it, it's not big enough",
+        ] {
+            assert_eq!(
+                marked(complaint, idioms),
+                marked(complaint, plain),
+                "{complaint}"
+            );
+        }
+        // "enough" eight tokens on is in reach, nine is not.
+        let near = "can't recommend a b c d e f enough";
+        let far = "can't recommend a b c d e f g enough";
+        assert_eq!(marked(near, idioms)[1], "not-enough");
+        assert_eq!(marked(far, idioms), marked(far, plain));
+        // An article between the frame and the comparative.
+        assert_eq!(
+            marked("It couldn't be a better fit", idioms),
+            ["it", "could", "not", "not_be", "not_a", "better", "fit"]
+        );
+        assert_eq!(
+            marked("It couldn't be a better fit", plain),
+            ["it", "could", "not", "not_be", "not_a", "not_better", "fit"]
+        );
+        // The article alone is no frame.
+        assert_eq!(
+            marked("Could a better phone exist", idioms),
+            marked("Could a better phone exist", plain)
+        );
+    }
+
+    #[test]
     fn a_comparative_after_a_modal_reads_as_meant() {
-        let marked = |t: &str| -> Vec<String> { with_negation_marks(tokens_with(t, true)) };
+        let marked = |t: &str| -> Vec<String> {
+            let rules = TokenRules {
+                counterfactual: true,
+                ..TokenRules::default()
+            };
+            with_negation_marks(tokens_with(t, rules))
+        };
         assert_eq!(
             marked("Couldn't be happier"),
             ["could", "not", "not_be", "happier"]

@@ -138,7 +138,7 @@ pub struct SentimentParams {
     /// domain's size)^this, so 1 gives every domain the same total weight and 0 weighs texts
     /// alike.
     pub domain_balance: f64,
-    /// Weight of a neutral text, trained towards P = 0.5 (0..=1; 0 leaves neutral texts out).
+    /// Weight of a neutral text, trained towards P = 0.5 (0..=4; 0 leaves neutral texts out).
     pub neutral_weight: f64,
     /// Adds the lexicon's clearly polar words, each as a one-word text, as one more training
     /// domain (`lexicon_words`; never in the holdout): the hashed word and character weights
@@ -174,6 +174,9 @@ pub struct SentimentParams {
     /// Hashes a negator by the polarity of what it negates ("no complaints" → `no-`), so the
     /// weight a bare "no" learns from complaints does not read litotes backwards.
     pub negator_polarity: bool,
+    /// Reads idioms of praise that negation reads backwards: "can't recommend it enough",
+    /// "couldn't have asked for a better day".
+    pub idioms: bool,
 }
 
 impl Default for SentimentParams {
@@ -196,6 +199,7 @@ impl Default for SentimentParams {
             contrast_weight: 0.0,
             counterfactual: false,
             negator_polarity: false,
+            idioms: false,
         }
     }
 }
@@ -254,9 +258,9 @@ impl ParamGuard for SentimentParams {
             self.domain_balance,
         )?;
         require(
-            (0.0..=1.0).contains(&self.neutral_weight),
+            (0.0..=4.0).contains(&self.neutral_weight),
             "model.neutral_weight",
-            "within 0..=1",
+            "within 0..=4",
             self.neutral_weight,
         )?;
         require(
