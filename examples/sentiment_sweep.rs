@@ -201,11 +201,12 @@ fn run(
         .map(|d| f64::from(model.raw_logit(&encoded[&(*d as *const LabelledText)])))
         .collect();
     let targets: Vec<f64> = polar.iter().map(|d| d.label.target()).collect();
-    let (a, b) = platt(
-        &z,
-        &targets,
-        &text_weights(&polar, params.domain_balance, 0.0),
-    );
+    // Weighed as the trainer weighs them: domains, then classes.
+    let mut calibration_weights = text_weights(&polar, params.domain_balance, 0.0);
+    if params.class_balance {
+        calibration_weights = class_balanced(&polar, calibration_weights);
+    }
+    let (a, b) = platt(&z, &targets, &calibration_weights);
     model.calibration = (a as f32, b as f32);
     Run { model }
 }
