@@ -29,8 +29,9 @@ use nextbest::models::params::ParamGuard;
 use nextbest::models::sentiment::{Encoded, Encoder, Lexicon, LexiconFiles};
 use nextbest::training::config::{SentimentConfig, SentimentParams};
 use nextbest::training::sentiment::{
-    class_balanced, corpus_weights, encoder, evaluate, fit_encoded, lexicon_word_texts, platt,
-    read_corpus, split_by_text, split_long_texts, text_weights, Label, LabelledText,
+    class_balanced, corpus_weights, encoder, evaluate, fit_calibration, fit_encoded,
+    lexicon_word_texts, read_corpus, split_by_text, split_long_texts, text_weights, Label,
+    LabelledText,
 };
 
 /// The development sets written for tuning (never the test set in `customer_service/`): short
@@ -200,13 +201,7 @@ fn run(
         .iter()
         .map(|d| f64::from(model.raw_logit(&encoded[&(*d as *const LabelledText)])))
         .collect();
-    let targets: Vec<f64> = polar.iter().map(|d| d.label.target()).collect();
-    // Weighed as the trainer weighs them: domains, then classes.
-    let mut calibration_weights = text_weights(&polar, params.domain_balance, 0.0);
-    if params.class_balance {
-        calibration_weights = class_balanced(&polar, calibration_weights);
-    }
-    let (a, b) = platt(&z, &targets, &calibration_weights);
+    let (a, b) = fit_calibration(&polar, &z, params);
     model.calibration = (a as f32, b as f32);
     Run { model }
 }

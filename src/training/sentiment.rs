@@ -14,7 +14,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-pub use super::text_weights::{class_balanced, corpus_weights, split_long_texts, text_weights};
+pub use super::text_weights::{
+    class_balanced, corpus_weights, fit_calibration, split_long_texts, text_weights,
+};
 
 use super::config::{SentimentParams, SentimentValidParams, ValidSentimentConfig};
 use super::pipeline::{training_data, write_artifact, ArtifactSpec};
@@ -528,20 +530,11 @@ pub fn train(valid: &ValidSentimentConfig) -> Result<SentimentOutcome, TrainErro
         .copied()
         .filter(|d| d.label != Label::Neutral)
         .collect();
-    let calibration_fit = if polar.is_empty() {
-        (1.0, 0.0)
-    } else {
-        let z: Vec<f64> = polar
-            .iter()
-            .map(|d| f64::from(model.raw_logit(&encoder.encode(&d.text))))
-            .collect();
-        let targets: Vec<f64> = polar.iter().map(|d| d.label.target()).collect();
-        let mut weights = text_weights(&polar, params.domain_balance, 0.0);
-        if params.class_balance {
-            weights = class_balanced(&polar, weights);
-        }
-        platt(&z, &targets, &weights)
-    };
+    let logits: Vec<f64> = polar
+        .iter()
+        .map(|d| f64::from(model.raw_logit(&encoder.encode(&d.text))))
+        .collect();
+    let calibration_fit = fit_calibration(&polar, &logits, params);
     model.calibration = (calibration_fit.0 as f32, calibration_fit.1 as f32);
     let score_all = |docs: &[&LabelledText]| -> Vec<f64> {
         docs.iter()

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::sentiment::{Label, LabelledText};
+use super::config::SentimentParams;
+use super::sentiment::{platt, Label, LabelledText};
 use crate::features::aspects::sentences;
 
 /// Per-text training weights: domains balanced by `(mean size / domain size)^balance`, neutral
@@ -104,6 +105,26 @@ pub fn corpus_weights(docs: &[&LabelledText], weights: Vec<f64>, corpus: &[f64])
         .collect()
 }
 
+/// The Platt calibration (a, b) of a fitted model from its raw `logits` on the `polar`
+/// calibration texts, weighed as training weighs texts (domains by `domain_balance`, then
+/// classes with `class_balance`); (1, 0) when there are none. The trainer and the settings
+/// sweep both call this, so a sweep's refit is the trained model.
+pub fn fit_calibration(
+    polar: &[&LabelledText],
+    logits: &[f64],
+    params: &SentimentParams,
+) -> (f64, f64) {
+    if polar.is_empty() {
+        return (1.0, 0.0);
+    }
+    let targets: Vec<f64> = polar.iter().map(|d| d.label.target()).collect();
+    let mut weights = text_weights(polar, params.domain_balance, 0.0);
+    if params.class_balance {
+        weights = class_balanced(polar, weights);
+    }
+    platt(logits, &targets, &weights)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +135,34 @@ mod tests {
             label,
             domain,
         }
+    }
+
+    #[test]
+    fn calibration_weighs_a_domain_of_complaints_as_training_does() {
+        // Four complaints and one thanks, the raw scores symmetric about 0.
+        let docs: Vec<LabelledText> = (0..5)
+            .map(|i| {
+                let label = if i == 0 {
+                    Label::Positive
+                } else {
+                    Label::Negative
+                };
+                doc(&i.to_string(), label, 0)
+            })
+            .collect();
+        let refs: Vec<&LabelledText> = docs.iter().collect();
+        let logits = [1.0, -1.0, -1.0, -1.0, -1.0];
+        let params = |class_balance| SentimentParams {
+            class_balance,
+            ..SentimentParams::default()
+        };
+        let (_, balanced) = fit_calibration(&refs, &logits, &params(true));
+        let (_, skewed) = fit_calibration(&refs, &logits, &params(false));
+        // Balanced, the classes weigh alike and the intercept stays near 0; unbalanced, the
+        // four complaints pull every score down.
+        assert!(balanced.abs() < 0.05, "{balanced}");
+        assert!(skewed < -0.3, "{skewed}");
+        assert_eq!(fit_calibration(&[], &[], &params(true)), (1.0, 0.0));
     }
 
     #[test]
