@@ -1,5 +1,6 @@
 //! How much each training text of the sentiment model counts: domains balanced against each
-//! other, classes balanced within a domain, corpus weights, and long texts split into sentences.
+//! other, classes balanced within a domain, corpus weights, long texts split into sentences, and
+//! the Platt calibration fitted with the same weights.
 
 use std::collections::HashMap;
 
